@@ -1,0 +1,1 @@
+"""The command groups of ``odpctl``: one module per group."""

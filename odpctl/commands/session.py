@@ -1,0 +1,102 @@
+"""What every command shares: the global options and a lazily opened Dpif."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import typer
+
+from odpctl.errors import NotFoundError, UsageError
+from odpctl.odp.datapath import Datapath
+from odpctl.odp.dpif import Dpif
+from odpctl.odp.vport import Vport
+
+from .odptext import KERNEL_DPIF_TYPE
+
+USERSPACE_DPIF_TYPE = "userspace"
+
+
+@dataclass
+class Session:
+    netns: str | None = None
+    datapath: str | None = None
+    _dpif: Dpif | None = field(default=None, repr=False)
+    _ports: dict[str, list[Vport]] = field(default_factory=dict, repr=False)
+
+    def dpif(self) -> Dpif:
+        if self._dpif is None:
+            self._dpif = Dpif.open(self.datapath, netns=self.netns)
+        return self._dpif
+
+    def close(self) -> None:
+        if self._dpif is not None:
+            self._dpif.close()
+            self._dpif = None
+
+    @property
+    def dpif_type(self) -> str:
+        """What ovs-dpctl would put before ``@name``."""
+        return KERNEL_DPIF_TYPE if self.dpif().endpoint.kind == "kernel" else USERSPACE_DPIF_TYPE
+
+    def dp_name(self, name: str | None) -> str:
+        """The datapath a command is about: ``name``, or the only one there is.
+
+        ``system@dp0`` is read as ``dp0``, as ovs-dpctl reads it.
+        """
+        if name is not None:
+            return name.partition("@")[2] if "@" in name else name
+        names = sorted(dp.name for dp in self.dpif().list_datapaths())
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise NotFoundError(
+                "there is no datapath", hint="create one with `odpctl dp add NAME`"
+            )
+        raise UsageError(
+            f"there are {len(names)} datapaths ({', '.join(names)}): name the one you mean"
+        )
+
+    def get_datapath(self, name: str | None) -> Datapath:
+        return self.dpif().get_datapath(self.dp_name(name))
+
+    def ports(self, dp: str) -> list[Vport]:
+        if dp not in self._ports:
+            self._ports[dp] = self.dpif().list_vports(dp)
+        return self._ports[dp]
+
+    def port_names(self, dp: str) -> dict[int, str]:
+        return {v.port_no: v.name for v in self.ports(dp) if v.port_no is not None}
+
+    def port_numbers(self, dp: str) -> Mapping[str, int]:
+        """Port name -> number, listed only when a name is actually looked up."""
+        return _LazyPortNumbers(self, dp)
+
+
+class _LazyPortNumbers(Mapping[str, int]):
+    # Flow text rarely names ports; listing them for every `flow add` would
+    # cost a round trip for nothing.
+    def __init__(self, session: Session, dp: str) -> None:
+        self._session = session
+        self._dp = dp
+
+    def _map(self) -> dict[str, int]:
+        return {v.name: v.port_no for v in self._session.ports(self._dp) if v.port_no is not None}
+
+    def __getitem__(self, name: str) -> int:
+        return self._map()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
+
+
+def session(ctx: typer.Context) -> Session:
+    """The Session the top-level callback put on the context."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Session):
+        obj = Session()
+        ctx.find_root().obj = obj
+    return obj

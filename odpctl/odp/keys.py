@@ -1,0 +1,776 @@
+"""Flow keys and masks: typed values of ``OVS_KEY_ATTR_*`` and their binary codec.
+
+A flow key is a `FlowKey`: an ordered mapping from `KeyAttr` to a value whose
+type depends on the attribute (see `KEY_TYPES`).  A mask is a `FlowKey` of
+the same shape whose values are bit masks, exactly as the kernel carries them
+in ``OVS_FLOW_ATTR_MASK``: an attribute absent from the mask is wildcarded.
+
+Order matters only for text: attributes are formatted in mapping order, which
+is the order they arrived in (the kernel's) or were typed in.
+
+Values are plain tuples and ints so that decoding a dump costs one
+``struct.unpack`` per attribute:
+
+- numbers (ports, marks, ids, addresses of IPv4) are ``int``;
+- MAC and IPv6 addresses, conntrack labels and option blobs are ``bytes``;
+- fixed structs are NamedTuples named after the kernel's ``struct ovs_key_*``;
+- nested attributes are `Tunnel`, `Nsh` and (for ``ENCAP``) a `FlowKey`;
+- an attribute this codec does not know is kept as `Unknown` raw bytes and
+  encodes back unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from odpctl.errors import DecodeError
+from odpctl.netlink.attrs import attr, iter_attrs
+from odpctl.odp.uapi import KeyAttr, NshKeyAttr, TunnelKeyAttr, VxlanExt
+
+
+class Unknown(NamedTuple):
+    """An attribute this codec does not know, kept so that it round-trips."""
+
+    data: bytes
+
+
+class Eth(NamedTuple):
+    """struct ovs_key_ethernet."""
+
+    src: bytes
+    dst: bytes
+
+
+class Ipv4(NamedTuple):
+    """struct ovs_key_ipv4; ``frag`` is an `odpctl.odp.uapi.FragType`."""
+
+    src: int
+    dst: int
+    proto: int
+    tos: int
+    ttl: int
+    frag: int
+
+
+class Ipv6(NamedTuple):
+    """struct ovs_key_ipv6; ``label`` holds the 20-bit flow label."""
+
+    src: bytes
+    dst: bytes
+    label: int
+    proto: int
+    tclass: int
+    hlimit: int
+    frag: int
+
+
+class Ports(NamedTuple):
+    """struct ovs_key_tcp, ovs_key_udp and ovs_key_sctp."""
+
+    src: int
+    dst: int
+
+
+class Icmp(NamedTuple):
+    """struct ovs_key_icmp and ovs_key_icmpv6."""
+
+    type: int
+    code: int
+
+
+class Arp(NamedTuple):
+    """struct ovs_key_arp."""
+
+    sip: int
+    tip: int
+    op: int
+    sha: bytes
+    tha: bytes
+
+
+class Nd(NamedTuple):
+    """struct ovs_key_nd."""
+
+    target: bytes
+    sll: bytes
+    tll: bytes
+
+
+class NdExtensions(NamedTuple):
+    """struct ovs_key_nd_extensions (padded to 8 bytes)."""
+
+    reserved: int
+    options_type: int
+
+
+class CtTupleIpv4(NamedTuple):
+    """struct ovs_key_ct_tuple_ipv4 (padded to 16 bytes)."""
+
+    src: int
+    dst: int
+    src_port: int
+    dst_port: int
+    proto: int
+
+
+class CtTupleIpv6(NamedTuple):
+    """struct ovs_key_ct_tuple_ipv6 (padded to 40 bytes)."""
+
+    src: bytes
+    dst: bytes
+    src_port: int
+    dst_port: int
+    proto: int
+
+
+class NshBase(NamedTuple):
+    """struct ovs_nsh_key_base."""
+
+    flags: int
+    ttl: int
+    mdtype: int
+    np: int
+    path_hdr: int
+
+
+@dataclass(slots=True)
+class Tunnel:
+    """OVS_KEY_ATTR_TUNNEL: the nested ``OVS_TUNNEL_KEY_ATTR_*`` attributes.
+
+    ``None`` (or ``False`` for flags) means the attribute is absent.  In a
+    mask, values are masks and a flag set to True means "this flag is
+    matched".  ``tun_id`` present is what Open vSwitch's text calls the
+    ``key`` flag.
+    """
+
+    tun_id: int | None = None
+    ipv4_src: int | None = None
+    ipv4_dst: int | None = None
+    ipv6_src: bytes | None = None
+    ipv6_dst: bytes | None = None
+    tos: int | None = None
+    ttl: int | None = None
+    df: bool = False
+    csum: bool = False
+    tp_src: int | None = None
+    tp_dst: int | None = None
+    oam: bool = False
+    geneve: bytes | None = None  # raw Geneve option TLVs
+    vxlan_gbp: int | None = None  # OVS_VXLAN_EXT_GBP inside VXLAN_OPTS
+    erspan: bytes | None = None  # raw struct erspan_metadata
+    gtpu: bytes | None = None  # userspace datapath only
+    ipv4_info_bridge: bool = False
+    unknown: tuple[tuple[int, bytes], ...] = ()
+
+
+@dataclass(slots=True)
+class Nsh:
+    """OVS_KEY_ATTR_NSH: nested ``OVS_NSH_KEY_ATTR_*``."""
+
+    base: NshBase | None = None
+    md1: tuple[int, int, int, int] | None = None
+    md2: bytes | None = None
+    unknown: tuple[tuple[int, bytes], ...] = ()
+
+
+class FlowKey(dict[int, Any]):
+    """An ordered ``{KeyAttr: value}`` mapping: a flow key, or a flow mask.
+
+    The typed properties cover what the router and tools read most; any
+    attribute is reachable by ``key[KeyAttr.X]``.
+    """
+
+    __slots__ = ()
+
+    @property
+    def in_port(self) -> int | None:
+        return self.get(KeyAttr.IN_PORT)
+
+    @property
+    def eth(self) -> Eth | None:
+        return self.get(KeyAttr.ETHERNET)
+
+    @property
+    def eth_type(self) -> int | None:
+        return self.get(KeyAttr.ETHERTYPE)
+
+    @property
+    def tunnel(self) -> Tunnel | None:
+        return self.get(KeyAttr.TUNNEL)
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{_attr_name(k)}: {v!r}" for k, v in self.items())
+        return f"FlowKey({{{items}}})"
+
+
+def _attr_name(attr_type: int) -> str:
+    try:
+        return f"KeyAttr.{KeyAttr(attr_type).name}"
+    except ValueError:
+        return str(attr_type)
+
+
+# --- binary codec ------------------------------------------------------------
+#
+# The flow codec must decode ~150k flow messages a second in pure Python, and
+# a flow carries two keys (key and mask) of a dozen attributes each, so the
+# per-attribute path is written out by hand:
+#
+# - decoding walks the attributes with integer arithmetic (no generator) and
+#   unpacks fixed-size payloads in place (``unpack_from``, no slice), after
+#   checking nla_len against the exact size the kernel uses;
+# - encoding packs header, value and padding with one precompiled Struct per
+#   attribute type (the header is constant for a fixed-size attribute).
+#
+# Malformed input raises DecodeError (directly, or as struct.error/ValueError
+# turned into DecodeError by decode_key); nothing else escapes.
+
+_Decode = Callable[[bytes], Any]
+_Encode = Callable[[Any], bytes]
+
+_HDR = struct.Struct("=HH")
+_HDR_UNPACK_FROM = _HDR.unpack_from
+_NLA_TYPE_MASK = 0x3FFF
+
+# Decoding modes of the fixed-size attributes.
+_SCALAR = 0  # an integer: unpack_from(...)[0]
+_STRUCT = 1  # a NamedTuple: make(unpack_from(...))
+_VARIABLE = 2  # anything else: decoder(payload)
+
+
+class _Fixed:
+    """Codec of one fixed-size key attribute (an integer or a NamedTuple)."""
+
+    __slots__ = ("byte_fields", "cls", "decode", "encode", "kind", "mode", "pack", "size",
+                 "unpack_from")
+
+    def __init__(self, kind: int, fmt: str, cls: Any = None) -> None:
+        if fmt[0] not in "@=<>!":
+            fmt = "=" + fmt
+        body = struct.Struct(fmt)
+        self.kind = kind
+        self.size = body.size
+        self.unpack_from = body.unpack_from
+        self.cls = cls
+        self.mode = _SCALAR if cls is None else _STRUCT
+        # Header (constant: fixed type and length), value and padding in one
+        # pack() call.  The header goes in as 4 raw bytes, so the value's
+        # byte order does not touch it.
+        pad = -body.size & 3
+        self.pack = functools.partial(
+            struct.Struct(f"{fmt[0]}4s{fmt[1:]}{pad}x").pack,
+            _HDR.pack(body.size + 4, kind),
+        )
+        # struct pads or cuts an "Ns" field silently: a 5-byte MAC would go
+        # out as 6 without a word, so byte fields are checked first.
+        self.byte_fields = _byte_fields(fmt)
+        # The (decode, encode) pair of _CODECS, payload in and payload out.
+        unpack, pack_payload = body.unpack, body.pack
+        if cls is None:
+            self.decode = lambda data: unpack(data)[0]
+            self.encode = pack_payload
+        else:
+            make = cls._make
+            check = self.check
+
+            def encode(value: Any) -> bytes:
+                check(value)
+                return pack_payload(*value)
+
+            self.decode = lambda data: make(unpack(data))
+            self.encode = encode
+
+    def check(self, value: Any) -> None:
+        for index, size in self.byte_fields:
+            if len(value[index]) != size:
+                raise ValueError(
+                    f"{self.cls.__name__}.{self.cls._fields[index]} must be {size} bytes, "
+                    f"not {len(value[index])}"
+                )
+
+    def fast_check(self) -> Callable[[Any], Any] | None:
+        """`check` unrolled for the encode loop: true when the value is fine."""
+        fields, fail = self.byte_fields, self.check
+        if not fields:
+            return None
+        if len(fields) == 1:
+            ((i, n),) = fields
+            return lambda v: len(v[i]) == n or fail(v)
+        if len(fields) == 2:
+            (i, n), (j, m) = fields
+            return lambda v: (len(v[i]) == n and len(v[j]) == m) or fail(v)
+        (i, n), (j, m), (k, o) = fields  # Nd: the most a key struct has
+        return lambda v: (len(v[i]) == n and len(v[j]) == m and len(v[k]) == o) or fail(v)
+
+
+def _byte_fields(fmt: str) -> tuple[tuple[int, int], ...]:
+    """(argument index, size) of each ``Ns`` field of a struct format."""
+    out: list[tuple[int, int]] = []
+    index = 0
+    for count, code in re.findall(r"(\d*)([a-zA-Z?])", fmt):
+        if code == "x":
+            continue
+        if code == "s":
+            out.append((index, int(count or 1)))
+            index += 1
+        else:
+            index += int(count or 1)
+    return tuple(out)
+
+
+def _fixed_bytes(size: int) -> tuple[_Decode, _Encode]:
+    def decode(data: bytes) -> bytes:
+        if len(data) != size:
+            raise ValueError(f"expected {size} bytes, got {len(data)}")
+        return bytes(data)
+
+    def encode(value: bytes) -> bytes:
+        if len(value) != size:
+            raise ValueError(f"expected {size} bytes, got {len(value)}")
+        return bytes(value)
+
+    return decode, encode
+
+
+def _decode_mpls(data: bytes) -> tuple[int, ...]:
+    if not data or len(data) % 4:
+        raise ValueError(f"MPLS stack of {len(data)} bytes is not a whole number of labels")
+    return struct.unpack(f"!{len(data) // 4}I", data)
+
+
+def _encode_mpls(lses: tuple[int, ...]) -> bytes:
+    return struct.pack(f"!{len(lses)}I", *lses)
+
+
+def _short_header(what: str, off: int, end: int) -> DecodeError:
+    return DecodeError(f"{what}: attribute at offset {off} has {end - off} bytes, header needs 4")
+
+
+def _bad_length(what: str, nla_type: int, nla_len: int, off: int) -> DecodeError:
+    return DecodeError(
+        f"{what}: attribute type {nla_type & _NLA_TYPE_MASK} at offset {off} has bad length "
+        f"{nla_len}"
+    )
+
+
+def _wrong_size(what: str, kind: int, got: int, want: int) -> DecodeError:
+    return DecodeError(f"{what}: {_attr_name(kind)} of {got} bytes, expected {want}")
+
+
+# --- tunnel ----------------------------------------------------------------------
+
+_BE64 = struct.Struct("!Q")
+_BE32 = struct.Struct("!I")
+_BE16 = struct.Struct("!H")
+_U32 = struct.Struct("=I")
+_U8 = struct.Struct("B")
+
+# Decoding modes of the tunnel attributes.
+_T_INT = 0  # fixed-size integer
+_T_FLAG = 1  # presence is the information
+_T_BYTES = 2  # raw bytes
+_T_IN6 = 3  # 16-byte IPv6 address
+
+# type -> (mode, payload size, unpack_from, Tunnel field)
+_TUNNEL_DECODE: dict[int, tuple[int, int, Any, str]] = {
+    TunnelKeyAttr.ID: (_T_INT, 8, _BE64.unpack_from, "tun_id"),
+    TunnelKeyAttr.IPV4_SRC: (_T_INT, 4, _BE32.unpack_from, "ipv4_src"),
+    TunnelKeyAttr.IPV4_DST: (_T_INT, 4, _BE32.unpack_from, "ipv4_dst"),
+    TunnelKeyAttr.TOS: (_T_INT, 1, _U8.unpack_from, "tos"),
+    TunnelKeyAttr.TTL: (_T_INT, 1, _U8.unpack_from, "ttl"),
+    TunnelKeyAttr.DONT_FRAGMENT: (_T_FLAG, 0, None, "df"),
+    TunnelKeyAttr.CSUM: (_T_FLAG, 0, None, "csum"),
+    TunnelKeyAttr.OAM: (_T_FLAG, 0, None, "oam"),
+    TunnelKeyAttr.GENEVE_OPTS: (_T_BYTES, 0, None, "geneve"),
+    TunnelKeyAttr.TP_SRC: (_T_INT, 2, _BE16.unpack_from, "tp_src"),
+    TunnelKeyAttr.TP_DST: (_T_INT, 2, _BE16.unpack_from, "tp_dst"),
+    TunnelKeyAttr.IPV6_SRC: (_T_IN6, 16, None, "ipv6_src"),
+    TunnelKeyAttr.IPV6_DST: (_T_IN6, 16, None, "ipv6_dst"),
+    TunnelKeyAttr.ERSPAN_OPTS: (_T_BYTES, 0, None, "erspan"),
+    TunnelKeyAttr.GTPU_OPTS: (_T_BYTES, 0, None, "gtpu"),
+    TunnelKeyAttr.IPV4_INFO_BRIDGE: (_T_FLAG, 0, None, "ipv4_info_bridge"),
+}
+_TUNNEL_DECODE = {int(k): v for k, v in _TUNNEL_DECODE.items()}
+_TUNNEL_VXLAN_OPTS = int(TunnelKeyAttr.VXLAN_OPTS)
+_TUNNEL_PAD = int(TunnelKeyAttr.PAD)
+_VXLAN_GBP = int(VxlanExt.GBP)
+
+
+def _decode_tunnel(data: bytes) -> Tunnel:
+    t = Tunnel()
+    unknown: list[tuple[int, bytes]] | None = None
+    specs = _TUNNEL_DECODE
+    unpack_hdr = _HDR_UNPACK_FROM
+    end = len(data)
+    off = 0
+    while off < end:
+        if end - off < 4:
+            raise _short_header("tunnel key", off, end)
+        nla_len, nla_type = unpack_hdr(data, off)
+        nxt = off + nla_len
+        if nla_len < 4 or nxt > end:
+            raise _bad_length("tunnel key", nla_type, nla_len, off)
+        kind = nla_type & _NLA_TYPE_MASK
+        spec = specs.get(kind)
+        if spec is not None:
+            mode, size, unpack_from, name = spec
+            if mode == _T_INT:
+                if nla_len - 4 != size:
+                    raise DecodeError(
+                        f"tunnel key: {TunnelKeyAttr(kind).name} of {nla_len - 4} bytes, "
+                        f"expected {size}"
+                    )
+                setattr(t, name, unpack_from(data, off + 4)[0])
+            elif mode == _T_FLAG:
+                setattr(t, name, True)
+            elif mode == _T_BYTES:
+                setattr(t, name, data[off + 4 : nxt])
+            else:
+                if nla_len != 20:
+                    raise DecodeError(f"tunnel key: IPv6 address of {nla_len - 4} bytes")
+                setattr(t, name, data[off + 4 : nxt])
+        elif kind == _TUNNEL_VXLAN_OPTS:
+            # Only a lone GBP extension (what the kernel sends) maps onto
+            # vxlan_gbp; anything else is kept whole so that it round-trips.
+            payload = data[off + 4 : nxt]
+            exts = list(iter_attrs(payload))
+            if len(exts) == 1 and exts[0][0] == _VXLAN_GBP:
+                (t.vxlan_gbp,) = _U32.unpack(exts[0][1])
+            else:
+                if unknown is None:
+                    unknown = []
+                unknown.append((kind, payload))
+        elif kind != _TUNNEL_PAD:
+            if unknown is None:
+                unknown = []
+            unknown.append((kind, data[off + 4 : nxt]))
+        off = (nxt + 3) & ~3
+    if unknown:
+        t.unknown = tuple(unknown)
+    return t
+
+
+def _encode_in6(address: bytes) -> bytes:
+    if len(address) != 16:
+        raise ValueError(f"IPv6 address of {len(address)} bytes")
+    return bytes(address)
+
+
+def _tunnel_packer(kind: int, fmt: str) -> Callable[[int], bytes]:
+    """pack(value) -> header + value + padding, for one fixed tunnel attribute."""
+    size = struct.calcsize(fmt)
+    s = struct.Struct(f"{fmt[0]}4s{fmt[1:]}{-size & 3}x")
+    return functools.partial(s.pack, _HDR.pack(size + 4, kind))
+
+
+_T_PACK_ID = _tunnel_packer(TunnelKeyAttr.ID, "!Q")
+_T_PACK_IPV4_SRC = _tunnel_packer(TunnelKeyAttr.IPV4_SRC, "!I")
+_T_PACK_IPV4_DST = _tunnel_packer(TunnelKeyAttr.IPV4_DST, "!I")
+_T_PACK_TOS = _tunnel_packer(TunnelKeyAttr.TOS, "=B")
+_T_PACK_TTL = _tunnel_packer(TunnelKeyAttr.TTL, "=B")
+_T_PACK_TP_SRC = _tunnel_packer(TunnelKeyAttr.TP_SRC, "!H")
+_T_PACK_TP_DST = _tunnel_packer(TunnelKeyAttr.TP_DST, "!H")
+_T_PACK_GBP = _tunnel_packer(VxlanExt.GBP, "=I")
+_T_DF = _HDR.pack(4, TunnelKeyAttr.DONT_FRAGMENT)
+_T_CSUM = _HDR.pack(4, TunnelKeyAttr.CSUM)
+_T_OAM = _HDR.pack(4, TunnelKeyAttr.OAM)
+_T_INFO_BRIDGE = _HDR.pack(4, TunnelKeyAttr.IPV4_INFO_BRIDGE)
+_T_VXLAN_OPTS_HDR = _HDR.pack(12, TunnelKeyAttr.VXLAN_OPTS)
+
+
+def _encode_tunnel(t: Tunnel) -> bytes:
+    # Open vSwitch's order (tun_key_to_attr); the kernel accepts any order.
+    out: list[bytes] = []
+    append = out.append
+    if t.tun_id is not None:
+        append(_T_PACK_ID(t.tun_id))
+    if t.ipv4_src is not None:
+        append(_T_PACK_IPV4_SRC(t.ipv4_src))
+    if t.ipv4_dst is not None:
+        append(_T_PACK_IPV4_DST(t.ipv4_dst))
+    if t.ipv6_src is not None:
+        append(attr(TunnelKeyAttr.IPV6_SRC, _encode_in6(t.ipv6_src)))
+    if t.ipv6_dst is not None:
+        append(attr(TunnelKeyAttr.IPV6_DST, _encode_in6(t.ipv6_dst)))
+    if t.tos is not None:
+        append(_T_PACK_TOS(t.tos))
+    if t.ttl is not None:
+        append(_T_PACK_TTL(t.ttl))
+    if t.df:
+        append(_T_DF)
+    if t.csum:
+        append(_T_CSUM)
+    if t.tp_src is not None:
+        append(_T_PACK_TP_SRC(t.tp_src))
+    if t.tp_dst is not None:
+        append(_T_PACK_TP_DST(t.tp_dst))
+    if t.oam:
+        append(_T_OAM)
+    if t.vxlan_gbp is not None:
+        append(_T_VXLAN_OPTS_HDR + _T_PACK_GBP(t.vxlan_gbp))
+    if t.geneve is not None:
+        append(attr(TunnelKeyAttr.GENEVE_OPTS, bytes(t.geneve)))
+    if t.erspan is not None:
+        append(attr(TunnelKeyAttr.ERSPAN_OPTS, bytes(t.erspan)))
+    if t.gtpu is not None:
+        append(attr(TunnelKeyAttr.GTPU_OPTS, bytes(t.gtpu)))
+    if t.ipv4_info_bridge:
+        append(_T_INFO_BRIDGE)
+    if t.unknown:
+        out.extend(attr(kind, bytes(payload)) for kind, payload in t.unknown)
+    return b"".join(out)
+
+
+# --- NSH -------------------------------------------------------------------------
+
+_NSH_BASE = struct.Struct("!BBBBI")
+_NSH_MD1 = struct.Struct("!4I")
+
+
+def _decode_nsh(data: bytes) -> Nsh:
+    nsh = Nsh()
+    unknown: list[tuple[int, bytes]] = []
+    for kind, payload in iter_attrs(data):
+        if kind == NshKeyAttr.BASE:
+            nsh.base = NshBase._make(_NSH_BASE.unpack(payload))
+        elif kind == NshKeyAttr.MD1:
+            a, b, c, d = _NSH_MD1.unpack(payload)
+            nsh.md1 = (a, b, c, d)
+        elif kind == NshKeyAttr.MD2:
+            nsh.md2 = bytes(payload)
+        else:
+            unknown.append((kind, bytes(payload)))
+    if unknown:
+        nsh.unknown = tuple(unknown)
+    return nsh
+
+
+def _encode_nsh(nsh: Nsh) -> bytes:
+    out: list[bytes] = []
+    if nsh.base is not None:
+        out.append(attr(NshKeyAttr.BASE, _NSH_BASE.pack(*nsh.base)))
+    if nsh.md1 is not None:
+        out.append(attr(NshKeyAttr.MD1, _NSH_MD1.pack(*nsh.md1)))
+    if nsh.md2 is not None:
+        out.append(attr(NshKeyAttr.MD2, bytes(nsh.md2)))
+    out.extend(attr(kind, bytes(payload)) for kind, payload in nsh.unknown)
+    return b"".join(out)
+
+
+# --- the attribute table -----------------------------------------------------------
+
+_FIXED: dict[int, _Fixed] = {
+    f.kind: f
+    for f in (
+        _Fixed(KeyAttr.PRIORITY, "=I"),
+        _Fixed(KeyAttr.IN_PORT, "=I"),
+        _Fixed(KeyAttr.ETHERNET, "6s6s", Eth),
+        _Fixed(KeyAttr.VLAN, "!H"),
+        _Fixed(KeyAttr.ETHERTYPE, "!H"),
+        _Fixed(KeyAttr.IPV4, "!IIBBBB", Ipv4),
+        _Fixed(KeyAttr.IPV6, "!16s16sIBBBB", Ipv6),
+        _Fixed(KeyAttr.TCP, "!HH", Ports),
+        _Fixed(KeyAttr.UDP, "!HH", Ports),
+        _Fixed(KeyAttr.ICMP, "BB", Icmp),
+        _Fixed(KeyAttr.ICMPV6, "BB", Icmp),
+        _Fixed(KeyAttr.ARP, "!IIH6s6s2x", Arp),  # sizeof(struct ovs_key_arp) is 24
+        _Fixed(KeyAttr.ND, "16s6s6s", Nd),
+        _Fixed(KeyAttr.SKB_MARK, "=I"),
+        _Fixed(KeyAttr.SCTP, "!HH", Ports),
+        _Fixed(KeyAttr.TCP_FLAGS, "!H"),
+        _Fixed(KeyAttr.DP_HASH, "=I"),
+        _Fixed(KeyAttr.RECIRC_ID, "=I"),
+        _Fixed(KeyAttr.CT_STATE, "=I"),
+        _Fixed(KeyAttr.CT_ZONE, "=H"),
+        _Fixed(KeyAttr.CT_MARK, "=I"),
+        _Fixed(KeyAttr.CT_ORIG_TUPLE_IPV4, "!IIHHB3x", CtTupleIpv4),
+        _Fixed(KeyAttr.CT_ORIG_TUPLE_IPV6, "!16s16sHHB3x", CtTupleIpv6),
+        _Fixed(KeyAttr.PACKET_TYPE, "!I"),
+        _Fixed(KeyAttr.ND_EXTENSIONS, "!IB3x", NdExtensions),
+        _Fixed(KeyAttr.IPV6_EXTHDRS, "=H"),
+    )
+}
+
+# The attributes that are not a fixed struct: payload in, payload out.
+_VARIABLE_CODECS: dict[int, tuple[_Decode, _Encode]] = {
+    KeyAttr.TUNNEL: (_decode_tunnel, _encode_tunnel),
+    KeyAttr.MPLS: (_decode_mpls, _encode_mpls),
+    KeyAttr.CT_LABELS: _fixed_bytes(16),
+    KeyAttr.NSH: (_decode_nsh, _encode_nsh),
+}
+
+# One (decode, encode) pair per attribute type, payload in and payload out
+# (no header): the whole codec, for generic code and tests.
+_CODECS: dict[int, tuple[_Decode, _Encode]] = {
+    **{kind: (f.decode, f.encode) for kind, f in _FIXED.items()},
+    **_VARIABLE_CODECS,
+}
+
+# What the decode and encode loops dispatch on, by plain int type:
+#   decode: (mode, payload size, unpack_from or decoder, NamedTuple maker)
+#   encode: (mode, header+value packer or payload encoder, byte-field check)
+_KEY_DECODE: dict[int, tuple[int, int, Any, Any]] = {}
+_KEY_ENCODE: dict[int, tuple[int, Any, Any]] = {}
+for _kind, _f in _FIXED.items():
+    # tuple.__new__(cls, values) is what NamedTuple._make does, less a Python
+    # frame and a length check that unpack_from's fixed format makes moot.
+    _make = _f.cls and functools.partial(tuple.__new__, _f.cls)
+    _KEY_DECODE[int(_kind)] = (_f.mode, _f.size, _f.unpack_from, _make)
+    _KEY_ENCODE[int(_kind)] = (_f.mode, _f.pack, _f.fast_check())
+for _kind, (_dec, _enc) in _VARIABLE_CODECS.items():
+    _KEY_DECODE[int(_kind)] = (_VARIABLE, 0, _dec, None)
+    _KEY_ENCODE[int(_kind)] = (_VARIABLE, _enc, None)
+del _kind, _f, _dec, _enc, _make
+
+# What each attribute's value is, for documentation and for generic code
+# (property tests, the text codec) that needs to build values.
+KEY_TYPES: dict[int, Any] = {
+    KeyAttr.ENCAP: FlowKey,
+    KeyAttr.PRIORITY: int,
+    KeyAttr.IN_PORT: int,
+    KeyAttr.ETHERNET: Eth,
+    KeyAttr.VLAN: int,
+    KeyAttr.ETHERTYPE: int,
+    KeyAttr.IPV4: Ipv4,
+    KeyAttr.IPV6: Ipv6,
+    KeyAttr.TCP: Ports,
+    KeyAttr.UDP: Ports,
+    KeyAttr.ICMP: Icmp,
+    KeyAttr.ICMPV6: Icmp,
+    KeyAttr.ARP: Arp,
+    KeyAttr.ND: Nd,
+    KeyAttr.SKB_MARK: int,
+    KeyAttr.TUNNEL: Tunnel,
+    KeyAttr.SCTP: Ports,
+    KeyAttr.TCP_FLAGS: int,
+    KeyAttr.DP_HASH: int,
+    KeyAttr.RECIRC_ID: int,
+    KeyAttr.MPLS: tuple,
+    KeyAttr.CT_STATE: int,
+    KeyAttr.CT_ZONE: int,
+    KeyAttr.CT_MARK: int,
+    KeyAttr.CT_LABELS: bytes,
+    KeyAttr.CT_ORIG_TUPLE_IPV4: CtTupleIpv4,
+    KeyAttr.CT_ORIG_TUPLE_IPV6: CtTupleIpv6,
+    KeyAttr.NSH: Nsh,
+    KeyAttr.PACKET_TYPE: int,
+    KeyAttr.ND_EXTENSIONS: NdExtensions,
+    KeyAttr.IPV6_EXTHDRS: int,
+}
+
+# How deep encap() may nest.  The kernel and Open vSwitch parse two VLAN
+# tags (802.1ad + 802.1Q, so two levels); the bound keeps hostile input
+# (a 64 KiB buffer holds 16,000 nested headers) from exhausting the stack.
+MAX_ENCAP_DEPTH = 8
+
+_ENCAP = int(KeyAttr.ENCAP)
+
+
+def decode_key(data: bytes) -> FlowKey:
+    """Decode a sequence of OVS_KEY_ATTR_* attributes (a key or a mask)."""
+    try:
+        return _decode_key(data, 0, len(data), 0)
+    except (struct.error, ValueError) as exc:
+        raise DecodeError(f"malformed flow key: {exc}") from None
+
+
+def decode_key_at(data: bytes, start: int, end: int) -> FlowKey:
+    """`decode_key` of ``data[start:end]``, without copying it out first.
+
+    For a key nested in a larger message (a flow's OVS_FLOW_ATTR_KEY).
+    """
+    if not 0 <= start <= end <= len(data):
+        raise DecodeError(f"flow key: range {start}..{end} outside a {len(data)}-byte buffer")
+    try:
+        return _decode_key(data, start, end, 0)
+    except (struct.error, ValueError) as exc:
+        raise DecodeError(f"malformed flow key: {exc}") from None
+
+
+def _decode_key(data: bytes, off: int, end: int, depth: int) -> FlowKey:
+    key = FlowKey()
+    specs = _KEY_DECODE
+    unpack_hdr = _HDR_UNPACK_FROM
+    while off < end:
+        if end - off < 4:
+            raise _short_header("flow key", off, end)
+        nla_len, nla_type = unpack_hdr(data, off)
+        nxt = off + nla_len
+        if nla_len < 4 or nxt > end:
+            raise _bad_length("flow key", nla_type, nla_len, off)
+        kind = nla_type & _NLA_TYPE_MASK
+        spec = specs.get(kind)
+        if spec is not None:
+            mode, size, unpack_from, make = spec
+            if mode == _SCALAR:
+                if nla_len - 4 != size:
+                    raise _wrong_size("flow key", kind, nla_len - 4, size)
+                key[kind] = unpack_from(data, off + 4)[0]
+            elif mode == _STRUCT:
+                if nla_len - 4 != size:
+                    raise _wrong_size("flow key", kind, nla_len - 4, size)
+                key[kind] = make(unpack_from(data, off + 4))
+            else:
+                key[kind] = unpack_from(data[off + 4 : nxt])
+        elif kind == _ENCAP:
+            if depth >= MAX_ENCAP_DEPTH:
+                raise DecodeError(f"flow key: encap() nested deeper than {MAX_ENCAP_DEPTH}")
+            key[kind] = _decode_key(data, off + 4, nxt, depth + 1)
+        else:
+            key[kind] = Unknown(data[off + 4 : nxt])
+        off = (nxt + 3) & ~3
+    return key
+
+
+def encode_key(key: FlowKey | dict[int, Any]) -> bytes:
+    """Encode a key or mask; raises ValueError for a value of the wrong shape."""
+    out: list[bytes] = []
+    append = out.append
+    specs = _KEY_ENCODE
+    kind: int = 0
+    value: Any = None
+    try:
+        for kind, value in key.items():
+            spec = specs.get(kind)
+            if spec is None or value.__class__ is Unknown:
+                append(_encode_other(kind, value))
+                continue
+            mode, pack, check = spec
+            if mode == _SCALAR:
+                append(pack(value))
+            elif mode == _STRUCT:
+                if check is not None:
+                    check(value)
+                append(pack(*value))
+            else:
+                append(attr(kind, pack(value)))
+    except (struct.error, TypeError, IndexError) as exc:
+        raise ValueError(f"bad value for {_attr_name(kind)}: {value!r} ({exc})") from None
+    return b"".join(out)
+
+
+def _encode_other(kind: int, value: Any) -> bytes:
+    """An Unknown, an encap() or an attribute type with no codec."""
+    if isinstance(value, Unknown):
+        return attr(kind, bytes(value.data))
+    if kind == _ENCAP:
+        return attr(kind, encode_key(value))
+    raise ValueError(f"no encoding for key attribute {kind}; wrap raw bytes in Unknown")
+
+
+def encode_key_attr(kind: int, value: Any) -> bytes:
+    """One attribute, as nested inside a set() or set_masked() action."""
+    return encode_key(FlowKey({kind: value}))
+
+
+def decode_tunnel(data: bytes) -> Tunnel:
+    """Nested OVS_TUNNEL_KEY_ATTR_* on their own (an upcall's egress tunnel key)."""
+    try:
+        return _decode_tunnel(data)
+    except (struct.error, ValueError) as exc:
+        raise DecodeError(f"malformed tunnel key: {exc}") from None
