@@ -19,7 +19,7 @@ from typer._click import exceptions as click_exceptions
 
 from odpctl.commands import dp, flow, names, vport
 from odpctl.commands.session import Session
-from odpctl.errors import EXIT_USAGE, OdpError, ParseError
+from odpctl.errors import EXIT_FAILURE, EXIT_USAGE, OdpError, ParseError
 
 PROG = "odpctl"
 
@@ -139,11 +139,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         return 130
     except BrokenPipeError:
-        # `odpctl flow dump | head`: the reader left; that is not our failure.
-        # Point stdout at /dev/null so that the flush at exit cannot fail again.
+        # `odpctl flow dump | head`: the reader left.  End quietly with 1, as
+        # click does when it catches this itself; point stdout at /dev/null
+        # so that the flush at exit cannot fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return EXIT_FAILURE
+    except SystemExit as exc:  # click ends some failures (a closed pipe) itself
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     return rv if isinstance(rv, int) else 0
 
 

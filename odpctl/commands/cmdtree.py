@@ -89,6 +89,13 @@ def _text(value: Any) -> str:
     return inspect.cleandoc(value) if isinstance(value, str) else ""
 
 
+def _first_sentence(text: str) -> str:
+    """The summary line of a help text: up to its first full stop."""
+    para = " ".join(text.split("\n\n")[0].split())
+    head, dot, _ = para.partition(". ")
+    return head + "." if dot else para
+
+
 def _choices(param: click.Parameter) -> list[str]:
     desc = getattr(param, "type_descriptor", None)
     if desc is None or not desc.is_choice:
@@ -151,7 +158,7 @@ def build(
     spec = CommandSpec(
         path=path,
         help=_text(cmd.help),
-        short_help=cmd.get_short_help_str(limit=80),
+        short_help=_first_sentence(_text(cmd.help)),
         usage=" ".join((ctx.command_path, *pieces)),
     )
     for param in cmd.get_params(ctx):

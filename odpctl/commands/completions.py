@@ -50,7 +50,8 @@ def flow_fields() -> tuple[list[str], dict[str, list[str]]]:
     attrs = sorted(set(KEY_NAMES.values()))
     fields: dict[str, list[str]] = {}
     for kind, name in KEY_NAMES.items():
-        candidates = list(getattr(KEY_TYPES.get(kind), "_fields", ())) or _EXTRA_FIELDS.get(name, [])
+        candidates = list(getattr(KEY_TYPES.get(kind), "_fields", ()))
+        candidates = candidates or _EXTRA_FIELDS.get(name, [])
         known = [f for f in candidates if _field_known(name, f)]
         if known:
             fields[name] = known
@@ -58,7 +59,7 @@ def flow_fields() -> tuple[list[str], dict[str, list[str]]]:
 
 
 def _data(root: CommandSpec) -> dict[str, dict[str, Any]]:
-    """Per command path ("" for odpctl, "flow dump"): what the scripts need."""
+    """Per command ("odpctl", "odpctl flow dump"): what the scripts need."""
     out: dict[str, dict[str, Any]] = {}
     for cmd in root.walk():
         vals = {}
@@ -67,7 +68,7 @@ def _data(root: CommandSpec) -> dict[str, dict[str, Any]]:
                 kind = "choice:" + "|".join(opt.choices) if opt.choices else opt.kind or "-"
                 for name in opt.names:
                     vals[name] = kind
-        out[" ".join(cmd.path)] = {
+        out[cmd.name] = {
             "sub": [(" ".join(s.path[-1:]), s.short_help) for s in cmd.subcommands],
             "opts": [(name, opt.help.split(". ")[0].rstrip("."))
                      for opt in cmd.options for name in [*opt.names, *opt.negations]],
@@ -145,35 +146,35 @@ _odpctl() {
     local _odpctl_quote
     _odpctl_split "${COMP_LINE:0:COMP_POINT}"
     local n=${#_odpctl_words[@]}
-    local cur=${_odpctl_words[n - 1]} path="" want="" w i kinds kind prefix=""
+    local cur=${_odpctl_words[n - 1]} cmd=odpctl want="" w i kinds kind prefix=""
     for ((i = 1; i < n - 1; i++)); do
         w=${_odpctl_words[i]}
         if [[ -n $want ]]; then
-            [[ -z $path ]] && global+=("$want" "$w")
+            [[ $cmd == odpctl ]] && global+=("$want" "$w")
             want=""
         elif [[ $w == -?* ]]; then
-            [[ $w != *=* && -n ${_odpctl_vals["$path $w"]+set} ]] && want=$w
-            [[ -z $path && $w == *=* ]] && global+=("$w")
-        elif [[ ${#pos[@]} -eq 0 && " ${_odpctl_sub[$path]-} " == *" $w "* ]]; then
-            path=${path:+$path }$w
+            [[ $w != *=* && -n ${_odpctl_vals["$cmd $w"]+set} ]] && want=$w
+            [[ $cmd == odpctl && $w == *=* ]] && global+=("$w")
+        elif [[ ${#pos[@]} -eq 0 && " ${_odpctl_sub[$cmd]-} " == *" $w "* ]]; then
+            cmd="$cmd $w"
         else
             pos+=("$w")
         fi
     done
     if [[ -n $want ]]; then
-        kinds=${_odpctl_vals["$path $want"]}
-    elif [[ $cur == --*=* && -n ${_odpctl_vals["$path ${cur%%=*}"]+set} ]]; then
-        kinds=${_odpctl_vals["$path ${cur%%=*}"]}
+        kinds=${_odpctl_vals["$cmd $want"]}
+    elif [[ $cur == --*=* && -n ${_odpctl_vals["$cmd ${cur%%=*}"]+set} ]]; then
+        kinds=${_odpctl_vals["$cmd ${cur%%=*}"]}
         prefix=${cur%%=*}= cur=${cur#*=}
     elif [[ $cur == -* ]]; then
         kinds=options
-    elif [[ -n ${_odpctl_sub[$path]+set} ]]; then
+    elif [[ -n ${_odpctl_sub[$cmd]+set} ]]; then
         kinds=commands
     else
-        local -a slots=(${_odpctl_pos[$path]-})
+        local -a slots=(${_odpctl_pos[$cmd]-})
         local k=${#pos[@]}
         if ((k >= ${#slots[@]})); then
-            [[ -n ${_odpctl_rep[$path]-} ]] && k=$((${#slots[@]} - 1)) || k=-1
+            [[ -n ${_odpctl_rep[$cmd]-} ]] && k=$((${#slots[@]} - 1)) || k=-1
         fi
         ((k >= 0)) && kinds=${slots[k]}
     fi
@@ -181,10 +182,10 @@ _odpctl() {
     local IFS=$' \t\n'
     for kind in ${kinds//,/ }; do
         case $kind in
-            options) _odpctl_cands+=(${_odpctl_opts[$path]-}) ;;
-            commands) _odpctl_cands+=(${_odpctl_sub[$path]}) ;;
-            choice:*) _odpctl_cands+=(${kind#choice:}) ;; # filled in below
-            choice) _odpctl_cands+=(${_odpctl_choices[$path]-}) ;;
+            options) _odpctl_cands+=(${_odpctl_opts[$cmd]-}) ;;
+            commands) _odpctl_cands+=(${_odpctl_sub[$cmd]}) ;;
+            choice:*) kind=${kind#choice:}; _odpctl_cands+=(${kind//|/ }) ;;
+            choice) _odpctl_cands+=(${_odpctl_choices[$cmd]-}) ;;
             dp) [[ $cur != *[\(,]* ]] &&
                     _odpctl_cands+=($(odpctl "${global[@]}" @NAMES@ dp 2>/dev/null)) ;;
             port) _odpctl_cands+=($(odpctl "${global[@]}" @NAMES@ port "${pos[0]-}" 2>/dev/null)) ;;
@@ -194,8 +195,6 @@ _odpctl() {
             file) files=1 ;;
         esac
     done
-    _odpctl_cands=("${_odpctl_cands[@]//|/ }")
-    _odpctl_cands=(${_odpctl_cands[@]})
     COMPREPLY=()
     if ((files)); then
         compopt -o filenames 2>/dev/null
@@ -210,12 +209,16 @@ _odpctl() {
             [[ $COMP_WORDBREAKS == *"${word:i:1}"* ]] && { strip=$((i + 1)); break; }
         done
     fi
-    local c
+    local c full
     for c in "${_odpctl_cands[@]}"; do
-        [[ $c == "$cur"* ]] && COMPREPLY+=("${prefix:strip}${c:$((strip > ${#prefix} ? strip - ${#prefix} : 0))}")
+        full=$prefix$c
+        [[ $c == "$cur"* ]] && COMPREPLY+=("${full:strip}")
     done
     if ((nospace)) || [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *[=\(] ]]; then
         compopt -o nospace 2>/dev/null
+        # Inside an open quote readline closes it after a unique match, which
+        # would end the flow text half-way: make the match look not unique.
+        [[ -n $_odpctl_quote && ${#COMPREPLY[@]} -eq 1 ]] && COMPREPLY+=("${COMPREPLY[0]} ")
     fi
     return 0
 }
@@ -263,22 +266,23 @@ _FISH = r"""
 function __odpctl_candidates
     set -l words (commandline -opc)
     set -e words[1]
-    set -l cur (commandline -ct | string replace -r '^[\'"]' '')
-    set -l path ''
+    # The token as typed; its completions are matched unquoted and unescaped.
+    set -l cur (commandline -ct | string replace -r '^[\'"]' '' | string replace -ar '\\\\(.)' '$1')
+    set -l cmd odpctl
     set -l want ''
     set -l pos
     set -l global
     for w in $words
         if test -n "$want"
-            test -z "$path"; and set -a global $want $w
+            test "$cmd" = odpctl; and set -a global $want $w
             set want ''
         else if string match -qr -- '^-.' $w
-            if not string match -q -- '*=*' $w; and set -q (__odpctl_var val $path $w)
+            if not string match -q -- '*=*' $w; and set -q (__odpctl_var val $cmd $w)
                 set want $w
             end
-            test -z "$path"; and string match -q -- '*=*' $w; and set -a global $w
-        else if test (count $pos) -eq 0; and contains -- $w (__odpctl_names (__odpctl_var sub $path))
-            set path (string trim -- "$path $w")
+            test "$cmd" = odpctl; and string match -q -- '*=*' $w; and set -a global $w
+        else if test (count $pos) -eq 0; and contains -- $w (__odpctl_names (__odpctl_var sub $cmd))
+            set cmd "$cmd $w"
         else
             set -a pos $w
         end
@@ -286,42 +290,42 @@ function __odpctl_candidates
     set -l kinds
     set -l prefix ''
     if test -n "$want"
-        set kinds $(__odpctl_var val $path $want)
-        set kinds $$kinds
+        set -l var (__odpctl_var val $cmd $want)
+        set kinds (string split , -- $$var)
     else if string match -qr -- '^--[^=]*=' $cur
         set -l opt (string replace -r '=.*' '' -- $cur)
-        set -l var (__odpctl_var val $path $opt)
+        set -l var (__odpctl_var val $cmd $opt)
         if set -q $var
-            set kinds $$var
+            set kinds (string split , -- $$var)
             set prefix "$opt="
             set cur (string replace -r '^[^=]*=' '' -- $cur)
         end
     else if string match -q -- '-*' $cur
         set kinds options
-    else if set -q (__odpctl_var sub $path)
+    else if set -q (__odpctl_var sub $cmd)
         set kinds commands
     else
-        set -l var (__odpctl_var pos $path)
+        set -l var (__odpctl_var pos $cmd)
         set -l slots
         set -q $var; and set slots $$var
         set -l k (math (count $pos) + 1)
         if test $k -gt (count $slots)
-            set -q (__odpctl_var rep $path); and set k (count $slots); or set k 0
+            set -q (__odpctl_var rep $cmd); and set k (count $slots); or set k 0
         end
         test $k -gt 0; and set kinds (string split , -- $slots[$k])
     end
-    for kind in (string split , -- "$kinds")
+    for kind in $kinds
         switch $kind
             case options
-                set -l var (__odpctl_var opts $path)
+                set -l var (__odpctl_var opts $cmd)
                 string join \n -- $$var
             case commands
-                set -l var (__odpctl_var sub $path)
+                set -l var (__odpctl_var sub $cmd)
                 string join \n -- $$var
             case 'choice:*'
                 string split '|' -- (string replace 'choice:' '' -- $kind)
             case choice
-                set -l var (__odpctl_var choices $path)
+                set -l var (__odpctl_var choices $cmd)
                 string join \n -- $$var
             case dp
                 string match -qr '[(,]' -- $cur; or odpctl $global @NAMES@ dp 2>/dev/null
@@ -341,7 +345,8 @@ end
 
 # __odpctl_var KIND PATH [OPTION]: the name of the variable holding KIND for PATH.
 function __odpctl_var
-    string join _ __odpctl $argv[1] (string replace -ar '[^A-Za-z0-9]' _ -- (string join ' ' $argv[2..]))
+    set -l key (string join ' ' -- $argv[2..])
+    string join _ -- __odpctl $argv[1] (string replace -ar '[^A-Za-z0-9]' _ -- $key)
 end
 
 function __odpctl_names
@@ -452,36 +457,36 @@ _odpctl_flow() {
 
 _odpctl() {
     local -a pos global reply descr
-    local path='' want='' w i kinds kind cur=$PREFIX
+    local cmd=odpctl want='' w i kinds kind cur=$PREFIX
     for ((i = 2; i < CURRENT; i++)); do
         w=${(Q)words[i]}
         if [[ -n $want ]]; then
-            [[ -z $path ]] && global+=($want $w)
+            [[ $cmd == odpctl ]] && global+=($want $w)
             want=''
         elif [[ $w == -?* ]]; then
-            [[ $w != *=* && -n ${_odpctl_vals[$path $w]} ]] && want=$w
-            [[ -z $path && $w == *=* ]] && global+=($w)
-        elif (( ${#pos} == 0 )) && [[ " ${_odpctl_sub[$path]} " == *" $w "* ]]; then
-            path=${path:+$path }$w
+            [[ $w != *=* && -n ${_odpctl_vals[$cmd $w]} ]] && want=$w
+            [[ $cmd == odpctl && $w == *=* ]] && global+=($w)
+        elif (( ${#pos} == 0 )) && [[ " ${_odpctl_sub[$cmd]} " == *" $w "* ]]; then
+            cmd="$cmd $w"
         else
             pos+=($w)
         fi
     done
     if [[ -n $want ]]; then
-        kinds=${_odpctl_vals[$path $want]}
-    elif [[ $cur == --*=* && -n ${_odpctl_vals[$path ${cur%%=*}]} ]]; then
-        kinds=${_odpctl_vals[$path ${cur%%=*}]}
+        kinds=${_odpctl_vals[$cmd $want]}
+    elif [[ $cur == --*=* && -n ${_odpctl_vals[$cmd ${cur%%=*}]} ]]; then
+        kinds=${_odpctl_vals[$cmd ${cur%%=*}]}
         compset -P '*='
         cur=$PREFIX
     elif [[ $cur == -* ]]; then
         kinds=options
-    elif [[ -n ${_odpctl_sub[$path]} ]]; then
+    elif [[ -n ${_odpctl_sub[$cmd]} ]]; then
         kinds=commands
     else
-        local -a slots=(${=_odpctl_pos[$path]})
+        local -a slots=(${=_odpctl_pos[$cmd]})
         local k=$(( ${#pos} + 1 ))
         if (( k > ${#slots} )); then
-            if [[ -n ${_odpctl_rep[$path]} ]]; then k=${#slots}; else k=0; fi
+            if [[ -n ${_odpctl_rep[$cmd]} ]]; then k=${#slots}; else k=0; fi
         fi
         (( k > 0 )) && kinds=${slots[k]}
     fi
@@ -489,13 +494,13 @@ _odpctl() {
     for kind in ${(s:,:)kinds}; do
         case $kind in
             options)
-                descr=(${(f)_odpctl_optdescr[$path]})
+                descr=(${(f)_odpctl_optdescr[$cmd]})
                 _describe -t options option descr && return 0 ;;
             commands)
-                descr=(${(f)_odpctl_subdescr[$path]})
+                descr=(${(f)_odpctl_subdescr[$cmd]})
                 _describe -t commands command descr && return 0 ;;
             choice:*) reply+=(${(s:|:)kind#choice:}) ;;
-            choice) reply+=(${=_odpctl_choices[$path]}) ;;
+            choice) reply+=(${=_odpctl_choices[$cmd]}) ;;
             dp) [[ $cur != *[\(,]* ]] &&
                     reply+=(${(f)"$(odpctl $global @NAMES@ dp 2>/dev/null)"}) ;;
             port) reply+=(${(f)"$(odpctl $global @NAMES@ port ${pos[1]} 2>/dev/null)"}) ;;
@@ -513,7 +518,11 @@ _odpctl() {
     fi
 }
 
-_odpctl "$@"
+if [[ $funcstack[1] == _odpctl ]]; then
+    _odpctl "$@"
+else
+    compdef _odpctl odpctl
+fi
 """
 
 

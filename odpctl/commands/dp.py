@@ -14,7 +14,16 @@ from . import jsonout, odptext, tables
 from .options import Dp, Format, FormatOption, JsonFlag, comma_ints, output_format
 from .session import session
 
-app = typer.Typer(help="List, show, create, change and delete datapaths.", no_args_is_help=True)
+app = typer.Typer(
+    help="""List, show, create, change and delete datapaths.
+
+    A datapath is a switch in the kernel (or in `odpctl dp serve`): ports, and
+    a table of flows that every packet is looked up in. A packet that no flow
+    matches is a miss, sent up to userspace as an upcall (or lost, when no one
+    listens). These commands are ovs-dpctl's dump-dps, show, add-dp, del-dp
+    and cache-set-size.""",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -82,7 +91,7 @@ def show(
     else:
         console = tables.make_console()
         if not views:
-            console.print(tables.summary("no datapaths (create one with `odpctl dp add NAME`)"))
+            console.print(tables.datapath_list([], {}))
         for i, (dp, ports) in enumerate(views):
             if i:
                 console.print()
@@ -99,7 +108,9 @@ def add(
                        show_default=False),
     ] = None,
     upcall_pid: Annotated[
-        int, typer.Option("--upcall-pid", metavar="PID", help="Netlink port for the local port's upcalls.")
+        int,
+        typer.Option("--upcall-pid", metavar="PID",
+                     help="Netlink port for the local port's upcalls."),
     ] = 0,
     json: JsonFlag = False,
 ) -> None:
@@ -133,11 +144,14 @@ def set_datapath(
     name: Dp,
     masks_cache_size: Annotated[
         int | None,
-        typer.Option("--masks-cache-size", metavar="N", help="Entries of the per-CPU mask cache (0 turns it "
-                     "off; a power of two), as `ovs-dpctl cache-set-size DP masks-cache N`."),
+        typer.Option("--masks-cache-size", metavar="N",
+                     help="Entries of the per-CPU mask cache (0 turns it off; a power of two), "
+                     "as `ovs-dpctl cache-set-size DP masks-cache N`."),
     ] = None,
     upcall_pid: Annotated[
-        int | None, typer.Option("--upcall-pid", metavar="PID", help="Netlink port for the local port's upcalls.")
+        int | None,
+        typer.Option("--upcall-pid", metavar="PID",
+                     help="Netlink port for the local port's upcalls."),
     ] = None,
     per_cpu_pids: Annotated[
         str | None,

@@ -81,7 +81,7 @@ def _raw(value: Any) -> bytes:
 
 # --- the field=value form -----------------------------------------------------------
 
-_ITEM = re.compile(r"\s*([A-Za-z_][\w]*)(?:\.([A-Za-z_]\w*))?\s*(?:=\s*([^,]*))?")
+_ITEM = re.compile(r"\s*([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?\s*(?:=\s*([^,\s]*))?\s*")
 
 
 def _prefix_mask(value: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, TextIO
 
 import typer
 
@@ -20,13 +20,12 @@ from odpctl.errors import (
     AlreadyExistsError,
     NotFoundError,
     OdpError,
-    ParseError,
     PermissionDeniedError,
     UsageError,
 )
 from odpctl.odp.actions import decode_actions, encode_actions
 from odpctl.odp.flow import Flow
-from odpctl.odp.keys import decode_key, encode_key
+from odpctl.odp.keys import FlowKey, decode_key, encode_key
 from odpctl.odp.text.actions import format_actions, parse_actions
 from odpctl.odp.text.keys import format_key, parse_key
 
@@ -36,8 +35,33 @@ from .flowtext import is_ufid_only, parse_flow, parse_flow_actions
 from .options import Format, FormatOption, JsonFlag, OptionalDp, output_format, split_dp
 from .session import Session, session
 
-app = typer.Typer(help="Add, show and delete datapath flows; parse ODP flow text.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="""Add, show and delete datapath flows; parse ODP flow text.
+
+    FLOW is a flow key in the ODP syntax of `ovs-dpctl dump-flows`, attributes
+    separated by commas: `in_port(1),eth(src=02:00:00:00:00:01),eth_type(0x0800),`
+    `ipv4(src=10.0.0.0/255.0.0.0,proto=6),tcp(dst=80)`. A field left out, or an
+    attribute written empty like `eth()`, matches anything; `value/mask`
+    matches the bits of mask. `in_port` may name its port. A leading
+    `ufid:UUID,` installs the flow under that unique id; where a command names
+    one flow, `ufid:UUID` alone names it too. Quote flows for the shell.
+
+    ACTIONS are in the same syntax: port numbers to output to (`2,3`), `drop`,
+    `set(tunnel(tun_id=0x2a,dst=192.0.2.2,ttl=64,tp_dst=4789)),3`,
+    `push_vlan(vid=10,pcp=0),2`, `userspace(pid=1234)`, `recirc(1)` and the rest
+    of the kernel's actions.
+
+    With --file, add, mod and del read many flows, one a line, as `ovs-dpctl
+    add-flows` reads them: `[add|modify|delete] FLOW [ACTIONS]`, where FLOW has
+    no blanks, the first word may change the command for that line, # starts a
+    comment and blank lines are skipped. Lines go to the datapath in batches;
+    each failed line is reported on standard error with its number, and the
+    exit status is that of the first failure.
+
+    These commands are ovs-dpctl's dump-flows, get-flow, add-flow, mod-flow,
+    del-flow, del-flows, add-flows, mod-flows and parse-actions.""",
+    no_args_is_help=True,
+)
 
 _FLOW_HELP = (
     "The flow's key in ODP syntax, e.g. 'in_port(1),eth(),eth_type(0x0800),ipv4(src=10.0.0.1)', "
@@ -98,13 +122,14 @@ def dump(
     "total": flows before filtering}.
     """
     s = session(ctx)
-    name = s.dp_name(dp)
     tests: list[Callable[[Flow], bool]] = []
     if filter_text is not None:
-        tests.append(parse_filter(filter_text, s.port_numbers(name)).matches)
+        tests.append(parse_filter(filter_text, s.port_numbers(dp)).matches)
+    window = parse_duration(within) if within is not None else None
+    name = s.dp_name(dp)
     now = odptext.now_ms()
-    if within is not None:
-        tests.append(used_within(parse_duration(within), now))
+    if window is not None:
+        tests.append(used_within(window, now))
     port_names = s.port_names(name) if (more if names is None else names) else None
     fmt = output_format(fmt, json)
     total = 0
@@ -170,7 +195,7 @@ def _not_found(dp: str, what: str, ufid: bytes | None) -> NotFoundError:
     return NotFoundError(f"no such flow in datapath {dp}: {what}", hint=hint)
 
 
-def _flow_ref(s: Session, dp: str, text: str) -> tuple[Any, bytes | None]:
+def _flow_ref(s: Session, dp: str | None, text: str) -> tuple[FlowKey | None, bytes | None]:
     """The key (or None) and UFID (or None) that name a flow."""
     if is_ufid_only(text):
         return None, parse_flow(text)[0]
@@ -193,8 +218,8 @@ def get(
     """
     s = session(ctx)
     dp, (text,) = split_dp(args or [], ("FLOW",))
+    key, ufid = _flow_ref(s, dp, text)
     name = s.dp_name(dp)
-    key, ufid = _flow_ref(s, name, text)
     now = odptext.now_ms()
     try:
         flow = s.dpif().get_flow(name, key, ufid=ufid)
@@ -289,8 +314,8 @@ def add(
         return
     s = session(ctx)
     dp, (flow_text, actions_text) = split_dp(args or [], ("FLOW", "ACTIONS"))
+    flow = _parse_one(s, dp, flow_text, actions_text)
     name = s.dp_name(dp)
-    flow = _parse_one(s, name, flow_text, actions_text)
     try:
         s.dpif().add_flow(name, flow)
     except AlreadyExistsError as exc:
@@ -302,7 +327,7 @@ def add(
         _report(bulk.Outcome(name, added=1), json)
 
 
-def _parse_one(s: Session, dp: str, flow_text: str, actions_text: str) -> Flow:
+def _parse_one(s: Session, dp: str | None, flow_text: str, actions_text: str) -> Flow:
     if "(" not in flow_text and not flow_text.startswith("ufid:"):
         raise UsageError(f"'{flow_text}' is not a flow: expected [DP] FLOW ACTIONS")
     ports = s.port_numbers(dp)
@@ -332,8 +357,8 @@ def modify(
         return
     s = session(ctx)
     dp, (flow_text, actions_text) = split_dp(args or [], ("FLOW", "ACTIONS"))
+    flow = _parse_one(s, dp, flow_text, actions_text)
     name = s.dp_name(dp)
-    flow = _parse_one(s, name, flow_text, actions_text)
     out = bulk.Outcome(name)
     try:
         s.dpif().modify_flow(name, flow, clear_stats=clear)
@@ -366,8 +391,8 @@ def delete(
         return
     s = session(ctx)
     dp, (text,) = split_dp(args or [], ("FLOW",))
+    key, ufid = _flow_ref(s, dp, text)
     name = s.dp_name(dp)
-    key, ufid = _flow_ref(s, name, text)
     now = odptext.now_ms()
     try:
         flow = s.dpif().delete_flow(name, key, ufid=ufid)
@@ -445,10 +470,10 @@ def parse(
         try:
             with file.open() as lines:
                 ok = _canonical_lines(lines, canonical)
+        except BrokenPipeError:
+            raise  # our reader went away: not a file we could not read
         except OSError as exc:
             raise OdpError(f"cannot read {file}: {exc.strerror}") from None
     if not ok:
         raise typer.Exit(1)
 
-
-__all__ = ["ParseError", "app"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,9 @@ from odpctl.odp.vport import Vport
 from .odptext import KERNEL_DPIF_TYPE
 
 USERSPACE_DPIF_TYPE = "userspace"
+
+# What a network device name can be, for practical purposes (IFNAMSIZ is 16).
+_DEVICE_NAME = re.compile(r"[\w.:@-]{1,15}")
 
 
 @dataclass
@@ -68,29 +72,45 @@ class Session:
     def port_names(self, dp: str) -> dict[int, str]:
         return {v.port_no: v.name for v in self.ports(dp) if v.port_no is not None}
 
-    def port_numbers(self, dp: str) -> Mapping[str, int]:
-        """Port name -> number, listed only when a name is actually looked up."""
+    def port_numbers(self, dp: str | None) -> Mapping[str, int]:
+        """Port name -> number of datapath ``dp`` (see `dp_name`).
+
+        Nothing is asked of the datapath until a name is looked up, so that
+        flow text is checked before, and without, any datapath.
+        """
         return _LazyPortNumbers(self, dp)
 
 
 class _LazyPortNumbers(Mapping[str, int]):
     # Flow text rarely names ports; listing them for every `flow add` would
     # cost a round trip for nothing.
-    def __init__(self, session: Session, dp: str) -> None:
+    def __init__(self, session: Session, dp: str | None) -> None:
         self._session = session
         self._dp = dp
 
     def _map(self) -> dict[str, int]:
-        return {v.name: v.port_no for v in self._session.ports(self._dp) if v.port_no is not None}
+        ports = self._session.ports(self._session.dp_name(self._dp))
+        return {v.name: v.port_no for v in ports if v.port_no is not None}
 
     def __getitem__(self, name: str) -> int:
         return self._map()[name]
+
+    def __contains__(self, name: object) -> bool:
+        # The action parser asks about every action word ("set(tunnel(..."):
+        # only what can be a device name is worth asking the datapath.
+        if not isinstance(name, str) or not _DEVICE_NAME.fullmatch(name):
+            return False
+        return name in self._map()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._map())
 
     def __len__(self) -> int:
         return len(self._map())
+
+    def __bool__(self) -> bool:
+        # Parsers test "are there names?" first; answering that must not list ports.
+        return True
 
 
 def session(ctx: typer.Context) -> Session:

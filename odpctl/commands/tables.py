@@ -58,6 +58,24 @@ def ago(seconds: float | None) -> str:
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
+def breakable(text: str) -> str:
+    """ODP text with a blank after each top-level comma, where a table may wrap it.
+
+    The parser reads blanks as separators too, so the text still pastes back
+    into `odpctl flow add`.
+    """
+    out, depth = [], 0
+    for c in text:
+        out.append(c)
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "," and depth == 0:
+            out.append(" ")
+    return "".join(out)
+
+
 def summary(text: str) -> Text:
     return Text(text, style="dim")
 
@@ -70,6 +88,8 @@ def plural(n: int, word: str) -> str:
 
 
 def datapath_list(dps: Sequence[Datapath], ports: Mapping[str, int]) -> RenderableType:
+    if not dps:
+        return summary("no datapaths (create one with `odpctl dp add NAME`)")
     table = _table("Datapath", "Index", "Ports", "Flows", "Hit", "Missed", "Lost",
                    right=("Index", "Ports", "Flows", "Hit", "Missed", "Lost"))
     for dp in dps:
@@ -149,10 +169,13 @@ def flow_table(
     table = _table(*columns, right=("Packets", "Bytes", "Used"))
     table.columns[columns.index("Match")].overflow = "fold"
     table.columns[columns.index("Actions")].overflow = "fold"
+    if verbose:
+        table.columns[0].no_wrap = True
+        table.columns[0].min_width = 36  # a whole UUID
     for f in flows:
         row: list[RenderableType] = [
-            odptext.match_text(f, verbose=verbose, port_names=port_names),
-            Text(odptext.actions_text(f, port_names), style="green"),
+            breakable(odptext.match_text(f, verbose=verbose, port_names=port_names)),
+            Text(breakable(odptext.actions_text(f, port_names)), style="green"),
             count(f.packets), size(f.bytes), ago(odptext.used_seconds(f, now)),
         ]
         if verbose:

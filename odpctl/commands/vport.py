@@ -14,7 +14,17 @@ from . import jsonout, odptext, tables
 from .options import Dp, Format, FormatOption, JsonFlag, OptionalDp, comma_ints, output_format
 from .session import Session, session
 
-app = typer.Typer(help="List, add, change and delete datapath ports.", no_args_is_help=True)
+app = typer.Typer(
+    help="""List, add, change and delete datapath ports.
+
+    Port types: netdev attaches a network device that exists (a veth, a NIC);
+    internal creates a device of that name for the host's own stack; vxlan,
+    geneve and gre create flow-based tunnel devices, whose remote end and key
+    come from each flow (the tunnel(...) match and the set(tunnel(...))
+    action). PORT is a port's name or number. These commands are ovs-dpctl's
+    add-if, del-if and set-if.""",
+    no_args_is_help=True,
+)
 
 
 class PortType(StrEnum):
@@ -94,7 +104,8 @@ def add(
     ],
     kind: Annotated[PortType, typer.Option("--type", "-t", help="Port type.")] = PortType.netdev,
     port_no: Annotated[
-        int | None, typer.Option("--port-no", metavar="N", help="Port number (default: the lowest free).")
+        int | None,
+        typer.Option("--port-no", metavar="N", help="Port number (default: the lowest free)."),
     ] = None,
     dst_port: Annotated[
         int | None,

@@ -28,7 +28,8 @@ from enum import IntEnum
 from typing import Any, TypeAlias, get_args
 
 from odpctl.errors import DecodeError
-from odpctl.netlink.attrs import NLA_F_NESTED, attr, iter_attrs
+from odpctl.netlink.attrs import NLA_F_NESTED, attr, attrs_to_dict, iter_attrs
+from odpctl.odp.keys import _CODECS as _KEY_CODECS
 from odpctl.odp.keys import Nsh, decode_key, encode_key_attr
 from odpctl.odp.uapi import (
     ETH_P_8021Q,
@@ -607,23 +608,24 @@ def _dec_empty(instance: Action, name: str) -> _Decoder:
     return decode
 
 
+_US_PID = int(UserspaceAttr.PID)
+_US_USERDATA = int(UserspaceAttr.USERDATA)
+_US_TUN_PORT = int(UserspaceAttr.EGRESS_TUN_PORT)
+_US_ACTIONS = int(UserspaceAttr.ACTIONS)
+
+
 def _dec_userspace(p: bytes, depth: int) -> Action:
-    pid: int | None = None
-    userdata: bytes | None = None
-    tun_port: int | None = None
-    actions = False
-    for kind, payload in iter_attrs(p):
-        if kind == UserspaceAttr.PID:
-            (pid,) = _U32_unpack(payload)
-        elif kind == UserspaceAttr.USERDATA:
-            userdata = payload
-        elif kind == UserspaceAttr.EGRESS_TUN_PORT:
-            (tun_port,) = _U32_unpack(payload)
-        elif kind == UserspaceAttr.ACTIONS:
-            actions = True
+    attrs = attrs_to_dict(p)
+    pid = attrs.get(_US_PID)
     if pid is None:
         raise ValueError("userspace action without a pid")
-    return Userspace(pid, userdata, tun_port, actions)
+    tun_port = attrs.get(_US_TUN_PORT)
+    return Userspace(
+        _U32_unpack(pid)[0],
+        attrs.get(_US_USERDATA),
+        None if tun_port is None else _U32_unpack(tun_port)[0],
+        _US_ACTIONS in attrs,
+    )
 
 
 def _one_key_attr(p: bytes) -> tuple[int, bytes]:
@@ -637,7 +639,11 @@ def _one_key_attr(p: bytes) -> tuple[int, bytes]:
 
 
 def _decode_one_key(kind: int, payload: bytes) -> Any:
-    key = decode_key(_HDR.pack(len(payload) + 4, kind) + payload)
+    """One key attribute's value from its payload (half of a masked set)."""
+    codec = _KEY_CODECS.get(kind)
+    if codec is not None:
+        return codec[0](payload)
+    key = decode_key(_HDR.pack(len(payload) + 4, kind) + payload)  # encap, unknown kinds
     return key[kind]
 
 
@@ -696,7 +702,7 @@ def _dec_push_vlan(p: bytes, depth: int) -> Action:
 def _dec_sample(p: bytes, depth: int) -> Action:
     probability: int | None = None
     actions: tuple[Action, ...] = ()
-    for kind, payload in iter_attrs(p):
+    for kind, payload in attrs_to_dict(p).items():
         if kind == SampleAttr.PROBABILITY:
             (probability,) = _U32_unpack(payload)
         elif kind == SampleAttr.ACTIONS:
@@ -737,7 +743,7 @@ def _dec_nat(p: bytes) -> Nat:
     src = dst = persistent = proto_hash = proto_random = False
     ip_min = ip_max = None
     proto_min = proto_max = None
-    for kind, payload in iter_attrs(p):
+    for kind, payload in attrs_to_dict(p).items():
         if kind == NatAttr.SRC:
             src = True
         elif kind == NatAttr.DST:
@@ -772,7 +778,7 @@ def _dec_ct(p: bytes, depth: int) -> Action:
     labels: tuple[bytes, bytes] | None = None
     helper = timeout = None
     nat = None
-    for kind, payload in iter_attrs(p):
+    for kind, payload in attrs_to_dict(p).items():
         if kind == CtAttr.COMMIT:
             commit = True
         elif kind == CtAttr.FORCE_COMMIT:
@@ -817,7 +823,7 @@ def _dec_check_pkt_len(p: bytes, depth: int) -> Action:
     size: int | None = None
     gt: tuple[Action, ...] = ()
     le: tuple[Action, ...] = ()
-    for kind, payload in iter_attrs(p):
+    for kind, payload in attrs_to_dict(p).items():
         if kind == CheckPktLenAttr.PKT_LEN:
             (size,) = _U16.unpack(payload)
         elif kind == CheckPktLenAttr.ACTIONS_IF_GREATER:
@@ -839,7 +845,7 @@ def _dec_dec_ttl(p: bytes, depth: int) -> Action:
 def _dec_psample(p: bytes, depth: int) -> Action:
     group: int | None = None
     cookie: bytes | None = None
-    for kind, payload in iter_attrs(p):
+    for kind, payload in attrs_to_dict(p).items():
         if kind == PsampleAttr.GROUP:
             (group,) = _U32_unpack(payload)
         elif kind == PsampleAttr.COOKIE:

@@ -21,7 +21,6 @@ from typing import Any
 from hypothesis import strategies as st
 
 from odpctl.odp.actions import (
-    OFPP_NONE,
     Action,
     AddMpls,
     CheckPktLen,
@@ -583,7 +582,6 @@ def binary_actions(max_leaves: int = 12) -> st.SearchStrategy[list[Action]]:
 
 
 __all__ = [
-    "OFPP_NONE",
     "SET_VALUES",
     "TEXT_COOKIES",
     "TEXT_PROBABILITY",

@@ -530,7 +530,7 @@ def test_random_bytes_only_decode_error(data: bytes) -> None:
         decode_actions(data)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(binary_actions())
 def test_binary_round_trip(actions: list[Action]) -> None:
     wire = encode_actions(actions)
@@ -539,7 +539,7 @@ def test_binary_round_trip(actions: list[Action]) -> None:
     assert encode_actions(decode_actions(wire)) == wire
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(binary_actions(), st.data())
 def test_binary_truncation_only_decode_error(actions: list[Action], data: st.DataObject) -> None:
     wire = encode_actions(actions)

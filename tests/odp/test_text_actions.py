@@ -75,9 +75,10 @@ def test_empty_and_drop() -> None:
     assert format_actions([]) == "drop"
     assert parse_actions("") == []
     assert parse_actions(" \t") == []
-    # "drop" alone is Open vSwitch's explicit drop action (reason XLATE_OK).
-    assert parse_actions("drop") == [Drop(0)]
-    assert parse_actions("DROP") == [Drop(0)]
+    # "drop" alone is no actions: kernels before 6.4 refuse the explicit drop
+    # action that Open vSwitch would read here, and both print as "drop".
+    assert parse_actions("drop") == []
+    assert parse_actions("DROP") == []
     assert format_actions([Drop(0)]) == "drop"
     assert format_actions([Drop(7)]) == "drop"  # the reason does not print
 
@@ -429,7 +430,7 @@ def test_tnl_push_text_round_trip(text: str) -> None:
     assert round_trip(text) == text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(binary_actions())
 def test_any_action_formats(actions: list[Action]) -> None:
     text = format_actions(actions)
@@ -454,7 +455,7 @@ def test_corpus_mutations_raise_only_parse_error() -> None:
         if line.strip() and not line.startswith("#")
     ]
     rnd = random.Random(7)
-    for _ in range(5000):
+    for _ in range(20000):
         line = rnd.choice(lines)
         at = rnd.randrange(len(line) + 1)
         op = rnd.randrange(4)

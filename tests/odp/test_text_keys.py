@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -257,6 +258,13 @@ def test_exact_printing_is_verbose() -> None:
         "nsh(flags=0,ttl=0,mdtype=1,np=0,spi=0x5,si=3,c1=0x0,c2=0x0,c3=0x0,c4=0x0)"
     )
     assert format_key(FlowKey()) == ""
+
+
+def test_mutable_values_format() -> None:
+    ba: Any = bytearray  # not what Eth declares, but what a caller may pass
+    key = FlowKey({K.ETHERNET: Eth(ba(6), ba(b"\x01" * 6))})
+    mask = FlowKey({K.ETHERNET: Eth(ba(b"\xff" * 6), ba(b"\xff" * 6))})
+    assert format_key(key, mask) == "eth(src=00:00:00:00:00:00,dst=01:01:01:01:01:01)"
 
 
 def test_unknown_attribute_formats() -> None:

@@ -746,12 +746,15 @@ def _ip_checksum(header: bytes) -> int:
 def parse_actions(text: str, port_names: _PortNumbers = None) -> list[Action]:
     """Parse actions in Open vSwitch's syntax (what ``ovs-dpctl add-flow`` takes).
 
-    ``drop`` alone is the explicit drop action, as Open vSwitch reads it; an
-    empty text is no actions at all.  ``port_names`` lets output actions name
-    ports.  Raises `ParseError` with the column of the problem.
+    ``drop`` alone is no actions at all, which every kernel drops, rather
+    than the explicit drop action Open vSwitch reads there: kernels before
+    6.4 refuse that action (ovs-dpctl's own ``add-flow ... drop`` fails on
+    them), and both print as ``drop``.  An empty text is no actions too.
+    ``port_names`` lets output actions name ports.  Raises `ParseError` with
+    the column of the problem.
     """
     if text.strip().lower() == "drop":
-        return [Drop()]
+        return []
     parser = _Parser(Scanner(text), port_names)
     return parser.action_list(0, nested=False)
 

@@ -126,44 +126,78 @@ def scan_fields(
     in any order and repeat, the list may be empty and may end with a comma.
     """
     got: list[tuple[str, Any, Any, int]] = []
-    if sc.accept(close):
-        return got
     text = sc.text
+    size = len(text)
+    pos = sc.pos
+    if text.startswith(close, pos):
+        sc.pos = pos + 1
+        return got
     while True:
-        start = sc.pos
-        end = start
-        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
-            end += 1
-        fname = text[start:end]
+        eq = text.find("=", pos)
+        fname = text[pos:eq] if eq >= 0 else ""
         field = fields.get(fname)
-        if field is None or not text.startswith("=", end):
-            if fname:
-                raise sc.error(f"unknown field '{fname}' in {attr}(...)", start)
+        if field is None:
+            sc.pos = pos
+            name, _ = skip_name(sc)
+            if name:
+                raise sc.error(f"unknown field '{name}' in {attr}(...)", pos)
             found = sc.peek()
             raise sc.error(
                 f"expected a field name in {attr}(...), found "
                 f"{repr(found) if found else 'end of text'}"
             )
-        sc.pos = end + 1
-        value = sc.value(field.value, field.what, ",/" + close)
+        start = eq + 1
+        end = _token_end(text, start, size, close)
+        value = _convert(sc, field.value, field.what, text[start:end], start)
         mask = field.full
-        if sc.looking_at("/"):
+        pos = end
+        if pos < size and text[pos] == "/":
             if field.mask is None:
-                raise sc.error(f"field '{fname}' in {attr}(...) takes no mask")
-            sc.pos += 1
-            mask = sc.value(field.mask, field.what + " mask", "," + close)
-        got.append((fname, value, mask, start))
-        if sc.accept(","):
-            if sc.accept(close):
+                raise sc.error(f"field '{fname}' in {attr}(...) takes no mask", pos)
+            start = pos + 1
+            end = _token_end(text, start, size, close, slash=False)
+            mask = _convert(sc, field.mask, field.what + " mask", text[start:end], start)
+            pos = end
+        got.append((fname, value, mask, eq - len(fname)))
+        ch = text[pos : pos + 1]
+        if ch == ",":
+            pos += 1
+            if text.startswith(close, pos):
+                sc.pos = pos + 1
                 return got
             continue
-        if sc.accept(close):
+        if ch == close:
+            sc.pos = pos + 1
             return got
-        found = sc.peek()
+        sc.pos = pos
         raise sc.error(
-            f"expected ',' or '{close}' in {attr}(...), found "
-            f"{repr(found) if found else 'end of text'}"
+            f"expected ',' or '{close}' in {attr}(...), found {repr(ch) if ch else 'end of text'}"
         )
+
+
+def _token_end(text: str, start: int, size: int, close: str, slash: bool = True) -> int:
+    """Where a value starting at ``start`` ends: the next ``,``, ``close`` or ``/``."""
+    end = text.find(",", start)
+    if end < 0:
+        end = size
+    i = text.find(close, start, end)
+    if i >= 0:
+        end = i
+    if slash:
+        i = text.find("/", start, end)
+        if i >= 0:
+            end = i
+    return end
+
+
+def _convert(sc: Scanner, parse: Parse, what: str, token: str, start: int) -> Any:
+    if not token:
+        raise sc.error(f"expected {what}", start)
+    try:
+        return parse(token)
+    except ValueError as exc:
+        detail = f": {exc}" if str(exc) else ""
+        raise sc.error(f"invalid {what} '{token}'{detail}", start) from None
 
 
 def skip_name(sc: Scanner) -> tuple[str, int]:

@@ -45,7 +45,16 @@ Syntax beyond OVS (OVS has none, or prints text it cannot read back):
   - ``frag=`` accepts a number, and prints one for a value that is not
     no/first/later; a partial frag mask prints as ``frag=no/0x..``;
   - with no mask (an exact key), a field always prints; OVS leaves some out
-    in non-verbose exact printing (``ct_mark()``), which no one can read.
+    in non-verbose exact printing (``ct_mark()``), which no one can read;
+  - with a mask, ``nsh`` prints MD1 contexts only when the key has MD1, each
+    by its own mask (OVS prints ``c1=0x0,...`` as exact when the key lacks
+    MD1, from a mask it initialises to all ones).
+
+Masks here are `FlowKey` values as the kernel carries them: an attribute
+absent from the mask is wildcarded (OVS generates an all-zero mask for it);
+inside ``tunnel``/``nsh`` a field that is None in the mask is zero.  An
+``encap`` whose mask is present but empty prints its inside as exact, as OVS
+does.  For the tunnel syntax see `odpctl.odp.text.tunnel`.
 """
 
 from __future__ import annotations
@@ -106,6 +115,7 @@ __all__ = [
     "format_mpls_lse",
     "format_vlan_tci",
     "key_attr_name",
+    "mask_is_full",
     "parse_key",
     "parse_key_attr",
 ]
@@ -652,7 +662,12 @@ def _format_flow(key: FlowKey, mask: FlowKey | None, verbose: bool) -> str:
                 # The common case: a typed attribute with its mask.  Dumps
                 # repeat many of these (ports, MACs, ethertypes): cache them.
                 ck = (kind, v, m)
-                text = cache.get(ck)
+                try:
+                    text = cache.get(ck)
+                except TypeError:  # unhashable (bytearray fields): no caching
+                    entry = prefixed[kind]
+                    append(f"{entry[0]}{entry[1](v, m, verbose)})")
+                    continue
                 if text is None:
                     entry = prefixed[kind]
                     text = f"{entry[0]}{entry[1](v, m, verbose)})"

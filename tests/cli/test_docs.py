@@ -1,0 +1,105 @@
+"""Man pages and completion scripts: checked in, current, complete, and clean for groff."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from odpctl import errors
+from odpctl.cli import command
+from odpctl.commands import docgen, jsonout, manpages
+from odpctl.commands.cmdtree import CommandSpec, build
+
+from .conftest import Result
+
+ROOT = docgen.ROOT
+SPEC = build(command())
+
+
+def test_checked_in_files_are_current() -> None:
+    stale = docgen.stale()
+    assert not stale, (
+        f"stale generated files {[str(p) for p in stale]}: run python -m odpctl.commands.docgen"
+    )
+
+
+def test_check_mode_finds_a_stale_file(tmp_path: Path) -> None:
+    assert docgen.main(["--root", str(tmp_path)]) == 0  # writes a fresh copy there
+    assert docgen.main(["--check", "--root", str(tmp_path)]) == 0
+    page = tmp_path / "man" / "odpctl-flow.1"
+    page.write_text(page.read_text().replace("dump", "dmup"))
+    assert docgen.main(["--check", "--root", str(tmp_path)]) == 1
+
+
+def test_every_exit_code_is_documented() -> None:
+    codes = {getattr(errors, n) for n in dir(errors) if n.startswith("EXIT_")}
+    assert codes <= set(manpages.EXIT_CODES)
+    page = (ROOT / "man" / "odpctl.1").read_text()
+    for code in codes:
+        assert f".TP\n\\fB{code}\\fR\n" in page
+
+
+def _page_of(cmd: CommandSpec) -> str:
+    name = "odpctl.1" if len(cmd.path) < 2 else f"odpctl-{cmd.path[0]}.1"
+    return (ROOT / "man" / name).read_text()
+
+
+@pytest.mark.parametrize("cmd", [c for c in SPEC.walk() if not c.subcommands],
+                         ids=lambda c: c.name)
+def test_every_option_is_in_the_man_page(cmd: CommandSpec) -> None:
+    page = _page_of(cmd)
+    assert manpages._escape(cmd.usage) in page
+    for opt in cmd.options:
+        for name in [*opt.names, *opt.negations]:
+            if name not in ("--help", "-h"):
+                assert f"\\fB{manpages._escape(name)}\\fR" in page, (cmd.name, name)
+
+
+def test_global_options_and_json_keys_in_odpctl_1() -> None:
+    page = (ROOT / "man" / "odpctl.1").read_text()
+    for opt in SPEC.options:
+        if opt.names[0] != "--help":
+            assert f"\\fB{manpages._escape(opt.names[0])}\\fR" in page
+    for keys in (jsonout.DATAPATH_KEYS, jsonout.PORT_KEYS, jsonout.FLOW_KEYS, jsonout.RESULT_KEYS):
+        for key in keys:
+            assert f".TP\n\\fB{manpages._escape(key)}\\fR\n" in page
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "man").glob("*.1")))
+def test_groff_renders_without_warnings(page: str) -> None:
+    proc = subprocess.run(
+        ["groff", "-man", "-Tutf8", "-wall", str(ROOT / "man" / page)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+    assert "odpctl" in proc.stdout
+
+
+def test_a_page_per_group() -> None:
+    names = {p.name for p in (ROOT / "man").glob("*.1")}
+    assert names == {"odpctl.1"} | {f"odpctl-{g.path[0]}.1" for g in SPEC.subcommands}
+
+
+@pytest.mark.parametrize("cmd", SPEC.walk(), ids=lambda c: c.name)
+def test_help_of_every_command(cli: Callable[..., Result], cmd: CommandSpec) -> None:
+    result = cli(*cmd.path, "--help")
+    assert result.code == 0
+    assert result.out.startswith(f"Usage: {cmd.usage}")
+
+
+def test_help_examples_parse() -> None:
+    # The flow and action examples of `odpctl flow --help` are real syntax.
+    from odpctl.odp.text.actions import parse_actions
+    from odpctl.odp.text.keys import parse_key
+
+    parse_key("in_port(1),eth(src=02:00:00:00:00:01),eth_type(0x0800),"
+              "ipv4(src=10.0.0.0/255.0.0.0,proto=6),tcp(dst=80)")
+    for actions in ("2,3", "drop", "set(tunnel(tun_id=0x2a,dst=192.0.2.2,ttl=64,tp_dst=4789)),3",
+                    "push_vlan(vid=10,pcp=0),2", "userspace(pid=1234)", "recirc(1)"):
+        parse_actions(actions)
