@@ -10,6 +10,7 @@ line's outcome is reported.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -141,6 +142,12 @@ def apply(
     return out
 
 
+def _per_flow(op: Op, exc: OdpError) -> OdpError:
+    """The batch's error, told about this one flow ("add flow: File exists")."""
+    reason = re.sub(r"^\w+ flows: ", "", exc.message)
+    return type(exc)(f"{op.value} flow: {reason}", errno=exc.errno, hint=exc.hint)
+
+
 def _send(
     dpif: Dpif, dp: str, op: Op, batch: list[FlowLine], out: Outcome, *, clear: bool,
     may_create: bool,
@@ -164,7 +171,7 @@ def _send(
         elif may_create and op is Op.modify and isinstance(error, NotFoundError):
             missing.append(line)
         else:
-            out.fail(line, error)
+            out.fail(line, _per_flow(op, error))
     if missing:
         # `--may-create`: what was not there to modify is added instead.
         _send(dpif, dp, Op.add, missing, out, clear=False, may_create=False)

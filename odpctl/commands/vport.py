@@ -137,7 +137,14 @@ def add(
         vxlan_gbp=gbp,
         upcall_pids=tuple(comma_ints(upcall_pids, "--upcall-pid") or ()),
     )
-    added = s.dpif().add_vport(dp_name, vport)
+    datapath = s.get_datapath(dp_name)  # its absence is not the device's
+    try:
+        added = s.dpif().add_vport(datapath, vport)
+    except NotFoundError as exc:
+        if kind is not PortType.netdev:
+            raise
+        raise NotFoundError(exc.message, errno=exc.errno,
+                            hint=f"no network device {name} here: see `ip link`") from None
     if json:
         jsonout.emit({"datapath": dp_name, "port": jsonout.port_json(added)})
 

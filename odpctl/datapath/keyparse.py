@@ -672,13 +672,26 @@ _TUNNEL_FIELDS = (
 )
 
 
-def parse_match(key_data: bytes, mask_data: bytes | None) -> Match:
-    """A flow's key and mask from their attributes; None for ``mask_data``: exact match."""
+def parse_key_only(key_data: bytes) -> Match:
+    """A flow key alone, to name an installed flow (its mask is left all zero)."""
     m = _Builder()
+    key_bits = _parse_key(m, key_data)
+    _validate(m, key_bits, 0)
+    return Match(bytes(m.bufs[0]), bytes(m.bufs[1]), m.opts[0], m.opts[1])
+
+
+def _parse_key(m: _Builder, key_data: bytes) -> int:
     attrs: dict[int, bytes] = {}
     key_bits = parse_key_attrs(key_data, attrs, 0, nz=False)
     key_bits = _parse_vlan(m, key_bits, attrs, False, nz=False)
     _parse_fields(m, key_bits, dict(attrs), False)
+    return key_bits
+
+
+def parse_match(key_data: bytes, mask_data: bytes | None) -> Match:
+    """A flow's key and mask from their attributes; None for ``mask_data``: exact match."""
+    m = _Builder()
+    key_bits = _parse_key(m, key_data)
     if mask_data is None:
         mask_data = _exact_mask(key_data)
         if m.get(False, "tun_proto"):

@@ -128,9 +128,13 @@ async def handshake(
     if not isinstance(remote, Hello):
         raise await refuse(f"protocol error: expected HELLO, got {type(remote).__name__.upper()}")
     if key is not None and remote.public_key is None:
-        raise await refuse(f"{PASSWORD_MISMATCH}: this peer requires a password, the other has none")
+        raise await refuse(
+            f"{PASSWORD_MISMATCH}: this peer requires a password, the other has none"
+        )
     if key is None and remote.public_key is not None:
-        raise await refuse(f"{PASSWORD_MISMATCH}: the other peer requires a password, this one has none")
+        raise await refuse(
+            f"{PASSWORD_MISMATCH}: the other peer requires a password, this one has none"
+        )
 
     # 3. Vetting.
     if vet is not None and (reason := vet(remote)) is not None:
@@ -141,11 +145,11 @@ async def handshake(
     overlay_key = None
     if key is not None:
         assert config.password_key is not None and remote.public_key is not None
-        first, second = (our_greeting, their_greeting) if outbound else (their_greeting, our_greeting)
-        hello_1, hello_2 = (our_hello, their_hello) if outbound else (their_hello, our_hello)
+        # The transcript in one order at both ends: the initiator's part first.
+        mine, theirs_ = (our_greeting + our_hello), (their_greeting + their_hello)
+        transcript = mine + theirs_ if outbound else theirs_ + mine
         keys = session_keys(
-            key, remote.public_key, config.password_key, first + second + hello_1 + hello_2,
-            initiator=outbound,
+            key, remote.public_key, config.password_key, transcript, initiator=outbound
         )
         sealer, opener = Sealer(keys.send), Opener(keys.receive)
         overlay_key = keys.overlay
@@ -165,7 +169,9 @@ async def handshake(
     else:
         answer = decode_message(reply)
     if isinstance(answer, Refuse):
-        raise HandshakeRefused(answer.reason, by_remote=True, permanent=_is_permanent(answer.reason))
+        raise HandshakeRefused(
+            answer.reason, by_remote=True, permanent=_is_permanent(answer.reason)
+        )
     if not isinstance(answer, Confirm):
         raise await refuse(f"protocol error: expected CONFIRM, got {type(answer).__name__.upper()}")
     return HandshakeResult(
@@ -197,7 +203,9 @@ def _clear_refusal(payload: bytes) -> Refuse | None:
     return msg if isinstance(msg, Refuse) else None
 
 
-async def _read_frame(reader: asyncio.StreamReader, decoder: FrameDecoder, stats: list[int]) -> bytes:
+async def _read_frame(
+    reader: asyncio.StreamReader, decoder: FrameDecoder, stats: list[int]
+) -> bytes:
     while (frame := decoder.pop()) is None:
         data = await reader.read(4096)
         if not data:

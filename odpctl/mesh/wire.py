@@ -228,6 +228,9 @@ class Hello:
     short_id: ShortID
     conn_id: int  # random per connection: the duplicate-connection tie-break
     listen_port: int  # where the peer accepts connections (0: it does not)
+    # The sender's heartbeat interval: the receiver waits for 3 of them
+    # before calling the connection dead (0: unknown, use our own).
+    heartbeat_ms: int = 0
     features: dict[str, str] = field(default_factory=dict)
     public_key: bytes | None = None  # ephemeral X25519 key, if a password is set
 
@@ -239,6 +242,7 @@ class Hello:
             "short_id": self.short_id,
             "conn_id": self.conn_id,
             "port": self.listen_port,
+            "heartbeat": self.heartbeat_ms,
             "features": self.features,
         }
         if self.public_key is not None:
@@ -266,6 +270,7 @@ class Hello:
             short_id=ShortID(check_int(body.get("short_id"), "short ID", 0, SHORT_ID_COUNT - 1)),
             conn_id=check_int(body.get("conn_id"), "connection ID"),
             listen_port=check_int(body.get("port"), "listen port", 0, 65535),
+            heartbeat_ms=check_int(body.get("heartbeat", 0), "heartbeat", 0, 3_600_000),
             features=dict(features),
             public_key=None if pubkey is None else _public_key(pubkey),
         )

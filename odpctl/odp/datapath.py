@@ -15,6 +15,8 @@ _DP_STATS = struct.Struct("=QQQQ")
 #                                __u64 n_cache_hit; __u64 pad1; }
 _MEGAFLOW_STATS = struct.Struct("=QI4xQ8x")
 
+NO_FEATURES = DpFeature(0)
+
 
 @dataclass(slots=True)
 class Datapath:
@@ -27,7 +29,7 @@ class Datapath:
     mask_hit: int = 0
     masks: int = 0
     cache_hit: int = 0
-    features: DpFeature = DpFeature(0)
+    features: DpFeature = NO_FEATURES
     masks_cache_size: int | None = None
     upcall_pid: int | None = None
     per_cpu_pids: tuple[int, ...] = field(default_factory=tuple)

@@ -20,7 +20,6 @@ from typing import Self
 
 from odpctl.errors import DatapathUnavailableError, NotFoundError, OdpError, UsageError
 from odpctl.netlink.attrs import attr, attr_str, attr_u32
-from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.genl import Family, resolve_family
 from odpctl.netlink.message import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, Message
 from odpctl.odp.datapath import Datapath, decode_datapath, encode_pids
@@ -198,7 +197,9 @@ class Dpif:
         try:
             self._request(self._dp_family, DpCmd.DEL, ifindex, name_attr, 0, f"delete {dp}")
         except NotFoundError as exc:
-            raise NotFoundError(f"no datapath {_describe(dp)}", errno=exc.errno) from None
+            raise NotFoundError(
+                f"no datapath {_describe(dp)}", errno=exc.errno, hint="see `odpctl dp list`"
+            ) from None
         if isinstance(dp, str):
             self._ifindex_by_name.pop(dp, None)
 

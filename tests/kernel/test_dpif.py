@@ -212,7 +212,7 @@ def test_flush_and_batched_add(dpif: Dpif) -> None:
     ]
     results = dpif.add_flows(dp, flows)
     assert results == [None] * 500
-    again = dpif.add_flows(dp, flows[:3] + [Flow(eth_key(9), exact_eth_mask(), [Output(2)])])
+    again = dpif.add_flows(dp, [*flows[:3], Flow(eth_key(9), exact_eth_mask(), [Output(2)])])
     assert [type(r) for r in again] == [AlreadyExistsError] * 3 + [type(None)]
     assert dpif.get_datapath(dp).flows == 501
     dpif.flush_flows(dp)

@@ -1,0 +1,158 @@
+"""The control socket's server side (asyncio; runs on the router's event loop).
+
+Root-only: the socket is mode 0600 in a 0700 directory, and each client's
+credentials (SO_PEERCRED) are checked too, so that a socket moved or
+re-permissioned by mistake still refuses others.  The owner of the server
+process is let in as well, so that an unprivileged test can run one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import inspect
+import json
+import logging
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from odpctl.errors import EXIT_PERMISSION, EXIT_USAGE, OdpError, error_from_errno
+
+from .protocol import MAX_REQUEST, default_socket_path
+
+log = logging.getLogger("odpctl.control")
+
+Handler = Callable[[dict[str, Any]], Any | Awaitable[Any]]
+
+__all__ = ["ControlServer", "Handler", "default_socket_path"]
+
+
+class ControlServer:
+    def __init__(self, path: Path | str, handlers: Mapping[str, Handler] | None = None) -> None:
+        self.path = Path(path)
+        self.handlers: dict[str, Handler] = dict(handlers or {})
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+
+    def register(self, cmd: str, handler: Handler) -> None:
+        self.handlers[cmd] = handler
+
+    async def start(self) -> None:
+        directory = self.path.parent
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(directory, 0o700)
+        except OSError as exc:
+            raise error_from_errno(exc.errno or errno.EIO, f"create {directory}") from None
+        await self._remove_stale()
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window for others
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._client, str(self.path), limit=MAX_REQUEST
+            )
+        except OSError as exc:
+            raise error_from_errno(exc.errno or errno.EIO, f"listen on {self.path}") from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def _remove_stale(self) -> None:
+        if not self.path.exists():
+            return
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(self.path)), 1.0)
+        except (TimeoutError, OSError):
+            # Nobody listens: a previous router died without cleaning up.
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            return
+        writer.close()
+        raise OdpError(
+            f"another router is running: its control socket {self.path} answers",
+            errno=errno.EADDRINUSE,
+            hint="stop it first, or give this one another --control path",
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.wait(list(self._clients), timeout=1.0)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def _allowed(self, writer: asyncio.StreamWriter) -> bool:
+        sock = writer.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        except OSError:
+            return False
+        _, uid, _ = struct.unpack("3i", creds)
+        return uid in (0, os.geteuid())
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            if not self._allowed(writer):
+                await self._reply(writer, _error("the router's control socket is for root only",
+                                                 exit_code=EXIT_PERMISSION, hint="run as root"))
+                return
+            while True:
+                try:
+                    line = await reader.readline()
+                except (ValueError, asyncio.LimitOverrunError):
+                    await self._reply(writer, _error("request too long", exit_code=EXIT_USAGE))
+                    return
+                if not line:
+                    return
+                await self._reply(writer, await self._dispatch(line))
+        except (ConnectionError, OSError):
+            return
+        finally:
+            self._clients.discard(task)
+            writer.close()
+
+    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            return _error("request is not JSON", exit_code=EXIT_USAGE)
+        if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+            return _error('request must be an object with a "cmd"', exit_code=EXIT_USAGE)
+        handler = self.handlers.get(request["cmd"])
+        if handler is None:
+            known = ", ".join(sorted(self.handlers))
+            return _error(f"unknown command {request['cmd']!r} (known: {known})",
+                          exit_code=EXIT_USAGE)
+        try:
+            result = handler(request)
+            if inspect.isawaitable(result):
+                result = await result
+        except OdpError as exc:
+            return _error(exc.message, hint=exc.hint, exit_code=exc.exit_code,
+                          kind=type(exc).__name__)
+        except Exception as exc:  # a bug must not take the router down with it
+            log.exception("control command %r failed", request["cmd"])
+            return _error(f"internal error: {exc!r}")
+        return {"ok": True, "result": result}
+
+    async def _reply(self, writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+        writer.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+        await writer.drain()
+
+
+def _error(message: str, *, exit_code: int = 1, hint: str | None = None,
+           kind: str = "OdpError") -> dict[str, Any]:
+    return {"ok": False,
+            "error": {"message": message, "hint": hint, "exit_code": exit_code, "kind": kind}}

@@ -1,0 +1,908 @@
+"""A mesh node: the façade the router uses, and a runnable bare node for tests.
+
+`MeshNode` owns one peer's view of the mesh on one asyncio event loop: the
+listening socket, the connections, the topology and its gossip, the routes,
+the gossip channels, the connection maker.  Everything runs on that loop,
+so nothing needs a lock.  The router builds on it through a few methods:
+`start`/`stop`, `connect`/`forget`, `gossip_channel`, `routes` (with
+`routes.on_change`), `topology` (short IDs), the `Overlay` hook and the
+status dictionaries its control socket serves.
+
+``python -m odpctl.mesh.node`` runs a bare node (no overlay) with a control
+socket, for the namespace tests, until `odpctl router start` replaces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odpctl.errors import NotFoundError, OdpError, UsageError
+
+from .connection import Connection, ConnectionConfig, ConnState, format_address
+from .crypto import password_key
+from .discovery import DEFAULT_PORT, ConnectionMaker, TargetState, parse_address
+from .errors import ConnectionClosed, HandshakeRefused, MeshError, ProtocolViolation
+from .gossip import GossipChannel, Gossiper, SurrogateGossiper
+from .handshake import CONNECT_TO_SELF, NAME_COLLISION, HandshakeConfig
+from .names import (
+    PeerName,
+    ShortID,
+    default_nickname,
+    default_peer_name,
+    format_peer_name,
+    parse_peer_name,
+    random_short_id,
+    random_uid,
+)
+from .overlay import NullOverlay, Overlay, OverlayConnectionParams
+from .peer import ConnectionSummary, Peer
+from .routes import Routes
+from .topology import CHANNEL as TOPOLOGY_CHANNEL
+from .topology import ApplyResult, Topology, TopologyGossiper
+from .wire import (
+    DEFAULT_MAX_FRAME,
+    PROTOCOL_MAX,
+    PROTOCOL_MIN,
+    Broadcast,
+    Gossip,
+    Hello,
+    Message,
+    OverlayControl,
+    Unicast,
+)
+
+log = logging.getLogger("odpctl.mesh")
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    name: PeerName | None = None  # default: from the machine id and network namespace
+    nickname: str | None = None  # default: the host name
+    listen_host: str = "0.0.0.0"
+    listen_port: int | None = DEFAULT_PORT  # 0: any free port; None: don't listen
+    password: bytes | None = None
+    peers: tuple[str, ...] = ()
+    discovery: bool = True
+    conn_limit: int = 128
+    accept_rate: float = 20.0  # inbound connections per second, sustained ...
+    accept_burst: int = 64  # ... and in a burst
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 15.0
+    handshake_timeout: float = 10.0
+    gossip_interval: float = 10.0
+    # Topology changes within this delay go out (and routes are recomputed) together.
+    update_delay: float = 0.1
+    # Unreachable peers are forgotten after this long (entries race each other).
+    gc_delay: float = 1.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 120.0
+    min_version: int = PROTOCOL_MIN
+    max_version: int = PROTOCOL_MAX
+    max_frame: int = DEFAULT_MAX_FRAME
+    short_id: int | None = None  # default: random (tests force collisions with it)
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+# How long an inbound connection that failed stays in the status.
+_REFUSAL_MEMORY = 600.0
+_MAX_REFUSALS = 32
+
+
+class MeshNode:
+    def __init__(self, config: MeshConfig | None = None, *, overlay: Overlay | None = None) -> None:
+        self.config = config = config or MeshConfig()
+        self._name = config.name if config.name is not None else default_peer_name()
+        self.nickname = config.nickname or default_nickname()
+        self.uid = random_uid()
+        short_id = ShortID(config.short_id) if config.short_id is not None else random_short_id()
+        # Version 1: a neighbour's placeholder for us (made from our HELLO) has 0.
+        self.topology = Topology(Peer(self._name, self.nickname, self.uid, 1, short_id, {}))
+        self._routes = Routes(self.topology.peers, self._name)
+        self.overlay: Overlay = overlay or NullOverlay()
+        self._conns: dict[PeerName, Connection] = {}
+        self._handshaking: set[Connection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._channels: dict[str, GossipChannel] = {}
+        self._topology_gossiper = TopologyGossiper(self.topology, self._topology_applied)
+        self._topology_channel = self.gossip_channel(TOPOLOGY_CHANNEL, self._topology_gossiper)
+        self._topology_gossiper.channel = self._topology_channel
+        self.maker = ConnectionMaker(
+            self,
+            discovery=config.discovery,
+            initial_interval=config.backoff_initial,
+            max_interval=config.backoff_max,
+        )
+        self._password_key: bytes | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self.listen_port = 0
+        self._accept_bucket = TokenBucket(config.accept_rate, config.accept_burst)
+        self._refusals: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._settle_handle: asyncio.TimerHandle | None = None
+        self._gossip_handle: asyncio.TimerHandle | None = None
+        self._update_pending = False
+        self._spread: set[PeerName] = set()  # names learnt from neighbours, to broadcast
+        self._unreachable_since: dict[PeerName, float] = {}
+        self._running = False
+        self.started = time.monotonic()
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("bytes_sent", "bytes_received", "messages_sent", "messages_received",
+             "accepted", "rate_limited", "refused", "protocol_errors"),
+            0,
+        )
+        self._conn_config = ConnectionConfig(
+            heartbeat_interval=config.heartbeat_interval,
+            heartbeat_timeout=config.heartbeat_timeout,
+            handshake_timeout=config.handshake_timeout,
+            max_frame=config.max_frame,
+        )
+
+    # --- identity -------------------------------------------------------------
+
+    @property
+    def name(self) -> PeerName:
+        return self._name
+
+    @property
+    def routes(self) -> Routes:
+        return self._routes
+
+    @property
+    def listen_address(self) -> str | None:
+        if self._server is None:
+            return None
+        return format_address(self.config.listen_host, self.listen_port)
+
+    @property
+    def short_id(self) -> ShortID:
+        assert self.topology.ourself.short_id is not None
+        return self.topology.ourself.short_id
+
+    def __str__(self) -> str:
+        return f"{format_peer_name(self._name)}({self.nickname})"
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.config.password:
+            # Argon2 takes a moment: not on the event loop.
+            self._password_key = await loop.run_in_executor(
+                None, password_key, self.config.password
+            )
+        if self.config.listen_port is not None:
+            try:
+                self._server = await asyncio.start_server(
+                    self._accept, self.config.listen_host, self.config.listen_port,
+                    reuse_address=True, backlog=256,
+                )
+            except OSError as exc:
+                where = format_address(self.config.listen_host, self.config.listen_port)
+                raise MeshError(
+                    f"cannot listen on {where}: {exc.strerror or exc}",
+                    errno=exc.errno,
+                    hint="is another router running? choose a port with --listen",
+                ) from None
+            self.listen_port = int(self._server.sockets[0].getsockname()[1])
+        self._running = True
+        log.info("mesh peer %s, short ID %d, UID %d; listening on %s; encryption %s",
+                 self, self.short_id, self.uid, self.listen_address or "nowhere",
+                 "on" if self.config.password else "off")
+        if self.config.peers:
+            self.maker.add_direct(self.config.peers)
+        self._arm_gossip()
+
+    async def stop(self, reason: str = "peer shutting down") -> None:
+        if not self._running:
+            return
+        self._running = False
+        self.maker.stop()
+        for handle in (self._settle_handle, self._gossip_handle):
+            if handle is not None:
+                handle.cancel()
+        if self._server is not None:
+            self._server.close()
+        for conn in [*self._conns.values(), *self._handshaking]:
+            conn.close(reason)
+        tasks = list(self._tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=2.0)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- requests -------------------------------------------------------------
+
+    def connect(self, addresses: Iterable[str]) -> list[str]:
+        """Connect to these addresses and keep reconnecting; their normal forms."""
+        addresses = list(addresses)
+        if not addresses:
+            raise UsageError("no address to connect to")
+        return self.maker.add_direct(addresses)
+
+    def forget(self, addresses: Iterable[str]) -> list[str]:
+        """Stop connecting to these addresses (existing connections stay up)."""
+        addresses = list(addresses)
+        forgotten = self.maker.forget(addresses)
+        if not forgotten:
+            raise NotFoundError(
+                f"not a peer address we connect to: {', '.join(addresses)}",
+                hint="see `odpctl peer list`",
+            )
+        return forgotten
+
+    def gossip_channel(self, name: str, gossiper: Gossiper) -> GossipChannel:
+        """Register a subsystem's channel (replacing a surrogate made for it meanwhile)."""
+        channel = self._channels.get(name)
+        if channel is not None and not isinstance(channel.gossiper, SurrogateGossiper):
+            raise UsageError(f"gossip channel {name!r} is already registered")
+        channel = GossipChannel(name, self, gossiper)
+        self._channels[name] = channel
+        return channel
+
+    def connection_to(self, peer: PeerName) -> Connection | None:
+        return self._conns.get(peer)
+
+    def connections(self) -> list[Connection]:
+        return list(self._conns.values())
+
+    # --- for the connection maker ----------------------------------------------
+
+    def connected_peers(self) -> dict[PeerName, str]:
+        return {name: conn.remote_listen_address for name, conn in self._conns.items()}
+
+    def can_dial(self) -> bool:
+        return len(self._conns) + len(self._handshaking) < self.config.conn_limit
+
+    def dial(self, address: str) -> None:
+        self._spawn(self._dial(address), f"dial {address}")
+
+    async def _dial(self, address: str) -> None:
+        host, port = parse_address(address)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), self.config.handshake_timeout
+            )
+        except (TimeoutError, OSError) as exc:
+            reason = (
+                f"connect timed out after {self.config.handshake_timeout:g} s"
+                if isinstance(exc, asyncio.TimeoutError)
+                else f"connect failed: {exc.strerror or exc}"
+            )
+            log.debug("->[%s] %s", address, reason)
+            self.maker.attempt_failed(address, reason)
+            return
+        if not self._running:
+            writer.close()
+            return
+        self._start_connection(reader, writer, outbound=True, address=address)
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        address = format_address(str(peer[0]), int(peer[1])) if peer else "?"
+        if not self._running:
+            writer.close()
+            return
+        if not self._accept_bucket.take():
+            # A flood: not worth a handshake, nor a log line each.
+            self.counters["rate_limited"] += 1
+            writer.close()
+            return
+        if len(self._handshaking) >= self.config.conn_limit:
+            self.counters["refused"] += 1
+            self._record_refusal(address, None, "too many connections in handshake")
+            writer.close()
+            return
+        self.counters["accepted"] += 1
+        self._start_connection(reader, writer, outbound=False, address=address)
+
+    def _start_connection(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        outbound: bool,
+        address: str,
+    ) -> None:
+        features: dict[str, str] = {}
+        self.overlay.add_features(features)
+        hello = Hello(
+            name=self._name,
+            nickname=self.nickname,
+            uid=self.uid,
+            short_id=self.short_id,
+            conn_id=Connection.new_conn_id(),
+            listen_port=self.listen_port,
+            heartbeat_ms=int(self.config.heartbeat_interval * 1000),
+            features=features,
+        )
+        conn = Connection(
+            self, reader, writer,
+            outbound=outbound,
+            address=address,
+            hello=hello,
+            handshake_config=HandshakeConfig(
+                self.config.min_version, self.config.max_version, self._password_key
+            ),
+            config=self._conn_config,
+        )
+        self._handshaking.add(conn)
+        self._spawn(conn.run(), conn.describe())
+
+    # --- ConnectionOwner ----------------------------------------------------------
+
+    def vet(self, conn: Connection, hello: Hello) -> str | None:
+        if hello.name == self._name:
+            if hello.uid == self.uid:
+                return CONNECT_TO_SELF
+            return (
+                f"{NAME_COLLISION}: {format_peer_name(hello.name)} is the name of two peers "
+                f"({hello.nickname or '?'} and {self.nickname})"
+            )
+        existing = self._conns.get(hello.name)
+        if existing is not None:
+            new_initiator = self._name if conn.outbound else hello.name
+            if self._keeps_existing(existing, new_initiator, conn.conn_id ^ hello.conn_id):
+                return self._duplicate_reason(existing)
+        elif len(self._conns) >= self.config.conn_limit:
+            return f"connection limit reached ({self.config.conn_limit})"
+        return None
+
+    def _keeps_existing(self, existing: Connection, new_initiator: PeerName, new_uid: int) -> bool:
+        """The duplicate-connection tie-break; both ends decide alike.
+
+        Keep the connection opened by the peer with the lower name: both ends
+        know both names, so they agree without a word, and a redundant
+        attempt by the other peer never disturbs a working connection.  Two
+        connections opened by the same peer (two addresses of one host):
+        the lower connection UID wins, a number both ends share.
+        """
+        old_initiator = existing.initiator
+        assert old_initiator is not None
+        if old_initiator != new_initiator:
+            return old_initiator < new_initiator
+        return existing.conn_uid <= new_uid
+
+    def _duplicate_reason(self, kept: Connection) -> str:
+        assert kept.initiator is not None
+        return f"duplicate connection: keeping the one opened by {format_peer_name(kept.initiator)}"
+
+    def register(self, conn: Connection) -> None:
+        hello = conn.remote
+        assert hello is not None
+        self._handshaking.discard(conn)
+        if not self._running:
+            raise ConnectionClosed("peer shutting down")
+        existing = self._conns.get(hello.name)
+        if existing is not None:
+            assert conn.initiator is not None
+            if self._keeps_existing(existing, conn.initiator, conn.conn_uid):
+                reason = self._duplicate_reason(existing)
+                conn.close(reason)
+                raise ConnectionClosed(reason)
+            existing.close(self._duplicate_reason(conn))
+            self._remove(existing)
+        elif len(self._conns) >= self.config.conn_limit:
+            reason = f"connection limit reached ({self.config.conn_limit})"
+            conn.close(reason)
+            raise ConnectionClosed(reason)
+        _, restarted = self.topology.add_neighbour(
+            hello.name, hello.nickname, hello.uid, hello.short_id
+        )
+        self.routes.ensure()
+        new_peer = self.routes.unicast_all(hello.name) is None
+        params = OverlayConnectionParams(
+            remote=hello.name,
+            remote_nickname=hello.nickname,
+            remote_uid=hello.uid,
+            remote_short_id=hello.short_id,
+            local_address=conn.local_socket,
+            remote_address=conn.remote_socket,
+            outbound=conn.outbound,
+            conn_uid=conn.conn_uid,
+            session_key=conn.overlay_key,
+            remote_features=dict(hello.features),
+            send_control=conn.send_control,
+            set_established=conn.set_established,
+            fail=lambda reason: conn.close(f"overlay: {reason}"),
+        )
+        conn.overlay = self.overlay.prepare_connection(params)
+        self._conns[hello.name] = conn
+        conn.on_state_change = self._state_changed
+        self.topology.set_connection(self._summary(conn))
+        self.maker.connection_created(conn.address if conn.outbound else None, hello.name)
+        # A new (or restarted) neighbour gets everything we know; one that was
+        # already reachable knows most of it: a digest says what it lacks.
+        if new_peer or restarted:
+            data = self._topology_gossiper.data(update=list(self.topology.peers))
+        else:
+            data = self._topology_gossiper.data(digest=True)
+        conn.queue_gossip(TOPOLOGY_CHANNEL, data)
+        for name, channel in self._channels.items():
+            if name != TOPOLOGY_CHANNEL and (state := channel.gossiper.gossip()) is not None:
+                conn.queue_gossip(name, state)
+        log.info("%s: connection added%s (protocol %d, %s)", conn.describe(),
+                 " (restarted peer)" if restarted else " (new peer)" if new_peer else "",
+                 conn.version or 0, "encrypted" if conn.encrypted else "unencrypted")
+        self._changed(ourself=True)
+        conn.overlay.confirm()
+
+    def _summary(self, conn: Connection) -> ConnectionSummary:
+        assert conn.remote is not None
+        return ConnectionSummary(
+            conn.remote.name,
+            conn.remote_listen_address,
+            conn.outbound,
+            conn.state == ConnState.ESTABLISHED,
+        )
+
+    def _state_changed(self, conn: Connection) -> None:
+        if conn.remote is None or self._conns.get(conn.remote.name) is not conn:
+            return
+        self.topology.set_connection(self._summary(conn))
+        if conn.state == ConnState.ESTABLISHED:
+            log.info("%s: connection fully established", conn.describe())
+        self._changed(ourself=True)
+
+    def handle(self, conn: Connection, msg: Message) -> None:
+        if isinstance(msg, Gossip):
+            if msg.src != conn.remote_name:
+                raise ProtocolViolation("gossip claims to come from another peer")
+            self._channel_for(msg.channel).deliver(msg)
+        elif isinstance(msg, Broadcast):
+            self._channel_for(msg.channel).deliver_broadcast(msg)
+        elif isinstance(msg, Unicast):
+            self._channel_for(msg.channel).deliver_unicast(msg)
+        elif isinstance(msg, OverlayControl) and conn.overlay is not None:
+            conn.overlay.control_message(msg.tag, msg.payload)
+
+    def _channel_for(self, name: str) -> GossipChannel:
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = self._channels[name] = GossipChannel(name, self, SurrogateGossiper())
+        return channel
+
+    def closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+        self._handshaking.discard(conn)
+        for key in ("bytes_sent", "bytes_received", "messages_sent", "messages_received"):
+            self.counters[key] += getattr(conn, key)
+        registered = conn.registered and self._remove(conn)
+        permanent = isinstance(error, HandshakeRefused) and error.permanent
+        if isinstance(error, ProtocolViolation):
+            self.counters["protocol_errors"] += 1
+        if registered:
+            log.info("%s: connection deleted: %s", conn.describe(), reason)
+        elif reason.startswith("duplicate connection") or not self._running:
+            log.debug("%s: %s", conn.describe(), reason)
+        else:
+            # Refusals (wrong password, version) are warnings at both ends: the
+            # operator of either one must see why the peers don't connect.
+            warn = isinstance(error, HandshakeRefused | ProtocolViolation)
+            log.log(logging.WARNING if warn else logging.INFO,
+                    "%s: connection failed: %s", conn.describe(), reason)
+            if not conn.outbound:
+                self.counters["refused"] += isinstance(error, HandshakeRefused)
+                self._record_refusal(conn.address, conn.remote, reason)
+        if conn.outbound:
+            if conn.registered:
+                lived = time.monotonic() - conn.created
+                self.maker.connection_closed(conn.address, reason, lived=lived, permanent=permanent)
+            else:
+                self.maker.attempt_failed(
+                    conn.address, reason, peer=conn.remote_name, permanent=permanent
+                )
+        else:
+            self.maker.refresh()
+
+    def _remove(self, conn: Connection) -> bool:
+        """Take a registered connection out of the topology; False if it was not in."""
+        name = conn.remote_name
+        if name is None or self._conns.get(name) is not conn:
+            return False
+        del self._conns[name]
+        self.topology.remove_connection(name)
+        if conn.overlay is not None:
+            conn.overlay.stop()
+        self._changed(ourself=True)
+        return True
+
+    def _record_refusal(self, address: str, hello: Hello | None, reason: str) -> None:
+        host = address.rsplit(":", 1)[0]
+        self._refusals.pop(host, None)
+        self._refusals[host] = {
+            "address": address,
+            "peer": hello.name if hello else None,
+            "nickname": hello.nickname if hello else None,
+            "reason": reason,
+            "at": time.monotonic(),
+        }
+        while len(self._refusals) > _MAX_REFUSALS:
+            self._refusals.popitem(last=False)
+
+    # --- topology changes ---------------------------------------------------------
+
+    def _topology_applied(self, result: ApplyResult, spread: bool) -> None:
+        if spread and result.improved:
+            self._spread |= result.improved
+            self._changed(ourself=True)
+        elif result.improved or result.ourself_changed:
+            self._changed(ourself=result.ourself_changed)
+
+    def _changed(self, *, ourself: bool = False) -> None:
+        """The topology changed; settle (routes, GC, gossip) once changes pause."""
+        self.routes.invalidate()
+        if ourself:
+            self._update_pending = True
+        if self._settle_handle is None and self._running:
+            self._settle_handle = asyncio.get_running_loop().call_later(
+                self.config.update_delay, self._settle
+            )
+
+    def _settle(self) -> None:
+        self._settle_handle = None
+        self.routes.ensure()
+        self._collect_garbage()
+        self.routes.notify()
+        self.maker.refresh()
+        if self._update_pending:
+            self._update_pending = False
+            names, self._spread = {self._name, *self._spread}, set()
+            self._topology_channel.gossip_broadcast(self._topology_gossiper.data(update=names))
+
+    def _collect_garbage(self) -> None:
+        """Forget peers that have been unreachable for ``gc_delay``.
+
+        Not at once: entries come in any order, and one may arrive a moment
+        before the entry of the peer that connects it to us.
+        """
+        now = time.monotonic()
+        reachable = self.routes.reachable_all()
+        unreachable = {
+            n for n in self.topology.peers if n not in reachable and n not in self._conns
+        }
+        for name in list(self._unreachable_since):
+            if name not in unreachable:
+                del self._unreachable_since[name]
+        for name in unreachable:
+            self._unreachable_since.setdefault(name, now)
+        due = {n for n, since in self._unreachable_since.items()
+               if now - since >= self.config.gc_delay}
+        if due:
+            removed = self.topology.garbage_collect(reachable | (unreachable - due), self._conns)
+            for peer in removed:
+                self._unreachable_since.pop(peer.name, None)
+            if removed:
+                log.info("forgot unreachable peers: %s", ", ".join(str(p) for p in removed))
+                self.routes.invalidate()
+                self.routes.ensure()
+        if self._unreachable_since and self._settle_handle is None and self._running:
+            wake = min(self._unreachable_since.values()) + self.config.gc_delay - now
+            self._settle_handle = asyncio.get_running_loop().call_later(
+                max(wake, 0.01), self._settle
+            )
+
+    def _arm_gossip(self) -> None:
+        interval = self.config.gossip_interval * random.uniform(0.9, 1.1)
+        self._gossip_handle = asyncio.get_running_loop().call_later(interval, self._gossip_tick)
+
+    def _gossip_tick(self) -> None:
+        if not self._running:
+            return
+        for channel in list(self._channels.values()):
+            data = channel.gossiper.gossip()
+            if data is not None:
+                channel.gossip_neighbour_subset(data)
+        self._arm_gossip()
+
+    # --- status -------------------------------------------------------------------
+
+    def totals(self) -> dict[str, int]:
+        """Counters including the live connections' bytes and messages."""
+        totals = dict(self.counters)
+        for conn in [*self._conns.values(), *self._handshaking]:
+            for key in ("bytes_sent", "bytes_received", "messages_sent", "messages_received"):
+                totals[key] += getattr(conn, key)
+        return totals
+
+    def status(self) -> dict[str, Any]:
+        states = [c.state.value for c in self._conns.values()]
+        ourself = self.topology.ourself
+        return {
+            "name": format_peer_name(self._name),
+            "nickname": self.nickname,
+            "uid": self.uid,
+            "short_id": self.short_id,
+            "version": ourself.version,
+            "listen": self.listen_address,
+            "encryption": self.config.password is not None,
+            "protocol": {"min": self.config.min_version, "max": self.config.max_version},
+            "discovery": self.config.discovery,
+            "uptime": round(time.monotonic() - self.started, 1),
+            "peers": len([p for p in self.topology.peers.values() if not p.placeholder]),
+            "connections": {
+                "established": states.count(ConnState.ESTABLISHED.value),
+                "connected": states.count(ConnState.CONNECTED.value),
+                "handshake": len(self._handshaking),
+                "limit": self.config.conn_limit,
+            },
+            "targets": self.maker.direct_targets(),
+            "routes": {
+                format_peer_name(dst): format_peer_name(hop)
+                for dst, hop in sorted(self.routes.unicast_table().items()) if hop is not None
+            },
+            "stats": self.totals(),
+            "overlay": self.overlay.diagnostics(),
+        }
+
+    def peers_status(self) -> dict[str, Any]:
+        """What `odpctl peer list` shows: every peer, and our connections."""
+        return {"self": format_peer_name(self._name), "peers": self._peer_list(),
+                "connections": self._connection_list()}
+
+    def _peer_list(self) -> list[dict[str, Any]]:
+        out = []
+        for peer in sorted(self.topology.peers.values(), key=lambda p: p.name):
+            hop = self.routes.unicast(peer.name)
+            out.append({
+                "name": format_peer_name(peer.name),
+                "nickname": peer.nickname or None,
+                "short_id": peer.short_id,
+                "uid": peer.uid or None,
+                "version": peer.version,
+                "self": peer.name == self._name,
+                "reachable": peer.name == self._name or hop is not None,
+                "next_hop": format_peer_name(hop) if hop is not None else None,
+                "connections": [
+                    {
+                        "peer": format_peer_name(c.remote),
+                        "address": c.address or None,
+                        "direction": "outbound" if c.outbound else "inbound",
+                        "established": c.established,
+                    }
+                    for c in sorted(peer.connections.values(), key=lambda c: c.remote)
+                ],
+            })
+        return out
+
+    def _connection_list(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        out: list[dict[str, Any]] = []
+
+        def entry(**kw: Any) -> dict[str, Any]:
+            base: dict[str, Any] = dict.fromkeys(
+                ("address", "peer", "nickname", "direction", "state", "overlay", "reason",
+                 "encrypted", "protocol", "retry_in", "since"),
+            )
+            base.update(kw)
+            return base
+
+        for conn in sorted(self._conns.values(), key=lambda c: c.remote_name or 0):
+            assert conn.remote is not None
+            overlay = conn.overlay.status() if conn.overlay is not None else None
+            reason = None
+            if conn.state != ConnState.ESTABLISHED:
+                reason = overlay.reason if overlay and overlay.reason else "waiting for the overlay"
+            elif overlay is not None and not overlay.healthy:
+                reason = overlay.reason
+            out.append(entry(
+                address=conn.remote_listen_address or conn.address,
+                peer=format_peer_name(conn.remote.name),
+                nickname=conn.remote.nickname or None,
+                direction="outbound" if conn.outbound else "inbound",
+                state=conn.state.value,
+                overlay=(overlay.name or None) if overlay else None,
+                reason=reason,
+                encrypted=conn.encrypted,
+                protocol=conn.version,
+                since=round(now - (conn.established_at or conn.created), 1),
+            ))
+        dialing = set()
+        for conn in sorted(self._handshaking, key=lambda c: c.address):
+            dialing.add(conn.address)
+            out.append(entry(
+                address=conn.address,
+                peer=format_peer_name(conn.remote.name) if conn.remote else None,
+                nickname=conn.remote.nickname if conn.remote else None,
+                direction="outbound" if conn.outbound else "inbound",
+                state=ConnState.HANDSHAKE.value,
+                encrypted=conn.encrypted,
+                since=round(now - conn.created, 1),
+            ))
+        for target in self.maker.status():
+            if target["state"] == TargetState.CONNECTED or target["address"] in dialing:
+                continue
+            peer = target["peer"]
+            known = self.topology.get(parse_peer_name(peer)) if peer else None
+            out.append(entry(
+                address=target["address"],
+                peer=peer,
+                nickname=(known.nickname or None) if known else None,
+                direction="outbound",
+                state=target["state"],
+                reason=target["last_error"],
+                retry_in=target["retry_in"],
+            ))
+        for refusal in list(self._refusals.values()):
+            age = now - refusal["at"]
+            if age > _REFUSAL_MEMORY:
+                continue
+            out.append(entry(
+                address=refusal["address"],
+                peer=format_peer_name(refusal["peer"]) if refusal["peer"] is not None else None,
+                nickname=refusal["nickname"],
+                direction="inbound",
+                state="refused",
+                reason=refusal["reason"],
+                since=round(age, 1),
+            ))
+        return out
+
+
+# --- a bare node, for the namespace tests ----------------------------------------
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m odpctl.mesh.node",
+        description="Run a bare mesh peer (no data path) with a control socket.",
+    )
+    p.add_argument("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", metavar="ADDR",
+                   help="where to accept connections (HOST:PORT)")
+    p.add_argument("--peer", action="append", default=[], metavar="ADDR",
+                   help="a peer to connect to (repeatable)")
+    p.add_argument("--name", help="peer name, 6 hex bytes (default: from the host's identity)")
+    p.add_argument("--nickname", help="nickname (default: the host name)")
+    p.add_argument("--password-file", type=Path, metavar="FILE",
+                   help="file holding the mesh password (encrypts the connections)")
+    p.add_argument("--control", type=Path, metavar="PATH",
+                   help="control socket (default: this namespace's router.sock)")
+    p.add_argument("--no-discovery", action="store_true", help="connect to given peers only")
+    p.add_argument("--conn-limit", type=int, default=128)
+    p.add_argument("--heartbeat", type=float, default=5.0, metavar="SECONDS",
+                   help="heartbeat interval; a connection silent for 3 of them is dropped")
+    p.add_argument("--gossip-interval", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument("--backoff-initial", type=float, default=1.0, metavar="SECONDS")
+    p.add_argument("--backoff-max", type=float, default=120.0, metavar="SECONDS")
+    p.add_argument("--accept-rate", type=float, default=20.0)
+    p.add_argument("--accept-burst", type=int, default=64)
+    # For tests: force protocol versions and short IDs.
+    p.add_argument("--protocol-min", type=int, default=PROTOCOL_MIN, help=argparse.SUPPRESS)
+    p.add_argument("--protocol-max", type=int, default=PROTOCOL_MAX, help=argparse.SUPPRESS)
+    p.add_argument("--short-id", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> MeshConfig:
+    host, port = parse_address(args.listen)
+    password = None
+    if args.password_file is not None:
+        try:
+            password = args.password_file.read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read the password file: {exc.strerror or exc}") from None
+        if not password:
+            raise UsageError(f"the password file {args.password_file} is empty")
+    return MeshConfig(
+        name=parse_peer_name(args.name) if args.name else None,
+        nickname=args.nickname,
+        listen_host=host,
+        listen_port=port,
+        password=password,
+        peers=tuple(args.peer),
+        discovery=not args.no_discovery,
+        conn_limit=args.conn_limit,
+        heartbeat_interval=args.heartbeat,
+        heartbeat_timeout=3 * args.heartbeat,
+        gossip_interval=args.gossip_interval,
+        backoff_initial=args.backoff_initial,
+        backoff_max=args.backoff_max,
+        accept_rate=args.accept_rate,
+        accept_burst=args.accept_burst,
+        min_version=args.protocol_min,
+        max_version=args.protocol_max,
+        short_id=args.short_id,
+    )
+
+
+def control_handlers(node: MeshNode) -> dict[str, Any]:
+    """The control socket's commands that the mesh answers."""
+
+    def status(request: dict[str, Any]) -> Any:
+        return node.status()
+
+    def peers(request: dict[str, Any]) -> Any:
+        return node.peers_status()
+
+    def connect(request: dict[str, Any]) -> Any:
+        return {"addresses": node.connect(_addresses(request))}
+
+    def forget(request: dict[str, Any]) -> Any:
+        return {"addresses": node.forget(_addresses(request))}
+
+    return {"status": status, "peers": peers, "connect": connect, "forget": forget}
+
+
+def _addresses(request: dict[str, Any]) -> list[str]:
+    addresses = request.get("addresses")
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise UsageError('expected "addresses": a list of HOST[:PORT] strings')
+    return addresses
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    # The control socket lives above the mesh; only this harness uses it here.
+    from odpctl.control.server import ControlServer, default_socket_path
+
+    node = MeshNode(config_from_args(args))
+    server = ControlServer(args.control or default_socket_path(), control_handlers(node))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    await server.start()
+    log.info("control socket %s", server.path)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        await node.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(_serve(args))
+    except OdpError as exc:
+        print(f"odpctl mesh node: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

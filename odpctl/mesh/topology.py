@@ -1,0 +1,487 @@
+"""The topology: every known peer's entry, merged from gossip; short IDs.
+
+`Topology` is the store (the model of mesh's Peers): it merges entries from
+updates (newer versions win), indexes the 12-bit short IDs and resolves their
+collisions, and drops the peers that became unreachable.  `TopologyGossiper`
+is its gossip channel:
+
+- a new neighbour gets the full topology (UPDATE with every entry);
+- a change is spread as an UPDATE of the changed entries, broadcast along
+  the originator's spanning tree, each peer relaying only what was new to
+  it (so that a loop in inconsistent trees dies out);
+- periodically, a DIGEST (name, UID, version of each entry: a few bytes per
+  peer, where a full entry carries all its connections) goes to a random
+  subset of neighbours, which answer with the entries they have newer and a
+  REQUEST for those they lack; this repairs whatever a broadcast missed
+  while the topology was in flux.
+
+Short IDs: each peer picks one at random; when two peers claim the same one,
+the peer with the lowest name keeps it, and the others pick again (they
+learn it from gossip, as everyone does).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from .errors import MalformedMessage
+from .gossip import GossipChannel, GossipData
+from .names import NAME_MAX, SHORT_ID_COUNT, UID_MAX, PeerName, PeerUID, ShortID, format_peer_name
+from .peer import ConnectionSummary, Peer
+from .wire import (
+    MAX_NICKNAME,
+    check_int,
+    check_list,
+    check_name,
+    check_str,
+    pack,
+    unpack,
+)
+
+log = logging.getLogger("odpctl.mesh")
+
+CHANNEL = "topology"
+
+# Payload kinds on the topology channel.
+UPDATE = 0
+DIGEST = 1
+REQUEST = 2
+
+MAX_ADDRESS = 300
+MAX_ENTRIES = 1 << 16
+MAX_CONNECTIONS = 1 << 16
+# Split big UPDATEs so that each stays well below the frame limit.
+UPDATE_CHUNK = 512 * 1024
+
+_OUTBOUND = 1
+_ESTABLISHED = 2
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What an update did: every name it carried, and those that were news."""
+
+    received: set[PeerName] = field(default_factory=set)
+    improved: set[PeerName] = field(default_factory=set)
+    # Our own entry changed (its version jumped past an old incarnation's,
+    # or our short ID moved): it must be gossiped.
+    ourself_changed: bool = False
+
+
+class Topology:
+    def __init__(self, ourself: Peer) -> None:
+        self.ourself = ourself
+        self.peers: dict[PeerName, Peer] = {ourself.name: ourself}
+        self._short_ids: dict[ShortID, set[PeerName]] = {}
+        # Encoded entries, reused until the entry changes: one change is sent
+        # to many neighbours, and a full topology to every new one.
+        self._packed: dict[PeerName, tuple[int, int, bytes]] = {}
+        self.on_short_ids_changed: list[Callable[[], None]] = []
+        self.on_gc: list[Callable[[Peer], None]] = []
+        self._short_ids_dirty = False
+        self._index_add(ourself)
+
+    # --- lookups ------------------------------------------------------------
+
+    def get(self, name: PeerName) -> Peer | None:
+        return self.peers.get(name)
+
+    def __len__(self) -> int:
+        return len(self.peers)
+
+    def by_short_id(self, short_id: int) -> Peer | None:
+        """The peer that owns ``short_id``: the lowest name among its claimants."""
+        names = self._short_ids.get(ShortID(short_id))
+        return self.peers[min(names)] if names else None
+
+    def owns_short_id(self, peer: Peer) -> bool:
+        if peer.short_id is None:
+            return False
+        claimants = self._short_ids.get(peer.short_id)
+        return claimants is not None and min(claimants) == peer.name
+
+    # --- our own entry ------------------------------------------------------
+
+    def bump(self) -> None:
+        """Our entry changed: a new version, so that it wins over the old one."""
+        self.ourself.version += 1
+
+    def set_connection(self, summary: ConnectionSummary) -> None:
+        self.ourself.connections[summary.remote] = summary
+        self.bump()
+
+    def remove_connection(self, name: PeerName) -> bool:
+        if self.ourself.connections.pop(name, None) is None:
+            return False
+        self.bump()
+        return True
+
+    def add_neighbour(
+        self, name: PeerName, nickname: str, uid: PeerUID, short_id: ShortID
+    ) -> tuple[Peer, bool]:
+        """The entry of a peer we just connected to, made from its HELLO if new.
+
+        Returns (peer, restarted): restarted if we knew an earlier incarnation.
+        A new entry gets version 0, so that the peer's own entry replaces it
+        as soon as it arrives.
+        """
+        peer = self.peers.get(name)
+        if peer is None or peer.placeholder:
+            if peer is not None:
+                self._index_remove(peer)
+            peer = Peer(name, nickname, uid, 0, short_id, {})
+            self.peers[name] = peer
+            self._index_add(peer)
+            return peer, False
+        return peer, peer.uid != uid
+
+    # --- merging ------------------------------------------------------------
+
+    def apply_update(self, entries: list[Peer]) -> ApplyResult:
+        result = ApplyResult()
+        ourself = self.ourself
+        for entry in entries:
+            result.received.add(entry.name)
+            if entry.name == ourself.name:
+                if entry.uid != ourself.uid and entry.version >= ourself.version:
+                    # Gossip about a previous incarnation of ours: jump past it.
+                    ourself.version = entry.version + 1
+                    result.ourself_changed = True
+                continue
+            current = self.peers.get(entry.name)
+            if current is None or current.placeholder or entry.rank() > current.rank():
+                if current is not None:
+                    self._index_remove(current)
+                self.peers[entry.name] = entry
+                self._index_add(entry)
+                result.improved.add(entry.name)
+        # Peers that entries mention but we have never heard of: placeholders,
+        # so that routes can be computed through them until their entries come.
+        for entry in entries:
+            if entry.name in result.improved:
+                for remote in entry.connections:
+                    if remote not in self.peers:
+                        self.peers[remote] = Peer(remote)
+        if self.resolve_short_id():
+            result.ourself_changed = True
+        self._notify_short_ids()
+        return result
+
+    def garbage_collect(
+        self, reachable: Collection[PeerName], keep: Collection[PeerName]
+    ) -> list[Peer]:
+        """Forget the peers neither reachable from us nor connected to us."""
+        removed = [
+            peer for name, peer in self.peers.items()
+            if name not in reachable and name not in keep and name != self.ourself.name
+        ]
+        for peer in removed:
+            del self.peers[peer.name]
+            self._packed.pop(peer.name, None)
+            self._index_remove(peer)
+        if removed:
+            # A peer that left may have held a short ID we wanted.
+            self.resolve_short_id()
+            self._notify_short_ids()
+            for peer in removed:
+                for callback in self.on_gc:
+                    callback(peer)
+        return removed
+
+    # --- short IDs ----------------------------------------------------------
+
+    def _index_add(self, peer: Peer) -> None:
+        if peer.short_id is None:
+            return
+        claimants = self._short_ids.setdefault(peer.short_id, set())
+        before = min(claimants) if claimants else None
+        claimants.add(peer.name)
+        if min(claimants) != before:
+            self._short_ids_dirty = True
+
+    def _index_remove(self, peer: Peer) -> None:
+        if peer.short_id is None:
+            return
+        claimants = self._short_ids.get(peer.short_id)
+        if not claimants or peer.name not in claimants:
+            return
+        before = min(claimants)
+        claimants.discard(peer.name)
+        if not claimants:
+            del self._short_ids[peer.short_id]
+            self._short_ids_dirty = True
+        elif min(claimants) != before:
+            self._short_ids_dirty = True
+
+    def resolve_short_id(self) -> bool:
+        """Pick a new short ID if a peer with a lower name claims ours; True if we moved."""
+        ourself = self.ourself
+        assert ourself.short_id is not None
+        claimants = self._short_ids.get(ourself.short_id, set())
+        if min(claimants, default=ourself.name) == ourself.name:
+            return False
+        free = self._free_short_id()
+        if free is None:
+            # All 4096 taken: keep ours (secondary) and try again after a GC.
+            return False
+        old = ourself.short_id
+        self._index_remove(ourself)
+        ourself.short_id = free
+        self._index_add(ourself)
+        self.bump()
+        log.info("short ID %d is taken by a peer with a lower name; now using %d", old, free)
+        return True
+
+    def _free_short_id(self) -> ShortID | None:
+        for _ in range(16):  # usually the first guess is free
+            guess = ShortID(secrets.randbelow(SHORT_ID_COUNT))
+            if guess not in self._short_ids:
+                return guess
+        free = [ShortID(i) for i in range(SHORT_ID_COUNT) if ShortID(i) not in self._short_ids]
+        return secrets.choice(free) if free else None
+
+    def _notify_short_ids(self) -> None:
+        if self._short_ids_dirty:
+            self._short_ids_dirty = False
+            for callback in self.on_short_ids_changed:
+                callback()
+
+    # --- encoding -----------------------------------------------------------
+
+    def _packed_entry(self, peer: Peer) -> bytes:
+        cached = self._packed.get(peer.name)
+        if cached is not None and cached[0] == peer.version and cached[1] == peer.uid:
+            return cached[2]
+        conns: list[Any] = []
+        for c in peer.connections.values():
+            conns += (
+                c.remote,
+                c.address,
+                (_OUTBOUND if c.outbound else 0) | (_ESTABLISHED if c.established else 0),
+            )
+        data = pack([
+            peer.name, peer.nickname, peer.uid, peer.version,
+            -1 if peer.short_id is None else peer.short_id, conns,
+        ])
+        self._packed[peer.name] = (peer.version, peer.uid, data)
+        return data
+
+    def encode_update(self, names: Iterable[PeerName]) -> list[bytes]:
+        """UPDATE payloads carrying the current entries of ``names``."""
+        entries = [
+            self._packed_entry(peer)
+            for name in names
+            if (peer := self.peers.get(name)) is not None and not peer.placeholder
+        ]
+        payloads = []
+        start = 0
+        while start < len(entries):
+            size, end = 0, start
+            while end < len(entries) and (end == start or size + len(entries[end]) <= UPDATE_CHUNK):
+                size += len(entries[end])
+                end += 1
+            payloads.append(_payload(UPDATE, entries[start:end]))
+            start = end
+        return payloads
+
+    def encode_digest(self) -> bytes:
+        flat: list[int] = []
+        for peer in self.peers.values():
+            if not peer.placeholder:
+                flat += (peer.name, peer.uid, peer.version)
+        return pack([DIGEST, flat])
+
+    def compare_digest(self, flat: list[int]) -> tuple[set[PeerName], set[PeerName], bool]:
+        """(names we have newer, names they have newer, our version moved)."""
+        newer_here: set[PeerName] = set()
+        newer_there: set[PeerName] = set()
+        seen: set[PeerName] = set()
+        ourself = self.ourself
+        moved = False
+        for i in range(0, len(flat), 3):
+            name, uid, version = PeerName(flat[i]), flat[i + 1], flat[i + 2]
+            seen.add(name)
+            if name == ourself.name:
+                if uid != ourself.uid and version >= ourself.version:
+                    ourself.version = version + 1
+                    moved = True
+                if (version, uid) != ourself.rank():
+                    newer_here.add(name)
+                continue
+            peer = self.peers.get(name)
+            if peer is None or peer.placeholder or (version, uid) > peer.rank():
+                newer_there.add(name)
+            elif (version, uid) < peer.rank():
+                newer_here.add(name)
+        for name, peer in self.peers.items():
+            if name not in seen and not peer.placeholder:
+                newer_here.add(name)
+        return newer_here, newer_there, moved
+
+
+def _payload(kind: int, packed_items: list[bytes]) -> bytes:
+    packer = msgpack.Packer(use_bin_type=True)
+    head: bytes = packer.pack_array_header(2) + packer.pack(kind) + packer.pack_array_header(
+        len(packed_items)
+    )
+    return head + b"".join(packed_items)
+
+
+def decode_payload(data: bytes) -> tuple[int, Any]:
+    """A topology payload -> (kind, checked content); `MalformedMessage` if invalid.
+
+    UPDATE -> list[Peer]; DIGEST -> flat [name, uid, version, ...]; REQUEST -> list of names.
+    """
+    obj = unpack(data, "topology payload")
+    if type(obj) is not list or len(obj) < 2:
+        raise MalformedMessage("invalid topology payload")
+    kind = obj[0]
+    if kind == UPDATE and type(kind) is int:
+        entries = check_list(obj[1], "topology entries", MAX_ENTRIES)
+        return UPDATE, [_decode_entry(e) for e in entries]
+    if kind == DIGEST and type(kind) is int:
+        flat = check_list(obj[1], "topology digest", 3 * MAX_ENTRIES)
+        if len(flat) % 3:
+            raise MalformedMessage("invalid topology digest length")
+        for i in range(0, len(flat), 3):
+            check_name(flat[i])
+            check_int(flat[i + 1], "peer UID", 1, UID_MAX)
+            check_int(flat[i + 2], "peer version")
+        return DIGEST, flat
+    if kind == REQUEST and type(kind) is int:
+        names = check_list(obj[1], "topology request", MAX_ENTRIES)
+        return REQUEST, [check_name(n) for n in names]
+    raise MalformedMessage(f"unknown topology payload kind {kind!r:.20}")
+
+
+def _decode_entry(entry: Any) -> Peer:
+    fields = check_list(entry, "topology entry")
+    if len(fields) < 6:
+        raise MalformedMessage("invalid topology entry: too few fields")
+    name = check_name(fields[0])
+    short_id = check_int(fields[4], "short ID", -1, SHORT_ID_COUNT - 1)
+    flat = check_list(fields[5], "connections", 3 * MAX_CONNECTIONS)
+    if len(flat) % 3:
+        raise MalformedMessage("invalid connections length")
+    connections: dict[PeerName, ConnectionSummary] = {}
+    for i in range(0, len(flat), 3):
+        remote = PeerName(check_int(flat[i], "peer name", 0, NAME_MAX))
+        if remote == name:
+            raise MalformedMessage(f"peer {format_peer_name(name)} claims a connection to itself")
+        flags = check_int(flat[i + 2], "connection flags", 0, 255)
+        connections[remote] = ConnectionSummary(
+            remote,
+            check_str(flat[i + 1], "address", MAX_ADDRESS),
+            bool(flags & _OUTBOUND),
+            bool(flags & _ESTABLISHED),
+        )
+    return Peer(
+        name=name,
+        nickname=check_str(fields[1], "nickname", MAX_NICKNAME),
+        uid=PeerUID(check_int(fields[2], "peer UID", 1, UID_MAX)),
+        version=check_int(fields[3], "peer version"),
+        short_id=None if short_id < 0 else ShortID(short_id),
+        connections=connections,
+    )
+
+
+# --- the topology's gossip channel ------------------------------------------
+
+
+class TopologyGossipData:
+    """Topology to send: entries (by name), requests and a digest.
+
+    Holds names, not entries: encoding happens when the message leaves, so a
+    connection that was busy sends the entries as they are then, not as
+    they were when queued.
+    """
+
+    __slots__ = ("digest", "request", "topology", "update")
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        update: Iterable[PeerName] = (),
+        request: Iterable[PeerName] = (),
+        digest: bool = False,
+    ) -> None:
+        self.topology = topology
+        self.update = set(update)
+        self.request = set(request)
+        self.digest = digest
+
+    def encode(self) -> list[bytes]:
+        payloads = []
+        if self.request:
+            payloads.append(pack([REQUEST, sorted(self.request)]))
+        if self.update:
+            payloads += self.topology.encode_update(self.update)
+        if self.digest:
+            payloads.append(self.topology.encode_digest())
+        return payloads
+
+    def merge(self, other: GossipData) -> GossipData:
+        assert isinstance(other, TopologyGossipData)
+        self.update |= other.update
+        self.request |= other.request
+        self.digest = self.digest or other.digest
+        return self
+
+
+class TopologyGossiper:
+    """The `Gossiper` of the topology channel (see the module's docstring)."""
+
+    def __init__(
+        self, topology: Topology, changed: Callable[[ApplyResult, bool], None]
+    ) -> None:
+        self.topology = topology
+        self._changed = changed
+        self.channel: GossipChannel | None = None  # set once the channel exists
+
+    def _channel(self) -> GossipChannel:
+        assert self.channel is not None
+        return self.channel
+
+    def data(self, **kwargs: Any) -> TopologyGossipData:
+        return TopologyGossipData(self.topology, **kwargs)
+
+    def on_gossip_unicast(self, src: PeerName, msg: bytes) -> None:
+        raise MalformedMessage("unexpected unicast on the topology channel")
+
+    def on_gossip_broadcast(self, src: PeerName, update: bytes) -> GossipData | None:
+        kind, content = decode_payload(update)
+        if kind != UPDATE:
+            raise MalformedMessage("a topology broadcast must be an UPDATE")
+        result = self.topology.apply_update(content)
+        self._changed(result, False)
+        # Relay only what was news here: where trees disagree for a moment, a
+        # broadcast can come round again, and then it stops.
+        return self.data(update=result.improved) if result.improved else None
+
+    def gossip(self) -> GossipData | None:
+        return self.data(digest=True)
+
+    def on_gossip(self, src: PeerName, msg: bytes) -> GossipData | None:
+        kind, content = decode_payload(msg)
+        channel = self._channel()
+        if kind == UPDATE:
+            # News from one neighbour: everyone else should hear it.  The node
+            # broadcasts it with its own entry, whose connection to that
+            # neighbour is what makes the news reachable (see Node._settle).
+            self._changed(self.topology.apply_update(content), True)
+        elif kind == DIGEST:
+            newer_here, newer_there, moved = self.topology.compare_digest(content)
+            if moved:
+                self._changed(ApplyResult(ourself_changed=True), False)
+            if newer_here or newer_there:
+                channel.send_down(src, self.data(update=newer_here, request=newer_there))
+        else:  # REQUEST
+            channel.send_down(src, self.data(update=content))
+        return None
