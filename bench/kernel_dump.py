@@ -128,6 +128,7 @@ def main() -> int:
     ap.add_argument("--no-cli", action="store_true", help="skip (d), the odpctl command")
     ap.add_argument("--no-check", action="store_true", help="skip the text check")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     n = args.flows
 
     with bed("bd") as b:

@@ -78,13 +78,30 @@ def bytes_sent(nodes: list[MeshNode]) -> int:
     return sum(node.totals()["bytes_sent"] for node in nodes)
 
 
-async def wait_converged(nodes: list[MeshNode], full_mesh: bool, timeout: float) -> float:
+def progress(nodes: list[MeshNode]) -> str:
+    established = sum(
+        sum(c.state == ConnState.ESTABLISHED for c in n.connections()) for n in nodes
+    )
+    peers = [len(n.topology.peers) for n in nodes]
+    digests = len({topology_digest(n) for n in nodes})
+    handshaking = sum(len(n._handshaking) for n in nodes)
+    return (f"established {established // 2}, handshaking {handshaking}, peers known"
+            f" {min(peers)}..{max(peers)}, distinct topologies {digests}")
+
+
+async def wait_converged(
+    nodes: list[MeshNode], full_mesh: bool, timeout: float, verbose: bool = False
+) -> float:
     start = time.perf_counter()
+    last = start
     while time.perf_counter() - start < timeout:
         if converged(nodes, full_mesh):
             return time.perf_counter() - start
         await asyncio.sleep(0.02)
-    raise SystemExit(f"no convergence within {timeout:g} s")
+        if verbose and time.perf_counter() - last > 1:
+            last = time.perf_counter()
+            print(f"  {last - start:6.1f} s: {progress(nodes)}", file=sys.stderr)
+    raise TimeoutError(f"no convergence within {timeout:g} s: {progress(nodes)}")
 
 
 def full_topology_size(node: MeshNode) -> int:
@@ -122,7 +139,7 @@ async def run(args: argparse.Namespace) -> None:
     for i, node in enumerate(nodes[1:], 1):
         seeds = rng.sample(range(i), min(args.seeds, i))
         node.connect(f"127.0.0.1:{ports[j]}" for j in seeds)
-    cold = await wait_converged(nodes, not args.no_discovery, args.timeout)
+    cold = await wait_converged(nodes, not args.no_discovery, args.timeout, args.verbose)
     cold_bytes = bytes_sent(nodes) - sent0
     conns = sum(len(n.connections()) for n in nodes) // 2
     del t0
@@ -138,7 +155,7 @@ async def run(args: argparse.Namespace) -> None:
     leaver = nodes.pop(rng.randrange(1, len(nodes)))
     sent2 = bytes_sent(nodes)
     await leaver.stop()
-    leave = await wait_converged(nodes, not args.no_discovery, args.timeout)
+    leave = await wait_converged(nodes, not args.no_discovery, args.timeout, args.verbose)
     leave_bytes = bytes_sent(nodes) - sent2
 
     for node in nodes:
@@ -179,7 +196,7 @@ def main() -> None:
     p.add_argument("--profile", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+    logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR,
                         format="%(asctime)s %(message)s")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, 4 * args.nodes * args.nodes + 1024))

@@ -5,16 +5,20 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'dp vport flow'
+    'odpctl' 'shell demo dp vport flow watch'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
+    'odpctl watch' 'flows stats vports upcalls'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
-    'odpctl' 'dp:List, show, create, change and delete datapaths.
+    'odpctl' 'shell:An interactive shell: every odpctl command without `odpctl`, with completion.
+demo:Build three hosts around a datapath, switch their pings through it with a learning switch, show the flows it installed, and tear everything down.
+dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
-flow:Add, show and delete datapath flows; parse ODP flow text.'
+flow:Add, show and delete datapath flows; parse ODP flow text.
+watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -32,6 +36,10 @@ mod:Replace the actions of an existing flow (or, with --file, of many).
 del:Delete a flow, named by its key or by `ufid:UUID` (or, with --file, many).
 flush:Delete every flow of a datapath.
 parse:Print each line'\''s canonical ODP text after a round trip through the binary encoding; a line that does not parse prints `error: REASON` and the exit status is 1.'
+    'odpctl watch' 'flows:A live table of the flows with packet and byte rates, busiest first.
+stats:The datapath'\''s hit, miss and lost rates, per refresh and on average.
+vports:Port events (added, changed, deleted) as they happen, and per-port rates.
+upcalls:Misses and userspace() upcalls as they happen: each as its ODP key and a one-line summary of the packet.'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -40,6 +48,11 @@ _odpctl_optdescr=(
 --datapath:Which datapath to talk to: auto (default: the kernel'\''s if the module is there, else the userspace one), kernel, userspace or unix:PATH
 --version:Print the version and exit
 --help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl shell' '--history:History file (default: $XDG_STATE_HOME/odpctl/history, else ~/.local/state/odpctl/history)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl demo' '--help:Show this message and exit
 -h:Show this message and exit'
     'odpctl dp' '--help:Show this message and exit
 -h:Show this message and exit'
@@ -142,7 +155,64 @@ _odpctl_optdescr=(
     'odpctl flow flush' '--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
-    'odpctl flow parse' '--help:Show this message and exit
+    'odpctl flow parse' '--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl watch' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl watch flows' '--filter:Only flows (upcalls) whose key agrees with MATCH: field=value pairs ('\''in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp'\'') or ODP syntax
+--sort:Column to sort by: rates, counters and used busiest or latest first, age youngest first, text columns alphabetically (live: s/S cycles, r reverses)
+--reverse:Reverse the order
+-r:Reverse the order
+--names:Show port names instead of numbers
+--no-names:Show port names instead of numbers
+--all:Lines: print every item at each refresh, idle ones too (default: the new, the gone and the busy)
+-a:Lines: print every item at each refresh, idle ones too (default: the new, the gone and the busy)
+--interval:Seconds between refreshes
+-i:Seconds between refreshes
+--count:Stop after N refreshes (upcalls: after N upcalls)
+-c:Stop after N refreshes (upcalls: after N upcalls)
+--duration:Stop after DURATION (500ms, 10s, 5m)
+-d:Stop after DURATION (500ms, 10s, 5m)
+--lines:Print lines even on a terminal
+--json:Print one JSON object a line (odpctl-watch(1))
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl watch stats' '--interval:Seconds between refreshes
+-i:Seconds between refreshes
+--count:Stop after N refreshes (upcalls: after N upcalls)
+-c:Stop after N refreshes (upcalls: after N upcalls)
+--duration:Stop after DURATION (500ms, 10s, 5m)
+-d:Stop after DURATION (500ms, 10s, 5m)
+--lines:Print lines even on a terminal
+--json:Print one JSON object a line (odpctl-watch(1))
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl watch vports' '--all:Lines: print every item at each refresh, idle ones too (default: the new, the gone and the busy)
+-a:Lines: print every item at each refresh, idle ones too (default: the new, the gone and the busy)
+--interval:Seconds between refreshes
+-i:Seconds between refreshes
+--count:Stop after N refreshes (upcalls: after N upcalls)
+-c:Stop after N refreshes (upcalls: after N upcalls)
+--duration:Stop after DURATION (500ms, 10s, 5m)
+-d:Stop after DURATION (500ms, 10s, 5m)
+--lines:Print lines even on a terminal
+--json:Print one JSON object a line (odpctl-watch(1))
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl watch upcalls' '--filter:Only flows (upcalls) whose key agrees with MATCH: field=value pairs ('\''in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp'\'') or ODP syntax
+--source:auto: the router'\''s mirror if a router runs here, else tap; router: only the router'\''s mirror; tap: borrow the datapath'\''s upcall PIDs
+--force:tap: take upcall PIDs whose owner cannot be checked (a userspace datapath'\''s clients)
+--control:The router'\''s control socket (default: this namespace'\''s)
+--names:Show port names instead of numbers
+--no-names:Show port names instead of numbers
+--count:Stop after N refreshes (upcalls: after N upcalls)
+-c:Stop after N refreshes (upcalls: after N upcalls)
+--duration:Stop after DURATION (500ms, 10s, 5m)
+-d:Stop after DURATION (500ms, 10s, 5m)
+--lines:Print lines even on a terminal
+--json:Print one JSON object a line (odpctl-watch(1))
+--help:Show this message and exit
 -h:Show this message and exit'
 )
 typeset -gA _odpctl_vals
@@ -150,6 +220,7 @@ _odpctl_vals=(
     'odpctl --netns' 'netns'
     'odpctl -n' 'netns'
     'odpctl --datapath' '-'
+    'odpctl shell --history' 'file'
     'odpctl dp list --format' 'choice:table|odp|json'
     'odpctl dp list -f' 'choice:table|odp|json'
     'odpctl dp show --format' 'choice:table|odp|json'
@@ -177,9 +248,37 @@ _odpctl_vals=(
     'odpctl flow add --file' 'file'
     'odpctl flow mod --file' 'file'
     'odpctl flow del --file' 'file'
+    'odpctl watch flows --filter' 'flow'
+    'odpctl watch flows --sort' 'choice:pps|bps|packets|bytes|used|age|in_port|match|actions'
+    'odpctl watch flows --interval' '-'
+    'odpctl watch flows -i' '-'
+    'odpctl watch flows --count' '-'
+    'odpctl watch flows -c' '-'
+    'odpctl watch flows --duration' '-'
+    'odpctl watch flows -d' '-'
+    'odpctl watch stats --interval' '-'
+    'odpctl watch stats -i' '-'
+    'odpctl watch stats --count' '-'
+    'odpctl watch stats -c' '-'
+    'odpctl watch stats --duration' '-'
+    'odpctl watch stats -d' '-'
+    'odpctl watch vports --interval' '-'
+    'odpctl watch vports -i' '-'
+    'odpctl watch vports --count' '-'
+    'odpctl watch vports -c' '-'
+    'odpctl watch vports --duration' '-'
+    'odpctl watch vports -d' '-'
+    'odpctl watch upcalls --filter' 'flow'
+    'odpctl watch upcalls --source' 'choice:auto|router|tap'
+    'odpctl watch upcalls --control' 'file'
+    'odpctl watch upcalls --count' '-'
+    'odpctl watch upcalls -c' '-'
+    'odpctl watch upcalls --duration' '-'
+    'odpctl watch upcalls -d' '-'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
+    'odpctl shell' 'dp'
     'odpctl dp show' 'dp'
     'odpctl dp add' 'dp iface'
     'odpctl dp del' 'dp'
@@ -195,6 +294,10 @@ _odpctl_pos=(
     'odpctl flow del' 'dp,flow flow'
     'odpctl flow flush' 'dp'
     'odpctl flow parse' 'choice file'
+    'odpctl watch flows' 'dp'
+    'odpctl watch stats' 'dp'
+    'odpctl watch vports' 'dp'
+    'odpctl watch upcalls' 'dp'
 )
 typeset -gA _odpctl_rep
 _odpctl_rep=(

@@ -146,8 +146,19 @@ def dump(
         _write_lines(odptext.flow_line(f, now, verbose=more, port_names=port_names)
                      for f in selected())
         return
-    flows = sort_flows(selected(), order, odptext.match_text, reverse=reverse)
-    _show_flows(name, flows, now, fmt, more=more, port_names=port_names, total=total)
+    # Formatting a match costs more than sorting by it: do it once, for both.
+    texts: dict[int, str] = {}
+
+    def text_of(flow: Flow) -> str:
+        text = texts.get(id(flow))
+        if text is None:
+            text = texts[id(flow)] = odptext.match_text(flow)
+        return text
+
+    flows = sort_flows(selected(), order, text_of, reverse=reverse)
+    plain = text_of if not more and port_names is None else None
+    _show_flows(name, flows, now, fmt, more=more, port_names=port_names, total=total,
+                match_of=plain)
 
 
 def _write_lines(lines: Iterable[str]) -> None:
@@ -160,17 +171,22 @@ def _write_lines(lines: Iterable[str]) -> None:
 def _show_flows(
     dp: str, flows: list[Flow], now: int, fmt: Format, *, more: bool,
     port_names: dict[int, str] | None, total: int,
+    match_of: Callable[[Flow], str] | None = None,
 ) -> None:
+    """Flows in ``fmt``; ``match_of`` gives a flow's match text already made."""
+    def match(f: Flow) -> str | None:
+        return match_of(f) if match_of is not None else None
+
     if fmt is Format.json:
         jsonout.emit({
             "datapath": dp,
-            "flows": [jsonout.flow_json(f, now, verbose=more, port_names=port_names)
-                      for f in flows],
+            "flows": [jsonout.flow_json(f, now, verbose=more, port_names=port_names,
+                                        match=match(f)) for f in flows],
             "total": total,
         })
     elif fmt is Format.odp:
-        _write_lines(odptext.flow_line(f, now, verbose=more, port_names=port_names)
-                     for f in flows)
+        _write_lines(odptext.flow_line(f, now, verbose=more, port_names=port_names,
+                                       match=match(f)) for f in flows)
     else:
         tables.make_console().print(
             tables.flow_table(flows, now, total=total, verbose=more, port_names=port_names)
@@ -432,19 +448,31 @@ def canonical_actions(text: str) -> str:
     return format_actions(decode_actions(encode_actions(parse_actions(text))))
 
 
-def _canonical_lines(lines: Iterable[str], canonical: Callable[[str], str]) -> bool:
-    """Print each line's canonical text (or its error); True if all parsed."""
+def _canonical_lines(
+    lines: Iterable[str], canonical: Callable[[str], str],
+    collect: list[dict[str, object]] | None = None,
+) -> bool:
+    """Print each line's canonical text (or its error), or with ``collect``
+    gather them for --json; True if all parsed."""
     ok = True
-    for raw in lines:
+    for number, raw in enumerate(lines, 1):
         line = raw.rstrip("\n")
         if not line.strip() or line.lstrip().startswith("#"):
-            print(line)
+            if collect is None:
+                print(line)
             continue
+        text: str | None = None
+        error: str | None = None
         try:
-            print(canonical(line.strip()))
+            text = canonical(line.strip())
         except OdpError as exc:
-            print(f"error: {exc}")
+            error = str(exc)
             ok = False
+        if collect is None:
+            print(text if error is None else f"error: {error}")
+        else:
+            collect.append({"line": number, "text": line.strip(), "canonical": text,
+                            "error": error})
     return ok
 
 
@@ -459,21 +487,28 @@ def parse(
         typer.Argument(metavar="[FILE]", help="Read lines from FILE instead of standard input.",
                        show_default=False),
     ] = None,
+    json: JsonFlag = False,
 ) -> None:
     """Print each line's canonical ODP text after a round trip through the binary
     encoding; a line that does not parse prints `error: REASON` and the exit
-    status is 1.  Blank lines and `#` comments pass through."""
+    status is 1.  Blank lines and `#` comments pass through.
+
+    JSON: {"lines": [{"line", "text", "canonical", "error"}, ...]}, comments and
+    blank lines left out; "canonical" or "error" is null."""
     canonical = canonical_key if what is ParseWhat.keys else canonical_actions
+    collect: list[dict[str, object]] | None = [] if json else None
     if file is None:
-        ok = _canonical_lines(sys.stdin, canonical)
+        ok = _canonical_lines(sys.stdin, canonical, collect)
     else:
         try:
             with file.open() as lines:
-                ok = _canonical_lines(lines, canonical)
+                ok = _canonical_lines(lines, canonical, collect)
         except BrokenPipeError:
             raise  # our reader went away: not a file we could not read
         except OSError as exc:
             raise OdpError(f"cannot read {file}: {exc.strerror}") from None
+    if collect is not None:
+        jsonout.emit({"lines": collect})
     if not ok:
         raise typer.Exit(1)
 

@@ -92,11 +92,11 @@ def datapath_json(
         "masks": {
             "hit": dp.mask_hit,
             "total": dp.masks,
-            "hit_per_packet": round(odptext.masks_hit_per_packet(dp), 4),
+            "hit_per_packet": round(dp.masks_hit_per_packet, 4),
         },
         "cache": {
             "hit": dp.cache_hit,
-            "hit_rate": round(odptext.cache_hit_rate(dp), 4),
+            "hit_rate": round(dp.cache_hit_rate, 4),
             "size": dp.masks_cache_size,
         },
         "features": feature_names(dp.features),
@@ -131,12 +131,14 @@ def port_json(vport: Vport) -> dict[str, Any]:
 
 
 def flow_json(
-    flow: Flow, now: int, *, verbose: bool = False, port_names: Mapping[int, str] | None = None
+    flow: Flow, now: int, *, verbose: bool = False, port_names: Mapping[int, str] | None = None,
+    match: str | None = None,
 ) -> dict[str, Any]:
+    """A FLOW object; ``match`` is the flow's match text if the caller has it."""
     used = odptext.used_seconds(flow, now)
     return {
         "ufid": odptext.format_ufid(flow.ufid)[5:] if flow.ufid is not None else None,
-        "match": odptext.match_text(flow, verbose=verbose, port_names=port_names),
+        "match": match or odptext.match_text(flow, verbose=verbose, port_names=port_names),
         "actions": odptext.actions_text(flow, port_names),
         "in_port": flow.key.in_port,
         "packets": flow.packets,

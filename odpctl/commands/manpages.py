@@ -206,6 +206,9 @@ def main_page(root: CommandSpec) -> str:
         ".SH COMMANDS",
     ]
     for group in root.subcommands:
+        if not group.subcommands:  # a command of its own, documented here in full
+            out += _command_section(group)
+            continue
         page = "odpctl\\-" + _escape("-".join(group.path))
         out += [".SS " + _quote(f"odpctl {group.path[-1]}"), *_paragraphs(group.short_help),
                 f"See \\fB{page}\\fR(1).", ".RS"]
@@ -230,14 +233,19 @@ def main_page(root: CommandSpec) -> str:
         out += [f"\\fB{_escape(line)}\\fR" for line in commands.splitlines()]
         out += [".fi", ".RE"]
     out += [".SH SEE ALSO"]
-    refs = [f".BR odpctl\\-{_escape('-'.join(g.path))} (1)," for g in root.subcommands]
+    refs = [f".BR odpctl\\-{_escape('-'.join(g.path))} (1)," for g in _groups(root)]
     out += [*refs, ".BR ovs\\-dpctl (8),", ".BR ip\\-netns (8)"]
     return "\n".join(out) + "\n"
+
+
+def _groups(root: CommandSpec) -> list[CommandSpec]:
+    """The command groups, each with a page of its own."""
+    return [cmd for cmd in root.subcommands if cmd.subcommands]
 
 
 def pages(root: CommandSpec) -> dict[str, str]:
     """File name -> content of every page."""
     found = {"odpctl.1": main_page(root)}
-    for group in root.subcommands:
+    for group in _groups(root):
         found[f"odpctl-{'-'.join(group.path)}.1"] = group_page(group)
     return found

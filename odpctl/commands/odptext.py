@@ -50,18 +50,6 @@ def dpif_name(dp: Datapath, dpif_type: str = KERNEL_DPIF_TYPE) -> str:
     return f"{dpif_type}@{dp.name}"
 
 
-def masks_hit_per_packet(dp: Datapath) -> float:
-    # ovs-dpctl divides by hit + missed, leaving lost lookups out.
-    packets = dp.hit + dp.missed
-    return dp.mask_hit / packets if packets else 0.0
-
-
-def cache_hit_rate(dp: Datapath) -> float:
-    """Percentage of packets whose mask came from the per-CPU mask cache."""
-    packets = dp.hit + dp.missed
-    return dp.cache_hit / packets * 100 if packets else 0.0
-
-
 def port_type(vport: Vport) -> str:
     """The type ovs-dpctl shows: "system" for a plain netdev, else the tunnel kind.
 
@@ -160,8 +148,8 @@ def show_lines(
     yield f"{dpif_name(dp, dpif_type)}:"
     yield f"  lookups: hit:{dp.hit} missed:{dp.missed} lost:{dp.lost}"
     yield f"  flows: {dp.flows}"
-    yield f"  masks: hit:{dp.mask_hit} total:{dp.masks} hit/pkt:{masks_hit_per_packet(dp):.2f}"
-    yield f"  cache: hit:{dp.cache_hit} hit-rate:{cache_hit_rate(dp):.2f}%"
+    yield f"  masks: hit:{dp.mask_hit} total:{dp.masks} hit/pkt:{dp.masks_hit_per_packet:.2f}"
+    yield f"  cache: hit:{dp.cache_hit} hit-rate:{dp.cache_hit_rate:.2f}%"
     if dp.masks_cache_size is not None:
         yield "  caches:"
         yield f"    masks-cache: size:{dp.masks_cache_size}"
@@ -256,13 +244,15 @@ def actions_text(flow: Flow, port_names: Mapping[int, str] | None = None) -> str
 
 
 def flow_line(
-    flow: Flow, now: int, *, verbose: bool = False, port_names: Mapping[int, str] | None = None
+    flow: Flow, now: int, *, verbose: bool = False, port_names: Mapping[int, str] | None = None,
+    match: str | None = None,
 ) -> str:
-    """One line of ``ovs-dpctl dump-flows`` (``-m`` when ``verbose``)."""
+    """One line of ``ovs-dpctl dump-flows`` (``-m`` when ``verbose``); ``match``
+    is the flow's `match_text` if the caller has it already."""
     parts = []
     if verbose and flow.ufid is not None:
         parts.append(format_ufid(flow.ufid))
-    parts.append(match_text(flow, verbose=verbose, port_names=port_names))
+    parts.append(match or match_text(flow, verbose=verbose, port_names=port_names))
     parts.append(stats_text(flow, now))
     if verbose:
         parts.append("dp:ovs")

@@ -117,9 +117,9 @@ def datapath_view(
     head.add_row(
         "masks",
         f"hit {count(dp.mask_hit)}   total {count(dp.masks)}   "
-        f"hit/pkt {odptext.masks_hit_per_packet(dp):.2f}",
+        f"hit/pkt {dp.masks_hit_per_packet:.2f}",
     )
-    cache = f"hit {count(dp.cache_hit)}   hit-rate {odptext.cache_hit_rate(dp):.2f}%"
+    cache = f"hit {count(dp.cache_hit)}   hit-rate {dp.cache_hit_rate:.2f}%"
     if dp.masks_cache_size is not None:
         cache += f"   size {count(dp.masks_cache_size)}"
     head.add_row("cache", cache)

@@ -1,4 +1,4 @@
-"""``python -m odpctl.datapath [--socket PATH] [--netns NAME]``: `odpctl dp serve` without the CLI."""
+"""``python -m odpctl.datapath [--socket PATH] [--netns NAME]``: the server without the CLI."""
 
 from __future__ import annotations
 

@@ -21,8 +21,13 @@ installed with.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from odpctl.datapath.keyparse import Match
+
+if TYPE_CHECKING:
+    from odpctl.datapath.execute import Program
+    from odpctl.odp.actions import Action
 from odpctl.datapath.layout import to_int
 
 # Most exact-match cache entries kept; past it, the oldest go first.
@@ -54,8 +59,8 @@ class DpFlow:
         self.ufid = ufid
         self.mask: _Mask | None = None
         self.masked = match.key_int() & match.mask_int()
-        self.actions: list[object] = []
-        self.program: object = None
+        self.actions: list[Action] = []
+        self.program: Program = ()
         self.actions_attr = b""  # encoded OVS_FLOW_ATTR_* payloads, cached for dumps
         self.key_attr = b""
         self.mask_attr = b""
@@ -86,6 +91,9 @@ class FlowTable:
         # Insertion-ordered, for dumps.
         self._flows: dict[DpFlow, None] = {}
         self.emc: dict[bytes, DpFlow] = {}
+        # The same, keyed by header signatures (see extract.signature), with
+        # the extracted key part kept alongside: (meta, signature, options).
+        self.fast: dict[tuple[bytes, bytes, bytes], tuple[DpFlow, bytes]] = {}
         self.emc_size = EMC_SIZE
         # Counters for the datapath's megaflow statistics.
         self.mask_hit = 0
@@ -117,6 +125,13 @@ class FlowTable:
                 del emc[next(iter(emc))]
             emc[cache_key] = flow
         return flow
+
+    def remember(self, cache_key: tuple[bytes, bytes, bytes], flow: DpFlow,
+                 fields: bytes) -> None:
+        fast = self.fast
+        if len(fast) >= self.emc_size:
+            del fast[next(iter(fast))]
+        fast[cache_key] = (flow, fields)
 
     def classify(self, key: bytes, opts: bytes = b"") -> DpFlow | None:
         """The megaflow lookup alone, without the cache."""
@@ -178,6 +193,7 @@ class FlowTable:
             self._ufids[flow.ufid] = flow
         self._flows[flow] = None
         self.emc.clear()
+        self.fast.clear()
 
     def remove(self, flow: DpFlow) -> None:
         mask = flow.mask
@@ -192,6 +208,7 @@ class FlowTable:
             self._ufids.pop(flow.ufid, None)
         del self._flows[flow]
         self.emc.clear()
+        self.fast.clear()
 
     def flush(self) -> None:
         for flow in self._flows:
@@ -201,7 +218,4 @@ class FlowTable:
         self._ufids.clear()
         self._flows.clear()
         self.emc.clear()
-
-    def changed(self) -> None:
-        """Something a cached lookup depends on changed (a flow's actions)."""
-        self.emc.clear()
+        self.fast.clear()

@@ -18,9 +18,9 @@ from odpctl.netlink.genl import (
     CTRL_ATTR_FAMILY_NAME,
     CTRL_ATTR_HDRSIZE,
     CTRL_ATTR_MAXATTR,
+    CTRL_ATTR_MCAST_GROUPS,
     CTRL_ATTR_MCAST_GRP_ID,
     CTRL_ATTR_MCAST_GRP_NAME,
-    CTRL_ATTR_MCAST_GROUPS,
     CTRL_ATTR_OPS,
     CTRL_ATTR_VERSION,
     CTRL_CMD_GETFAMILY,
@@ -92,7 +92,11 @@ def _family_attrs(f: FamilySpec) -> bytes:
         parts.append(attr(CTRL_ATTR_OPS, b"".join(ops)))
     if f.groups:
         groups = [
-            nested(i + 1, attr_str(CTRL_ATTR_MCAST_GRP_NAME, name), attr_u32(CTRL_ATTR_MCAST_GRP_ID, gid))
+            nested(
+                i + 1,
+                attr_str(CTRL_ATTR_MCAST_GRP_NAME, name),
+                attr_u32(CTRL_ATTR_MCAST_GRP_ID, gid),
+            )
             for i, (name, gid) in enumerate(f.groups.items())
         ]
         parts.append(attr(CTRL_ATTR_MCAST_GROUPS, b"".join(groups)))
@@ -103,9 +107,16 @@ class Controller:
     """CTRL_CMD_GETFAMILY over the families the server has."""
 
     def __init__(self, families: list[FamilySpec]) -> None:
-        self.itself = FamilySpec("nlctrl", GENL_ID_CTRL, CTRL_VERSION, 10, _CTRL_POLICY,
-                                 dict([_CTRL_GROUP]), {CTRL_CMD_GETFAMILY: Operation(admin=False)},
-                                 hdrsize=0)
+        self.itself = FamilySpec(
+            "nlctrl",
+            GENL_ID_CTRL,
+            CTRL_VERSION,
+            10,
+            _CTRL_POLICY,
+            dict([_CTRL_GROUP]),
+            {CTRL_CMD_GETFAMILY: Operation(admin=False)},
+            hdrsize=0,
+        )
         self.families = [self.itself, *families]
 
     def _payload(self, f: FamilySpec) -> bytes:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 from odpctl.datapath.classifier import FlowTable
 from odpctl.datapath.execute import flow_hash, run
+from odpctl.datapath.extract import extract, signature
 from odpctl.datapath.keyencode import put_key, put_tunnel
 from odpctl.datapath.layout import FIELD, OFFSET, unpack
-from odpctl.datapath.packet import Packet, frames
+from odpctl.datapath.packet import VNET_LEN, Packet, frames
 from odpctl.datapath.ports import Port
 from odpctl.datapath.upcalls import Deliver, pick_pid, upcall_message
 from odpctl.datapath.validate import EgressTunnel
@@ -30,7 +31,6 @@ DEFAULT_MASKS_CACHE_SIZE = 256
 
 _IN_PORT = FIELD["in_port"]
 _IN_PORT_AT = OFFSET["in_port"]
-_TCP_FLAGS_AT = OFFSET["tcp_flags"]
 
 
 def now_ms() -> int:
@@ -66,18 +66,32 @@ class Datapath:
         self.process(pkt, 0)
 
     def process(self, pkt: Packet, depth: int) -> None:
-        key = pkt.key()
-        flow = self.table.lookup(key, pkt.opts)
+        table = self.table
+        sig = signature(pkt.data) if pkt.fields is None else None
+        if sig is not None:
+            # The fast path: a common frame keyed by its header bytes alone.
+            cache_key = (pkt.meta, sig, pkt.opts)
+            hit = table.fast.get(cache_key)
+            if hit is not None:
+                table.cache_hit += 1
+                flow, pkt.fields = hit
+            else:
+                fields = pkt.fields = extract(pkt.data, VNET_LEN)
+                flow = table.classify(pkt.meta + fields, pkt.opts)
+                if flow is not None:
+                    table.remember(cache_key, flow, fields)
+        else:
+            flow = table.lookup(pkt.key(), pkt.opts)
         if flow is None:
             self.missed += 1
             self._miss(pkt)
             return
         self.hit += 1
         flow.packets += 1
-        flow.bytes += len(pkt.data) - 10
+        flow.bytes += len(pkt.data) - VNET_LEN
         flow.used = self.now
-        flow.tcp_flags |= key[_TCP_FLAGS_AT + 1]
-        run(flow.program, self, pkt, depth)  # type: ignore[arg-type]
+        flow.tcp_flags |= pkt.fields[-1]  # type: ignore[index]
+        run(flow.program, self, pkt, depth)
 
     def output(self, pkt: Packet, port_no: int) -> None:
         port = self.ports.get(port_no)
@@ -111,12 +125,29 @@ class Datapath:
         if action.egress_tun_port is not None and isinstance(pkt.egress, EgressTunnel):
             t = pkt.egress
             egress = put_tunnel(t.key, t.opts, len(t.opts), t.key.tun_proto)
-        self._upcall(pkt, PacketCmd.ACTION, action.pid, self.ports.get(in_port), flow_hash(pkt),
-                     userdata=action.userdata, egress=egress, actions=actions_attr)
+        self._upcall(
+            pkt,
+            PacketCmd.ACTION,
+            action.pid,
+            self.ports.get(in_port),
+            flow_hash(pkt),
+            userdata=action.userdata,
+            egress=egress,
+            actions=actions_attr,
+        )
 
-    def _upcall(self, pkt: Packet, cmd: PacketCmd, pid: int, port: Port | None, h: int, *,
-                userdata: bytes | None = None, egress: bytes | None = None,
-                actions: bytes | None = None) -> None:
+    def _upcall(
+        self,
+        pkt: Packet,
+        cmd: PacketCmd,
+        pid: int,
+        port: Port | None,
+        h: int,
+        *,
+        userdata: bytes | None = None,
+        egress: bytes | None = None,
+        actions: bytes | None = None,
+    ) -> None:
         ok = False
         if pid:
             k = unpack(pkt.key())
@@ -128,8 +159,15 @@ class Datapath:
                     length = len(frame)
                     frame = frame[: max(0, len(frame) - pkt.cutlen)]
                 msg = upcall_message(
-                    self._packet_family, self.ifindex, cmd, key_attrs, frame,
-                    userdata=userdata, egress_tun_key=egress, actions=actions, length=length,
+                    self._packet_family,
+                    self.ifindex,
+                    cmd,
+                    key_attrs,
+                    frame,
+                    userdata=userdata,
+                    egress_tun_key=egress,
+                    actions=actions,
+                    length=length,
                     flow_hash=h,
                 )
                 ok = self._deliver(pid, msg) and ok

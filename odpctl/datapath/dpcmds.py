@@ -56,6 +56,8 @@ SUPPORTED_FEATURES = (
 )
 MASKS_CACHE_MAX = 4096  # PCPU_MIN_UNIT_SIZE / sizeof(struct mask_cache_entry)
 LOCAL_PORT = 0
+# Why a TAP device could not be made that leaves a datapath usable without one.
+_NO_TAP = (errno.EPERM, errno.EACCES, errno.ENOENT, errno.ENODEV, errno.ENXIO)
 
 DP_POLICY: dict[int, Policy] = {
     DpAttr.NAME: string(IFNAMSIZ - 1),
@@ -178,14 +180,19 @@ class Registry:
         parts = [
             attr_str(DpAttr.NAME, dp.name),
             attr(DpAttr.STATS, _DP_STATS.pack(dp.hit, dp.missed, dp.lost, len(dp.table))),
-            attr(DpAttr.MEGAFLOW_STATS, _MEGAFLOW_STATS.pack(
-                dp.table.mask_hit, dp.table.n_masks, dp.table.cache_hit)),
+            attr(
+                DpAttr.MEGAFLOW_STATS,
+                _MEGAFLOW_STATS.pack(dp.table.mask_hit, dp.table.n_masks, dp.table.cache_hit),
+            ),
             attr_u32(DpAttr.USER_FEATURES, int(dp.features)),
             attr_u32(DpAttr.MASKS_CACHE_SIZE, dp.masks_cache_size),
         ]
         if dp.features & DpFeature.DISPATCH_UPCALL_PER_CPU and dp.per_cpu_pids:
-            parts.append(attr(DpAttr.PER_CPU_PIDS, struct.pack(
-                f"={len(dp.per_cpu_pids)}I", *dp.per_cpu_pids)))
+            parts.append(
+                attr(
+                    DpAttr.PER_CPU_PIDS, struct.pack(f"={len(dp.per_cpu_pids)}I", *dp.per_cpu_pids)
+                )
+            )
         return b"".join(parts)
 
     @staticmethod
@@ -198,11 +205,16 @@ class Registry:
         if port.ifindex is not None and port.type in (VportType.NETDEV, VportType.INTERNAL):
             parts.append(attr_u32(VportAttr.IFINDEX, port.ifindex))
         parts.append(attr(VportAttr.STATS, _VPORT_STATS.pack(*port.stats())))
-        parts.append(attr(VportAttr.UPCALL_STATS,
-                          attr_u64(VportUpcallAttr.SUCCESS, port.upcall_success)
-                          + attr_u64(VportUpcallAttr.FAIL, port.upcall_fail)))
-        parts.append(attr(VportAttr.UPCALL_PID,
-                          struct.pack(f"={len(port.upcall_pids)}I", *port.upcall_pids)))
+        parts.append(
+            attr(
+                VportAttr.UPCALL_STATS,
+                attr_u64(VportUpcallAttr.SUCCESS, port.upcall_success)
+                + attr_u64(VportUpcallAttr.FAIL, port.upcall_fail),
+            )
+        )
+        parts.append(
+            attr(VportAttr.UPCALL_PID, struct.pack(f"={len(port.upcall_pids)}I", *port.upcall_pids))
+        )
         if port.dst_port is not None:
             options = attr(TunnelOptAttr.DST_PORT, _U16.pack(port.dst_port))
             if port.vxlan_gbp:
@@ -223,12 +235,14 @@ class Registry:
         self._change(dp, req)
         try:
             local = InternalPort(dp, name, LOCAL_PORT)
-        except PermissionError:
-            # Without CAP_NET_ADMIN (or /dev/net/tun) the datapath still works,
+        except OSError as e:
+            if e.errno not in _NO_TAP:
+                raise RequestError(
+                    e.errno or errno.EINVAL, f"datapath {name}: {e.strerror}"
+                ) from None
+            # Without CAP_NET_ADMIN or /dev/net/tun the datapath still works,
             # with a local port that is only a number.
             local = InternalPort(dp, name, LOCAL_PORT, device=False)
-        except OSError as e:
-            raise RequestError(e.errno or errno.EINVAL, f"datapath {name}: {e.strerror}") from None
         local.upcall_pids = (_u32(attrs[DpAttr.UPCALL_PID]),)
         dp.ifindex = local.ifindex or 0
         self._add_port(dp, local)
@@ -245,8 +259,10 @@ class Registry:
         if DpAttr.MASKS_CACHE_SIZE in attrs:
             size = _u32(attrs[DpAttr.MASKS_CACHE_SIZE])
             if size & (size - 1) or size > MASKS_CACHE_MAX:
-                raise RequestError(errno.EINVAL, f"masks cache size {size} is not a power of 2 "
-                                   f"up to {MASKS_CACHE_MAX}")
+                raise RequestError(
+                    errno.EINVAL,
+                    f"masks cache size {size} is not a power of 2 up to {MASKS_CACHE_MAX}",
+                )
             dp.masks_cache_size = size
         dp.features = DpFeature(features)
         if features & DpFeature.DISPATCH_UPCALL_PER_CPU and DpAttr.PER_CPU_PIDS in attrs:
@@ -306,8 +322,10 @@ class Registry:
 
     def vport_new(self, req: Request) -> None:
         attrs = req.attrs
-        if VportAttr.NAME not in attrs or VportAttr.TYPE not in attrs or (
-            VportAttr.UPCALL_PID not in attrs
+        if (
+            VportAttr.NAME not in attrs
+            or VportAttr.TYPE not in attrs
+            or (VportAttr.UPCALL_PID not in attrs)
         ):
             raise RequestError(errno.EINVAL, "a new port needs a name, a type and upcall PIDs")
         name = get_string(attrs[VportAttr.NAME])

@@ -79,12 +79,12 @@ def run(program: Program, rt: Runtime, pkt: Packet, depth: int) -> None:
 
 def compile_actions(actions: Sequence[Action]) -> Program:
     """Steps for ``actions``; ``actions`` must have passed validation."""
-    encoded: list[bytes | None] = [None]
+    encoded: list[bytes] = []
 
     def actions_attr() -> bytes:
         # Only a userspace(..., actions) needs the list as bytes; do it once.
-        if encoded[0] is None:
-            encoded[0] = encode_actions(actions)
+        if not encoded:
+            encoded.append(encode_actions(actions))
         return encoded[0]
 
     return tuple(_compile_one(a, actions_attr) for a in actions)
@@ -191,8 +191,14 @@ def flow_hash(pkt: Packet, basis: int = 0, symmetric: bool = False) -> int:
     from odpctl.datapath.layout import OFFSET
 
     key = pkt.key()
-    a = key[OFFSET["ipv4_src"] : OFFSET["ipv4_src"] + 4] + key[OFFSET["ipv6_src"] : OFFSET["ipv6_src"] + 16]
-    b = key[OFFSET["ipv4_dst"] : OFFSET["ipv4_dst"] + 4] + key[OFFSET["ipv6_dst"] : OFFSET["ipv6_dst"] + 16]
+    a = (
+        key[OFFSET["ipv4_src"] : OFFSET["ipv4_src"] + 4]
+        + key[OFFSET["ipv6_src"] : OFFSET["ipv6_src"] + 16]
+    )
+    b = (
+        key[OFFSET["ipv4_dst"] : OFFSET["ipv4_dst"] + 4]
+        + key[OFFSET["ipv6_dst"] : OFFSET["ipv6_dst"] + 16]
+    )
     pa = key[OFFSET["tp_src"] : OFFSET["tp_src"] + 2]
     pb = key[OFFSET["tp_dst"] : OFFSET["tp_dst"] + 2]
     if symmetric and (b, pb) < (a, pa):
@@ -211,11 +217,9 @@ def _trunc(max_len: int) -> Step:
 
 def _check_pkt_len(size: int, greater: Program, less_equal: Program) -> Step:
     def check_pkt_len(rt: Runtime, pkt: Packet, depth: int) -> bool:
-        flags, gso_type, hdr_len, gso_size, _cs, _co = VNET.unpack_from(pkt.data)
-        if gso_size and gso_type:
-            length = hdr_len + gso_size  # what each segment will be
-        else:
-            length = pkt.frame_len
+        _flags, gso_type, hdr_len, gso_size, _cs, _co = VNET.unpack_from(pkt.data)
+        # A GSO packet leaves as segments of hdr_len + gso_size bytes each.
+        length = hdr_len + gso_size if gso_size and gso_type else pkt.frame_len
         run(greater if length > size else less_equal, rt, pkt.copy(), depth)
         return True
 
@@ -253,8 +257,16 @@ def _shift_offloads(d: bytearray, delta: int) -> None:
     """Keep the virtio_net_hdr's offsets pointing at the same headers."""
     flags, gso_type, hdr_len, gso_size, csum_start, csum_offset = VNET.unpack_from(d)
     if flags & F_NEEDS_CSUM or gso_type:
-        VNET.pack_into(d, 0, flags, gso_type, max(0, hdr_len + delta), gso_size,
-                       max(0, csum_start + delta), csum_offset)
+        VNET.pack_into(
+            d,
+            0,
+            flags,
+            gso_type,
+            max(0, hdr_len + delta),
+            gso_size,
+            max(0, csum_start + delta),
+            csum_offset,
+        )
 
 
 def _push_vlan(tpid: int, tci: int) -> Step:

@@ -60,8 +60,9 @@ NEXTHDR_FRAGMENT = 44
 NEXTHDR_AUTH = 51
 NEXTHDR_NONE = 59
 NEXTHDR_DEST = 60
-_EXT_HDRS = frozenset({NEXTHDR_HOP, NEXTHDR_ROUTING, NEXTHDR_FRAGMENT, NEXTHDR_AUTH, NEXTHDR_NONE,
-                       NEXTHDR_DEST})
+_EXT_HDRS = frozenset(
+    {NEXTHDR_HOP, NEXTHDR_ROUTING, NEXTHDR_FRAGMENT, NEXTHDR_AUTH, NEXTHDR_NONE, NEXTHDR_DEST}
+)
 EH_NONEXT = 1 << 0
 EH_AUTH = 1 << 2
 EH_DEST = 1 << 3
@@ -75,8 +76,32 @@ ND_OPT_SOURCE_LL_ADDR = 1
 ND_OPT_TARGET_LL_ADDR = 2
 
 # The packet part of the key of a frame too short to have an Ethernet header.
-EMPTY = _pack(ZERO6, ZERO6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ZERO16, ZERO16, 0, 0, ZERO6, ZERO6,
-              ZERO16, 0, 0, 0, 0)
+EMPTY = _pack(
+    ZERO6,
+    ZERO6,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    ZERO16,
+    ZERO16,
+    0,
+    0,
+    ZERO6,
+    ZERO6,
+    ZERO16,
+    0,
+    0,
+    0,
+    0,
+)
 
 
 def extract(d: bytes | bytearray | memoryview, off: int = 0) -> bytes:
@@ -106,9 +131,9 @@ def extract(d: bytes | bytearray | memoryview, off: int = 0) -> bytes:
         l3 = _ipv4(d, p, n)
     elif t == ETH_P_IPV6:
         l3 = _ipv6(d, p, n)
-    elif t == ETH_P_ARP or t == ETH_P_RARP:
+    elif t in (ETH_P_ARP, ETH_P_RARP):
         l3 = _arp(d, p, n)
-    elif t == ETH_P_MPLS_UC or t == ETH_P_MPLS_MC:
+    elif t in (ETH_P_MPLS_UC, ETH_P_MPLS_MC):
         lse = _BE32(d, p)[0] if n - p >= 4 else 0
         l3 = (0, 0, 0, 0, 0, 0, ZERO16, ZERO16, 0, 0, ZERO6, ZERO6, ZERO16, lse, 0, 0, 0)
     else:
@@ -166,12 +191,46 @@ def _ipv4(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[object, ..
     if ihl < 20 or n - p < ihl:
         return _NO_L3
     if frag_off & 0x1FFF:
-        return (proto, tos, ttl, FRAG_LATER, src, dst, ZERO16, ZERO16, 0, 0, ZERO6, ZERO6, ZERO16,
-                0, 0, 0, 0)
+        return (
+            proto,
+            tos,
+            ttl,
+            FRAG_LATER,
+            src,
+            dst,
+            ZERO16,
+            ZERO16,
+            0,
+            0,
+            ZERO6,
+            ZERO6,
+            ZERO16,
+            0,
+            0,
+            0,
+            0,
+        )
     frag = FRAG_FIRST if frag_off & 0x2000 else FRAG_NONE
     sport, dport, flags = _l4(d, p + ihl, n, proto, IPPROTO_ICMP)
-    return (proto, tos, ttl, frag, src, dst, ZERO16, ZERO16, 0, 0, ZERO6, ZERO6, ZERO16, 0, sport,
-            dport, flags)
+    return (
+        proto,
+        tos,
+        ttl,
+        frag,
+        src,
+        dst,
+        ZERO16,
+        ZERO16,
+        0,
+        0,
+        ZERO6,
+        ZERO6,
+        ZERO16,
+        0,
+        sport,
+        dport,
+        flags,
+    )
 
 
 def _arp(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[object, ...]:
@@ -184,8 +243,25 @@ def _arp(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[object, ...
     (sip,) = _BE32(d, p + 14)
     tha = bytes(d[p + 18 : p + 24])
     (tip,) = _BE32(d, p + 24)
-    return (op if op <= 0xFF else 0, 0, 0, 0, sip, tip, ZERO16, ZERO16, 0, 0, sha, tha, ZERO16, 0, 0,
-            0, 0)
+    return (
+        op if op <= 0xFF else 0,
+        0,
+        0,
+        0,
+        sip,
+        tip,
+        ZERO16,
+        ZERO16,
+        0,
+        0,
+        sha,
+        tha,
+        ZERO16,
+        0,
+        0,
+        0,
+        0,
+    )
 
 
 def _ipv6_exthdrs(d: bytes | bytearray | memoryview, p: int, n: int, nexthdr: int) -> int:
@@ -242,17 +318,68 @@ def _ipv6(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[object, ..
         if n - start < 2:
             # A truncated extension header: the kernel keeps the IP fields and
             # no transport ones (-EPROTO).
-            return (NEXTHDR_NONE, tclass, hlimit, frag, 0, 0, src, dst, label, exthdrs, ZERO6,
-                    ZERO6, ZERO16, 0, 0, 0, 0)
+            return (
+                NEXTHDR_NONE,
+                tclass,
+                hlimit,
+                frag,
+                0,
+                0,
+                src,
+                dst,
+                label,
+                exthdrs,
+                ZERO6,
+                ZERO6,
+                ZERO16,
+                0,
+                0,
+                0,
+                0,
+            )
         if nexthdr == NEXTHDR_FRAGMENT:
             if n - start < 4:
-                return (NEXTHDR_NONE, tclass, hlimit, FRAG_FIRST, 0, 0, src, dst, label, exthdrs,
-                        ZERO6, ZERO6, ZERO16, 0, 0, 0, 0)
+                return (
+                    NEXTHDR_NONE,
+                    tclass,
+                    hlimit,
+                    FRAG_FIRST,
+                    0,
+                    0,
+                    src,
+                    dst,
+                    label,
+                    exthdrs,
+                    ZERO6,
+                    ZERO6,
+                    ZERO16,
+                    0,
+                    0,
+                    0,
+                    0,
+                )
             frag_off = _BE16(d, start + 2)[0] & ~0x7
             frag = FRAG_FIRST
             if frag_off:
-                return (NEXTHDR_FRAGMENT, tclass, hlimit, FRAG_LATER, 0, 0, src, dst, label,
-                        exthdrs, ZERO6, ZERO6, ZERO16, 0, 0, 0, 0)
+                return (
+                    NEXTHDR_FRAGMENT,
+                    tclass,
+                    hlimit,
+                    FRAG_LATER,
+                    0,
+                    0,
+                    src,
+                    dst,
+                    label,
+                    exthdrs,
+                    ZERO6,
+                    ZERO6,
+                    ZERO16,
+                    0,
+                    0,
+                    0,
+                    0,
+                )
             size = 8
         elif nexthdr == NEXTHDR_AUTH:
             if auth_seen:
@@ -273,8 +400,25 @@ def _ipv6(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[object, ..
                 target, sll, tll = _nd(d, start, n)
     else:
         sport, dport, flags = _l4(d, start, n, proto, -1)
-    return (proto, tclass, hlimit, frag, 0, 0, src, dst, label, exthdrs, sll, tll, target, 0,
-            sport, dport, flags)
+    return (
+        proto,
+        tclass,
+        hlimit,
+        frag,
+        0,
+        0,
+        src,
+        dst,
+        label,
+        exthdrs,
+        sll,
+        tll,
+        target,
+        0,
+        sport,
+        dport,
+        flags,
+    )
 
 
 def _nd(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[bytes, bytes, bytes]:
@@ -302,3 +446,50 @@ def _nd(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[bytes, bytes
         left -= opt_len
         q += opt_len
     return target, sll, tll
+
+
+def signature(d: bytes | bytearray, off: int = 10) -> bytes | None:
+    """The bytes of a common frame that decide its flow key, or None if uncommon.
+
+    For untagged IPv4 (no options) and IPv6 (no extension headers) carrying
+    TCP, UDP or ICMP, a frame's key is a function of a few header fields
+    alone: these, cut out and joined, key the exact-match cache without
+    extracting the key at all.  The fields that change from packet to
+    packet without changing the key (lengths, IDs, checksums, sequence
+    numbers) are left out.  The frame lengths the kernel's header checks
+    depend on are checked here, so equal signatures mean equal keys.
+    """
+    n = len(d) - off
+    t = d[off + 12 : off + 14]
+    if t == b"\x08\x00":
+        if n < 34 or d[off + 14] != 0x45:
+            return None
+        proto = d[off + 23]
+        if proto == 6:
+            if n < 54 or n < 34 + (d[off + 46] >> 4) * 4 or d[off + 46] < 0x50:
+                return None
+            # MACs, type, tos, frag, ttl+proto, addresses+ports, data offset+flags
+            return d[off : off + 16] + d[off + 20 : off + 24] + d[off + 26 : off + 38] + d[
+                off + 46 : off + 48]
+        if proto == 17 or proto == 1:
+            if n < 42:
+                return None
+            # ICMP: type and code, not the checksum that follows them.
+            end = off + 38 if proto == 17 else off + 36
+            return d[off : off + 16] + d[off + 20 : off + 24] + d[off + 26 : end]
+        return None
+    if t == b"\x86\xdd":
+        if n < 54:
+            return None
+        proto = d[off + 20]
+        if proto == 6:
+            if n < 74 or n < 54 + (d[off + 66] >> 4) * 4 or d[off + 66] < 0x50:
+                return None
+            # MACs, type, version+class+label, next header+hop limit, addresses, ports, flags
+            return d[off : off + 18] + d[off + 20 : off + 58] + d[off + 66 : off + 68]
+        if proto == 17:
+            if n < 62:
+                return None
+            return d[off : off + 18] + d[off + 20 : off + 58]
+        return None
+    return None

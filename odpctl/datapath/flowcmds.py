@@ -38,7 +38,7 @@ from odpctl.datapath.protocol import (
 from odpctl.datapath.validate import validate_actions
 from odpctl.netlink.attrs import attr, attr_u64
 from odpctl.netlink.message import NLM_F_CREATE, NLM_F_EXCL
-from odpctl.odp.actions import encode_actions
+from odpctl.odp.actions import Action, encode_actions
 from odpctl.odp.uapi import FlowAttr, FlowCmd, UfidFlag
 
 FLOW_POLICY: dict[int, Policy] = {
@@ -103,13 +103,14 @@ class FlowCommands:
         self._registry = registry
         self._group = group
 
-    def _set_actions(self, flow: DpFlow, actions: list[object]) -> None:
+    def _set_actions(self, flow: DpFlow, actions: list[Action]) -> None:
         flow.actions = actions
-        flow.actions_attr = encode_actions(actions)  # type: ignore[arg-type]
-        flow.program = compile_actions(actions)  # type: ignore[arg-type]
+        flow.actions_attr = encode_actions(actions)
+        flow.program = compile_actions(actions)
 
-    def _announce(self, req: Request, cmd: FlowCmd, dp_ifindex: int, flow: DpFlow,
-                  ufid_flags: int) -> None:
+    def _announce(
+        self, req: Request, cmd: FlowCmd, dp_ifindex: int, flow: DpFlow, ufid_flags: int
+    ) -> None:
         if req.must_notify(self._group):
             req.announce(self._group, cmd, dp_ifindex, flow_attrs(flow, ufid_flags))
 
@@ -135,7 +136,7 @@ class FlowCommands:
             flow.key_attr = put_key(key, key, match.key_opts, False)
             flow.ufid_key_attr = put_key(masked, masked, match.masked_opts(), False)
             flow.mask_attr = put_key(masked, unpack(match.mask), match.mask_opts, True)
-            self._set_actions(flow, actions)  # type: ignore[arg-type]
+            self._set_actions(flow, actions)
             table.insert(flow)
             self._announce(req, FlowCmd.NEW, dp.ifindex, flow, ufid_flags)
             return
@@ -146,7 +147,7 @@ class FlowCommands:
             if found is None:
                 raise RequestError(errno.ENOENT, "an overlapping flow has another key")
             existing = found
-        self._set_actions(existing, actions)  # type: ignore[arg-type]
+        self._set_actions(existing, actions)
         self._announce(req, FlowCmd.NEW, dp.ifindex, existing, ufid_flags)
 
     def _find(self, req: Request, match: Match | None, ufid: bytes | None) -> DpFlow:
@@ -174,7 +175,7 @@ class FlowCommands:
         dp = self._registry.datapath(req.dp_ifindex)
         flow = self._find(req, match, ufid)
         if actions is not None:
-            self._set_actions(flow, actions)  # type: ignore[arg-type]
+            self._set_actions(flow, actions)
         # The reply shows the statistics from before a clear.
         self._announce(req, FlowCmd.SET, dp.ifindex, flow, _ufid_flags(req))
         if FlowAttr.CLEAR in attrs:

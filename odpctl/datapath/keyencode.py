@@ -115,9 +115,7 @@ def put_key(sw: Key, out: Key, opts: bytes, is_mask: bool) -> bytes:
         attr_u32(KeyAttr.PRIORITY, out.priority),
     ]
     if sw.tun_proto or is_mask:
-        parts.append(
-            attr(KeyAttr.TUNNEL, put_tunnel(out, opts, sw.tun_opts_len, sw.tun_proto))
-        )
+        parts.append(attr(KeyAttr.TUNNEL, put_tunnel(out, opts, sw.tun_opts_len, sw.tun_proto)))
     if sw.in_port == DP_MAX_PORTS:
         if is_mask and out.in_port == 0xFFFF:
             parts.append(attr_u32(KeyAttr.IN_PORT, 0xFFFFFFFF))

@@ -178,9 +178,7 @@ def _all_zero(payload: bytes) -> bool:
     return not any(payload)
 
 
-def parse_key_attrs(
-    data: bytes, attrs: dict[int, bytes], bits: int, *, nz: bool
-) -> int:
+def parse_key_attrs(data: bytes, attrs: dict[int, bytes], bits: int, *, nz: bool) -> int:
     """Collect the attributes of a key (or, with ``nz``, a mask) into ``attrs``.
 
     Returns the updated bit set of attribute types seen.  ``nz`` drops
@@ -193,9 +191,7 @@ def parse_key_attrs(
             raise einval(f"duplicate key attribute (type {kind})")
         want = KEY_LENS.get(kind, 0)
         if want >= 0 and len(payload) != want:
-            raise einval(
-                f"key attribute {kind} has length {len(payload)}, expected {want}"
-            )
+            raise einval(f"key attribute {kind} has length {len(payload)}, expected {want}")
         if nz and want >= 0 and _all_zero(payload):
             continue
         bits |= bit(kind)
@@ -420,9 +416,7 @@ def _one_vlan(
     return bits, True
 
 
-def parse_metadata(
-    m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: bool
-) -> int:
+def parse_metadata(m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: bool) -> int:
     """The attributes a packet cannot carry (metadata_from_nlattrs); returns the bits left."""
     if bits & bit(KeyAttr.DP_HASH):
         m.put(is_mask, "dp_hash", _U32.unpack(attrs[KeyAttr.DP_HASH])[0])
@@ -588,8 +582,8 @@ _L3_L4 = (
 def _validate(m: _Builder, key_bits: int, mask_bits: int) -> None:
     """match_validate: what a key must carry and what a mask may."""
     expected = bit(KeyAttr.ETHERNET)
-    allowed = (key_bits & ~_L3_L4) | bit(KeyAttr.TUNNEL) | bit(KeyAttr.IN_PORT) | bit(
-        KeyAttr.ETHERTYPE
+    allowed = (
+        (key_bits & ~_L3_L4) | bit(KeyAttr.TUNNEL) | bit(KeyAttr.IN_PORT) | bit(KeyAttr.ETHERTYPE)
     )
     eth_type = m.get(False, "eth_type")
     type_exact = m.get(True, "eth_type") == 0xFFFF

@@ -164,7 +164,9 @@ def _offsets() -> dict[str, int]:
 
 OFFSET: dict[str, int] = _offsets()
 # One Struct per field, to read or write a single field in place.
-FIELD: dict[str, struct.Struct] = {name: struct.Struct("!" + code) for name, code in _FORMATS.items()}
+FIELD: dict[str, struct.Struct] = {
+    name: struct.Struct("!" + code) for name, code in _FORMATS.items()
+}
 
 ZERO_KEY = bytes(KEY_SIZE)
 ZERO6 = bytes(6)
@@ -202,6 +204,8 @@ assert META_STRUCT.size == META_SIZE and META_SIZE + PACKET_STRUCT.size == KEY_S
 
 def port_meta(in_port: int) -> bytes:
     """The metadata part of the key of a packet just received on ``in_port``."""
-    return ZERO_KEY[:OFFSET["in_port"]] + FIELD["in_port"].pack(in_port) + ZERO_KEY[
-        OFFSET["in_port"] + 2 : META_SIZE
-    ]
+    return (
+        ZERO_KEY[: OFFSET["in_port"]]
+        + FIELD["in_port"].pack(in_port)
+        + ZERO_KEY[OFFSET["in_port"] + 2 : META_SIZE]
+    )

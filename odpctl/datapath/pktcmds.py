@@ -58,4 +58,4 @@ class PacketCommands:
         pkt = Packet(ZERO_VNET + packet, meta[:META_SIZE], opts)
         checked = validate_actions(actions, unpack(pkt.key()))
         dp = self._registry.datapath(req.dp_ifindex)
-        run(compile_actions(checked), dp, pkt, 0)  # type: ignore[arg-type]
+        run(compile_actions(checked), dp, pkt, 0)

@@ -35,7 +35,14 @@ from odpctl.datapath.layout import (
     TUN_VXLAN_OPT,
     port_meta,
 )
-from odpctl.datapath.packet import VNET_LEN, ZERO_VNET, Packet, frames
+from odpctl.datapath.packet import (
+    VNET_LEN,
+    ZERO_VNET,
+    Packet,
+    frames,
+    offload_header,
+    tcp_payload_len,
+)
 from odpctl.datapath.validate import EgressTunnel
 from odpctl.odp.uapi import VportType
 from odpctl.odp.vport import DEFAULT_DST_PORTS
@@ -62,12 +69,14 @@ IP_TOS = 1
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
+SOL_UDP = 17
+UDP_GRO = 104
 
 # struct tpacket_auxdata
 _AUXDATA = struct.Struct("=IIIHHHH")
 _AUX_SPACE = socket.CMSG_SPACE(_AUXDATA.size)
 _PKTINFO = struct.Struct("=I4s4s")  # ifindex, spec_dst, addr
-_RX_CMSG_SPACE = socket.CMSG_SPACE(_PKTINFO.size) + 2 * socket.CMSG_SPACE(4)
+_RX_CMSG_SPACE = socket.CMSG_SPACE(_PKTINFO.size) + 3 * socket.CMSG_SPACE(4)
 _MREQ = struct.Struct("=iHH8s")
 _INT = struct.Struct("=i")
 _BE16 = struct.Struct("!H")
@@ -79,6 +88,8 @@ GENEVE_OAM = 0x80
 GENEVE_CRITICAL = 0x40
 ETH_P_TEB = 0x6558
 DEFAULT_TTL = 64
+_PLAIN_FRAME = 1518  # the largest frame a 1500-byte MTU lets through, VLAN tag included
+_MSS_TABLE = 4096
 
 # The first synthetic ifindex for ports without a device, far above real ones.
 _synthetic = [1 << 24]
@@ -128,8 +139,16 @@ class Port:
         return None
 
     def stats(self) -> tuple[int, ...]:
-        return (self.rx_packets, self.tx_packets, self.rx_bytes, self.tx_bytes,
-                self.rx_errors, self.tx_errors, self.rx_dropped, self.tx_dropped)
+        return (
+            self.rx_packets,
+            self.tx_packets,
+            self.rx_bytes,
+            self.tx_bytes,
+            self.rx_errors,
+            self.tx_errors,
+            self.rx_dropped,
+            self.tx_dropped,
+        )
 
     @property
     def dst_port(self) -> int | None:
@@ -232,6 +251,16 @@ class NetdevPort(Port):
         self.sock.close()
 
 
+def _frame_l3(data: bytes, at: int) -> tuple[int, int]:
+    """Offset and EtherType of the network header of the frame at ``data[at:]``."""
+    off = at + 12
+    (t,) = _BE16.unpack_from(data, off)
+    while t in (0x8100, 0x88A8):
+        off += 4
+        (t,) = _BE16.unpack_from(data, off)
+    return off + 2, t
+
+
 def _reinsert_vlan(data: bytes, anc: list[tuple[int, int, bytes]]) -> bytes:
     """Put back a VLAN tag the device stripped into metadata (RX VLAN offload)."""
     for level, kind, cdata in anc:
@@ -254,8 +283,9 @@ def _reinsert_vlan(data: bytes, anc: list[tuple[int, int, bytes]]) -> bytes:
 def _shift_csum_start(d: bytearray, delta: int) -> None:
     flags, gso_type, hdr_len, gso_size, start, offset = struct.unpack_from("=BBHHHH", d)
     if flags or gso_type:
-        struct.pack_into("=BBHHHH", d, 0, flags, gso_type, hdr_len + delta, gso_size,
-                         start + delta, offset)
+        struct.pack_into(
+            "=BBHHHH", d, 0, flags, gso_type, hdr_len + delta, gso_size, start + delta, offset
+        )
 
 
 class InternalPort(Port):
@@ -319,8 +349,9 @@ class InternalPort(Port):
 class TunnelPort(Port):
     """Common to VXLAN and Geneve: a UDP socket and the tunnel key of what arrives."""
 
-    def __init__(self, owner: Owner, name: str, port_no: int, dst_port: int | None,
-                 gbp: bool = False) -> None:
+    def __init__(
+        self, owner: Owner, name: str, port_no: int, dst_port: int | None, gbp: bool = False
+    ) -> None:
         super().__init__(owner, name, port_no)
         self._dst_port = dst_port if dst_port is not None else DEFAULT_DST_PORTS[self.type]
         self._gbp = gbp
@@ -329,6 +360,10 @@ class TunnelPort(Port):
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+            # Tunnelled TSO super-frames arrive whole; with UDP_GRO the kernel
+            # also says their segment size (and may coalesce datagrams).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(SOL_UDP, UDP_GRO, 1)
             for opt, size in ((SO_RCVBUFFORCE, 4 << 20), (SO_SNDBUFFORCE, 4 << 20)):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, size)
@@ -340,6 +375,7 @@ class TunnelPort(Port):
         self.sock = sock
         self._df = False
         self._set_df(False)
+        self._mss: dict[int, int] = {}
 
     @property
     def dst_port(self) -> int | None:
@@ -356,8 +392,9 @@ class TunnelPort(Port):
         self.sock.close()
 
     def _set_df(self, df: bool) -> None:
-        self.sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER,
-                             IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+        self.sock.setsockopt(
+            socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT
+        )
         self._df = df
 
     # Subclasses: the header for an egress tunnel, and the parse of one received.
@@ -370,7 +407,6 @@ class TunnelPort(Port):
 
     def on_readable(self) -> None:
         recvmsg = self.sock.recvmsg
-        receive = self.owner.receive
         for _ in range(BATCH):
             try:
                 payload, anc, _flags, addr = recvmsg(MAX_FRAME, _RX_CMSG_SPACE)
@@ -379,30 +415,78 @@ class TunnelPort(Port):
             except OSError:
                 self.rx_errors += 1
                 return
-            parsed = self.decap(payload)
-            if parsed is None or len(payload) - parsed[3] < 14:
-                self.rx_errors += 1
-                continue
-            vni, flags, opts, hlen = parsed
-            local = 0
-            tos = ttl = 0
+            local = tos = ttl = gso_size = 0
             for level, kind, cdata in anc:
-                if level != socket.IPPROTO_IP:
-                    continue
-                if kind == IP_PKTINFO and len(cdata) >= _PKTINFO.size:
-                    local = int.from_bytes(_PKTINFO.unpack_from(cdata)[2], "big")
-                elif kind == IP_TOS and cdata:
-                    tos = cdata[0]
-                elif kind == IP_TTL and len(cdata) >= 4:
-                    ttl = _INT.unpack_from(cdata)[0]
+                if level == socket.IPPROTO_IP:
+                    if kind == IP_PKTINFO and len(cdata) >= _PKTINFO.size:
+                        local = int.from_bytes(_PKTINFO.unpack_from(cdata)[2], "big")
+                    elif kind == IP_TOS and cdata:
+                        tos = cdata[0]
+                    elif kind == IP_TTL and len(cdata) >= 4:
+                        ttl = _INT.unpack_from(cdata)[0]
+                elif level == SOL_UDP and kind == UDP_GRO and len(cdata) >= 2:
+                    gso_size = _INT.unpack_from(cdata.ljust(4, b"\0"))[0] & 0xFFFF
             remote = int.from_bytes(socket.inet_aton(addr[0]), "big")
-            meta = self._tunnel_meta(vni, remote, local, tos, ttl, flags, addr[1], len(opts))
-            self.rx_packets += 1
-            self.rx_bytes += len(payload) - hlen
-            receive(self, Packet(ZERO_VNET + payload[hlen:], meta, opts))
+            if gso_size and len(payload) > gso_size and not self._one_frame(payload):
+                # Datagrams coalesced by GRO: each was gso_size bytes.
+                for at in range(0, len(payload), gso_size):
+                    self._decap_one(
+                        payload[at : at + gso_size], remote, local, tos, ttl, addr[1], 0
+                    )
+            else:
+                self._decap_one(payload, remote, local, tos, ttl, addr[1], gso_size)
 
-    def _tunnel_meta(self, vni: int, remote: int, local: int, tos: int, ttl: int, flags: int,
-                     sport: int, opts_len: int) -> bytes:
+    def _one_frame(self, payload: bytes) -> bool:
+        """Whether ``payload`` is one tunnel header and one (super-)frame."""
+        parsed = self.decap(payload)
+        if parsed is None:
+            return False
+        hlen = parsed[3]
+        try:
+            l3, eth_type = _frame_l3(payload, hlen)
+            if eth_type == 0x0800:
+                return l3 + int(_BE16.unpack_from(payload, l3 + 2)[0]) == len(payload)
+            if eth_type == 0x86DD:
+                return l3 + 40 + int(_BE16.unpack_from(payload, l3 + 4)[0]) == len(payload)
+        except (IndexError, struct.error):
+            return False
+        return False
+
+    def _decap_one(
+        self, payload: bytes, remote: int, local: int, tos: int, ttl: int, sport: int, gso_size: int
+    ) -> None:
+        parsed = self.decap(payload)
+        if parsed is None or len(payload) - parsed[3] < 14:
+            self.rx_errors += 1
+            return
+        vni, flags, opts, hlen = parsed
+        meta = self._tunnel_meta(vni, remote, local, tos, ttl, flags, sport, len(opts))
+        inner = payload[hlen:]
+        self.rx_packets += 1
+        self.rx_bytes += len(inner)
+        # A TSO super-frame from a tunnel endpoint on this machine arrives
+        # whole with no word of its segment size: learn what each remote
+        # sends as full-sized segments, to cut the next super-frame alike.
+        if len(inner) <= _PLAIN_FRAME:
+            mss = tcp_payload_len(inner)
+            if mss > self._mss.get(remote, 0):
+                if len(self._mss) > _MSS_TABLE and remote not in self._mss:
+                    self._mss.clear()
+                self._mss[remote] = mss
+        vnet = offload_header(inner, gso_size, self._mss.get(remote, 0))
+        self.owner.receive(self, Packet(vnet + inner, meta, opts))
+
+    def _tunnel_meta(
+        self,
+        vni: int,
+        remote: int,
+        local: int,
+        tos: int,
+        ttl: int,
+        flags: int,
+        sport: int,
+        opts_len: int,
+    ) -> bytes:
         meta = bytearray(self.meta)
         for name, value in (
             ("tun_id", vni),
@@ -435,8 +519,13 @@ class TunnelPort(Port):
             (socket.IPPROTO_IP, IP_TOS, _INT.pack(t.tun_tos)),
         ]
         if t.tun_ipv4_src:
-            cmsgs.append((socket.IPPROTO_IP, IP_PKTINFO,
-                          _PKTINFO.pack(0, t.tun_ipv4_src.to_bytes(4, "big"), bytes(4))))
+            cmsgs.append(
+                (
+                    socket.IPPROTO_IP,
+                    IP_PKTINFO,
+                    _PKTINFO.pack(0, t.tun_ipv4_src.to_bytes(4, "big"), bytes(4)),
+                )
+            )
         for frame in frames(pkt.data):
             if pkt.cutlen:
                 frame = frame[: max(0, len(frame) - pkt.cutlen)]
@@ -513,8 +602,9 @@ def _has_critical(opts: bytes) -> bool:
     return False
 
 
-def open_port(owner: Owner, kind: VportType, name: str, port_no: int, dst_port: int | None,
-              gbp: bool) -> Port:
+def open_port(
+    owner: Owner, kind: VportType, name: str, port_no: int, dst_port: int | None, gbp: bool
+) -> Port:
     """A new port of ``kind``; OSError with the errno the kernel would give."""
     if kind == VportType.NETDEV:
         return NetdevPort(owner, name, port_no)

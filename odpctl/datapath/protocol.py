@@ -89,8 +89,9 @@ def _check(kind: int, payload: bytes, rule: Policy) -> None:
     size = len(payload)
     if rule.kind in _FIXED:
         if size != _FIXED[rule.kind]:
-            raise RequestError(errno.ERANGE, f"attribute {kind}: {size} bytes, expected "
-                               f"{_FIXED[rule.kind]}")
+            raise RequestError(
+                errno.ERANGE, f"attribute {kind}: {size} bytes, expected {_FIXED[rule.kind]}"
+            )
     elif rule.kind == FLAG:
         if size:
             raise RequestError(errno.ERANGE, f"flag attribute {kind} carries {size} bytes")
@@ -99,13 +100,15 @@ def _check(kind: int, payload: bytes, rule: Policy) -> None:
             raise RequestError(errno.ERANGE, f"nested attribute {kind} of {size} bytes")
     elif rule.kind == BINARY:
         if size < rule.min_len:
-            raise RequestError(errno.ERANGE, f"attribute {kind}: {size} bytes, at least "
-                               f"{rule.min_len} expected")
-    elif rule.kind == "string":
-        # The kernel wants the NUL within the first max_len + 1 bytes.
-        if 0 not in payload[: rule.max_len + 1]:
-            raise RequestError(errno.EINVAL, f"string attribute {kind} is not NUL-terminated "
-                               f"within {rule.max_len} characters")
+            raise RequestError(
+                errno.ERANGE, f"attribute {kind}: {size} bytes, at least {rule.min_len} expected"
+            )
+    # The kernel wants a string's NUL within its first max_len + 1 bytes.
+    elif rule.kind == "string" and 0 not in payload[: rule.max_len + 1]:
+        raise RequestError(
+            errno.EINVAL,
+            f"string attribute {kind} is not NUL-terminated within {rule.max_len} characters",
+        )
 
 
 def get_string(payload: bytes) -> str:
@@ -116,7 +119,10 @@ def error_message(request: Message, err: int, reason: str = "") -> bytes:
     """NLMSG_ERROR for ``request``: its header echoed (capped), the reason as TLV."""
     flags = NLM_F_CAPPED
     payload = _I32.pack(-err) + NLMSG_HDR.pack(
-        NLMSG_HDR.size + len(request.payload), request.type, request.flags, request.seq,
+        NLMSG_HDR.size + len(request.payload),
+        request.type,
+        request.flags,
+        request.seq,
         request.pid,
     )
     if reason:
@@ -159,8 +165,9 @@ class Request:
     def echo(self) -> bool:
         return bool(self.msg.flags & NLM_F_ECHO)
 
-    def message(self, cmd: int, dp_ifindex: int, attrs: bytes, *, seq: int | None = None,
-                flags: int = 0) -> bytes:
+    def message(
+        self, cmd: int, dp_ifindex: int, attrs: bytes, *, seq: int | None = None, flags: int = 0
+    ) -> bytes:
         payload = ODP_HEADER.pack(cmd, self.version, 0, dp_ifindex) + attrs
         return encode_message(
             self.family_id, flags, self.msg.seq if seq is None else seq, self.port_id, payload
@@ -189,7 +196,8 @@ DumpItems = Iterator[tuple[int, int, bytes]]
 def split_request(msg: Message) -> tuple[int, int, int, int]:
     """(cmd, version, dp_ifindex, attrs offset) of an ODP request; EINVAL if too short."""
     if len(msg.payload) < ODP_HEADER_SIZE:
-        raise RequestError(errno.EINVAL, "message shorter than its generic netlink and "
-                           "ovs_header headers")
+        raise RequestError(
+            errno.EINVAL, "message shorter than its generic netlink and ovs_header headers"
+        )
     cmd, version, _reserved, dp_ifindex = ODP_HEADER.unpack_from(msg.payload)
     return cmd, version, dp_ifindex, ODP_HEADER_SIZE

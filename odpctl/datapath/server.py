@@ -27,6 +27,7 @@ import errno
 import itertools
 import logging
 import os
+import select
 import selectors
 import socket
 import stat
@@ -150,29 +151,57 @@ class Server:
         self.families: dict[int, FamilySpec] = {
             f.id: f
             for f in (
-                FamilySpec(DATAPATH_FAMILY, DP_ID, DATAPATH_VERSION, max(DpAttr), DP_POLICY,
-                           {DATAPATH_MCGROUP: DP_GROUP}, {
-                               DpCmd.NEW: Operation(reg.dp_new),
-                               DpCmd.DEL: Operation(reg.dp_del),
-                               DpCmd.GET: Operation(reg.dp_get, reg.dp_dump, admin=False),
-                               DpCmd.SET: Operation(reg.dp_set),
-                           }),
-                FamilySpec(VPORT_FAMILY, VPORT_ID, VPORT_VERSION, max(VportAttr), VPORT_POLICY,
-                           {VPORT_MCGROUP: VPORT_GROUP}, {
-                               VportCmd.NEW: Operation(reg.vport_new),
-                               VportCmd.DEL: Operation(reg.vport_del),
-                               VportCmd.GET: Operation(reg.vport_get, reg.vport_dump, admin=False),
-                               VportCmd.SET: Operation(reg.vport_set),
-                           }),
-                FamilySpec(FLOW_FAMILY, FLOW_ID, FLOW_VERSION, max(FlowAttr), FLOW_POLICY,
-                           {FLOW_MCGROUP: FLOW_GROUP}, {
-                               FlowCmd.NEW: Operation(flows.flow_new),
-                               FlowCmd.DEL: Operation(flows.flow_del),
-                               FlowCmd.GET: Operation(flows.flow_get, flows.flow_dump, admin=False),
-                               FlowCmd.SET: Operation(flows.flow_set),
-                           }),
-                FamilySpec(PACKET_FAMILY, PACKET_ID, PACKET_VERSION, max(PacketAttr),
-                           PACKET_POLICY, {}, {PacketCmd.EXECUTE: Operation(packets.execute)}),
+                FamilySpec(
+                    DATAPATH_FAMILY,
+                    DP_ID,
+                    DATAPATH_VERSION,
+                    max(DpAttr),
+                    DP_POLICY,
+                    {DATAPATH_MCGROUP: DP_GROUP},
+                    {
+                        DpCmd.NEW: Operation(reg.dp_new),
+                        DpCmd.DEL: Operation(reg.dp_del),
+                        DpCmd.GET: Operation(reg.dp_get, reg.dp_dump, admin=False),
+                        DpCmd.SET: Operation(reg.dp_set),
+                    },
+                ),
+                FamilySpec(
+                    VPORT_FAMILY,
+                    VPORT_ID,
+                    VPORT_VERSION,
+                    max(VportAttr),
+                    VPORT_POLICY,
+                    {VPORT_MCGROUP: VPORT_GROUP},
+                    {
+                        VportCmd.NEW: Operation(reg.vport_new),
+                        VportCmd.DEL: Operation(reg.vport_del),
+                        VportCmd.GET: Operation(reg.vport_get, reg.vport_dump, admin=False),
+                        VportCmd.SET: Operation(reg.vport_set),
+                    },
+                ),
+                FamilySpec(
+                    FLOW_FAMILY,
+                    FLOW_ID,
+                    FLOW_VERSION,
+                    max(FlowAttr),
+                    FLOW_POLICY,
+                    {FLOW_MCGROUP: FLOW_GROUP},
+                    {
+                        FlowCmd.NEW: Operation(flows.flow_new),
+                        FlowCmd.DEL: Operation(flows.flow_del),
+                        FlowCmd.GET: Operation(flows.flow_get, flows.flow_dump, admin=False),
+                        FlowCmd.SET: Operation(flows.flow_set),
+                    },
+                ),
+                FamilySpec(
+                    PACKET_FAMILY,
+                    PACKET_ID,
+                    PACKET_VERSION,
+                    max(PacketAttr),
+                    PACKET_POLICY,
+                    {},
+                    {PacketCmd.EXECUTE: Operation(packets.execute)},
+                ),
             )
         }
         self.controller = Controller(list(self.families.values()))
@@ -280,7 +309,7 @@ class Server:
         except OSError:
             return
         try:
-            pid, uid, gid = _UCRED.unpack(
+            _pid, uid, _gid = _UCRED.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, SO_PEERCRED, _UCRED.size)
             )
             privileged = uid in (0, os.geteuid())
@@ -328,8 +357,11 @@ class Server:
                     self._drop(client)
                     return
                 if n == 0:
-                    self._drop(client)  # SEQPACKET end of stream: the client left
-                    return
+                    # End of stream, or an empty datagram (which carries nothing).
+                    if _peer_closed(client.sock):
+                        self._drop(client)
+                        return
+                    continue
                 self._serve_datagram(client, bytes(memoryview(self._buf)[:n]))
         self._update_interest(client)
 
@@ -386,22 +418,34 @@ class Server:
         if msg.type == GENL_ID_CTRL:
             if is_dump:
                 return self._ctrl_dump(msg)
-            out.append(encode_message(GENL_ID_CTRL, 0, msg.seq, client.port_id,
-                                      self.controller.get(msg)))
+            out.append(
+                encode_message(GENL_ID_CTRL, 0, msg.seq, client.port_id, self.controller.get(msg))
+            )
             return None
         family = self.families.get(msg.type)
         if family is None:
             raise RequestError(errno.ENOENT, f"no generic netlink family {msg.type}")
-        cmd, version, dp_ifindex, start = split_request(msg)
+        cmd, _version, dp_ifindex, start = split_request(msg)
         op = family.ops.get(cmd)
         if op is None or (op.dumpit is None if is_dump else op.doit is None):
-            raise RequestError(errno.EOPNOTSUPP, f"{family.name} has no command {cmd}"
-                               + (" dump" if is_dump else ""))
+            raise RequestError(
+                errno.EOPNOTSUPP,
+                f"{family.name} has no command {cmd}" + (" dump" if is_dump else ""),
+            )
         if op.admin and not client.privileged:
             raise RequestError(errno.EPERM, f"{family.name} command {cmd} needs root")
         attrs = parse_attrs(msg.payload, start, family.policy)
-        req = Request(msg, family.id, family.version, cmd, dp_ifindex, attrs, client.port_id,
-                      client.privileged, has_listeners=self._has_listeners)
+        req = Request(
+            msg,
+            family.id,
+            family.version,
+            cmd,
+            dp_ifindex,
+            attrs,
+            client.port_id,
+            client.privileged,
+            has_listeners=self._has_listeners,
+        )
         if is_dump:
             assert op.dumpit is not None
             return self._dump_messages(req, op.dumpit(req))
@@ -521,7 +565,11 @@ class Server:
                 if n != len(head):
                     break
                 size, type_, flags, _seq, _pid = NLMSG_HDR.unpack_from(head)
-                if type_ != NLMSG_NOOP or size != n or flags & (NLM_F_ACK | NLM_F_REQUEST) != NLM_F_REQUEST:
+                if (
+                    type_ != NLMSG_NOOP
+                    or size != n
+                    or flags & (NLM_F_ACK | NLM_F_REQUEST) != NLM_F_REQUEST
+                ):
                     break
                 try:
                     client.sock.recv(n, socket.MSG_DONTWAIT)
@@ -537,6 +585,13 @@ class Server:
 
     def _broadcast_raw(self, group: int, message: bytes) -> None:
         self._broadcast(group, message, None)
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """Whether the other end of a SEQPACKET connection has gone."""
+    poller = select.poll()
+    poller.register(sock, select.POLLRDHUP | select.POLLHUP)
+    return any(ev & (select.POLLRDHUP | select.POLLHUP) for _, ev in poller.poll(0))
 
 
 def _claim(path: str) -> None:

@@ -106,7 +106,9 @@ def validate_actions(data: bytes, masked_key: Key) -> list[Action]:
     if 0 < len(data) < 4:
         raise RequestError(errno.ERANGE, "actions attribute shorter than an attribute header")
     if len(data) > MAX_ACTIONS_SIZE:
-        raise RequestError(errno.EMSGSIZE, f"actions of {len(data)} bytes exceed {MAX_ACTIONS_SIZE}")
+        raise RequestError(
+            errno.EMSGSIZE, f"actions of {len(data)} bytes exceed {MAX_ACTIONS_SIZE}"
+        )
     try:
         actions = decode_actions(data)
     except DecodeError as exc:
@@ -125,8 +127,9 @@ def egress_tunnel(value: object) -> EgressTunnel:
     return EgressTunnel(unpack(bytes(m.bufs[0])), m.opts[0])
 
 
-def _check(actions: list[Action] | tuple[Action, ...], key: Key, depth: int,
-           eth_type: int) -> list[Action]:
+def _check(
+    actions: list[Action] | tuple[Action, ...], key: Key, depth: int, eth_type: int
+) -> list[Action]:
     if depth > MAX_DEPTH:
         raise RequestError(errno.EOVERFLOW, f"actions nested deeper than {MAX_DEPTH}")
     out: list[Action] = []
@@ -153,9 +156,7 @@ def _check(actions: list[Action] | tuple[Action, ...], key: Key, depth: int,
             a = _check_set(a, key, eth_type)
         elif isinstance(a, SetMasked):
             _check_set_masked(a, key, eth_type)
-        elif isinstance(a, Sample):
-            a = replace(a, actions=tuple(_check(a.actions, key, depth + 1, eth_type)))
-        elif isinstance(a, Clone):
+        elif isinstance(a, (Sample, Clone)):
             a = replace(a, actions=tuple(_check(a.actions, key, depth + 1, eth_type)))
         elif isinstance(a, CheckPktLen):
             a = replace(

@@ -121,6 +121,7 @@ class ConnectionMaker:
         max_interval: float = 120.0,
         reset_after: float = 60.0,
         default_port: int = DEFAULT_PORT,
+        max_dials: int = 16,
     ) -> None:
         self.host = host
         self.discovery = discovery
@@ -128,10 +129,12 @@ class ConnectionMaker:
         self.max_interval = max_interval
         self.reset_after = reset_after
         self.default_port = default_port
+        self.max_dials = max_dials  # connection attempts under way at once
         self.targets: dict[str, Target] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._refresh_pending = False
         self._stopped = False
+        self._discovered_at: tuple[int, int] | None = None
 
     # --- requests -----------------------------------------------------------
 
@@ -246,6 +249,7 @@ class ConnectionMaker:
         if self.discovery:
             self._discover(connected)
         wake: float | None = None
+        dialling = sum(t.state == TargetState.CONNECTING for t in self.targets.values())
         for address, target in list(self.targets.items()):
             if target.state == TargetState.CONNECTING:
                 continue
@@ -267,9 +271,13 @@ class ConnectionMaker:
                 if not self.host.can_dial():
                     target.last_error = "connection limit reached"
                     self._backoff(target)
+                elif dialling >= self.max_dials:
+                    # Enough handshakes under way; this one goes when one ends.
+                    continue
                 else:
                     target.state = TargetState.CONNECTING
                     target.attempts += 1
+                    dialling += 1
                     self.host.dial(address)
                     continue
             wake = target.try_after if wake is None else min(wake, target.try_after)
@@ -279,15 +287,20 @@ class ConnectionMaker:
 
     def _discover(self, connected: dict[PeerName, str]) -> None:
         """Targets for the peers others are connected to and we are not."""
+        topology = self.host.topology
+        key = (topology.generation, len(connected))
+        if key == self._discovered_at:
+            return  # nothing new to learn
+        self._discovered_at = key
         ourself = self.host.name
         wanted: dict[str, PeerName] = {}
-        for peer in self.host.topology.peers.values():
+        for peer in topology.peers.values():
             if peer.name == ourself:
                 continue
-            for remote, conn in peer.connections.items():
-                if remote == ourself or remote in connected or not conn.address:
-                    continue
-                wanted.setdefault(conn.address, remote)
+            remotes, addresses, _ = peer.links()
+            for remote, address in zip(remotes, addresses, strict=True):
+                if address and remote != ourself and remote not in connected:
+                    wanted.setdefault(address, remote)
         for address, target in list(self.targets.items()):
             if (
                 not target.direct
@@ -295,9 +308,16 @@ class ConnectionMaker:
                 and target.state != TargetState.CONNECTING
             ):
                 del self.targets[address]
+        now = time.monotonic()
         for address, remote in wanted.items():
             if address not in self.targets:
-                self.targets[address] = Target(address, direct=False, peer=remote)
+                # Of two peers that discover each other, the one with the lower
+                # name dials first: its connection is the one the duplicate
+                # tie-break keeps, so the other one's attempt would be wasted.
+                delay = 0.0 if ourself < remote else self.initial_interval * random.uniform(1, 2)
+                self.targets[address] = Target(
+                    address, direct=False, peer=remote, try_after=now + delay
+                )
 
     # --- status ---------------------------------------------------------------
 

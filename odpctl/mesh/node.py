@@ -127,7 +127,7 @@ class MeshNode:
         short_id = ShortID(config.short_id) if config.short_id is not None else random_short_id()
         # Version 1: a neighbour's placeholder for us (made from our HELLO) has 0.
         self.topology = Topology(Peer(self._name, self.nickname, self.uid, 1, short_id, {}))
-        self._routes = Routes(self.topology.peers, self._name)
+        self._routes = Routes(self.topology, self._name)
         self.overlay: Overlay = overlay or NullOverlay()
         self._conns: dict[PeerName, Connection] = {}
         self._handshaking: set[Connection] = set()
@@ -425,11 +425,13 @@ class MeshNode:
             reason = f"connection limit reached ({self.config.conn_limit})"
             conn.close(reason)
             raise ConnectionClosed(reason)
+        # Reachable before this connection?  (The routes may be a moment old:
+        # recomputing them for each of the connections a mesh makes at once
+        # costs more than a full topology sent now and then to a known peer.)
+        new_peer = self.routes.unicast_all(hello.name) is None
         _, restarted = self.topology.add_neighbour(
             hello.name, hello.nickname, hello.uid, hello.short_id
         )
-        self.routes.ensure()
-        new_peer = self.routes.unicast_all(hello.name) is None
         params = OverlayConnectionParams(
             remote=hello.name,
             remote_nickname=hello.nickname,
@@ -448,7 +450,7 @@ class MeshNode:
         conn.overlay = self.overlay.prepare_connection(params)
         self._conns[hello.name] = conn
         conn.on_state_change = self._state_changed
-        self.topology.set_connection(self._summary(conn))
+        self.topology.set_connection(hello.name, self._summary(conn))
         self.maker.connection_created(conn.address if conn.outbound else None, hello.name)
         # A new (or restarted) neighbour gets everything we know; one that was
         # already reachable knows most of it: a digest says what it lacks.
@@ -467,9 +469,7 @@ class MeshNode:
         conn.overlay.confirm()
 
     def _summary(self, conn: Connection) -> ConnectionSummary:
-        assert conn.remote is not None
         return ConnectionSummary(
-            conn.remote.name,
             conn.remote_listen_address,
             conn.outbound,
             conn.state == ConnState.ESTABLISHED,
@@ -478,7 +478,7 @@ class MeshNode:
     def _state_changed(self, conn: Connection) -> None:
         if conn.remote is None or self._conns.get(conn.remote.name) is not conn:
             return
-        self.topology.set_connection(self._summary(conn))
+        self.topology.set_connection(conn.remote.name, self._summary(conn))
         if conn.state == ConnState.ESTABLISHED:
             log.info("%s: connection fully established", conn.describe())
         self._changed(ourself=True)
@@ -568,8 +568,11 @@ class MeshNode:
             self._changed(ourself=result.ourself_changed)
 
     def _changed(self, *, ourself: bool = False) -> None:
-        """The topology changed; settle (routes, GC, gossip) once changes pause."""
-        self.routes.invalidate()
+        """The topology changed; settle (routes, GC, gossip) within ``update_delay``.
+
+        A mesh that forms makes many changes at once: routes are recomputed
+        and our entry gossiped once for all of them.
+        """
         if ourself:
             self._update_pending = True
         if self._settle_handle is None and self._running:
@@ -612,7 +615,6 @@ class MeshNode:
                 self._unreachable_since.pop(peer.name, None)
             if removed:
                 log.info("forgot unreachable peers: %s", ", ".join(str(p) for p in removed))
-                self.routes.invalidate()
                 self.routes.ensure()
         if self._unreachable_since and self._settle_handle is None and self._running:
             wake = min(self._unreachable_since.values()) + self.config.gc_delay - now
@@ -693,12 +695,12 @@ class MeshNode:
                 "next_hop": format_peer_name(hop) if hop is not None else None,
                 "connections": [
                     {
-                        "peer": format_peer_name(c.remote),
+                        "peer": format_peer_name(remote),
                         "address": c.address or None,
                         "direction": "outbound" if c.outbound else "inbound",
                         "established": c.established,
                     }
-                    for c in sorted(peer.connections.values(), key=lambda c: c.remote)
+                    for remote, c in sorted(peer.connections.items())
                 ],
             })
         return out

@@ -2,10 +2,11 @@
 
 `Topology` is the store (the model of mesh's Peers): it merges entries from
 updates (newer versions win), indexes the 12-bit short IDs and resolves their
-collisions, and drops the peers that became unreachable.  `TopologyGossiper`
-is its gossip channel:
+collisions, drops the peers that became unreachable, and records which
+entries changed (routes are updated from that, not recomputed from scratch).
+`TopologyGossiper` is its gossip channel:
 
-- a new neighbour gets the full topology (UPDATE with every entry);
+- a new neighbour gets the full topology (an UPDATE with every entry);
 - a change is spread as an UPDATE of the changed entries, broadcast along
   the originator's spanning tree, each peer relaying only what was new to
   it (so that a loop in inconsistent trees dies out);
@@ -13,7 +14,8 @@ is its gossip channel:
   peer, where a full entry carries all its connections) goes to a random
   subset of neighbours, which answer with the entries they have newer and a
   REQUEST for those they lack; this repairs whatever a broadcast missed
-  while the topology was in flux.
+  while the topology was in flux, at a fraction of the cost of gossiping
+  full topologies.
 
 Short IDs: each peer picks one at random; when two peers claim the same one,
 the peer with the lowest name keeps it, and the others pick again (they
@@ -34,15 +36,7 @@ from .errors import MalformedMessage
 from .gossip import GossipChannel, GossipData
 from .names import NAME_MAX, SHORT_ID_COUNT, UID_MAX, PeerName, PeerUID, ShortID, format_peer_name
 from .peer import ConnectionSummary, Peer
-from .wire import (
-    MAX_NICKNAME,
-    check_int,
-    check_list,
-    check_name,
-    check_str,
-    pack,
-    unpack,
-)
+from .wire import MAX_NICKNAME, check_int, check_list, check_name, check_str, pack, unpack
 
 log = logging.getLogger("odpctl.mesh")
 
@@ -59,9 +53,6 @@ MAX_CONNECTIONS = 1 << 16
 # Split big UPDATEs so that each stays well below the frame limit.
 UPDATE_CHUNK = 512 * 1024
 
-_OUTBOUND = 1
-_ESTABLISHED = 2
-
 
 @dataclass(slots=True)
 class ApplyResult:
@@ -74,6 +65,16 @@ class ApplyResult:
     ourself_changed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """An entry off the wire: its header checked, the rest only if it is used."""
+
+    name: PeerName
+    uid: PeerUID
+    version: int
+    fields: list[Any]
+
+
 class Topology:
     def __init__(self, ourself: Peer) -> None:
         self.ourself = ourself
@@ -82,6 +83,8 @@ class Topology:
         # Encoded entries, reused until the entry changes: one change is sent
         # to many neighbours, and a full topology to every new one.
         self._packed: dict[PeerName, tuple[int, int, bytes]] = {}
+        self._changes: set[PeerName] = {ourself.name}
+        self.generation = 0  # grows with every change
         self.on_short_ids_changed: list[Callable[[], None]] = []
         self.on_gc: list[Callable[[Peer], None]] = []
         self._short_ids_dirty = False
@@ -106,18 +109,28 @@ class Topology:
         claimants = self._short_ids.get(peer.short_id)
         return claimants is not None and min(claimants) == peer.name
 
+    def take_changes(self) -> set[PeerName]:
+        """The names whose entries changed (or came or went) since the last call."""
+        changes, self._changes = self._changes, set()
+        return changes
+
+    def _changed(self, name: PeerName) -> None:
+        self._changes.add(name)
+        self.generation += 1
+
     # --- our own entry ------------------------------------------------------
 
     def bump(self) -> None:
         """Our entry changed: a new version, so that it wins over the old one."""
         self.ourself.version += 1
+        self._changed(self.ourself.name)
 
-    def set_connection(self, summary: ConnectionSummary) -> None:
-        self.ourself.connections[summary.remote] = summary
+    def set_connection(self, remote: PeerName, summary: ConnectionSummary) -> None:
+        self.ourself.set_connection(remote, summary)
         self.bump()
 
-    def remove_connection(self, name: PeerName) -> bool:
-        if self.ourself.connections.pop(name, None) is None:
+    def remove_connection(self, remote: PeerName) -> bool:
+        if not self.ourself.remove_connection(remote):
             return False
         self.bump()
         return True
@@ -135,39 +148,47 @@ class Topology:
         if peer is None or peer.placeholder:
             if peer is not None:
                 self._index_remove(peer)
-            peer = Peer(name, nickname, uid, 0, short_id, {})
+            peer = Peer(name, nickname, uid, 0, short_id)
             self.peers[name] = peer
             self._index_add(peer)
+            self._changed(name)
+            self._notify_short_ids()
             return peer, False
         return peer, peer.uid != uid
 
     # --- merging ------------------------------------------------------------
 
-    def apply_update(self, entries: list[Peer]) -> ApplyResult:
+    def apply_update(self, entries: Iterable[RawEntry]) -> ApplyResult:
+        """Merge entries; `MalformedMessage` if one that is used does not decode."""
         result = ApplyResult()
         ourself = self.ourself
-        for entry in entries:
-            result.received.add(entry.name)
-            if entry.name == ourself.name:
-                if entry.uid != ourself.uid and entry.version >= ourself.version:
+        for raw in entries:
+            result.received.add(raw.name)
+            if raw.name == ourself.name:
+                if raw.uid != ourself.uid and raw.version >= ourself.version:
                     # Gossip about a previous incarnation of ours: jump past it.
-                    ourself.version = entry.version + 1
+                    ourself.version = raw.version + 1
+                    self._changed(ourself.name)
                     result.ourself_changed = True
                 continue
-            current = self.peers.get(entry.name)
-            if current is None or current.placeholder or entry.rank() > current.rank():
-                if current is not None:
-                    self._index_remove(current)
-                self.peers[entry.name] = entry
-                self._index_add(entry)
-                result.improved.add(entry.name)
-        # Peers that entries mention but we have never heard of: placeholders,
-        # so that routes can be computed through them until their entries come.
-        for entry in entries:
-            if entry.name in result.improved:
-                for remote in entry.connections:
-                    if remote not in self.peers:
-                        self.peers[remote] = Peer(remote)
+            current = self.peers.get(raw.name)
+            if current is not None and not current.placeholder and (
+                (raw.version, raw.uid) <= current.rank()
+            ):
+                continue
+            entry = _decode_entry(raw)
+            if current is not None:
+                self._index_remove(current)
+            self.peers[raw.name] = entry
+            self._index_add(entry)
+            self._changed(raw.name)
+            result.improved.add(raw.name)
+            # Peers the entry mentions that we have never heard of: placeholders,
+            # so that routes can go through them until their own entries come.
+            for remote in entry.links()[0]:
+                if remote not in self.peers:
+                    self.peers[remote] = Peer(remote)
+                    self._changed(remote)
         if self.resolve_short_id():
             result.ourself_changed = True
         self._notify_short_ids()
@@ -185,6 +206,7 @@ class Topology:
             del self.peers[peer.name]
             self._packed.pop(peer.name, None)
             self._index_remove(peer)
+            self._changed(peer.name)
         if removed:
             # A peer that left may have held a short ID we wanted.
             self.resolve_short_id()
@@ -258,16 +280,12 @@ class Topology:
         cached = self._packed.get(peer.name)
         if cached is not None and cached[0] == peer.version and cached[1] == peer.uid:
             return cached[2]
-        conns: list[Any] = []
-        for c in peer.connections.values():
-            conns += (
-                c.remote,
-                c.address,
-                (_OUTBOUND if c.outbound else 0) | (_ESTABLISHED if c.established else 0),
-            )
+        remotes, addresses, flags = peer.links()
+        flat: list[Any] = [None] * (3 * len(remotes))
+        flat[0::3], flat[1::3], flat[2::3] = remotes, addresses, flags
         data = pack([
             peer.name, peer.nickname, peer.uid, peer.version,
-            -1 if peer.short_id is None else peer.short_id, conns,
+            -1 if peer.short_id is None else peer.short_id, flat,
         ])
         self._packed[peer.name] = (peer.version, peer.uid, data)
         return data
@@ -310,6 +328,7 @@ class Topology:
             if name == ourself.name:
                 if uid != ourself.uid and version >= ourself.version:
                     ourself.version = version + 1
+                    self._changed(ourself.name)
                     moved = True
                 if (version, uid) != ourself.rank():
                     newer_here.add(name)
@@ -336,16 +355,17 @@ def _payload(kind: int, packed_items: list[bytes]) -> bytes:
 def decode_payload(data: bytes) -> tuple[int, Any]:
     """A topology payload -> (kind, checked content); `MalformedMessage` if invalid.
 
-    UPDATE -> list[Peer]; DIGEST -> flat [name, uid, version, ...]; REQUEST -> list of names.
+    UPDATE -> list[RawEntry]; DIGEST -> flat [name, uid, version, ...];
+    REQUEST -> list of names.
     """
     obj = unpack(data, "topology payload")
-    if type(obj) is not list or len(obj) < 2:
+    if type(obj) is not list or len(obj) < 2 or type(obj[0]) is not int:
         raise MalformedMessage("invalid topology payload")
     kind = obj[0]
-    if kind == UPDATE and type(kind) is int:
+    if kind == UPDATE:
         entries = check_list(obj[1], "topology entries", MAX_ENTRIES)
-        return UPDATE, [_decode_entry(e) for e in entries]
-    if kind == DIGEST and type(kind) is int:
+        return UPDATE, [_decode_header(e) for e in entries]
+    if kind == DIGEST:
         flat = check_list(obj[1], "topology digest", 3 * MAX_ENTRIES)
         if len(flat) % 3:
             raise MalformedMessage("invalid topology digest length")
@@ -354,40 +374,54 @@ def decode_payload(data: bytes) -> tuple[int, Any]:
             check_int(flat[i + 1], "peer UID", 1, UID_MAX)
             check_int(flat[i + 2], "peer version")
         return DIGEST, flat
-    if kind == REQUEST and type(kind) is int:
+    if kind == REQUEST:
         names = check_list(obj[1], "topology request", MAX_ENTRIES)
         return REQUEST, [check_name(n) for n in names]
-    raise MalformedMessage(f"unknown topology payload kind {kind!r:.20}")
+    raise MalformedMessage(f"unknown topology payload kind {kind}")
 
 
-def _decode_entry(entry: Any) -> Peer:
+def _decode_header(entry: Any) -> RawEntry:
     fields = check_list(entry, "topology entry")
     if len(fields) < 6:
         raise MalformedMessage("invalid topology entry: too few fields")
-    name = check_name(fields[0])
+    return RawEntry(
+        check_name(fields[0]),
+        PeerUID(check_int(fields[2], "peer UID", 1, UID_MAX)),
+        check_int(fields[3], "peer version"),
+        fields,
+    )
+
+
+def _decode_entry(raw: RawEntry) -> Peer:
+    fields = raw.fields
     short_id = check_int(fields[4], "short ID", -1, SHORT_ID_COUNT - 1)
     flat = check_list(fields[5], "connections", 3 * MAX_CONNECTIONS)
     if len(flat) % 3:
         raise MalformedMessage("invalid connections length")
-    connections: dict[PeerName, ConnectionSummary] = {}
-    for i in range(0, len(flat), 3):
-        remote = PeerName(check_int(flat[i], "peer name", 0, NAME_MAX))
-        if remote == name:
-            raise MalformedMessage(f"peer {format_peer_name(name)} claims a connection to itself")
-        flags = check_int(flat[i + 2], "connection flags", 0, 255)
-        connections[remote] = ConnectionSummary(
-            remote,
-            check_str(flat[i + 1], "address", MAX_ADDRESS),
-            bool(flags & _OUTBOUND),
-            bool(flags & _ESTABLISHED),
+    remotes, addresses, flags = flat[0::3], flat[1::3], flat[2::3]
+    # Checked with C-speed builtins, not per element in Python: see peer.py.
+    if remotes and (
+        not {type(r) for r in remotes} <= {int}
+        or min(remotes) < 0
+        or max(remotes) > NAME_MAX
+        or not {type(a) for a in addresses} <= {str}
+        or max(map(len, addresses)) > MAX_ADDRESS
+        or not {type(f) for f in flags} <= {int}
+        or min(flags) < 0
+        or max(flags) > 255
+    ):
+        raise MalformedMessage(f"invalid connections of peer {format_peer_name(raw.name)}")
+    if raw.name in remotes or len(set(remotes)) != len(remotes):
+        raise MalformedMessage(
+            f"peer {format_peer_name(raw.name)} lists itself or a peer twice in its connections"
         )
     return Peer(
-        name=name,
+        name=raw.name,
         nickname=check_str(fields[1], "nickname", MAX_NICKNAME),
-        uid=PeerUID(check_int(fields[2], "peer UID", 1, UID_MAX)),
-        version=check_int(fields[3], "peer version"),
+        uid=raw.uid,
+        version=raw.version,
         short_id=None if short_id < 0 else ShortID(short_id),
-        connections=connections,
+        links=(remotes, addresses, flags),
     )
 
 
@@ -436,7 +470,11 @@ class TopologyGossipData:
 
 
 class TopologyGossiper:
-    """The `Gossiper` of the topology channel (see the module's docstring)."""
+    """The `Gossiper` of the topology channel (see the module's docstring).
+
+    ``changed(result, spread)`` tells the node what an update did; ``spread``
+    asks it to broadcast the news, which came from one neighbour only.
+    """
 
     def __init__(
         self, topology: Topology, changed: Callable[[ApplyResult, bool], None]
@@ -444,10 +482,6 @@ class TopologyGossiper:
         self.topology = topology
         self._changed = changed
         self.channel: GossipChannel | None = None  # set once the channel exists
-
-    def _channel(self) -> GossipChannel:
-        assert self.channel is not None
-        return self.channel
 
     def data(self, **kwargs: Any) -> TopologyGossipData:
         return TopologyGossipData(self.topology, **kwargs)
@@ -470,18 +504,18 @@ class TopologyGossiper:
 
     def on_gossip(self, src: PeerName, msg: bytes) -> GossipData | None:
         kind, content = decode_payload(msg)
-        channel = self._channel()
+        assert self.channel is not None
         if kind == UPDATE:
             # News from one neighbour: everyone else should hear it.  The node
             # broadcasts it with its own entry, whose connection to that
-            # neighbour is what makes the news reachable (see Node._settle).
+            # neighbour is what makes the news reachable (see MeshNode._settle).
             self._changed(self.topology.apply_update(content), True)
         elif kind == DIGEST:
             newer_here, newer_there, moved = self.topology.compare_digest(content)
             if moved:
                 self._changed(ApplyResult(ourself_changed=True), False)
             if newer_here or newer_there:
-                channel.send_down(src, self.data(update=newer_here, request=newer_there))
+                self.channel.send_down(src, self.data(update=newer_here, request=newer_there))
         else:  # REQUEST
-            channel.send_down(src, self.data(update=content))
+            self.channel.send_down(src, self.data(update=content))
         return None

@@ -304,6 +304,7 @@ class NetlinkConnection:
         what: str,
         *,
         window: int = BATCH_WINDOW,
+        ack_each: bool = True,
     ) -> list[list[Message] | OdpError]:
         """Send many ``(type, flags, payload)`` requests; one result per request.
 
@@ -314,31 +315,76 @@ class NetlinkConnection:
         next is sent, so the receive buffer cannot overflow however many
         requests there are.  Transport failures (an overrun, a vanished
         server) still raise.
+
+        ``ack_each=False`` is for a peer that answers a socket's requests in
+        the order they came (the kernel, and odpctl's datapath server): only
+        the last request of a window then asks for an ACK (and any that looks
+        like a dump, which ends with its own NLMSG_DONE).  A request without
+        one gets no answer at all if it succeeds and its error if it fails
+        (netlink always reports errors), and all of that has arrived by the
+        time a later request's ACK does.  A window of requests that succeed
+        silently costs one datagram to read instead of one per request; the
+        window must still leave room in the receive buffer for every request
+        to fail (or to echo a reply).
         """
         results: list[list[Message] | OdpError] = []
         pid = self.port_id
         inbox = self._inbox
         window = max(1, window)
         for start in range(0, len(requests), window):
-            opened: list[tuple[int, deque[Message]]] = []
+            chunk = requests[start : start + window]
+            last = len(chunk) - 1
+            opened: list[tuple[int, deque[Message], bool]] = []
             try:
                 datas = []
-                for type_, flags, payload in requests[start : start + window]:
+                for i, (type_, flags, payload) in enumerate(chunk):
                     seq, box = self._open()
-                    opened.append((seq, box))
-                    datas.append(
-                        encode_message(type_, flags | NLM_F_REQUEST | NLM_F_ACK, seq, pid, payload)
-                    )
+                    acked = ack_each or i == last or flags & NLM_F_DUMP == NLM_F_DUMP
+                    opened.append((seq, box, acked))
+                    if acked:
+                        flags |= NLM_F_ACK
+                    datas.append(encode_message(type_, flags | NLM_F_REQUEST, seq, pid, payload))
                 try:
                     self.transport.send_many(datas)
                 except OSError as e:
                     raise error_from_errno(e.errno or errno.EIO, what) from None
-                for seq, box in opened:
-                    results.append(self._collect(seq, box, what))
+                if ack_each:
+                    for seq, box, _ in opened:
+                        results.append(self._collect(seq, box, what))
+                    continue
+                settled = len(results)
+                for seq, box, acked in opened:
+                    if not acked:
+                        results.append([])  # settled below, once a later ACK is in
+                        continue
+                    result = self._collect(seq, box, what)
+                    # Everything for the un-ACKed requests before this one has come.
+                    for k in range(settled, len(results)):
+                        results[k] = self._settle(opened[k - start][1], what)
+                    results.append(result)
+                    settled = len(results)
             finally:
-                for seq, _ in opened:
+                for seq, _, _ in opened:
                     inbox.pop(seq, None)
         return results
+
+    def _settle(self, box: deque[Message], what: str) -> list[Message] | OdpError:
+        """The result of a request sent without NLM_F_ACK, all of whose answers are in."""
+        replies: list[Message] = []
+        for msg in box:
+            type_ = msg.type
+            if type_ == NLMSG_ERROR:
+                err, text = parse_error(msg.payload, msg.flags)
+                if err:
+                    return self._error(err, text, what)
+            elif type_ == NLMSG_DONE:
+                err, text = parse_done(msg.payload, msg.flags)
+                if err:
+                    return self._error(err, text, what)
+            elif type_ != NLMSG_NOOP:
+                replies.append(msg)
+        box.clear()
+        return replies
 
     def recv_notification(self, timeout: float | None = None) -> Message | None:
         """The next unsolicited message; None if ``timeout`` seconds pass first."""

@@ -63,7 +63,8 @@ SO_RCVBUFFORCE = 33
 # a datagram on both netlink and unix sockets.
 MAX_DATAGRAM = 64 * 1024
 
-RECV_BUFSIZE = 64 * 1024
+# One datagram's most: see _SocketTransport.__init__.
+RECV_BUFSIZE = 256 * 1024
 
 _U32 = struct.Struct("=I")
 # struct nl_pktinfo { __u32 group; }
@@ -118,13 +119,17 @@ class _SocketTransport:
         self._sock = sock
         self.port_id = 0
         self.last_group = 0
-        # The peek both sizes the next datagram (MSG_TRUNC reports its whole
-        # length, so the real read gets an exactly sized buffer and nothing is
-        # ever truncated) and tells the kernel how much we can take: netlink
-        # sizes dump datagrams by the largest read length it has seen (up to
-        # 32 KiB), so peeking with a small buffer would cut dumps into ~4 KiB
-        # datagrams and multiply the syscalls.
+        # Every datagram is read in one syscall, straight into this buffer:
+        # MSG_TRUNC makes the kernel report the datagram's whole length, so
+        # one that did not fit is noticed (and reported) rather than taken
+        # for a short one.  Nothing an ODP peer sends comes near the size
+        # (a 64 KiB upcall packet with its key and actions is the biggest).
+        # Its size also tells netlink how much we can take: the kernel sizes
+        # dump datagrams by the largest read length it has seen, up to
+        # 32 KiB, so a smaller read would cut dumps into ~4 KiB datagrams and
+        # multiply the syscalls.
         self._buf = bytearray(RECV_BUFSIZE)
+        self._view = memoryview(self._buf)
         self._pktinfo = False
 
     def send(self, data: bytes) -> None:
@@ -149,23 +154,29 @@ class _SocketTransport:
         if chunk:
             self.send(b"".join(chunk) if len(chunk) > 1 else chunk[0])
 
-    def _size_next(self, flags: int) -> int:
-        return self._sock.recv_into(
-            self._buf, RECV_BUFSIZE, flags | socket.MSG_PEEK | socket.MSG_TRUNC
-        )
-
-    def _recv(self, flags: int) -> bytes:
-        size = self._size_next(flags)
+    def _read(self, flags: int) -> int:
+        """Read one datagram into the buffer; its whole length (more than the
+        buffer if it was cut short)."""
         if not self._pktinfo:
             self.last_group = 0
-            return self._sock.recv(size)
-        data, ancdata, _, _ = self._sock.recvmsg(size, _PKTINFO_SPACE)
+            return self._sock.recv_into(self._buf, 0, flags | socket.MSG_TRUNC)
+        size, ancdata, _, _ = self._sock.recvmsg_into(
+            (self._buf,), _PKTINFO_SPACE, flags | socket.MSG_TRUNC
+        )
         group = 0
         for level, type_, cdata in ancdata:
             if level == SOL_NETLINK and type_ == NETLINK_PKTINFO and len(cdata) >= _U32.size:
                 (group,) = _U32.unpack_from(cdata)
         self.last_group = group
-        return data
+        return size
+
+    def _recv(self, flags: int) -> bytes:
+        size = self._read(flags)
+        if size > RECV_BUFSIZE:
+            raise NetlinkProtocolError(
+                f"a datagram of {size} bytes was cut to the {RECV_BUFSIZE}-byte receive buffer"
+            )
+        return self._view[:size].tobytes()
 
     def recv(self) -> bytes:
         return self._recv(0)
@@ -308,9 +319,9 @@ class UnixTransport(_SocketTransport):
         except (BrokenPipeError, ConnectionResetError):
             raise self._gone() from None
 
-    def _size_next(self, flags: int) -> int:
+    def _read(self, flags: int) -> int:
         try:
-            size = super()._size_next(flags)
+            size = super()._read(flags)
         except ConnectionResetError:
             raise self._gone() from None
         # SEQPACKET reports end of stream as a zero-length read; the protocol

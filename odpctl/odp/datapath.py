@@ -40,8 +40,17 @@ class Datapath:
 
     @property
     def masks_hit_per_packet(self) -> float:
-        """Average masks visited per lookup, as ``ovs-dpctl show`` prints it."""
-        return self.mask_hit / self.lookups if self.lookups else 0.0
+        """Average masks visited per packet looked up, as ``ovs-dpctl show``
+        prints it (lost upcalls were looked up too, but ovs-dpctl counts
+        hits and misses only)."""
+        packets = self.hit + self.missed
+        return self.mask_hit / packets if packets else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Percentage of packets whose mask came from the per-CPU mask cache."""
+        packets = self.hit + self.missed
+        return self.cache_hit / packets * 100 if packets else 0.0
 
 
 def decode_datapath(dp_ifindex: int, data: bytes) -> Datapath:

@@ -716,7 +716,8 @@ _SHAPES: dict[int, list[_Shape]] = {}
 _shape_count = 0
 
 # Tunnel attributes a shape can hold: type -> (struct format, Tunnel field);
-# a format of "" is a flag.  Others (options, PAD, unknown) stay generic.
+# a format of "" is a flag.  PAD is passed over; others (options, unknown)
+# stay generic.
 _TUNNEL_SHAPE: dict[int, tuple[str, str]] = {
     int(TunnelKeyAttr.ID): ("!Q", "tun_id"),
     int(TunnelKeyAttr.IPV4_SRC): ("!I", "ipv4_src"),
@@ -836,10 +837,20 @@ def _compile_tunnel(layout: _Layout, data: bytes, pos: int, end: int, base: int)
             return None
         nla_len, nla_type = _HDR_UNPACK_FROM(data, pos)
         kind = nla_type & _NLA_TYPE_MASK
-        spec = _TUNNEL_SHAPE.get(kind)
-        if spec is None or kind in seen or nla_len < 4 or pos + nla_len > end:
+        if kind in seen or nla_len < 4 or pos + nla_len > end:
             return None
         seen.add(kind)
+        if kind == _TUNNEL_PAD:
+            # The kernel aligns tun_id to 8 bytes with an empty PAD attribute
+            # where the message happens to need one, so about half of a dump's
+            # tunnel keys have it.  Its header is part of the shape (a match
+            # needs it in the same place); the generic decoder ignores it.
+            layout.headers.append(pos - base)
+            pos = (pos + nla_len + 3) & ~3
+            continue
+        spec = _TUNNEL_SHAPE.get(kind)
+        if spec is None:
+            return None
         fmt, field_name = spec
         layout.headers.append(pos - base)
         if not fmt:

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from odpctl.odp.datapath import Datapath
 from odpctl.odp.flow import Flow
@@ -119,6 +120,10 @@ class FlowFrame:
     stats: StatsFrame | None = None
 
     def count(self, state: State) -> int:
+        """Entries in ``state``; for removed, those that went since the previous refresh
+        (the earlier ones still lingering are not counted again)."""
+        if state is State.removed:
+            return sum(1 for e in self.entries if e.state is state and e.gone_at == self.time)
         return sum(1 for e in self.entries if e.state is state)
 
     @property
@@ -169,7 +174,7 @@ def sort_entries(
     def rate(entry: Entry[Flow], index: int) -> float:
         return entry.rates[index] if entry.rates is not None else -1.0
 
-    primary: dict[FlowSort, Callable[[Entry[Flow]], object]] = {
+    primary: dict[FlowSort, Callable[[Entry[Flow]], Any]] = {
         FlowSort.pps: lambda e: rate(e, PPS),
         FlowSort.bps: lambda e: rate(e, BPS),
         FlowSort.packets: lambda e: e.item.packets,
@@ -183,7 +188,7 @@ def sort_entries(
     key = primary[order]
     # Two stable sorts: the tie-breaker first, then the column (maybe descending).
     items.sort(key=text)
-    items.sort(key=key, reverse=(order in _DESCENDING) != reverse)  # type: ignore[arg-type]
+    items.sort(key=key, reverse=(order in _DESCENDING) != reverse)
     return items
 
 

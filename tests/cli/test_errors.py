@@ -7,6 +7,7 @@ datapath's own refusals).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import types
@@ -146,3 +147,15 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert proc.stdout.startswith("in_port(1)")
     assert proc.stderr == ""
     assert proc.returncode == EXIT_FAILURE
+
+
+def test_parse_json(cli: Callable[..., Result], tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("in_port(1),eth()\n# comment\n\nbogus(\n")
+    result = cli("flow", "parse", "keys", str(keys), "--json")
+    assert result.code == EXIT_FAILURE  # as without --json: a line did not parse
+    assert json.loads(result.out) == {"lines": [
+        {"line": 1, "text": "in_port(1),eth()", "canonical": "in_port(1),eth()", "error": None},
+        {"line": 4, "text": "bogus(", "canonical": None,
+         "error": "column 1: unknown key attribute 'bogus'"},
+    ]}

@@ -121,8 +121,10 @@ def datapath_kind(request: pytest.FixtureRequest) -> str:
     """
     kind: str = request.param
     if kind == "kernel" and not Path("/sys/module/openvswitch").is_dir():
-        pytest.skip("the kernel datapath needs the openvswitch module: run it in the "
-                    "test-bed guest (tests/run)")
+        pytest.skip(
+            "the kernel datapath needs the openvswitch module: run it in the "
+            "test-bed guest (tests/run)"
+        )
     return kind
 
 
@@ -155,8 +157,20 @@ def veth(dp_ns: str) -> Callable[[str], tuple[str, str]]:
     def make(host_ns: str) -> tuple[str, str]:
         tag = secrets.token_hex(3)
         outer, inner = f"vo{tag}", f"vi{tag}"
-        _ip("-n", dp_ns, "link", "add", outer, "type", "veth", "peer", "name", inner,
-            "netns", host_ns)
+        _ip(
+            "-n",
+            dp_ns,
+            "link",
+            "add",
+            outer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            inner,
+            "netns",
+            host_ns,
+        )
         _ip("-n", dp_ns, "link", "set", outer, "up")
         _ip("-n", host_ns, "link", "set", inner, "up")
         return outer, inner
@@ -186,12 +200,19 @@ def host(
 
     def make(cidr: str) -> tuple[Host, str]:
         ns = netns()
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                        "net.ipv6.conf.all.disable_ipv6=1"], check=True, capture_output=True)
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+            check=True,
+            capture_output=True,
+        )
         outer, inner = veth(ns)
         _ip("-n", ns, "addr", "add", cidr, "dev", inner)
-        brief = subprocess.run(["ip", "-n", ns, "-br", "link", "show", inner], check=True,
-                               capture_output=True, text=True).stdout.split()
+        brief = subprocess.run(
+            ["ip", "-n", ns, "-br", "link", "show", inner],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         return Host(ns, inner, cidr.split("/")[0], brief[2]), outer
 
     return make
@@ -211,7 +232,10 @@ def spawn_server(socket_dir: str) -> Iterator[Callable[..., subprocess.Popen[str
         env = dict(os.environ, PYTHONPATH=str(REPO))
         proc = subprocess.Popen(
             [sys.executable, "-m", "odpctl.datapath", "--socket", path, "--netns", ns],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         procs.append(proc)
         if wait:
@@ -233,14 +257,17 @@ def spawn_server(socket_dir: str) -> Iterator[Callable[..., subprocess.Popen[str
                 stream.close()
 
 
-def wait_for_socket(path: str, proc: subprocess.Popen[str] | None = None,
-                    timeout: float = 20) -> None:
+def wait_for_socket(
+    path: str, proc: subprocess.Popen[str] | None = None, timeout: float = 20
+) -> None:
     """Until a datapath server answers on ``path`` (fails the test if it exits)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the datapath server exited ({proc.returncode}): "
-                        f"{proc.stderr.read() if proc.stderr else ''}")
+            pytest.fail(
+                f"the datapath server exited ({proc.returncode}): "
+                f"{proc.stderr.read() if proc.stderr else ''}"
+            )
         if os.path.exists(path):
             with contextlib.suppress(Exception), Dpif.open(f"unix:{path}"):
                 return

@@ -18,12 +18,14 @@ from odpctl.odp.vport import Vport
 
 
 def _link_exists(ns: str, name: str) -> bool:
-    return subprocess.run(["ip", "-n", ns, "link", "show", name],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(["ip", "-n", ns, "link", "show", name], capture_output=True).returncode == 0
+    )
 
 
-def test_netdev_port(dpif: Dpif, dp_ns: str, veth: Callable[[str], tuple[str, str]],
-                     netns: Callable[[], str]) -> None:
+def test_netdev_port(
+    dpif: Dpif, dp_ns: str, veth: Callable[[str], tuple[str, str]], netns: Callable[[], str]
+) -> None:
     dp = dpif.create_datapath("dpv")
     outer, _ = veth(netns())
     port = dpif.add_vport(dp, Vport(outer))
@@ -53,8 +55,9 @@ def test_internal_port_is_a_device_that_lives_with_the_port(dpif: Dpif, dp_ns: s
     assert not _link_exists(dp_ns, "dpi")
 
 
-def test_port_numbers(dpif: Dpif, veth: Callable[[str], tuple[str, str]],
-                      netns: Callable[[], str]) -> None:
+def test_port_numbers(
+    dpif: Dpif, veth: Callable[[str], tuple[str, str]], netns: Callable[[], str]
+) -> None:
     dp = dpif.create_datapath("dpn")
     host = netns()
     a, _ = veth(host)
@@ -71,8 +74,9 @@ def test_port_numbers(dpif: Dpif, veth: Callable[[str], tuple[str, str]],
     assert dpif.add_vport(dp, Vport(c)).port_no == 1  # the lowest free number again
 
 
-def test_port_errors(dpif: Dpif, veth: Callable[[str], tuple[str, str]],
-                     netns: Callable[[], str]) -> None:
+def test_port_errors(
+    dpif: Dpif, veth: Callable[[str], tuple[str, str]], netns: Callable[[], str]
+) -> None:
     dp = dpif.create_datapath("dpe")
     with pytest.raises(NotFoundError):  # ENODEV: no such device
         dpif.add_vport(dp, Vport("nosuchdev"))
@@ -88,8 +92,9 @@ def test_port_errors(dpif: Dpif, veth: Callable[[str], tuple[str, str]],
         dpif.get_vport(dp, "nosuchport")
 
 
-def test_upcall_pids(dpif: Dpif, veth: Callable[[str], tuple[str, str]],
-                     netns: Callable[[], str]) -> None:
+def test_upcall_pids(
+    dpif: Dpif, veth: Callable[[str], tuple[str, str]], netns: Callable[[], str]
+) -> None:
     dp = dpif.create_datapath("dpp")
     outer, _ = veth(netns())
     port = dpif.add_vport(dp, Vport(outer, upcall_pids=(5,)))
@@ -116,8 +121,9 @@ def test_vxlan_port(dpif: Dpif) -> None:
     dpif.delete_vport(dp, "vx2")
 
 
-def test_vport_events(dpif: Dpif, veth: Callable[[str], tuple[str, str]],
-                      netns: Callable[[], str]) -> None:
+def test_vport_events(
+    dpif: Dpif, veth: Callable[[str], tuple[str, str]], netns: Callable[[], str]
+) -> None:
     dp = dpif.create_datapath("dpw")
     outer, _ = veth(netns())
     with dpif.watch_vports() as events:

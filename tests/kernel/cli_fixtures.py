@@ -78,6 +78,11 @@ def backend_fixture(request: pytest.FixtureRequest, netns: Callable[[], str]) ->
         return
     if not _userspace_serve_exists():
         pytest.skip("the userspace datapath (odpctl.datapath.serve) is not there yet")
+    if not Path("/dev/net/tun").exists():
+        # Its internal ports are TAP devices.  (tests/cli/test_userspace.py runs
+        # the commands against it on the host meanwhile.)
+        pytest.skip("no /dev/net/tun in this guest: the userspace datapath cannot make "
+                    "internal ports here")
     sock = Path(f"/run/odpctl-test-{ns}.sock")
     server = subprocess.Popen(
         [ODPCTL, "--netns", ns, "dp", "serve", "--socket", str(sock)],

@@ -1159,6 +1159,8 @@ def _skip_ufid(sc: Scanner) -> None:
     except ValueError:
         raise sc.error("expected a UUID after 'ufid:'", start + 5) from None
     sc.pos = start + 41
+    # ovs-dpctl writes "ufid:UUID,key..." and prints "ufid:UUID, key...".
+    sc.accept(",")
     sc.accept(" ")
 
 

@@ -1,0 +1,85 @@
+"""Miss-handler threads: several upcall sockets, each with its own Dpif.
+
+Every datapath port lists all the handlers' socket IDs as its upcall PIDs,
+so the kernel spreads misses over them.  A handler survives any error in
+one packet (counted, logged); if its thread dies anyway, the router's
+watchdog notices (`alive`) and starts a new one in its place, counting the
+restart: the miss path never dies silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from odpctl.errors import OdpError
+from odpctl.odp.dpif import Dpif
+from odpctl.odp.uapi import PacketCmd
+from odpctl.odp.upcalls import UpcallChannel
+
+from .forwarder import Forwarder
+
+log = logging.getLogger("odpctl.router")
+
+
+class MissHandler:
+    def __init__(self, index: int, endpoint: str | None, forwarder: Forwarder) -> None:
+        self.index = index
+        self.forwarder = forwarder
+        self.dpif = Dpif.open(endpoint)
+        self.channel: UpcallChannel = self.dpif.open_upcall_channel()
+        self.last_error: str | None = None
+        self.last_seen = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"miss-handler-{index}",
+                                        daemon=True)
+
+    @property
+    def port_id(self) -> int:
+        return self.channel.port_id
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self.channel.close()
+        self.dpif.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.last_seen = time.monotonic()
+            try:
+                upcall = self.channel.receive(timeout=0.2)
+            except OdpError as exc:
+                # A full socket buffer (ENOBUFS) loses misses, not the handler.
+                self.forwarder.count(errors=1)
+                self.last_error = str(exc)
+                continue
+            if upcall is None or upcall.cmd != PacketCmd.MISS:
+                continue
+            try:
+                self.forwarder.handle(self.dpif, upcall)
+            except OdpError as exc:
+                self.forwarder.count(errors=1)
+                self.last_error = str(exc)
+                log.debug("miss handler %d: %s", self.index, exc)
+            except Exception as exc:  # a bug: keep handling, but say so loudly
+                self.forwarder.count(errors=1)
+                self.last_error = f"internal error: {exc!r}"
+                log.exception("miss handler %d", self.index)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "index": self.index, "port_id": self.port_id, "alive": self.alive,
+            "overruns": getattr(self.channel, "overruns", 0),
+            "malformed": getattr(self.channel, "malformed", 0),
+            "last_error": self.last_error,
+        }

@@ -1,0 +1,481 @@
+"""The overlay router: mesh + fast datapath + a datapath, in one process.
+
+Threads: the main thread runs the asyncio loop with the mesh, the control
+socket and the router's housekeeping (views, watchdog, port changes), with a
+Dpif of its own; each miss handler runs on its own thread with its own Dpif
+(a Dpif is never shared between threads).  The loop publishes an immutable
+`MeshView` that handlers read; when it changes, installed flows are stale
+and go.
+
+On the way out the router leaves the datapath, its ports and its flows in
+place: established traffic keeps flowing on the kernel datapath while the
+router is down, and the next router adopts what it finds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from odpctl.control.server import ControlServer, default_socket_path
+from odpctl.errors import NotFoundError, OdpError, UsageError
+from odpctl.mesh.names import PeerName
+from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
+from odpctl.odp.dpif import Dpif
+from odpctl.odp.endpoint import runtime_dir
+from odpctl.odp.uapi import VportType
+from odpctl.odp.vport import Vport
+from odpctl.overlay.fastdp import FastDatapath
+from odpctl.overlay.flows import VXLAN_PORT
+from odpctl.overlay.forwarder import Forwarder, Ports
+from odpctl.overlay.handlers import MissHandler
+from odpctl.overlay.maccache import MacCache
+from odpctl.overlay.revalidate import Revalidator
+from odpctl.overlay.view import MeshView
+
+log = logging.getLogger("odpctl.router")
+
+DEFAULT_DP = "odp-router"
+DEFAULT_MTU = 1376  # 1500 underlay - VXLAN (50) - room for a relay's headers
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    datapath: str = "auto"  # kernel | userspace | auto | an endpoint (unix:PATH)
+    dp_name: str = DEFAULT_DP
+    udp_port: int = VXLAN_PORT
+    mtu: int = DEFAULT_MTU
+    control: Path | None = None
+    ifaces: tuple[str, ...] = ()
+    handlers: int = 2
+    tick: float = 0.5
+    mac_max_age: float = 600.0
+    idle_timeout: float = 60.0  # flows no packet hit for this long go
+    grace: float = 30.0  # flows towards a vanished peer stay this long
+
+
+def kernel_datapath_available() -> bool:
+    return Path("/sys/module/openvswitch").is_dir()
+
+
+class Router:
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        self.macs = MacCache(config.mac_max_age)
+        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port)
+        self.overlay = FastDatapath(self._mesh_changed, config.udp_port)
+        self.node = MeshNode(self._load_state(), overlay=self.overlay)
+        self._saved_short_id: int | None = None
+        self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
+        self._vanished_at: dict[PeerName, float] = {}
+        self.sweep_interval = 5.0
+        self._last_sweep = time.monotonic()
+        self.node.routes.on_change(self._mesh_changed)
+        self.endpoint: str | None = None
+        self.datapath_kind = ""
+        self.dpif: Dpif | None = None
+        self.handlers: list[MissHandler] = []
+        self.handler_restarts = 0
+        self._next_handler = 0
+        self.flushes = 0
+        self.started = time.monotonic()
+        self._server: ControlServer | None = None
+        self._userspace: subprocess.Popen[bytes] | None = None
+        self._stop = asyncio.Event()
+        self._view_dirty = True
+
+    # --- datapath --------------------------------------------------------------
+
+    def _open_datapath(self) -> None:
+        choice = self.config.datapath
+        if choice == "auto":
+            choice = "kernel" if kernel_datapath_available() else "userspace"
+        if choice == "kernel":
+            self.endpoint, self.datapath_kind = "kernel", "kernel"
+        elif choice == "userspace":
+            self.endpoint, self.datapath_kind = self._start_userspace(), "userspace"
+        else:
+            self.endpoint, self.datapath_kind = choice, "userspace"
+        self.dpif = Dpif.open(self.endpoint)
+
+    def _start_userspace(self) -> str:
+        """Run `odpctl dp serve` as a child process on a socket of our own."""
+        path = runtime_dir(None) / "router-dp.sock"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._userspace = subprocess.Popen(
+            [sys.executable, "-m", "odpctl.datapath", "--socket", str(path)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if path.exists():
+                try:
+                    with Dpif.open(f"unix:{path}") as probe:
+                        probe.list_datapaths()
+                    return f"unix:{path}"
+                except OdpError:
+                    pass
+            if self._userspace.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise OdpError("the userspace datapath did not start",
+                       hint="run `odpctl dp serve` by hand to see why")
+
+    def _setup_datapath(self) -> None:
+        assert self.dpif is not None and self.endpoint is not None
+        dp = self.config.dp_name
+        self.handlers = [MissHandler(i, self.endpoint, self.forwarder)
+                         for i in range(max(1, self.config.handlers))]
+        pids = self._pids()
+        try:
+            self.dpif.get_datapath(dp)
+            adopted = True
+        except NotFoundError:
+            self.dpif.create_datapath(dp, upcall_pid=pids[0])
+            adopted = False
+        local: set[int] = set()
+        vxlan: int | None = None
+        vx_name = f"vxlan_sys_{self.config.udp_port}"
+        for vport in self.dpif.list_vports(dp):
+            if vport.port_no is None or vport.port_no == 0:
+                continue
+            if vport.type == VportType.VXLAN and vport.name == vx_name:
+                vxlan = vport.port_no
+            elif vport.type == VportType.NETDEV:
+                local.add(vport.port_no)
+            else:
+                continue
+            # Adopted ports: their misses now come to our sockets.
+            self.dpif.set_vport(dp, vport.port_no, upcall_pids=[self._pid_for(vport.port_no)])
+        if vxlan is None:
+            vxlan = self._add_port(Vport(vx_name, VportType.VXLAN,
+                                         dst_port=self.config.udp_port))
+        self.forwarder.ports = Ports(frozenset(local), vxlan)
+        if adopted:
+            log.info("adopted datapath %s with %d container ports and its flows", dp, len(local))
+        for iface in self.config.ifaces:
+            self.attach(iface)
+        for handler in self.handlers:
+            handler.start()
+
+    def _pids(self) -> list[int]:
+        return [h.port_id for h in self.handlers]
+
+    def _pid_for(self, port_no: int) -> int:
+        return self.handlers[port_no % len(self.handlers)].port_id
+
+    def attach(self, iface: str) -> int:
+        assert self.dpif is not None
+        dp = self.config.dp_name
+        try:
+            vport = self.dpif.get_vport(dp, iface)
+            if vport.port_no is None:
+                raise NotFoundError(f"port {iface} has no number")
+            self.dpif.set_vport(dp, vport.port_no, upcall_pids=[self._pid_for(vport.port_no)])
+            port_no = vport.port_no
+        except NotFoundError:
+            port_no = self._add_port(Vport(iface, VportType.NETDEV))
+        ports = self.forwarder.ports
+        self.forwarder.ports = Ports(ports.local | {port_no}, ports.vxlan)
+        log.info("attached %s as port %d", iface, port_no)
+        return port_no
+
+    def _add_port(self, vport: Vport) -> int:
+        """Add ``vport``, its misses going to one of the handlers."""
+        assert self.dpif is not None
+        # The kernel refuses (EINVAL) several upcall PIDs on a port, so the
+        # ports are spread over the handlers instead, round robin.
+        pid = self._pids()[self._next_handler % len(self.handlers)]
+        self._next_handler += 1
+        added = self.dpif.add_vport(self.config.dp_name, replace(vport, upcall_pids=(pid,)))
+        assert added.port_no is not None
+        return added.port_no
+
+    def detach(self, iface: str) -> int:
+        assert self.dpif is not None
+        dp = self.config.dp_name
+        vport = self.dpif.get_vport(dp, iface)
+        if vport.port_no is None or vport.port_no not in self.forwarder.ports.local:
+            raise UsageError(f"{iface} is not a container port of {dp}")
+        self.dpif.delete_vport(dp, vport.port_no)
+        ports = self.forwarder.ports
+        self.forwarder.ports = Ports(ports.local - {vport.port_no}, ports.vxlan)
+        self.macs.forget_port(vport.port_no)
+        self._flush("port detached")
+        return vport.port_no
+
+    def _flush(self, why: str) -> None:
+        assert self.dpif is not None
+        try:
+            self.dpif.flush_flows(self.config.dp_name)
+            self.flushes += 1
+            log.debug("flows flushed: %s", why)
+        except OdpError as exc:
+            log.warning("cannot flush flows (%s): %s", why, exc)
+
+    # --- the mesh's view ---------------------------------------------------------
+
+    def _mesh_changed(self) -> None:
+        self._view_dirty = True
+
+    def build_view(self) -> MeshView:
+        node, routes = self.node, self.node.routes
+        short_ids: dict[PeerName, int] = {node.name: node.short_id}
+        next_hops: dict[PeerName, PeerName] = {}
+        for peer in routes.reachable():
+            entry = node.topology.get(peer)
+            if entry is None or entry.short_id is None:
+                continue
+            short_ids[peer] = entry.short_id
+            hop = routes.unicast(peer)
+            if hop is not None and peer != node.name:
+                next_hops[peer] = hop
+        broadcast = {src: tuple(routes.broadcast(src)) for src in short_ids}
+        return MeshView(
+            ourself=node.name, our_short_id=node.short_id, short_ids=short_ids,
+            next_hops=next_hops, broadcast=broadcast,
+            neighbour_ips=dict(self.overlay.neighbours),
+            by_short_id={sid: peer for peer, sid in short_ids.items()},
+        )
+
+    def _refresh_view(self) -> None:
+        self._view_dirty = False
+        view = self.build_view()
+        old = self.forwarder.view
+        now = time.monotonic()
+        if old is not None:
+            for peer in set(old.short_ids) - set(view.short_ids):
+                self._vanished_at.setdefault(peer, now)
+        for peer in set(view.short_ids):
+            self._vanished_at.pop(peer, None)
+        expired = {p for p, t in self._vanished_at.items()
+                   if now - t > self.revalidator.grace}
+        for peer in expired:
+            del self._vanished_at[peer]
+        if view == old and not expired:
+            return
+        self.forwarder.view = view
+        if old is not None:
+            # Routes, short IDs or neighbours changed: revalidate the flows.
+            self._sweep(view_changed=True)
+        self.macs.forget_peers(set(view.short_ids) | set(self._vanished_at))
+        if self.node.short_id != self._saved_short_id:
+            self._save_state()
+
+    def _sweep(self, view_changed: bool) -> None:
+        assert self.dpif is not None
+        view = self.forwarder.view
+        if view is None:
+            return
+        dp = self.config.dp_name
+        doomed = self.revalidator.sweep(list(self.dpif.dump_flows(dp)), view,
+                                        set(self._vanished_at), view_changed)
+        if doomed:
+            self.dpif.delete_flows(dp, doomed)
+            log.debug("revalidation: %d flow(s) deleted", len(doomed))
+
+    # --- state kept across restarts ---------------------------------------------------
+
+    def _state_path(self) -> Path:
+        return runtime_dir(None) / f"router-{self.config.dp_name}.json"
+
+    def _load_state(self) -> MeshConfig:
+        """Our short ID from the previous run: the flows it left name it in VNIs."""
+        mesh = self.config.mesh
+        if mesh.short_id is not None:
+            return mesh
+        try:
+            state = json.loads(self._state_path().read_text())
+            return dataclasses.replace(mesh, short_id=int(state["short_id"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return mesh
+
+    def _save_state(self) -> None:
+        self._saved_short_id = self.node.short_id
+        path = self._state_path()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.write_text(json.dumps({"short_id": self.node.short_id}))
+        except OSError as exc:
+            log.warning("cannot save %s: %s", path, exc)
+
+    # --- housekeeping ------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick)
+            try:
+                self._refresh_view()
+                self._watchdog()
+                self.macs.expire()
+                if time.monotonic() - self._last_sweep > self.sweep_interval:
+                    self._last_sweep = time.monotonic()
+                    self._sweep(view_changed=False)
+            except OdpError as exc:
+                log.warning("housekeeping: %s", exc)
+            except Exception:
+                log.exception("housekeeping")
+
+    def _watchdog(self) -> None:
+        """Replace a miss handler whose thread died: never lose the miss path silently."""
+        assert self.endpoint is not None and self.dpif is not None
+        for i, handler in enumerate(self.handlers):
+            if handler.alive:
+                continue
+            log.error("miss handler %d died (%s); starting a new one", i, handler.last_error)
+            handler.stop()
+            self.handlers[i] = MissHandler(i, self.endpoint, self.forwarder)
+            self.handlers[i].start()
+            self.handler_restarts += 1
+            # Every port pointing at the dead socket now points at the new one.
+            dead, dp = handler.port_id, self.config.dp_name
+            for vport in self.dpif.list_vports(dp):
+                if vport.port_no and dead in vport.upcall_pids:
+                    self.dpif.set_vport(dp, vport.port_no,
+                                        upcall_pids=[self.handlers[i].port_id])
+
+    # --- status ------------------------------------------------------------------
+
+    def router_status(self) -> dict[str, Any]:
+        assert self.dpif is not None
+        stats = self.forwarder.stats
+        try:
+            dp = self.dpif.get_datapath(self.config.dp_name)
+            flows, lost = dp.flows, dp.lost
+        except OdpError:
+            flows, lost = -1, -1
+        handlers = [h.status() for h in self.handlers]
+        overruns = sum(int(h["overruns"] or 0) for h in handlers)  # type: ignore[call-overload]
+        dead = [h["index"] for h in handlers if not h["alive"]]
+        conns = self.node.peers_status()["connections"]
+        established = [c for c in conns if c.get("state") == "established"]
+        unhealthy = [c for c in established if c.get("reason")]
+        problems = []
+        if dead:
+            problems.append(f"miss handler(s) {dead} down")
+        if unhealthy:
+            problems.append(f"{len(unhealthy)} connection(s) degraded")
+        if lost > 0 or overruns:
+            problems.append(f"{max(lost, 0) + overruns} miss(es) lost")
+        health = "ok" if not problems else "; ".join(problems)
+        summary = (f"{health}: {len(established)} connection(s), "
+                   f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
+                   f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}")
+        return {
+            "summary": summary,
+            "healthy": not problems,
+            "datapath": {"kind": self.datapath_kind, "endpoint": self.endpoint,
+                         "name": self.config.dp_name,
+                         "ports": sorted(self.forwarder.ports.local),
+                         "vxlan_port": self.forwarder.ports.vxlan,
+                         "udp_port": self.config.udp_port},
+            "mtu": self.config.mtu,
+            "flows": flows,
+            "lost": lost,
+            "misses": stats.misses,
+            "drops": stats.dropped,
+            "errors": stats.errors,
+            "flooded": stats.flooded,
+            "relayed": stats.relayed,
+            "flows_installed": stats.flows_installed,
+            "mac_moves": stats.mac_moves,
+            "flushes": self.flushes,
+            "revalidated": {"stale": self.revalidator.deleted_stale,
+                            "idle": self.revalidator.deleted_idle},
+            "mac_cache": len(self.macs),
+            "handlers": handlers,
+            "handler_restarts": self.handler_restarts,
+            "connections": conns,
+        }
+
+    def _handlers(self) -> dict[str, Any]:
+        handlers = control_handlers(self.node)
+
+        def status(request: dict[str, Any]) -> Any:
+            result = self.node.status()
+            result["router"] = self.router_status()
+            return result
+
+        def attach(request: dict[str, Any]) -> Any:
+            return {"iface": _iface(request), "port": self.attach(_iface(request))}
+
+        def detach(request: dict[str, Any]) -> Any:
+            return {"iface": _iface(request), "port": self.detach(_iface(request))}
+
+        handlers.update(status=status, attach=attach, detach=detach)
+        return handlers
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            self._open_datapath()
+            self._setup_datapath()
+            await self.node.start()
+            self._server = ControlServer(self.config.control or default_socket_path(),
+                                         self._handlers())
+            await self._server.start()
+            self._refresh_view()
+            log.info("router %s up: datapath %s (%s), control socket %s", self.node,
+                     self.config.dp_name, self.datapath_kind, self._server.path)
+            keeper = loop.create_task(self._housekeeping())
+            try:
+                await self._stop.wait()
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        await self.node.stop()
+        for handler in self.handlers:
+            handler.stop()
+        self.handlers = []
+        if self.dpif is not None:
+            self.dpif.close()
+            self.dpif = None
+        if self._userspace is not None:
+            # The userspace datapath dies with us: its flows can't outlive it.
+            self._userspace.send_signal(signal.SIGTERM)
+            try:
+                self._userspace.wait(5)
+            except subprocess.TimeoutExpired:
+                self._userspace.kill()
+            self._userspace = None
+
+
+def _iface(request: dict[str, Any]) -> str:
+    iface = request.get("iface")
+    if not isinstance(iface, str) or not iface or len(iface) > 15 or "/" in iface:
+        raise UsageError('expected "iface": a network interface name')
+    return iface
+
+
+def run_router(config: RouterConfig) -> None:
+    """Run a router in the foreground until SIGINT or SIGTERM."""
+    asyncio.run(Router(config).run())
+
+
+__all__ = ["DEFAULT_DP", "DEFAULT_MTU", "Router", "RouterConfig", "kernel_datapath_available",
+           "run_router"]
+
