@@ -31,17 +31,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from odpctl.datapath.classifier import DpFlow, FlowTable  # noqa: E402
-from odpctl.datapath.dp import Datapath  # noqa: E402
-from odpctl.datapath.execute import compile_actions  # noqa: E402
-from odpctl.datapath.extract import extract  # noqa: E402
-from odpctl.datapath.keyparse import parse_match  # noqa: E402
-from odpctl.datapath.layout import port_meta  # noqa: E402
-from odpctl.datapath.packet import ZERO_VNET, Packet  # noqa: E402
-from odpctl.datapath.ports import Port  # noqa: E402
-from odpctl.odp.actions import Output  # noqa: E402
-from odpctl.odp.keys import encode_key  # noqa: E402
-from odpctl.odp.text.keys import parse_key  # noqa: E402
+from odpctl.datapath.classifier import DpFlow, FlowTable
+from odpctl.datapath.dp import Datapath
+from odpctl.datapath.execute import compile_actions
+from odpctl.datapath.extract import extract
+from odpctl.datapath.keyparse import parse_match
+from odpctl.datapath.layout import port_meta
+from odpctl.datapath.packet import ZERO_VNET, Packet
+from odpctl.datapath.ports import Port
+from odpctl.odp.actions import Output
+from odpctl.odp.keys import encode_key
+from odpctl.odp.text.keys import parse_key
 
 # Masks: prefix lengths on the IPv4 destination, with or without the TCP port.
 # Each shape owns a first octet, so that no two flows overlap.
@@ -66,8 +66,10 @@ def build_table(n_flows: int, n_masks: int) -> tuple[FlowTable, list[bytes]]:
         index = i // len(shapes)
         net = ((10 + j) << 24) | (index << (32 - prefix)) & 0xFFFFFF
         mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-        text = (f"in_port(1),eth(),eth_type(0x0800),ipv4(dst={_ip(net)}/{_ip(mask)},proto=6),"
-                f"tcp({'dst=80' if with_port else ''}),tcp_flags(0/0)")
+        text = (
+            f"in_port(1),eth(),eth_type(0x0800),ipv4(dst={_ip(net)}/{_ip(mask)},proto=6),"
+            f"tcp({'dst=80' if with_port else ''}),tcp_flags(0/0)"
+        )
         key, m = parse_key(text)
         match = parse_match(encode_key(key), encode_key(m))
         flow = DpFlow(match, None)
@@ -136,9 +138,11 @@ def main() -> None:
         assert all(classify(k) is not None for k in keys), "a key missed its flow"
 
     assert_all_hit()
-    for what, fn in (("lookups through the exact-match cache", emc_run),
-                     ("masked lookups, every key new", classify_run),
-                     ("misses (every mask tried)", miss_run)):
+    for what, fn in (
+        ("lookups through the exact-match cache", emc_run),
+        ("masked lookups, every key new", classify_run),
+        ("misses (every mask tried)", miss_run),
+    ):
         print(f"{what:<39}{rate(fn, args.seconds, args.repeat):>12,.0f} /s")
 
     # The pipeline: a datapath with this table, a stub output port.
@@ -146,8 +150,9 @@ def main() -> None:
     dp.table = table
     dp.ports[2] = NullPort(dp, "null", 2)
     # 256 connections to addresses the /24-and-port flows (first octet 14) cover.
-    frames = [ZERO_VNET + tcp_frame(0x0B000001, (14 << 24) | i << 8 | 1, 1000 + i, 80)
-              for i in range(256)]
+    frames = [
+        ZERO_VNET + tcp_frame(0x0B000001, (14 << 24) | i << 8 | 1, 1000 + i, 80) for i in range(256)
+    ]
     meta = port_meta(1)
     process = dp.process
 
@@ -157,8 +162,10 @@ def main() -> None:
         return len(frames)
 
     pps = rate(pipeline_run, args.seconds, args.repeat)
-    print(f"packets through the pipeline (no I/O)  {pps:>12,.0f} /s   "
-          f"(hit={dp.hit} missed={dp.missed})")
+    print(
+        f"packets through the pipeline (no I/O)  {pps:>12,.0f} /s   "
+        f"(hit={dp.hit} missed={dp.missed})"
+    )
     if args.profile:
         prof = cProfile.Profile()
         prof.runcall(rate, pipeline_run, args.seconds, 1)

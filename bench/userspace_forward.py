@@ -86,8 +86,11 @@ LOAD_CPUS = ",".join(map(str, CPUS[:-1] if len(CPUS) > 1 else CPUS))
 
 def iperf(client_ns: str, server_ns: str, ip: str, seconds: float, udp: bool) -> dict[str, float]:
     pin = ["taskset", "-c", LOAD_CPUS]
-    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, *pin, "iperf3", "-s", "-1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv = subprocess.Popen(
+        ["ip", "netns", "exec", server_ns, *pin, "iperf3", "-s", "-1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             if sh("ip", "netns", "exec", server_ns, "ss", "-Hltn", "sport = :5201").strip():
@@ -95,9 +98,23 @@ def iperf(client_ns: str, server_ns: str, ip: str, seconds: float, udp: bool) ->
             time.sleep(0.05)
         args = ["-u", "-b", "0", "-l", "64"] if udp else []
         out = subprocess.run(
-            ["ip", "netns", "exec", client_ns, *pin, "iperf3", "-J", "-c", ip, "-t",
-             str(seconds), *args],
-            capture_output=True, text=True, timeout=seconds + 60,
+            [
+                "ip",
+                "netns",
+                "exec",
+                client_ns,
+                *pin,
+                "iperf3",
+                "-J",
+                "-c",
+                ip,
+                "-t",
+                str(seconds),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
         ).stdout
         end = json.loads(out)["end"]
         if udp:
@@ -118,8 +135,11 @@ def userspace_datapath(lab: Lab, profile: str | None) -> Iterator[tuple[str, str
     if profile:
         cmd += ["-m", "cProfile", "-o", profile]
     cmd += ["-m", "odpctl.datapath", "--socket", sock, "--netns", dp_ns]
-    server = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=str(REPO)),
-                              preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS))
+    server = subprocess.Popen(
+        cmd,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS),
+    )
     try:
         for _ in range(400):
             if os.path.exists(sock):
@@ -158,36 +178,44 @@ def run(args: argparse.Namespace) -> None:
             pa = dpif.add_vport(dp, Vport("pa")).port_no or 0
             pb = dpif.add_vport(dp, Vport("pb")).port_no or 0
             port_flows(dpif, dp, pa, pb)
-            subprocess.run(["ip", "netns", "exec", ha, "ping", "-c", "2", "-i", "0.2",
-                            "10.51.0.2"], capture_output=True)
-            results: dict[str, list[float]] = {"veth": [], "dp": [], "veth_pps": [],
-                                               "dp_pps": []}
+            subprocess.run(
+                ["ip", "netns", "exec", ha, "ping", "-c", "2", "-i", "0.2", "10.51.0.2"],
+                capture_output=True,
+            )
+            results: dict[str, list[float]] = {"veth": [], "dp": [], "veth_pps": [], "dp_pps": []}
             for _ in range(args.repeat):
                 if not args.no_tcp:
-                    results["veth"].append(
-                        iperf(va, vb, "10.50.0.2", args.seconds, False)["bps"])
+                    results["veth"].append(iperf(va, vb, "10.50.0.2", args.seconds, False)["bps"])
                     results["dp"].append(iperf(ha, hb, "10.51.0.2", args.seconds, False)["bps"])
                 if not args.no_udp:
                     results["veth_pps"].append(
-                        iperf(va, vb, "10.50.0.2", args.seconds, True)["pps"])
-                    results["dp_pps"].append(
-                        iperf(ha, hb, "10.51.0.2", args.seconds, True)["pps"])
+                        iperf(va, vb, "10.50.0.2", args.seconds, True)["pps"]
+                    )
+                    results["dp_pps"].append(iperf(ha, hb, "10.51.0.2", args.seconds, True)["pps"])
             if args.vxlan:
                 results["vxlan"] = vxlan(lab, dpif, dp_ns, args)
             stats = dpif.get_datapath(dp)
         if results["dp"]:
             veth, dpbps = max(results["veth"]), max(results["dp"])
-            print(f"TCP throughput   veth pair {veth / 1e9:7.2f} Gbit/s   userspace datapath "
-                  f"{dpbps / 1e9:7.2f} Gbit/s   ratio {dpbps / veth:.3f}")
+            print(
+                f"TCP throughput   veth pair {veth / 1e9:7.2f} Gbit/s   userspace datapath "
+                f"{dpbps / 1e9:7.2f} Gbit/s   ratio {dpbps / veth:.3f}"
+            )
         if results["dp_pps"]:
             vp, dpp = max(results["veth_pps"]), max(results["dp_pps"])
-            print(f"64-byte UDP      veth pair {vp / 1e3:7.1f} kpps        userspace datapath "
-                  f"{dpp / 1e3:7.1f} kpps        ratio {dpp / vp:.3f}")
+            print(
+                f"64-byte UDP      veth pair {vp / 1e3:7.1f} kpps        userspace datapath "
+                f"{dpp / 1e3:7.1f} kpps        ratio {dpp / vp:.3f}"
+            )
         if args.vxlan:
-            print(f"TCP over VXLAN   to a Linux vxlan device: {max(results['vxlan']) / 1e9:.2f} "
-                  "Gbit/s")
-        print(f"datapath stats: hit={stats.hit} missed={stats.missed} lost={stats.lost} "
-              f"exact-match cache hits={stats.cache_hit} masks visited={stats.mask_hit}")
+            print(
+                f"TCP over VXLAN   to a Linux vxlan device: {max(results['vxlan']) / 1e9:.2f} "
+                "Gbit/s"
+            )
+        print(
+            f"datapath stats: hit={stats.hit} missed={stats.missed} lost={stats.lost} "
+            f"exact-match cache hits={stats.cache_hit} masks visited={stats.mask_hit}"
+        )
     finally:
         lab.close()
 
@@ -197,8 +225,26 @@ def vxlan(lab: Lab, dpif: Dpif, dp_ns: str, args: argparse.Namespace) -> list[fl
     lab.veth(dp_ns, "u0", remote, "u1")
     sh("ip", "-n", dp_ns, "addr", "add", "10.99.1.1/24", "dev", "u0")
     sh("ip", "-n", remote, "addr", "add", "10.99.1.2/24", "dev", "u1")
-    sh("ip", "-n", remote, "link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789",
-       "remote", "10.99.1.1", "local", "10.99.1.2", "dev", "u1")
+    sh(
+        "ip",
+        "-n",
+        remote,
+        "link",
+        "add",
+        "vx0",
+        "type",
+        "vxlan",
+        "id",
+        "42",
+        "dstport",
+        "4789",
+        "remote",
+        "10.99.1.1",
+        "local",
+        "10.99.1.2",
+        "dev",
+        "u1",
+    )
     sh("ip", "-n", remote, "addr", "add", "192.168.80.2/24", "dev", "vx0")
     sh("ip", "-n", remote, "link", "set", "vx0", "up")
     lab.veth(dp_ns, "px", host, "hx0")
@@ -209,15 +255,21 @@ def vxlan(lab: Lab, dpif: Dpif, dp_ns: str, args: argparse.Namespace) -> list[fl
     vx = dpif.add_vport(dp, Vport("vxlan_sys_4789", VportType.VXLAN)).port_no
     for key, actions in (
         (f"in_port({px}),eth()", f"set(tunnel(tun_id=0x2a,dst=10.99.1.2,ttl=64,flags(key))),{vx}"),
-        (f"tunnel(tun_id=0x2a,src=10.99.1.2,dst=10.99.1.1,ttl=64/0,flags(+key)),in_port({vx}),"
-         "eth()", str(px)),
+        (
+            f"tunnel(tun_id=0x2a,src=10.99.1.2,dst=10.99.1.1,ttl=64/0,flags(+key)),in_port({vx}),"
+            "eth()",
+            str(px),
+        ),
     ):
         k, m = parse_key(key)
         dpif.add_flow(dp, Flow(k, m, parse_actions(actions)))
-    subprocess.run(["ip", "netns", "exec", host, "ping", "-c", "2", "-i", "0.2",
-                    "192.168.80.2"], capture_output=True)
-    return [iperf(host, remote, "192.168.80.2", args.seconds, False)["bps"]
-            for _ in range(args.repeat)]
+    subprocess.run(
+        ["ip", "netns", "exec", host, "ping", "-c", "2", "-i", "0.2", "192.168.80.2"],
+        capture_output=True,
+    )
+    return [
+        iperf(host, remote, "192.168.80.2", args.seconds, False)["bps"] for _ in range(args.repeat)
+    ]
 
 
 def main() -> None:

@@ -3,11 +3,12 @@
 # Install: copy to /usr/share/bash-completion/completions/odpctl, or source it.
 
 declare -gA _odpctl_sub=(
-    ['odpctl']='shell demo dp vport flow watch'
+    ['odpctl']='shell demo dp vport flow watch router'
     ['odpctl dp']='list show add del set serve'
     ['odpctl vport']='list add del set'
     ['odpctl flow']='dump get add mod del flush parse'
     ['odpctl watch']='flows stats vports upcalls'
+    ['odpctl router']='start status attach detach'
 )
 declare -gA _odpctl_opts=(
     ['odpctl']='--netns -n --datapath --version --help -h'
@@ -38,6 +39,11 @@ declare -gA _odpctl_opts=(
     ['odpctl watch stats']='--interval -i --count -c --duration -d --lines --json --help -h'
     ['odpctl watch vports']='--all -a --interval -i --count -c --duration -d --lines --json --help -h'
     ['odpctl watch upcalls']='--filter --source --force --control --names --no-names --count -c --duration -d --lines --json --help -h'
+    ['odpctl router']='--help -h'
+    ['odpctl router start']='--name --nickname --password-file --datapath --port --mtu --control --iface --dp --log-level --help -h'
+    ['odpctl router status']='--control --json --help -h'
+    ['odpctl router attach']='--control --help -h'
+    ['odpctl router detach']='--control --help -h'
 )
 declare -gA _odpctl_vals=(
     ['odpctl --netns']='netns'
@@ -98,6 +104,19 @@ declare -gA _odpctl_vals=(
     ['odpctl watch upcalls -c']='-'
     ['odpctl watch upcalls --duration']='-'
     ['odpctl watch upcalls -d']='-'
+    ['odpctl router start --name']='-'
+    ['odpctl router start --nickname']='-'
+    ['odpctl router start --password-file']='file'
+    ['odpctl router start --datapath']='choice:kernel|userspace|auto'
+    ['odpctl router start --port']='-'
+    ['odpctl router start --mtu']='-'
+    ['odpctl router start --control']='file'
+    ['odpctl router start --iface']='-'
+    ['odpctl router start --dp']='-'
+    ['odpctl router start --log-level']='-'
+    ['odpctl router status --control']='file'
+    ['odpctl router attach --control']='file'
+    ['odpctl router detach --control']='file'
 )
 declare -gA _odpctl_pos=(
     ['odpctl shell']='dp'
@@ -120,10 +139,14 @@ declare -gA _odpctl_pos=(
     ['odpctl watch stats']='dp'
     ['odpctl watch vports']='dp'
     ['odpctl watch upcalls']='dp'
+    ['odpctl router start']='-'
+    ['odpctl router attach']='iface'
+    ['odpctl router detach']='iface'
 )
 declare -gA _odpctl_rep=(
     ['odpctl dp show']='1'
     ['odpctl dp add']='1'
+    ['odpctl router start']='1'
 )
 declare -gA _odpctl_choices=(
     ['odpctl flow parse']='keys actions'

@@ -5,11 +5,12 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo dp vport flow watch'
+    'odpctl' 'shell demo dp vport flow watch router'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
     'odpctl watch' 'flows stats vports upcalls'
+    'odpctl router' 'start status attach detach'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
@@ -18,7 +19,8 @@ demo:Build three hosts around a datapath, switch their pings through it with a l
 dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
-watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.'
+watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.
+router:Run the overlay router, and ask a running one how it is.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -40,6 +42,10 @@ parse:Print each line'\''s canonical ODP text after a round trip through the bin
 stats:The datapath'\''s hit, miss and lost rates, per refresh and on average.
 vports:Port events (added, changed, deleted) as they happen, and per-port rates.
 upcalls:Misses and userspace() upcalls as they happen: each as its ODP key and a one-line summary of the packet.'
+    'odpctl router' 'start:Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
+status:The router'\''s health in one line, then its peers, connections and counters.
+attach:Attach a container interface to the router'\''s datapath.
+detach:Detach a container interface from the router'\''s datapath.'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -175,7 +181,7 @@ _odpctl_optdescr=(
 --duration:Stop after DURATION (500ms, 10s, 5m)
 -d:Stop after DURATION (500ms, 10s, 5m)
 --lines:Print lines even on a terminal
---json:Print one JSON object a line (odpctl-watch(1))
+--json:Print one JSON object a line
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl watch stats' '--interval:Seconds between refreshes
@@ -185,7 +191,7 @@ _odpctl_optdescr=(
 --duration:Stop after DURATION (500ms, 10s, 5m)
 -d:Stop after DURATION (500ms, 10s, 5m)
 --lines:Print lines even on a terminal
---json:Print one JSON object a line (odpctl-watch(1))
+--json:Print one JSON object a line
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl watch vports' '--all:Lines: print every item at each refresh, idle ones too (default: the new, the gone and the busy)
@@ -197,7 +203,7 @@ _odpctl_optdescr=(
 --duration:Stop after DURATION (500ms, 10s, 5m)
 -d:Stop after DURATION (500ms, 10s, 5m)
 --lines:Print lines even on a terminal
---json:Print one JSON object a line (odpctl-watch(1))
+--json:Print one JSON object a line
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl watch upcalls' '--filter:Only flows (upcalls) whose key agrees with MATCH: field=value pairs ('\''in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp'\'') or ODP syntax
@@ -211,7 +217,31 @@ _odpctl_optdescr=(
 --duration:Stop after DURATION (500ms, 10s, 5m)
 -d:Stop after DURATION (500ms, 10s, 5m)
 --lines:Print lines even on a terminal
---json:Print one JSON object a line (odpctl-watch(1))
+--json:Print one JSON object a line
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router start' '--name:Peer name (12 hex digits; default: from machine and namespace)
+--nickname:Nickname (default: the host name)
+--password-file:Encrypt the mesh with this password
+--datapath:Kernel datapath, userspace datapath, or the best available
+--port:TCP port of the mesh
+--mtu:Overlay MTU (default 1376)
+--control:The router'\''s control socket (default: this namespace'\''s)
+--iface:Container interface to attach (repeatable)
+--dp:Datapath name (default odp-router)
+--log-level:debug, info, warning
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router status' '--control:The router'\''s control socket (default: this namespace'\''s)
+--json:Print JSON
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router attach' '--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router detach' '--control:The router'\''s control socket (default: this namespace'\''s)
 --help:Show this message and exit
 -h:Show this message and exit'
 )
@@ -275,6 +305,19 @@ _odpctl_vals=(
     'odpctl watch upcalls -c' '-'
     'odpctl watch upcalls --duration' '-'
     'odpctl watch upcalls -d' '-'
+    'odpctl router start --name' '-'
+    'odpctl router start --nickname' '-'
+    'odpctl router start --password-file' 'file'
+    'odpctl router start --datapath' 'choice:kernel|userspace|auto'
+    'odpctl router start --port' '-'
+    'odpctl router start --mtu' '-'
+    'odpctl router start --control' 'file'
+    'odpctl router start --iface' '-'
+    'odpctl router start --dp' '-'
+    'odpctl router start --log-level' '-'
+    'odpctl router status --control' 'file'
+    'odpctl router attach --control' 'file'
+    'odpctl router detach --control' 'file'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
@@ -298,11 +341,15 @@ _odpctl_pos=(
     'odpctl watch stats' 'dp'
     'odpctl watch vports' 'dp'
     'odpctl watch upcalls' 'dp'
+    'odpctl router start' '-'
+    'odpctl router attach' 'iface'
+    'odpctl router detach' 'iface'
 )
 typeset -gA _odpctl_rep
 _odpctl_rep=(
     'odpctl dp show' '1'
     'odpctl dp add' '1'
+    'odpctl router start' '1'
 )
 typeset -gA _odpctl_choices
 _odpctl_choices=(

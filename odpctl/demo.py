@@ -1,93 +1,109 @@
-"""``odpctl demo``: a datapath switching real traffic, built and torn down.
+"""``odpctl demo``: a three-host overlay, built, exercised, shown and torn down.
 
-Three hosts (network namespaces) are plugged into one datapath in a fourth;
-a learning switch handles the misses, the hosts ping each other, and the
-datapath's statistics and flows are shown: the first packets of each
-conversation miss and install flows, the rest never leave the datapath.
-Everything the demo creates is removed at the end, also when interrupted.
+Three hosts (network namespaces on a bridge, the underlay) each run
+`odpctl router start` with two containers (namespaces with a veth into their
+host).  The routers form a mesh, the containers ping each other across
+hosts over VXLAN, and the status and flows of one router are shown: the first
+packets of each conversation miss and install flows, the rest never leave
+the datapath.  The best datapath available is used: the kernel's if the
+openvswitch module is loaded, else the userspace one.  Everything the demo
+creates is removed at the end, also when interrupted.
 """
 
 from __future__ import annotations
 
 import re
-from itertools import permutations
+import time
+from itertools import combinations
 
 from rich.console import Console
 from rich.table import Table
 
+from odpctl.errors import OdpError
 from odpctl.lab import Lab
 from odpctl.odp.dpif import Dpif
-from odpctl.odp.endpoint import resolve_endpoint
+from odpctl.odp.endpoint import runtime_dir
 from odpctl.odp.text.actions import format_actions
 from odpctl.odp.text.keys import format_key
-from odpctl.odp.vport import Vport
-from odpctl.switch import LearningSwitch
+from odpctl.overlaylab import OverlayLab
+from odpctl.router import DEFAULT_DP, kernel_datapath_available
 
-HOSTS = 3
-DATAPATH = "demo"
 _RTT = re.compile(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/")
 
 
+def _choose(datapath: str | None) -> str:
+    if datapath in (None, "auto"):
+        return "kernel" if kernel_datapath_available() else "userspace"
+    return "kernel" if datapath in ("kernel", "system") else "userspace"
+
+
 def run_demo(datapath: str | None, console: Console) -> bool:
-    """Build, ping, show, tear down; True if every host reached every other."""
+    """Build, ping, show, tear down; True if every container reached every other."""
+    kind = _choose(datapath)
+    console.print(f"[bold]datapath:[/] {kind}, one per host; 3 hosts x 2 containers")
     with Lab("odpdemo") as lab:
-        switch_ns = lab.namespace("switch")
-        endpoint = resolve_endpoint(datapath, netns_name=switch_ns)
-        console.print(f"[bold]datapath:[/] {endpoint.describe()}")
-        with Dpif(endpoint) as dpif, Dpif(endpoint) as handler_dpif, \
-                handler_dpif.open_upcall_channel() as channel:
-            dp = dpif.create_datapath(DATAPATH)
-            ports = []
-            for i in range(1, HOSTS + 1):
-                host = lab.namespace(f"h{i}")
-                lab.veth(switch_ns, f"port{i}", host, "eth0")
-                lab.address(host, "eth0", f"10.99.0.{i}/24")
-                vport = dpif.add_vport(dp, Vport(f"port{i}", upcall_pids=(channel.port_id,)))
-                assert vport.port_no is not None
-                ports.append(vport.port_no)
-            switch = LearningSwitch(handler_dpif, dp, ports, channel)
-            switch.start()
-            try:
-                ok = _ping_all(lab, console)
-            finally:
-                switch.stop()
-            _show(dpif, switch, console)
-            dpif.delete_datapath(dp)
+        overlay = OverlayLab(lab, datapath=kind)
+        try:
+            overlay.start_routers()
+            overlay.wait_ready(timeout=60)
+            _wait_fastdp(overlay, 15.0)
+            ok = _ping_all(overlay, console)
+            _show(overlay, kind, console)
+        except OdpError as exc:
+            console.print(f"[red]demo failed:[/] {exc}")
+            for host in overlay.hosts:
+                console.print(f"--- router {host.index}\n{overlay.log_tail(host.index)}",
+                              highlight=False)
+            ok = False
+        finally:
+            overlay.close()
     return ok
 
 
-def _ping_all(lab: Lab, console: Console) -> bool:
-    table = Table(title="ping between hosts", title_justify="left")
+def _wait_fastdp(overlay: OverlayLab, timeout: float) -> None:
+    """Until every connection is on the fast path (or the time is up: fallback works too)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conns = [c for h in overlay.hosts for c in overlay.status(h.index)["router"]["connections"]]
+        if conns and all(c["overlay"] == "fastdp" for c in conns):
+            return
+        time.sleep(0.3)
+
+
+def _ping_all(overlay: OverlayLab, console: Console) -> bool:
+    table = Table(title="ping between containers on different hosts", title_justify="left")
     for column in ("from", "to", "result", "avg rtt"):
         table.add_column(column)
     ok = True
-    hosts = [n for n in lab.namespaces if not n.endswith("switch")]
-    for (i, src), (j, _dst) in permutations(enumerate(hosts, 1), 2):
-        result = lab.run(src, "ping", "-c", "3", "-i", "0.2", "-W", "2", f"10.99.0.{j}")
+    for src, dst in combinations(overlay.containers, 2):
+        if src.host == dst.host:
+            continue
+        result = overlay.lab.run(src.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", dst.address)
         rtt = _RTT.search(result.stdout)
         reached = result.returncode == 0
         ok &= reached
-        table.add_row(f"h{i}", f"h{j} (10.99.0.{j})",
+        table.add_row(src.name, f"{dst.name} ({dst.address})",
                       "[green]ok[/]" if reached else "[red]unreachable[/]",
                       f"{rtt.group(1)} ms" if rtt else "-")
     console.print(table)
     return ok
 
 
-def _show(dpif: Dpif, switch: LearningSwitch, console: Console) -> None:
-    dp = dpif.get_datapath(DATAPATH)
-    console.print(
-        f"[bold]{dp.name}:[/] lookups hit:{dp.hit} missed:{dp.missed} lost:{dp.lost}  "
-        f"flows:{dp.flows}  masks:{dp.masks}"
-    )
-    console.print(
-        f"[bold]learning switch:[/] misses:{switch.stats.misses} "
-        f"flooded:{switch.stats.flooded} flows installed:{switch.stats.flows_installed} "
-        f"errors:{switch.stats.errors}"
-    )
-    for flow in sorted(dpif.dump_flows(dp), key=lambda f: (f.key.in_port or 0, -f.packets)):
+def _show(overlay: OverlayLab, kind: str, console: Console) -> None:
+    from odpctl.commands.router import render_status
+
+    host = overlay.hosts[0]
+    console.print("[bold]odpctl router status[/] on host0:", highlight=False)
+    console.print(render_status(overlay.status(0)), highlight=False, soft_wrap=True,
+                  emoji=False, markup=False)
+    endpoint = ("kernel" if kind == "kernel"
+                else f"unix:{runtime_dir(host.ns) / 'router-dp.sock'}")
+    with Dpif.open(endpoint, netns=host.ns if kind == "kernel" else None) as dpif:
+        flows = sorted(dpif.dump_flows(DEFAULT_DP), key=lambda f: -f.packets)
+    console.print(f"[bold]flows on host0[/] ({len(flows)}):")
+    for flow in flows:
         console.print(
             f"  {format_key(flow.key, flow.mask)}, packets:{flow.packets}, "
             f"bytes:{flow.bytes}, actions:{format_actions(flow.actions)}",
-            highlight=False, soft_wrap=True,
+            highlight=False, soft_wrap=True, emoji=False,
         )

@@ -33,12 +33,17 @@ from odpctl.mesh.names import PeerName
 from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.endpoint import runtime_dir
-from odpctl.odp.uapi import VportType
+from odpctl.odp.keys import FlowKey
+from odpctl.odp.packet import Execute
+from odpctl.odp.uapi import KeyAttr, VportType
 from odpctl.odp.vport import Vport
+from odpctl.overlay import heartbeat
+from odpctl.overlay.fallback import PORT as FALLBACK_PORT
+from odpctl.overlay.fallback import Fallback
 from odpctl.overlay.fastdp import FastDatapath
-from odpctl.overlay.flows import VXLAN_PORT
+from odpctl.overlay.flows import VXLAN_PORT, tunnel_to, vni
 from odpctl.overlay.forwarder import Forwarder, Ports
-from odpctl.overlay.handlers import MissHandler
+from odpctl.overlay.handlers import MissHandler, latency_summary
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.view import MeshView
@@ -63,6 +68,7 @@ class RouterConfig:
     mac_max_age: float = 600.0
     idle_timeout: float = 60.0  # flows no packet hit for this long go
     grace: float = 30.0  # flows towards a vanished peer stay this long
+    fallback_port: int = FALLBACK_PORT
 
 
 def kernel_datapath_available() -> bool:
@@ -74,7 +80,7 @@ class Router:
         self.config = config
         self.macs = MacCache(config.mac_max_age)
         self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port)
-        self.overlay = FastDatapath(self._mesh_changed, config.udp_port)
+        self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu)
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         self._saved_short_id: int | None = None
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
@@ -94,6 +100,9 @@ class Router:
         self._userspace: subprocess.Popen[bytes] | None = None
         self._stop = asyncio.Event()
         self._view_dirty = True
+        self.fallback: Fallback | None = None
+        self._fallback_dpif: Dpif | None = None
+        self._last_beat = 0.0
 
     # --- datapath --------------------------------------------------------------
 
@@ -157,8 +166,13 @@ class Router:
             # Adopted ports: their misses now come to our sockets.
             self.dpif.set_vport(dp, vport.port_no, upcall_pids=[self._pid_for(vport.port_no)])
         if vxlan is None:
-            vxlan = self._add_port(Vport(vx_name, VportType.VXLAN,
-                                         dst_port=self.config.udp_port))
+            try:
+                vxlan = self._add_port(Vport(vx_name, VportType.VXLAN,
+                                             dst_port=self.config.udp_port))
+            except OdpError as exc:
+                # No VXLAN here: every connection takes the userspace path.
+                self.overlay.vxlan_error = f"no VXLAN tunnel port on this datapath: {exc}"
+                log.warning("%s", self.overlay.vxlan_error)
         self.forwarder.ports = Ports(frozenset(local), vxlan)
         if adopted:
             log.info("adopted datapath %s with %d container ports and its flows", dp, len(local))
@@ -243,7 +257,8 @@ class Router:
         return MeshView(
             ourself=node.name, our_short_id=node.short_id, short_ids=short_ids,
             next_hops=next_hops, broadcast=broadcast,
-            neighbour_ips=dict(self.overlay.neighbours),
+            neighbour_ips=self.overlay.neighbours,
+            fallback_ips=self.overlay.fallback_neighbours,
             by_short_id={sid: peer for peer, sid in short_ids.items()},
         )
 
@@ -314,6 +329,9 @@ class Router:
         while True:
             await asyncio.sleep(self.config.tick)
             try:
+                if time.monotonic() - self._last_beat >= self.overlay.interval:
+                    self._last_beat = time.monotonic()
+                    self.overlay.tick(self._send_heartbeat)
                 self._refresh_view()
                 self._watchdog()
                 self.macs.expire()
@@ -324,6 +342,41 @@ class Router:
                 log.warning("housekeeping: %s", exc)
             except Exception:
                 log.exception("housekeeping")
+
+    def _send_heartbeat(self, peer: PeerName, ip: str, kind: int) -> bool:
+        """One heartbeat to ``peer`` through the VXLAN tunnel; whether it left."""
+        vxlan, entry = self.forwarder.ports.vxlan, self.node.topology.get(peer)
+        if self.dpif is None or vxlan is None or entry is None or entry.short_id is None:
+            return False
+        actions = tunnel_to(vni(self.node.short_id, entry.short_id), ip, vxlan,
+                            self.config.udp_port)
+        frame = heartbeat.frame(kind, self.node.name, self.config.mtu)
+        try:
+            self.dpif.execute(self.config.dp_name,
+                              Execute(frame, FlowKey({KeyAttr.IN_PORT: 0}), actions))
+        except OdpError as exc:
+            log.debug("heartbeat to %s: %s", ip, exc)
+            return False
+        return True
+
+    def _start_fallback(self) -> None:
+        assert self.endpoint is not None
+        loop = asyncio.get_running_loop()
+        try:
+            self.fallback = Fallback(self.config.fallback_port)
+        except OSError as exc:
+            log.warning("no userspace fallback: cannot bind UDP %d: %s",
+                        self.config.fallback_port, exc.strerror)
+            return
+        dpif = self._fallback_dpif = Dpif.open(self.endpoint)
+        forwarder = self.forwarder
+        self.fallback.start(lambda src, dst, frame, ip: forwarder.inject(dpif, src, dst, frame, ip))
+        forwarder.fallback = self.fallback
+
+        def beat(sender: int, kind: int) -> None:
+            loop.call_soon_threadsafe(self.overlay.heartbeat_received, PeerName(sender), kind)
+
+        forwarder.on_heartbeat = beat
 
     def _watchdog(self) -> None:
         """Replace a miss handler whose thread died: never lose the miss path silently."""
@@ -388,12 +441,18 @@ class Router:
             "relayed": stats.relayed,
             "flows_installed": stats.flows_installed,
             "mac_moves": stats.mac_moves,
+            "heartbeats_received": stats.heartbeats,
+            "fallback": {"sent": stats.fallback_sent, "received": stats.fallback_received,
+                         "port": self.config.fallback_port,
+                         "alive": self.fallback is not None and self.fallback.alive,
+                         "vxlan_error": self.overlay.vxlan_error},
             "flushes": self.flushes,
             "revalidated": {"stale": self.revalidator.deleted_stale,
                             "idle": self.revalidator.deleted_idle},
             "mac_cache": len(self.macs),
             "handlers": handlers,
             "handler_restarts": self.handler_restarts,
+            "miss_latency": latency_summary(self.handlers),
             "connections": conns,
         }
 
@@ -426,6 +485,7 @@ class Router:
         try:
             self._open_datapath()
             self._setup_datapath()
+            self._start_fallback()
             await self.node.start()
             self._server = ControlServer(self.config.control or default_socket_path(),
                                          self._handlers())
@@ -451,6 +511,12 @@ class Router:
         for handler in self.handlers:
             handler.stop()
         self.handlers = []
+        if self.fallback is not None:
+            self.fallback.stop()
+            self.fallback = None
+        if self._fallback_dpif is not None:
+            self._fallback_dpif.close()
+            self._fallback_dpif = None
         if self.dpif is not None:
             self.dpif.close()
             self.dpif = None

@@ -42,8 +42,10 @@ app = typer.Typer(
     On a terminal each view is a live screen, refreshed every --interval
     seconds (q or Ctrl-C quits). Off a terminal, or with --lines, it prints
     lines instead, flushed at each refresh so that they can be piped; --json
-    prints one JSON object a line (odpctl-watch(1), JSON LINES). --count and
-    --duration stop it on their own; Ctrl-C stops it cleanly, exit status 0.""",
+    prints one JSON object a line, each with "time" (seconds since the epoch),
+    "event" (totals, flow, stats, port, port_rates or upcall) and "datapath".
+    --count and --duration stop it on their own; Ctrl-C stops it cleanly,
+    exit status 0.""",
     no_args_is_help=True,
 )
 
@@ -66,7 +68,7 @@ Every = Annotated[
                        "(default: the new, the gone and the busy).")
 ]
 Json = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object a line (odpctl-watch(1)).")
+    bool, typer.Option("--json", help="Print one JSON object a line.")
 ]
 Names = Annotated[
     bool, typer.Option("--names/--no-names", help="Show port names instead of numbers.")

@@ -61,10 +61,11 @@ class DpFlow:
         self.masked = match.key_int() & match.mask_int()
         self.actions: list[Action] = []
         self.program: Program = ()
-        self.actions_attr = b""  # encoded OVS_FLOW_ATTR_* payloads, cached for dumps
-        self.key_attr = b""
-        self.mask_attr = b""
-        self.ufid_key_attr = b""
+        # Encoded OVS_FLOW_ATTR_* payloads, made when a reply first needs them.
+        self.actions_attr: bytes | None = None
+        self.key_attr: bytes | None = None
+        self.mask_attr: bytes | None = None
+        self.ufid_key_attr: bytes | None = None
         self.packets = 0
         self.bytes = 0
         self.used = 0
@@ -126,8 +127,7 @@ class FlowTable:
             emc[cache_key] = flow
         return flow
 
-    def remember(self, cache_key: tuple[bytes, bytes, bytes], flow: DpFlow,
-                 fields: bytes) -> None:
+    def remember(self, cache_key: tuple[bytes, bytes, bytes], flow: DpFlow, fields: bytes) -> None:
         fast = self.fast
         if len(fast) >= self.emc_size:
             del fast[next(iter(fast))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from odpctl.datapath.classifier import FlowTable
+from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.execute import flow_hash, run
 from odpctl.datapath.extract import extract, signature
 from odpctl.datapath.keyencode import put_key, put_tunnel
@@ -55,6 +55,7 @@ class Datapath:
         self.table = FlowTable()
         self.hit = self.missed = self.lost = 0
         self.dropped_recirc = 0
+        self._pending: set[Port] = set()
         self.now = now_ms()
         self._deliver = deliver
         self._packet_family = packet_family
@@ -67,8 +68,11 @@ class Datapath:
 
     def process(self, pkt: Packet, depth: int) -> None:
         table = self.table
+        flow: DpFlow | None
         sig = signature(pkt.data) if pkt.fields is None else None
         if sig is not None:
+            if type(sig) is not bytes:
+                sig = bytes(sig)  # from a rewritten packet: a bytearray, unhashable
             # The fast path: a common frame keyed by its header bytes alone.
             cache_key = (pkt.meta, sig, pkt.opts)
             hit = table.fast.get(cache_key)
@@ -106,6 +110,21 @@ class Datapath:
 
     def port_gone(self, port: Port, reason: str) -> None:
         self._on_port_gone(self, port, reason)
+
+    def pending(self, port: Port) -> None:
+        self._pending.add(port)
+
+    def forget(self, port: Port) -> None:
+        """``port`` is going: send what it still holds, then no more."""
+        if port in self._pending:
+            self._pending.discard(port)
+            port.flush()
+
+    def flush(self) -> None:
+        """Send what ports queued while packets were processed (one batch)."""
+        pending = self._pending
+        while pending:
+            pending.pop().flush()
 
     # --- upcalls -----------------------------------------------------------------
 

@@ -306,6 +306,7 @@ class Registry:
         self._watch(port)
 
     def _remove_port(self, dp: Datapath, port: Port) -> None:
+        dp.forget(port)
         self._unwatch(port)
         port.close()
         dp.ports.pop(port.port_no, None)

@@ -448,7 +448,7 @@ def _nd(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[bytes, bytes
     return target, sll, tll
 
 
-def signature(d: bytes | bytearray, off: int = 10) -> bytes | None:
+def signature(d: bytes | bytearray, off: int = 10) -> bytes | bytearray | None:
     """The bytes of a common frame that decide its flow key, or None if uncommon.
 
     For untagged IPv4 (no options) and IPv6 (no extension headers) carrying
@@ -469,8 +469,12 @@ def signature(d: bytes | bytearray, off: int = 10) -> bytes | None:
             if n < 54 or n < 34 + (d[off + 46] >> 4) * 4 or d[off + 46] < 0x50:
                 return None
             # MACs, type, tos, frag, ttl+proto, addresses+ports, data offset+flags
-            return d[off : off + 16] + d[off + 20 : off + 24] + d[off + 26 : off + 38] + d[
-                off + 46 : off + 48]
+            return (
+                d[off : off + 16]
+                + d[off + 20 : off + 24]
+                + d[off + 26 : off + 38]
+                + d[off + 46 : off + 48]
+            )
         if proto == 17 or proto == 1:
             if n < 42:
                 return None

@@ -71,15 +71,17 @@ def _ufid_flags(req: Request) -> int:
 
 def flow_attrs(flow: DpFlow, ufid_flags: int = 0) -> bytes:
     """The OVS_FLOW_ATTR_* of a reply about ``flow`` (ovs_flow_cmd_fill_info)."""
+    if flow.mask_attr is None:
+        _encode(flow)
     parts = []
     if flow.ufid is not None:
         parts.append(attr(FlowAttr.UFID, flow.ufid))
         if not ufid_flags & UfidFlag.OMIT_KEY:
-            parts.append(attr(FlowAttr.KEY, flow.ufid_key_attr))
+            parts.append(attr(FlowAttr.KEY, flow.ufid_key_attr or b""))
     else:
-        parts.append(attr(FlowAttr.KEY, flow.key_attr))
+        parts.append(attr(FlowAttr.KEY, flow.key_attr or b""))
     if not ufid_flags & UfidFlag.OMIT_MASK:
-        parts.append(attr(FlowAttr.MASK, flow.mask_attr))
+        parts.append(attr(FlowAttr.MASK, flow.mask_attr or b""))
     if flow.used:
         parts.append(attr_u64(FlowAttr.USED, flow.used))
     if flow.packets:
@@ -87,8 +89,26 @@ def flow_attrs(flow: DpFlow, ufid_flags: int = 0) -> bytes:
     if flow.tcp_flags & 0xFF:
         parts.append(attr(FlowAttr.TCP_FLAGS, bytes([flow.tcp_flags & 0xFF])))
     if not ufid_flags & UfidFlag.OMIT_ACTIONS:
+        if flow.actions_attr is None:
+            flow.actions_attr = encode_actions(flow.actions)
         parts.append(attr(FlowAttr.ACTIONS, flow.actions_attr))
     return b"".join(parts)
+
+
+def _encode(flow: DpFlow) -> None:
+    """The key and mask attributes of a flow, as the kernel writes them.
+
+    Made on first use, not at install time: a router installs many flows
+    and reads few back.
+    """
+    match = flow.match
+    masked = unpack(match.masked_key())
+    if flow.ufid is None:
+        key = unpack(match.key)
+        flow.key_attr = put_key(key, key, match.key_opts, False)
+    else:
+        flow.ufid_key_attr = put_key(masked, masked, match.masked_opts(), False)
+    flow.mask_attr = put_key(masked, unpack(match.mask), match.mask_opts, True)
 
 
 def _same_identity(flow: DpFlow, match: Match) -> bool:
@@ -105,7 +125,7 @@ class FlowCommands:
 
     def _set_actions(self, flow: DpFlow, actions: list[Action]) -> None:
         flow.actions = actions
-        flow.actions_attr = encode_actions(actions)
+        flow.actions_attr = None
         flow.program = compile_actions(actions)
 
     def _announce(
@@ -132,10 +152,6 @@ class FlowCommands:
             existing = table.find_overlap(match)
         if existing is None:
             flow = DpFlow(match, ufid)
-            key = unpack(match.key)
-            flow.key_attr = put_key(key, key, match.key_opts, False)
-            flow.ufid_key_attr = put_key(masked, masked, match.masked_opts(), False)
-            flow.mask_attr = put_key(masked, unpack(match.mask), match.mask_opts, True)
             self._set_actions(flow, actions)
             table.insert(flow)
             self._announce(req, FlowCmd.NEW, dp.ifindex, flow, ufid_flags)

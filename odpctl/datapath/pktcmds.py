@@ -59,3 +59,4 @@ class PacketCommands:
         checked = validate_actions(actions, unpack(pkt.key()))
         dp = self._registry.datapath(req.dp_ifindex)
         run(compile_actions(checked), dp, pkt, 0)
+        dp.flush()

@@ -43,6 +43,12 @@ from odpctl.datapath.packet import (
     offload_header,
     tcp_payload_len,
 )
+from odpctl.datapath.pktring import (
+    TP_STATUS_VLAN_TPID_VALID,
+    TP_STATUS_VLAN_VALID,
+    TX_MAX,
+    Rings,
+)
 from odpctl.datapath.validate import EgressTunnel
 from odpctl.odp.uapi import VportType
 from odpctl.odp.vport import DEFAULT_DST_PORTS
@@ -57,8 +63,6 @@ PACKET_AUXDATA = 8
 PACKET_VNET_HDR = 15
 PACKET_IGNORE_OUTGOING = 23
 ETH_P_ALL = 0x0003
-TP_STATUS_VLAN_VALID = 0x10
-TP_STATUS_VLAN_TPID_VALID = 0x40
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
 IP_PKTINFO = 8
@@ -107,6 +111,9 @@ class Owner(Protocol):
 
     def port_gone(self, port: Port, reason: str) -> None: ...
 
+    def pending(self, port: Port) -> None:
+        """``port`` holds output to `Port.flush` once the current batch is done."""
+
 
 class Port:
     """A vport.  Subclasses open the device or socket in ``__init__``."""
@@ -134,6 +141,10 @@ class Port:
 
     def send(self, pkt: Packet) -> None:
         self.tx_dropped += 1
+
+    def flush(self) -> None:
+        """Send what `send` queued (ports that batch their output)."""
+        return None
 
     def close(self) -> None:
         return None
@@ -170,7 +181,7 @@ class Port:
 class NetdevPort(Port):
     type = VportType.NETDEV
 
-    def __init__(self, owner: Owner, name: str, port_no: int) -> None:
+    def __init__(self, owner: Owner, name: str, port_no: int, *, use_rings: bool = True) -> None:
         super().__init__(owner, name, port_no)
         ifindex = netdev.ifindex(name)
         if ifindex is None:
@@ -183,6 +194,7 @@ class NetdevPort(Port):
         self.ifindex = ifindex
         # Protocol 0 until bound, so that nothing from other devices queues up.
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.rings: Rings | None = None
         try:
             sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
             sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
@@ -191,21 +203,36 @@ class NetdevPort(Port):
             for opt, size in ((SO_RCVBUFFORCE, 4 << 20), (SO_SNDBUFFORCE, 4 << 20)):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            if use_rings:
+                try:
+                    self.rings = Rings(sock)
+                except OSError:
+                    self.rings = None  # plain reads and writes, a system call each
             sock.bind((name, ETH_P_ALL))
             sock.setsockopt(
                 SOL_PACKET, PACKET_ADD_MEMBERSHIP, _MREQ.pack(ifindex, PACKET_MR_PROMISC, 0, b"")
             )
             sock.setblocking(False)
         except BaseException:
+            if self.rings is not None:
+                self.rings.close()
             sock.close()
             raise
         self.sock = sock
         self._buf = bytearray(MAX_FRAME)
+        # With rings, big frames (GSO super-packets) bypass the TX ring: one
+        # system call each costs less than another copy through the ring.
+        self._tx_sock = sock
+        if self.rings is not None:
+            self._tx_sock = _plain_sender(name)
 
     def fileno(self) -> int | None:
         return self.sock.fileno()
 
     def on_readable(self) -> None:
+        if self.rings is not None:
+            self._read_ring(self.rings)
+            return
         recvmsg_into = self.sock.recvmsg_into
         buf = self._buf
         view = memoryview(buf)
@@ -217,10 +244,7 @@ class NetdevPort(Port):
             except BlockingIOError:
                 return
             except OSError as e:
-                if e.errno in (errno.ENODEV, errno.ENXIO, errno.ENETDOWN):
-                    self.owner.port_gone(self, f"device {self.name} went away")
-                    return
-                self.rx_errors += 1
+                self._rx_error(e)
                 return
             data = bytes(view[:n])
             if anc:
@@ -229,10 +253,49 @@ class NetdevPort(Port):
             self.rx_bytes += n - VNET_LEN
             receive(self, Packet(data, meta))
 
+    def _read_ring(self, rings: Rings) -> None:
+        receive = self.owner.receive
+        meta = self.meta
+        for _ in range(4):  # a few ring-fulls per wake-up, then others get a turn
+            got = rings.receive(BATCH)
+            for data, status, tci, tpid in got:
+                if status & TP_STATUS_VLAN_VALID:
+                    data = _with_vlan(
+                        data, tci, tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                    )
+                self.rx_packets += 1
+                self.rx_bytes += len(data) - VNET_LEN
+                receive(self, Packet(data, meta))
+            if len(got) < BATCH:
+                break
+        self.rx_errors = rings.truncated
+        self.rx_dropped += rings.dropped()
+        # The ring says nothing of a vanished device: ask the socket.
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._rx_error(OSError(err, os.strerror(err)))
+
+    def _rx_error(self, e: OSError) -> None:
+        if e.errno in (errno.ENODEV, errno.ENXIO, errno.ENETDOWN):
+            self.owner.port_gone(self, f"device {self.name} went away")
+        else:
+            self.rx_errors += 1
+
     def send(self, pkt: Packet) -> None:
         data = self._tx_data(pkt)
+        rings = self.rings
+        if rings is not None:
+            if len(data) <= TX_MAX:
+                if rings.queue(data):
+                    self.owner.pending(self)
+                    self.tx_packets += 1
+                    self.tx_bytes += len(data) - VNET_LEN
+                else:
+                    self.tx_dropped += 1
+                return
+            rings.flush()  # what the ring holds goes first
         try:
-            self.sock.send(data)
+            self._tx_sock.send(data)
         except BlockingIOError:
             self.tx_dropped += 1
             return
@@ -247,8 +310,31 @@ class NetdevPort(Port):
         self.tx_packets += 1
         self.tx_bytes += len(data) - VNET_LEN
 
+    def flush(self) -> None:
+        if self.rings is not None:
+            self.rings.flush()
+            self.tx_errors = self.rings.tx_failed
+
     def close(self) -> None:
+        if self.rings is not None:
+            self.rings.close()
+            self._tx_sock.close()
         self.sock.close()
+
+
+def _plain_sender(name: str) -> socket.socket:
+    """An AF_PACKET socket that only sends, with virtio-net headers."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20)
+        sock.bind((name, 0))  # protocol 0: it receives nothing
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _frame_l3(data: bytes, at: int) -> tuple[int, int]:
@@ -269,15 +355,17 @@ def _reinsert_vlan(data: bytes, anc: list[tuple[int, int, bytes]]) -> bytes:
         status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(cdata)
         if not status & TP_STATUS_VLAN_VALID:
             return data
-        if not status & TP_STATUS_VLAN_TPID_VALID:
-            tpid = 0x8100
-        at = VNET_LEN + 12
-        out = bytearray(data[:at])
-        out += struct.pack("!HH", tpid, tci)
-        out += data[at:]
-        _shift_csum_start(out, 4)
-        return bytes(out)
+        return _with_vlan(data, tci, tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100)
     return data
+
+
+def _with_vlan(data: bytes, tci: int, tpid: int) -> bytes:
+    at = VNET_LEN + 12
+    out = bytearray(data[:at])
+    out += struct.pack("!HH", tpid, tci)
+    out += data[at:]
+    _shift_csum_start(out, 4)
+    return bytes(out)
 
 
 def _shift_csum_start(d: bytearray, delta: int) -> None:

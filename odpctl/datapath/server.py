@@ -261,6 +261,9 @@ class Server:
                 callback(mask)
             except Exception:  # a bug must not take every datapath down with it
                 log.exception("unexpected error in the datapath server loop")
+        # Output the ports batched during this round goes out now, together.
+        for dp in self.registry.by_name.values():
+            dp.flush()
         if now >= self._next_rebalance:
             self._next_rebalance = now + REBALANCE_MS
             for dp in self.registry.by_name.values():

@@ -84,13 +84,13 @@ _UNSUPPORTED: dict[type, str] = {
     PushMpls: "push_mpls",
     PopMpls: "pop_mpls",
     AddMpls: "add_mpls",
-    Ct: "ct() (it has no connection tracking)",
+    Ct: "ct (there is no connection tracking)",
     PushEth: "push_eth",
     PopEth: "pop_eth",
     PushNsh: "push_nsh",
     PopNsh: "pop_nsh",
-    Meter: "meter()",
-    Psample: "psample()",
+    Meter: "meter",
+    Psample: "psample",
 }
 
 
@@ -116,15 +116,34 @@ def validate_actions(data: bytes, masked_key: Key) -> list[Action]:
     return _check(actions, masked_key, 0, masked_key.eth_type)
 
 
-def egress_tunnel(value: object) -> EgressTunnel:
-    """The tunnel a set(tunnel(...)) action sets, checked as the kernel does."""
-    m = _Builder()
+# Parsed tunnels by their encoding: the flows of a router send to a few peers,
+# so most set(tunnel(...)) actions repeat one another.
+_TUNNELS: dict[bytes, tuple[EgressTunnel, Set]] = {}
+_TUNNELS_MAX = 4096
+
+
+def _tunnel(value: object) -> tuple[EgressTunnel, Set]:
+    """A set(tunnel(...))'s egress tunnel, and the action as the kernel echoes it."""
     try:
         raw = encode_key_attr(KeyAttr.TUNNEL, value)[4:]
     except ValueError as exc:
         raise einval(f"set(tunnel): {exc}") from None
+    known = _TUNNELS.get(raw)
+    if known is not None:
+        return known
+    m = _Builder()
     parse_tunnel(raw, m, False)
-    return EgressTunnel(unpack(bytes(m.bufs[0])), m.opts[0])
+    tun = EgressTunnel(unpack(bytes(m.bufs[0])), m.opts[0])
+    canon = put_tunnel(tun.key, tun.opts, len(tun.opts), tun.key.tun_proto)
+    if len(_TUNNELS) >= _TUNNELS_MAX:
+        _TUNNELS.clear()
+    known = _TUNNELS[raw] = (tun, Set(KeyAttr.TUNNEL, decode_tunnel(canon)))
+    return known
+
+
+def egress_tunnel(value: object) -> EgressTunnel:
+    """The tunnel a set(tunnel(...)) action sets, checked as the kernel does."""
+    return _tunnel(value)[0]
 
 
 def _check(
@@ -174,7 +193,7 @@ def _check(
         elif isinstance(a, (PopVlan, Recirc, CtClear)):
             pass
         elif type(a) in _UNSUPPORTED:
-            raise unsupported(f"the {_UNSUPPORTED[type(a)]} action")
+            raise unsupported(f"the action {_UNSUPPORTED[type(a)]}")
         elif isinstance(a, UnknownAction):
             raise einval(f"unknown action type {a.kind}")
         else:
@@ -189,9 +208,7 @@ def _check_set(a: Set, key: Key, eth_type: int) -> Action:
     if kind in (KeyAttr.PRIORITY, KeyAttr.SKB_MARK, KeyAttr.ETHERNET):
         return a
     if kind == KeyAttr.TUNNEL:
-        tun = egress_tunnel(a.value)
-        canon = put_tunnel(tun.key, tun.opts, len(tun.opts), tun.key.tun_proto)
-        return Set(KeyAttr.TUNNEL, decode_tunnel(canon))
+        return _tunnel(a.value)[1]
     _check_l3l4(kind, key, eth_type)
     if kind == KeyAttr.IPV4:
         if a.value.proto != key.ip_proto or a.value.frag != key.ip_frag:

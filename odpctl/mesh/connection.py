@@ -141,6 +141,8 @@ class Connection:
         self._opener: Opener | None = None
         self._decoder: FrameDecoder | None = None
         self._pending: dict[str, _Pending] = {}
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
         self._more = asyncio.Event()
         self._writer_task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
@@ -267,6 +269,7 @@ class Connection:
         if notify and self.state in (ConnState.CONNECTED, ConnState.ESTABLISHED):
             with contextlib.suppress(MeshError, OSError, RuntimeError):
                 self.send(Bye(reason))
+        self.flush()
         self._writer.close()  # the read loop sees EOF and tears down
 
     def _teardown(self, reason: str, error: BaseException | None) -> None:
@@ -317,17 +320,30 @@ class Connection:
     # --- writing -------------------------------------------------------------
 
     def send(self, msg: Message) -> None:
-        """Send one message now (into the socket's buffer)."""
+        """Send one message (sealed now, so in order; written at the end of this tick)."""
         if self.state == ConnState.CLOSED:
             return
         payload = encode_message(msg)
         if self._sealer is not None:
             payload = self._sealer.seal(payload)
         frame = encode_frame(payload)
-        self._writer.write(frame)
         self.bytes_sent += len(frame)
         self.messages_sent += 1
         self.last_sent = time.monotonic()
+        # Messages sent in the same tick (relayed broadcasts, gossip, a
+        # heartbeat) go out in one write: one system call, not one each.
+        self._out.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._out or self._writer.is_closing():
+            self._out.clear()
+            return
+        self._writer.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
+        self._out.clear()
         transport = self._writer.transport
         if transport.get_write_buffer_size() > self.config.max_send_buffer:
             self.close(
@@ -378,6 +394,7 @@ class Connection:
                     if self.state == ConnState.CLOSED or self.close_reason is not None:
                         return
                     # Waiting here is what lets later data merge into what is queued.
+                    self.flush()
                     await self._writer.drain()
         except (ConnectionError, OSError) as exc:
             self.close(f"connection error: {exc.strerror or exc}", notify=False)

@@ -134,7 +134,9 @@ class ConnectionMaker:
         self._timer: asyncio.TimerHandle | None = None
         self._refresh_pending = False
         self._stopped = False
-        self._discovered_at: tuple[int, int] | None = None
+        self._discovered_key: tuple[int, int] | None = None
+        self._discovered_at = 0.0
+        self.rediscover_interval = 2.0
 
     # --- requests -----------------------------------------------------------
 
@@ -288,10 +290,13 @@ class ConnectionMaker:
     def _discover(self, connected: dict[PeerName, str]) -> None:
         """Targets for the peers others are connected to and we are not."""
         topology = self.host.topology
-        key = (topology.generation, len(connected))
-        if key == self._discovered_at:
-            return  # nothing new to learn
-        self._discovered_at = key
+        # Worth a look when peers come or go (or we connect to one), else now
+        # and then: it walks every connection of every peer.
+        key = (len(topology.peers), len(connected))
+        now = time.monotonic()
+        if key == self._discovered_key and now - self._discovered_at < self.rediscover_interval:
+            return
+        self._discovered_key, self._discovered_at = key, now
         ourself = self.host.name
         wanted: dict[str, PeerName] = {}
         for peer in topology.peers.values():
@@ -308,7 +313,6 @@ class ConnectionMaker:
                 and target.state != TargetState.CONNECTING
             ):
                 del self.targets[address]
-        now = time.monotonic()
         for address, remote in wanted.items():
             if address not in self.targets:
                 # Of two peers that discover each other, the one with the lower

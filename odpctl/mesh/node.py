@@ -82,8 +82,10 @@ class MeshConfig:
     heartbeat_timeout: float = 15.0
     handshake_timeout: float = 10.0
     gossip_interval: float = 10.0
-    # Topology changes within this delay go out (and routes are recomputed) together.
+    # Topology changes within this delay are handled together (routes, GC) ...
     update_delay: float = 0.1
+    # ... and our entry is broadcast at most this often.
+    min_update_interval: float = 0.5
     # Unreachable peers are forgotten after this long (entries race each other).
     gc_delay: float = 1.0
     backoff_initial: float = 1.0
@@ -150,6 +152,7 @@ class MeshNode:
         self._settle_handle: asyncio.TimerHandle | None = None
         self._gossip_handle: asyncio.TimerHandle | None = None
         self._update_pending = False
+        self._last_update = 0.0
         self._spread: set[PeerName] = set()  # names learnt from neighbours, to broadcast
         self._unreachable_since: dict[PeerName, float] = {}
         self._running = False
@@ -425,10 +428,7 @@ class MeshNode:
             reason = f"connection limit reached ({self.config.conn_limit})"
             conn.close(reason)
             raise ConnectionClosed(reason)
-        # Reachable before this connection?  (The routes may be a moment old:
-        # recomputing them for each of the connections a mesh makes at once
-        # costs more than a full topology sent now and then to a known peer.)
-        new_peer = self.routes.unicast_all(hello.name) is None
+        new_peer = self.routes.unicast_all(hello.name) is None  # reachable before?
         _, restarted = self.topology.add_neighbour(
             hello.name, hello.nickname, hello.uid, hello.short_id
         )
@@ -575,10 +575,19 @@ class MeshNode:
         """
         if ourself:
             self._update_pending = True
-        if self._settle_handle is None and self._running:
-            self._settle_handle = asyncio.get_running_loop().call_later(
-                self.config.update_delay, self._settle
-            )
+        self._schedule_settle(self.config.update_delay)
+
+    def _schedule_settle(self, delay: float) -> None:
+        """Settle in ``delay`` seconds, or sooner if that is already planned."""
+        if not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        handle = self._settle_handle
+        if handle is not None:
+            if handle.when() <= loop.time() + delay:
+                return
+            handle.cancel()
+        self._settle_handle = loop.call_later(max(delay, 0.0), self._settle)
 
     def _settle(self) -> None:
         self._settle_handle = None
@@ -587,7 +596,14 @@ class MeshNode:
         self.routes.notify()
         self.maker.refresh()
         if self._update_pending:
+            wait = self._last_update + self.config.min_update_interval - time.monotonic()
+            if wait > 0:
+                # A mesh forming changes our entry many times a second: each
+                # broadcast reaches every peer, so send the latest one, later.
+                self._schedule_settle(wait)
+                return
             self._update_pending = False
+            self._last_update = time.monotonic()
             names, self._spread = {self._name, *self._spread}, set()
             self._topology_channel.gossip_broadcast(self._topology_gossiper.data(update=names))
 
@@ -616,11 +632,9 @@ class MeshNode:
             if removed:
                 log.info("forgot unreachable peers: %s", ", ".join(str(p) for p in removed))
                 self.routes.ensure()
-        if self._unreachable_since and self._settle_handle is None and self._running:
+        if self._unreachable_since:
             wake = min(self._unreachable_since.values()) + self.config.gc_delay - now
-            self._settle_handle = asyncio.get_running_loop().call_later(
-                max(wake, 0.01), self._settle
-            )
+            self._schedule_settle(max(wake, 0.01))
 
     def _arm_gossip(self) -> None:
         interval = self.config.gossip_interval * random.uniform(0.9, 1.1)

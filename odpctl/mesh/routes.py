@@ -47,6 +47,9 @@ class TopologyView(Protocol):
 
 def _bits(mask: int) -> list[int]:
     """The positions of the set bits of ``mask``, ascending."""
+    if mask.bit_count() > 16:
+        # Dense: let C walk the bits (as a string of 0s and 1s, lowest first).
+        return [i for i, c in enumerate(bin(mask)[:1:-1]) if c == "1"]
     out = []
     while mask:
         low = mask & -mask
@@ -56,12 +59,14 @@ def _bits(mask: int) -> list[int]:
 
 
 class Routes:
-    """The routes of one peer, updated from its topology when told to.
+    """The routes of one peer, kept up to date with its topology.
 
-    The node calls `ensure` once topology changes settle; lookups in between
-    see the previous routes, which is what they would have seen a moment
-    earlier anyway.  `notify` runs the change callbacks (the router
-    revalidates its flows) if anything changed since the last call.
+    Every lookup first applies the topology's pending changes (cheap: only
+    the changed entries are looked at), so a broadcast relayed a moment
+    after an update goes along the tree that update implies; relaying along
+    a stale tree is how broadcasts get lost while a mesh forms.  The change
+    callbacks (the router revalidates its flows) run from `notify`, which
+    the node calls once changes settle, not from within a lookup.
     """
 
     def __init__(self, topology: TopologyView, ourself: PeerName) -> None:
@@ -229,14 +234,17 @@ class Routes:
 
     def unicast(self, dst: PeerName) -> PeerName | None:
         """Next hop to ``dst`` over established symmetric connections (None: no route)."""
+        self.ensure()
         return self._unicast.get(dst)
 
     def unicast_all(self, dst: PeerName) -> PeerName | None:
         """Next hop to ``dst`` over all connections (None: no route)."""
+        self.ensure()
         return self._unicast_all.get(dst)
 
     def broadcast(self, src: PeerName) -> list[PeerName]:
         """Our children on ``src``'s tree of established symmetric connections."""
+        self.ensure()
         hops = self._broadcast.get(src)
         if hops is None:
             hops = self._broadcast[src] = self._children(self._sym, src)
@@ -244,6 +252,7 @@ class Routes:
 
     def broadcast_all(self, src: PeerName) -> list[PeerName]:
         """Our children on ``src``'s tree of all connections (gossip)."""
+        self.ensure()
         hops = self._broadcast_all.get(src)
         if hops is None:
             hops = self._broadcast_all[src] = self._children(self._out_all, src)
@@ -251,12 +260,15 @@ class Routes:
 
     def reachable(self) -> set[PeerName]:
         """Peers reachable over established symmetric connections, ourselves included."""
+        self.ensure()
         return set(self._unicast)
 
     def reachable_all(self) -> set[PeerName]:
+        self.ensure()
         return set(self._unicast_all)
 
     def unicast_table(self) -> dict[PeerName, PeerName | None]:
+        self.ensure()
         return dict(self._unicast)
 
     def random_neighbours(self, exclude: PeerName | None = None) -> list[PeerName]:
@@ -265,6 +277,7 @@ class Routes:
         A neighbour through which we reach many peers is more likely to be
         picked: if it is the only way to half the mesh, gossip must go there.
         """
+        self.ensure()
         weights = Counter(
             hop for hop in self._unicast_all.values() if hop is not None and hop != exclude
         )

@@ -84,6 +84,7 @@ class Topology:
         # to many neighbours, and a full topology to every new one.
         self._packed: dict[PeerName, tuple[int, int, bytes]] = {}
         self._changes: set[PeerName] = {ourself.name}
+        self._digest: tuple[int, bytes] | None = None
         self.generation = 0  # grows with every change
         self.on_short_ids_changed: list[Callable[[], None]] = []
         self.on_gc: list[Callable[[Peer], None]] = []
@@ -309,11 +310,15 @@ class Topology:
         return payloads
 
     def encode_digest(self) -> bytes:
+        if self._digest is not None and self._digest[0] == self.generation:
+            return self._digest[1]
         flat: list[int] = []
         for peer in self.peers.values():
             if not peer.placeholder:
                 flat += (peer.name, peer.uid, peer.version)
-        return pack([DIGEST, flat])
+        data = pack([DIGEST, flat])
+        self._digest = (self.generation, data)
+        return data
 
     def compare_digest(self, flat: list[int]) -> tuple[set[PeerName], set[PeerName], bool]:
         """(names we have newer, names they have newer, our version moved)."""

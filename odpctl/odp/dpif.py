@@ -50,6 +50,13 @@ DpRef = str | int | Datapath
 # A vport named by name or by port number.
 PortRef = str | int
 
+# Requests per window of the batches whose requests are answered only if they
+# fail (flow add/modify/delete without echo, packet execution): the window is
+# one ACK to wait for, and must leave room in the socket's default receive
+# buffer (~208 KiB) for all of it to fail.  An error is ~830 bytes of it with
+# NETLINK_CAP_ACK, ~1.3 KiB on a kernel that echoes the whole request.
+QUIET_BATCH_WINDOW = 128
+
 # What Open vSwitch asks for; per-CPU dispatch is added when PIDs are given.
 DEFAULT_FEATURES = DpFeature.UNALIGNED | DpFeature.VPORT_PIDS
 
@@ -372,7 +379,9 @@ class Dpif:
             )
             for flow in flows
         ]
-        results = self._conn.batch(requests, f"{cmd.name.lower()} flows")
+        results = self._conn.batch(
+            requests, f"{cmd.name.lower()} flows", window=QUIET_BATCH_WINDOW, ack_each=False
+        )
         return [r if isinstance(r, OdpError) else None for r in results]
 
     def get_flow(
@@ -421,7 +430,9 @@ class Dpif:
             (fam.id, 0, odp_payload(PacketCmd.EXECUTE, fam.version, ifindex, encode_execute(r)))
             for r in requests
         ]
-        results = self._conn.batch(batch, "execute packets")
+        results = self._conn.batch(
+            batch, "execute packets", window=QUIET_BATCH_WINDOW, ack_each=False
+        )
         return [r if isinstance(r, OdpError) else None for r in results]
 
     def open_upcall_channel(self, *, rcvbuf: int = 4 << 20) -> UpcallChannel:

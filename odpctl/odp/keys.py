@@ -21,6 +21,8 @@ Values are plain tuples and ints so that decoding a dump costs one
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import functools
 import re
 import struct
@@ -735,6 +737,14 @@ _TUNNEL_SHAPE: dict[int, tuple[str, str]] = {
 }
 _CT_LABELS = int(KeyAttr.CT_LABELS)
 _TUNNEL = int(KeyAttr.TUNNEL)
+# Tunnel's fields in constructor order, and the default of each as source text
+# (every default is a literal: None, False or ()).
+_TUNNEL_FIELDS = tuple(f.name for f in dataclasses.fields(Tunnel))
+_TUNNEL_FIELD_INDEX = {name: i for i, name in enumerate(_TUNNEL_FIELDS)}
+_TUNNEL_DEFAULTS = {f.name: repr(f.default) for f in dataclasses.fields(Tunnel)}
+assert all(
+    ast.literal_eval(text) == getattr(Tunnel(), name) for name, text in _TUNNEL_DEFAULTS.items()
+)
 
 
 class _Layout:
@@ -830,7 +840,7 @@ def _compile_shape(data: bytes, off: int, end: int) -> _Shape | None:
 
 def _compile_tunnel(layout: _Layout, data: bytes, pos: int, end: int, base: int) -> str | None:
     """The expression that builds the Tunnel of ``data[pos:end]``, or None."""
-    args: list[str] = []
+    args: list[tuple[str, str]] = []
     seen: set[int] = set()
     while pos < end:
         if end - pos < 4:
@@ -854,13 +864,18 @@ def _compile_tunnel(layout: _Layout, data: bytes, pos: int, end: int, base: int)
         fmt, field_name = spec
         layout.headers.append(pos - base)
         if not fmt:
-            args.append(f"{field_name}=True")
+            args.append((field_name, "True"))
         else:
             if nla_len - 4 != struct.calcsize(fmt):
                 return None
-            args.append(f"{field_name}={layout.value(pos - base + 4, fmt)}")
+            args.append((field_name, layout.value(pos - base + 4, fmt)))
         pos = (pos + nla_len + 3) & ~3
-    return f"_Tunnel({', '.join(args)})"
+    # Positional arguments, up to the last one given: twice as fast as keywords
+    # for a dataclass of eighteen fields.
+    given = dict(args)
+    last = max((_TUNNEL_FIELD_INDEX[name] for name in given), default=-1)
+    values = (given.get(name, _TUNNEL_DEFAULTS[name]) for name in _TUNNEL_FIELDS[: last + 1])
+    return f"_Tunnel({', '.join(values)})"
 
 
 # Sizes whose layouts would not compile (encap, MPLS...), with how many

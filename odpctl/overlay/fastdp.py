@@ -2,9 +2,11 @@
 
 Each mesh connection gets a `FastDPConnection` that records the neighbour's
 underlay address (the VXLAN tunnel's destination) and declares the data path
-established, so the connection counts for data routes.  Whether frames then
-really cross is the heartbeats' business (see the router's status).
-Everything here runs on the mesh's event loop.
+established at once, so the connection counts for data routes: frames can
+always cross, through the userspace fallback if not through VXLAN.  Which of
+the two a connection uses is the heartbeats' business (`heartbeat`): fastdp
+while full-size VXLAN heartbeats are acknowledged, fallback otherwise, with
+the reason in its status.  Everything here runs on the mesh's event loop.
 """
 
 from __future__ import annotations
@@ -16,42 +18,99 @@ from odpctl.mesh.names import PeerName
 from odpctl.mesh.overlay import OverlayConnection, OverlayConnectionParams, OverlayStatus
 
 from .flows import VXLAN_PORT
+from .heartbeat import ACK_TAG, FULL, SMALL, Health
 
 FEATURE = "fastdp"
+FALLBACK = "fallback"
+
+# (peer, its underlay IP, heartbeat kind) -> sent?
+SendHeartbeat = Callable[[PeerName, str, int], bool]
 
 
 class FastDPConnection:
     def __init__(self, overlay: FastDatapath, params: OverlayConnectionParams) -> None:
         self.overlay = overlay
         self.params = params
-        self.reason: str | None = None
-        if FEATURE not in params.remote_features:
-            self.reason = "the other end has no fast datapath"
+        self.ip = params.remote_address[0]
+        self.health = Health(overlay.interval, overlay.timeout, overlay.mtu)
+        self.confirmed = False
+
+    @property
+    def fastdp(self) -> bool:
+        return self.health.ok and self.overlay.vxlan_error is None
+
+    @property
+    def reason(self) -> str | None:
+        if self.overlay.vxlan_error is not None:
+            return self.overlay.vxlan_error
+        if FEATURE not in self.params.remote_features:
+            return "the other end has no fast datapath"
+        return None if self.health.ok else self.health.reason
 
     def confirm(self) -> None:
-        self.overlay.neighbours[self.params.remote] = self.params.remote_address[0]
+        self.confirmed = True
+        self.overlay.connections[self.params.remote] = self
         self.params.set_established(True)
         self.overlay.changed()
 
     def control_message(self, tag: int, payload: bytes) -> None:
-        return None
+        if tag == ACK_TAG and payload[:1] in (bytes([SMALL]), bytes([FULL])):
+            self.health.ack(payload[0])
+            if self.health.evaluate(self.overlay.udp_port):
+                self.overlay.changed()
+
+    def heartbeat_received(self, kind: int) -> None:
+        self.params.send_control(ACK_TAG, bytes([kind]))
+
+    def tick(self, send: SendHeartbeat) -> None:
+        if self.overlay.vxlan_error is None:
+            for kind in (SMALL, FULL):
+                if send(self.params.remote, self.ip, kind):
+                    self.health.sent += 1
+        if self.health.evaluate(self.overlay.udp_port):
+            self.overlay.changed()
 
     def status(self) -> OverlayStatus:
-        return OverlayStatus(name=FEATURE, healthy=self.reason is None, reason=self.reason)
+        reason = self.reason
+        return OverlayStatus(name=FEATURE if self.fastdp else FALLBACK, healthy=reason is None,
+                             reason=reason)
 
     def stop(self) -> None:
-        if self.overlay.neighbours.get(self.params.remote) == self.params.remote_address[0]:
-            del self.overlay.neighbours[self.params.remote]
+        if self.overlay.connections.get(self.params.remote) is self:
+            del self.overlay.connections[self.params.remote]
         self.overlay.changed()
 
 
 class FastDatapath:
     """Implements `odpctl.mesh.overlay.Overlay`."""
 
-    def __init__(self, on_change: Callable[[], None], udp_port: int = VXLAN_PORT) -> None:
+    def __init__(self, on_change: Callable[[], None], udp_port: int = VXLAN_PORT, *,
+                 mtu: int = 1376, interval: float = 1.0, timeout: float = 3.5) -> None:
         self.udp_port = udp_port
-        self.neighbours: dict[PeerName, str] = {}  # neighbour -> underlay IP
+        self.mtu = mtu
+        self.interval = interval
+        self.timeout = timeout
+        self.connections: dict[PeerName, FastDPConnection] = {}
+        self.vxlan_error: str | None = None  # set: no fast path for anyone
         self._on_change = on_change
+
+    @property
+    def neighbours(self) -> dict[PeerName, str]:
+        """Neighbours on the fast path: their underlay IP."""
+        return {p: c.ip for p, c in self.connections.items() if c.fastdp}
+
+    @property
+    def fallback_neighbours(self) -> dict[PeerName, str]:
+        return {p: c.ip for p, c in self.connections.items() if not c.fastdp}
+
+    def tick(self, send: SendHeartbeat) -> None:
+        for conn in list(self.connections.values()):
+            conn.tick(send)
+
+    def heartbeat_received(self, peer: PeerName, kind: int) -> None:
+        conn = self.connections.get(peer)
+        if conn is not None:
+            conn.heartbeat_received(kind)
 
     def changed(self) -> None:
         self._on_change()
@@ -63,5 +122,9 @@ class FastDatapath:
         return FastDPConnection(self, params)
 
     def diagnostics(self) -> dict[str, Any]:
-        return {"fastdp": {"udp_port": self.udp_port,
-                           "neighbours": {f"{n:012x}": ip for n, ip in self.neighbours.items()}}}
+        return {"fastdp": {
+            "udp_port": self.udp_port, "mtu": self.mtu, "vxlan_error": self.vxlan_error,
+            "connections": {f"{p:012x}": {"ip": c.ip, "overlay": c.status().name,
+                                          "reason": c.reason, "heartbeats_sent": c.health.sent,
+                                          "acks": c.health.acks}
+                            for p, c in self.connections.items()}}}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from odpctl.mesh.names import PeerName
@@ -25,6 +26,8 @@ from odpctl.odp.keys import FlowKey, Tunnel
 from odpctl.odp.packet import Execute, Upcall
 from odpctl.odp.uapi import KeyAttr
 
+from . import heartbeat
+from .fallback import Fallback
 from .flows import flowable, is_multicast, local_flow, split_vni, tunnel_flow, tunnel_to, vni
 from .maccache import Local, MacCache, Remote
 from .view import MeshView
@@ -39,6 +42,9 @@ class ForwarderStats:
     dropped: int = 0  # no route, unknown peer, hairpin
     errors: int = 0
     mac_moves: int = 0
+    fallback_sent: int = 0
+    fallback_received: int = 0
+    heartbeats: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,12 @@ class Forwarder:
         self.udp_port = udp_port
         self.view: MeshView | None = None
         self.ports = Ports()
-        self._tls = threading.local()  # the Dpif of the thread handling a miss
+        self.fallback: Fallback | None = None
+        # Called on a handler thread with (sender, kind) for each heartbeat.
+        self.on_heartbeat: Callable[[int, int], None] = lambda sender, kind: None
+        # Per thread: its Dpif, and the frames of the current decision that go
+        # through the userspace fallback (which forbid a flow).
+        self._tls = threading.local()
         self._lock = threading.Lock()
         self.stats = ForwarderStats()
 
@@ -67,9 +78,21 @@ class Forwarder:
             for name, delta in deltas.items():
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
 
+    def _begin(self, dpif: Dpif) -> None:
+        self._tls.dpif = dpif
+        self._tls.sleeve = []
+
+    def _send_fallback(self, frame: bytes) -> None:
+        sends: list[tuple[str, int, int]] = self._tls.sleeve
+        if self.fallback is None:
+            return
+        for ip, src_short, dst_short in sends:
+            self.fallback.send(ip, src_short, dst_short, frame)
+        self.count(fallback_sent=len(sends))
+
     def handle(self, dpif: Dpif, upcall: Upcall) -> None:
         self.count(misses=1)
-        self._tls.dpif = dpif
+        self._begin(dpif)
         view, ports = self.view, self.ports
         key = upcall.key
         in_port, eth, eth_type = key.in_port, key.eth, key.get(KeyAttr.ETHERTYPE)
@@ -78,18 +101,25 @@ class Forwarder:
             return
         tunnel = key.get(KeyAttr.TUNNEL)
         from_tunnel = in_port == ports.vxlan and isinstance(tunnel, Tunnel)
+        if from_tunnel and eth_type == heartbeat.ETH_TYPE:
+            beat = heartbeat.parse(upcall.packet)
+            if beat is not None:
+                self.count(heartbeats=1)
+                self.on_heartbeat(beat[1], beat[0])
+                return
         if from_tunnel:
             assert isinstance(tunnel, Tunnel)
-            actions, flow_ok = self._from_tunnel(view, ports, in_port, eth.src, eth.dst, tunnel)
+            actions, flow_ok = self._from_tunnel(view, ports, eth.src, eth.dst, tunnel)
         elif in_port in ports.local:
             actions, flow_ok = self._from_local(view, ports, in_port, eth.src, eth.dst)
         else:
             self.count(dropped=1)
             return
-        if not actions:
+        fallback = bool(self._tls.sleeve)
+        if not actions and not fallback:
             self.count(dropped=1)
             return
-        if flow_ok and isinstance(eth_type, int) and flowable(eth_type):
+        if flow_ok and not fallback and isinstance(eth_type, int) and flowable(eth_type):
             if from_tunnel:
                 assert isinstance(tunnel, Tunnel)
                 flow = tunnel_flow(in_port, tunnel, eth, eth_type, actions)
@@ -97,8 +127,32 @@ class Forwarder:
                 flow = local_flow(in_port, eth, eth_type, actions)
             dpif.add_flow(self.dp, flow, replace=True)
             self.count(flows_installed=1)
-        dpif.execute(self.dp, Execute(upcall.packet, FlowKey({KeyAttr.IN_PORT: in_port}),
-                                      actions))
+        if actions:
+            dpif.execute(self.dp, Execute(upcall.packet, FlowKey({KeyAttr.IN_PORT: in_port}),
+                                          actions))
+        self._send_fallback(upcall.packet)
+
+    def inject(self, dpif: Dpif, src_short: int, dst_short: int, frame: bytes,
+               came_from: str) -> None:
+        """A frame from the userspace fallback (on the fallback's receiving thread)."""
+        self.count(fallback_received=1)
+        self._begin(dpif)
+        view, ports = self.view, self.ports
+        if view is None or len(frame) < 14:
+            self.count(dropped=1)
+            return
+        src_peer, dst_peer = view.by_short_id.get(src_short), view.by_short_id.get(dst_short)
+        if src_peer is None or dst_peer is None:
+            self.count(dropped=1)
+            return
+        actions, _ = self._from_peer(view, ports, src_peer, dst_peer, frame[6:12], frame[0:6],
+                                     came_from)
+        if actions:
+            # Injected as if from the datapath's own port: no container's.
+            dpif.execute(self.dp, Execute(frame, FlowKey({KeyAttr.IN_PORT: 0}), actions))
+        elif not self._tls.sleeve:
+            self.count(dropped=1)
+        self._send_fallback(frame)
 
     def _learn(self, mac: bytes, where: Local | Remote) -> None:
         if is_multicast(mac):
@@ -113,21 +167,37 @@ class Forwarder:
 
     def _to_peer(self, view: MeshView, ports: Ports, src: PeerName, dst: PeerName,
                  avoid_ip: str | None = None) -> list[Action] | None:
-        """Tunnel actions towards peer ``dst`` for a frame from peer ``src``."""
+        """Actions towards peer ``dst`` for a frame from peer ``src`` (None: no way).
+
+        Through the fallback, the actions are empty and the frame is queued
+        for the fallback instead.
+        """
         hop = view.next_hops.get(dst)
-        ip = view.neighbour_ips.get(hop) if hop is not None else None
-        if ip is None or ports.vxlan is None or ip == avoid_ip:
+        if hop is None or src not in view.short_ids or dst not in view.short_ids:
             return None
-        return tunnel_to(vni(view.short_ids[src], view.short_ids[dst]), ip, ports.vxlan,
-                         self.udp_port)
+        value = vni(view.short_ids[src], view.short_ids[dst])
+        ip = view.neighbour_ips.get(hop)
+        if ip is not None and ports.vxlan is not None and ip != avoid_ip:
+            return tunnel_to(value, ip, ports.vxlan, self.udp_port)
+        ip = view.fallback_ips.get(hop)
+        if ip is not None and ip != avoid_ip:
+            self._tls.sleeve.append((ip, view.short_ids[src], view.short_ids[dst]))
+            return []
+        return None
 
     def _along_tree(self, view: MeshView, ports: Ports, src: PeerName) -> list[Action]:
         actions: list[Action] = []
         for child in view.broadcast.get(src, ()):
+            if child not in view.short_ids or src not in view.short_ids:
+                continue
             ip = view.neighbour_ips.get(child)
-            if ip is not None and ports.vxlan is not None and child in view.short_ids:
+            if ip is not None and ports.vxlan is not None:
                 actions += tunnel_to(vni(view.short_ids[src], view.short_ids[child]), ip,
                                      ports.vxlan, self.udp_port)
+                continue
+            ip = view.fallback_ips.get(child)
+            if ip is not None:
+                self._tls.sleeve.append((ip, view.short_ids[src], view.short_ids[child]))
         return actions
 
     def _from_local(self, view: MeshView, ports: Ports, in_port: int, src: bytes,
@@ -147,14 +217,21 @@ class Forwarder:
         self.count(flooded=1)
         return flood, is_multicast(dst)  # a flow for real broadcasts only
 
-    def _from_tunnel(self, view: MeshView, ports: Ports, in_port: int, src: bytes,
-                     dst: bytes, tunnel: Tunnel) -> tuple[list[Action], bool]:
+    def _from_tunnel(self, view: MeshView, ports: Ports, src: bytes, dst: bytes,
+                     tunnel: Tunnel) -> tuple[list[Action], bool]:
         src_short, dst_short = split_vni(tunnel.tun_id or 0)
         src_peer, dst_peer = view.by_short_id.get(src_short), view.by_short_id.get(dst_short)
-        if src_peer is None or dst_peer is None or src_peer == view.ourself:
+        if src_peer is None or dst_peer is None:
             return [], False
         came_from = (str(ipaddress.IPv4Address(tunnel.ipv4_src))
                      if tunnel.ipv4_src is not None else None)
+        return self._from_peer(view, ports, src_peer, dst_peer, src, dst, came_from)
+
+    def _from_peer(self, view: MeshView, ports: Ports, src_peer: PeerName, dst_peer: PeerName,
+                   src: bytes, dst: bytes, came_from: str | None) -> tuple[list[Action], bool]:
+        """A frame another peer sent (by VXLAN or fallback) from ``src_peer`` to ``dst_peer``."""
+        if src_peer == view.ourself:
+            return [], False  # our own frame came back: a loop
         if dst_peer != view.ourself:
             actions = self._to_peer(view, ports, src_peer, dst_peer, avoid_ip=came_from)
             if actions is None:

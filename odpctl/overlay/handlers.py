@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 
 from odpctl.errors import OdpError
 from odpctl.odp.dpif import Dpif
@@ -31,6 +32,9 @@ class MissHandler:
         self.channel: UpcallChannel = self.dpif.open_upcall_channel()
         self.last_error: str | None = None
         self.last_seen = time.monotonic()
+        # How long each of the latest misses took to handle (decide, install,
+        # execute), in seconds: the router's share of miss-to-flow latency.
+        self.latencies: deque[float] = deque(maxlen=20000)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"miss-handler-{index}",
                                         daemon=True)
@@ -65,8 +69,10 @@ class MissHandler:
                 continue
             if upcall is None or upcall.cmd != PacketCmd.MISS:
                 continue
+            start = time.perf_counter()
             try:
                 self.forwarder.handle(self.dpif, upcall)
+                self.latencies.append(time.perf_counter() - start)
             except OdpError as exc:
                 self.forwarder.count(errors=1)
                 self.last_error = str(exc)
@@ -83,3 +89,15 @@ class MissHandler:
             "malformed": getattr(self.channel, "malformed", 0),
             "last_error": self.last_error,
         }
+
+
+def latency_summary(handlers: list[MissHandler]) -> dict[str, float | int]:
+    """p50 and p99 of the latest misses' handling times, in milliseconds."""
+    samples = sorted(x for h in handlers for x in list(h.latencies))
+    if not samples:
+        return {"samples": 0}
+
+    def pct(p: float) -> float:
+        return round(samples[min(len(samples) - 1, int(p * len(samples)))] * 1000, 3)
+
+    return {"samples": len(samples), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}

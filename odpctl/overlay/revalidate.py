@@ -7,7 +7,7 @@ Weave flushed every flow on any change.  We look at each flow instead:
   next hop's address towards the VNI's destination peer;
 - a flow matching a tunnel's ingress is right while its VNI's source peer is
   known by that short ID;
-- a flow that floods (several outputs) depends on the broadcast trees: it goes
+- a flow that floods (a broadcast, or several outputs) depends on the broadcast trees: it goes
   whenever the view changed;
 - everything else (local output) stays.
 
@@ -30,7 +30,7 @@ from odpctl.odp.keys import Tunnel
 from odpctl.odp.text.keys import format_key
 from odpctl.odp.uapi import KeyAttr
 
-from .flows import split_vni
+from .flows import is_multicast, split_vni
 from .view import MeshView
 
 KEEP, STALE, GRACE = "keep", "stale", "grace"
@@ -41,8 +41,9 @@ def verdict(flow: Flow, view: MeshView, vanished: set[PeerName], view_changed: b
     outputs = [a for a in flow.actions if isinstance(a, Output)]
     tunnels = [a.value for a in flow.actions
                if isinstance(a, Set) and a.kind == KeyAttr.TUNNEL and isinstance(a.value, Tunnel)]
-    if len(outputs) > 1 and view_changed:
-        return STALE
+    eth = flow.key.eth
+    if view_changed and (len(outputs) > 1 or (eth is not None and is_multicast(eth.dst))):
+        return STALE  # a flood: it follows the broadcast trees, which may have changed
     result = KEEP
     match = flow.key.get(KeyAttr.TUNNEL)
     if isinstance(match, Tunnel) and match.tun_id is not None:

@@ -26,4 +26,6 @@ class MeshView:
     broadcast: dict[PeerName, tuple[PeerName, ...]] = field(default_factory=dict)
     # Neighbours with a working fast path: their underlay address.
     neighbour_ips: dict[PeerName, str] = field(default_factory=dict)
+    # Neighbours reached through the userspace fallback instead.
+    fallback_ips: dict[PeerName, str] = field(default_factory=dict)
     by_short_id: dict[int, PeerName] = field(default_factory=dict)

@@ -45,8 +45,8 @@ STYLE = Style.from_dict({
     "toolbar.error": "ansired",
 })
 
-BANNER = ("odpctl shell: odpctl's commands without `odpctl` (`flow dump`, `watch flows`); "
-          "`use DP` picks the datapath, Tab completes, `help`, `exit` or Ctrl-D leaves.")
+BANNER = ("odpctl shell: commands without `odpctl` (flow dump, watch flows); use DP, help; "
+          "Tab completes; exit or Ctrl-D leaves.")
 
 
 def default_history() -> Path:

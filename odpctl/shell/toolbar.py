@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
+from odpctl.commands.tables import plural
 from odpctl.errors import OdpError
 from odpctl.odp.dpif import Dpif
 from odpctl.watch.frames import StatsFrame
@@ -30,7 +31,7 @@ def toolbar_fragments(dp: str | None, frame: StatsFrame | None, error: str | Non
         return [*out, ("class:toolbar.error", f" {error} ")]
     if frame is None:
         return [*out, ("class:toolbar.dim", " … ")]
-    out.append(("", f" {frame.dp.flows} flows "))
+    out.append(("", f" {plural(frame.dp.flows, 'flow')} "))
     rates = frame.rates
     if rates is None:
         out.append(("class:toolbar.dim", " rates in a moment "))

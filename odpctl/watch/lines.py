@@ -5,8 +5,9 @@ day, then what happened.  A refresh prints a totals line and a line for each
 flow (or port) that is new, gone, or moved packets since the last one;
 ``every`` adds the idle ones.  The first refresh shows everything there is.
 
-The ``*_KEYS`` tables document the JSON objects (odpctl-watch(1)) and are the
-contract, as `odpctl.commands.jsonout`'s are: keys are only ever added.
+The ``*_KEYS`` tables document the JSON objects and are the contract, as
+`odpctl.commands.jsonout`'s are: keys are only ever added; tests check that
+each object has exactly these keys.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ from typing import Any
 
 from odpctl.control.protocol import ControlError, RouterUnavailableError
 from odpctl.errors import DecodeError, PermissionDeniedError
-from odpctl.odp.keys import decode_key
+from odpctl.odp.keys import decode_key, encode_key
 from odpctl.odp.packet import Upcall
 from odpctl.odp.uapi import PacketCmd
 
@@ -164,6 +164,13 @@ class UpcallMirror:
             ))
             with contextlib.suppress(RuntimeError):  # the loop closed: the router is ending
                 sub.loop.call_soon_threadsafe(sub.wake.set)
+
+    def publish_upcall(self, upcall: Upcall, *, handled: str | None = None) -> None:
+        """`publish` for a decoded upcall; its key is encoded only when somebody watches."""
+        if not self._subscribers:
+            return
+        self.publish(upcall.dp_ifindex, upcall.cmd, encode_key(upcall.key), upcall.packet,
+                     length=upcall.length, userdata=upcall.userdata, handled=handled)
 
     async def serve(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -328,3 +328,35 @@ def test_big_pings_fragment_and_pass(dpif: Dpif, host: HostFactory, size: int) -
     dp, a, b, pa, pb = two_hosts(dpif, host, "dpg", "10.7.9")
     connect(dpif, dp, pa, pb)
     ping(a, b.ip, size=size)
+
+
+def test_rewrite_then_recirculate(dpif: Dpif, host: HostFactory) -> None:
+    # A rewritten packet goes round again: it is looked up by its new bytes.
+    dp, a, b, pa, pb = two_hosts(dpif, host, "dpw", "10.7.10")
+    subprocess.run(
+        [
+            "ip",
+            "-n",
+            a.ns,
+            "neigh",
+            "replace",
+            b.ip,
+            "lladdr",
+            "02:00:00:00:00:98",
+            "dev",
+            a.ifname,
+        ],
+        check=True,
+    )
+    add(
+        dpif,
+        dp,
+        f"recirc_id(0),in_port({pa}),eth(dst=02:00:00:00:00:98)",
+        f"set(eth(dst={b.mac})),recirc(3)",
+    )
+    add(dpif, dp, f"recirc_id(3),in_port({pa}),eth(dst={b.mac})", str(pb))
+    add(dpif, dp, f"recirc_id(0),in_port({pa}),eth(dst={b.mac})", str(pb))  # a's ARP replies
+    add(dpif, dp, f"in_port({pb}),eth()", str(pa))
+    ping(a, b.ip)
+    (again,) = [f for f in dpif.dump_flows(dp) if f.key.get(20) == 3]
+    assert again.packets >= 3

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from odpctl.control.client import ControlClient
+from odpctl.errors import OdpError
 from odpctl.overlaylab import OverlayLab
 
 from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixture by name)
@@ -16,7 +17,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def _established(overlay: OverlayLab, i: int) -> int:
-    conns = overlay.status(i)["router"]["connections"]
+    try:
+        conns = overlay.status(i)["router"]["connections"]
+    except OdpError:  # not up yet
+        return -1
     return sum(1 for c in conns if c["state"] == "established")
 
 
@@ -69,7 +73,11 @@ def test_relay_through_the_middle_host(overlay: OverlayLab) -> None:
                  and _established(overlay, 2) == 1, 60), router_logs(overlay)
 
     def routed() -> bool:
-        return len(overlay.status(0)["routes"]) == 2 and len(overlay.status(2)["routes"]) == 2
+        try:
+            return (len(overlay.status(0)["routes"]) == 2
+                    and len(overlay.status(2)["routes"]) == 2)
+        except OdpError:
+            return False
 
     assert _wait(routed, 30), overlay.status(0)["routes"]
     a, b = overlay.hosts[0].containers[0], overlay.hosts[2].containers[1]

@@ -352,6 +352,69 @@ def test_batch_of_ten_thousand_is_windowed(peer: MakePeer) -> None:
     assert conn.stale_replies == 0
 
 
+def netlink_like(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    """Answers as the kernel does: in order; an error whether asked or not, an ACK
+    only if asked; payload b"fail" fails, b"echo" gets a reply."""
+    out = []
+    for m in msgs:
+        if m.payload == b"fail":
+            out.append(ack(m, errno.EEXIST, "exists"))
+            continue
+        if m.payload == b"echo":
+            out.append(reply(m, b"echoed"))
+        if m.flags & NLM_F_ACK:
+            out.append(ack(m))
+    return out
+
+
+def test_quiet_batch_asks_only_the_last_of_each_window_for_an_ack(peer: MakePeer) -> None:
+    p, conn = peer(netlink_like)
+    payloads = [b"fail" if n % 7 == 3 else b"echo" if n % 11 == 5 else b"ok" for n in range(100)]
+    results = conn.batch([(FAMILY, NLM_F_CREATE, pl) for pl in payloads], "add flows",
+                         window=16, ack_each=False)
+    assert len(results) == 100
+    for pl, result in zip(payloads, results, strict=True):
+        if pl == b"fail":
+            assert isinstance(result, AlreadyExistsError) and "exists" in str(result)
+        elif pl == b"echo":
+            assert isinstance(result, list) and [m.payload for m in result] == [b"echoed"]
+        else:
+            assert result == []
+    acked = [i for i, m in enumerate(p.received) if m.flags & NLM_F_ACK]
+    assert acked == [15, 31, 47, 63, 79, 95, 99]
+    assert all(m.flags & NLM_F_REQUEST for m in p.received)
+    assert p.datagram_sizes == [16] * 6 + [4]
+    assert conn.stale_replies == 0 and conn._inbox == {}
+
+
+def test_quiet_batch_when_the_last_request_fails_or_all_do(peer: MakePeer) -> None:
+    _, conn = peer(netlink_like)
+    results = conn.batch([(FAMILY, 0, b"ok"), (FAMILY, 0, b"fail")], "x", ack_each=False)
+    assert results[0] == [] and isinstance(results[1], AlreadyExistsError)
+    results = conn.batch([(FAMILY, 0, b"fail")] * 40, "x", window=8, ack_each=False)
+    assert all(isinstance(r, AlreadyExistsError) for r in results) and len(results) == 40
+    assert conn.stale_replies == 0
+
+
+def test_quiet_batch_acks_dumps_and_takes_extra_acks(peer: MakePeer) -> None:
+    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+        out = []
+        for m in msgs:
+            if m.flags & NLM_F_DUMP == NLM_F_DUMP:
+                out.append(reply(m, b"d1", flags=NLM_F_MULTI) + done(m))
+            else:
+                out.append(ack(m))  # a peer that ACKs everything, asked or not
+        return out
+
+    p, conn = peer(handler)
+    reqs = [(FAMILY, 0, b"a"), (FAMILY, NLM_F_DUMP, b""), (FAMILY, 0, b"b"), (FAMILY, 0, b"c")]
+    results = conn.batch(reqs, "x", ack_each=False)
+    assert results[0] == [] and results[2] == [] and results[3] == []
+    assert [m.payload for m in results[1]] == [b"d1"]  # type: ignore[union-attr]
+    assert [bool(m.flags & NLM_F_ACK) for m in p.received] == [False, True, False, True]
+    assert conn.stale_replies == 0
+
+
 def test_batch_empty(peer: MakePeer) -> None:
     p, conn = peer(acker)
     assert conn.batch([], "x") == []

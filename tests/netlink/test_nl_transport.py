@@ -36,6 +36,7 @@ from odpctl.netlink.transport import (
     MAX_DATAGRAM,
     NETLINK_CAP_ACK,
     NETLINK_EXT_ACK,
+    RECV_BUFSIZE,
     SOL_NETLINK,
     KernelTransport,
     UnixTransport,
@@ -154,6 +155,18 @@ def test_recv_returns_big_datagrams_whole(pair: tuple[UnixTransport, socket.sock
     assert transport.recv_nowait() == b"\x10" + b"\0" * 15
     assert transport.recv_nowait() is None
     assert transport.last_group == 0
+
+
+def test_a_datagram_too_big_for_the_buffer_is_reported_not_cut(
+    pair: tuple[UnixTransport, socket.socket],
+) -> None:
+    transport, server = pair
+    huge = encode_message(0x20, 0, 0, 0, b"x" * RECV_BUFSIZE)
+    server.send(huge)
+    server.send(b"\x10" + b"\0" * 15)
+    with pytest.raises(NetlinkProtocolError, match=f"{len(huge)} bytes"):
+        transport.recv()
+    assert transport.recv() == b"\x10" + b"\0" * 15  # the next one is whole
 
 
 def test_send_many_packs_datagrams_up_to_the_limit(

@@ -37,7 +37,7 @@ from odpctl.odp.keys import (
     decode_key_at,
     encode_key,
 )
-from odpctl.odp.uapi import KeyAttr
+from odpctl.odp.uapi import KeyAttr, TunnelKeyAttr
 
 MAC = bytes.fromhex("0a580a200001")
 V6 = bytes.fromhex("20010db8000000000000000000000001")
@@ -220,6 +220,26 @@ def test_flag_bits_are_part_of_the_shape() -> None:
         assert decode_key(plain) == decode_key(nested) == FlowKey(
             {KeyAttr.TUNNEL: Tunnel(tun_id=1, df=True)}
         )
+    assert n_shapes() == 2
+
+
+def test_tunnel_pad_is_part_of_the_shape() -> None:
+    # The kernel aligns tun_id with an empty OVS_TUNNEL_KEY_ATTR_PAD where the
+    # message needs it: about half of a dump's tunnel keys and masks have one.
+    tunnel = Tunnel(tun_id=0x300001, ipv4_src=0xC0A80101, ipv4_dst=0xC0A80001, ttl=64, df=True)
+    pad = struct.pack("=HH", 4, TunnelKeyAttr.PAD)
+    inner = pad + keys._encode_tunnel(tunnel)
+    padded = attr(KeyAttr.IN_PORT, struct.pack("=I", 2)) + attr(KeyAttr.TUNNEL, inner)
+    key = FlowKey({KeyAttr.IN_PORT: 2, KeyAttr.TUNNEL: tunnel})
+    plain = encode_key(key)
+    for _ in range(3):
+        assert same(decoded(padded), key) and same(decoded(plain), key)
+    assert same(generic(padded), key)
+    assert n_shapes() == 2
+    # Two PADs: a repeated type, left to the generic decoder.
+    twice = attr(KeyAttr.TUNNEL, pad + pad + keys._encode_tunnel(tunnel))
+    for _ in range(2):
+        assert same(decoded(twice), FlowKey({KeyAttr.TUNNEL: tunnel}))
     assert n_shapes() == 2
 
 

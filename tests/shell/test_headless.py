@@ -8,6 +8,8 @@ datapath.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from odpctl.commands.cmdtree import build
 from odpctl.errors import NotFoundError, OdpError
 from odpctl.odp.datapath import Datapath
 from odpctl.odp.vport import Vport
-from odpctl.shell.app import Shell
+from odpctl.shell.app import Exit, Shell
 from odpctl.shell.state import ShellState
 
 ROOT = build(command())
@@ -67,16 +69,26 @@ def make_state(netns: str | None) -> ShellState:
 
 
 def run_keys(
-    keys: str, *, netns: str | None = "ns1", recorder: Recorder | None = None,
-    history: FileHistory | None = None,
+    *chunks: str, netns: str | None = "ns1", recorder: Recorder | None = None,
+    history: FileHistory | None = None, pause: float = 0.3,
 ) -> tuple[Shell, Recorder]:
-    """A fresh shell, run on ``keys`` until it ends (they should end with exit or Ctrl-D)."""
+    """A fresh shell, run until it ends on keys typed in ``chunks``, ``pause`` seconds
+    apart (completion and suggestions are computed in the background, as a person
+    pauses for them); the last should end with exit or Ctrl-D."""
     rec = recorder or Recorder()
     with create_pipe_input() as pipe:
         shell = Shell(make_state(netns), rec, ROOT, history=history, toolbar_interval=0.05,
                       input=pipe, output=DummyOutput())
-        pipe.send_text(keys)
+
+        def type_keys() -> None:
+            for chunk in chunks:
+                time.sleep(pause)
+                pipe.send_text(chunk)
+
+        typist = threading.Thread(target=type_keys, daemon=True)
+        typist.start()
         assert shell.run() == 0
+        typist.join(10)
     return shell, rec
 
 
@@ -106,13 +118,13 @@ def test_use_picks_the_datapath_commands_get(capsys: pytest.CaptureFixture[str])
 def test_nothing_a_line_does_ends_the_shell(capsys: pytest.CaptureFixture[str]) -> None:
     rec = Recorder()
     rec.status = 3
-    shell, _ = run_keys("flow dump\nflow add 'unclosed\nshell\n", recorder=rec)
+    shell, _ = run_keys("flow dump\nflow add 'unclosed\nshell\nexit\n", recorder=rec)
     assert shell.last_status == 1
     for exc in (RuntimeError("a bug"), SystemExit(4), KeyboardInterrupt(), OdpError("x")):
         rec.raises = exc
         shell.execute("flow dump")
     assert len(rec.lines) == 5
-    with pytest.raises(Exception, match="^$"):
+    with pytest.raises(Exit):
         shell.execute("exit")
     _, err = capsys.readouterr()
     assert "cannot read the line: No closing quotation" in err
@@ -132,7 +144,7 @@ def test_ctrl_c_clears_the_line_and_ctrl_d_leaves() -> None:
 
 
 def test_tab_completes_as_you_type() -> None:
-    _, rec = run_keys(f"wat{TAB} fl{TAB}\nexit\n", netns=None)
+    _, rec = run_keys("wat", TAB, " fl", TAB, "\n", "exit\n", netns=None)
     assert rec.lines[0][2:4] == ["watch", "flows"]
 
 
@@ -141,7 +153,7 @@ def test_history_file_and_suggestions_from_it(tmp_path: Path) -> None:
     run_keys("flow dump dp1 --sort bytes\nexit\n", history=FileHistory(str(path)), netns=None)
     assert "flow dump dp1 --sort bytes" in path.read_text()
     # A new shell suggests the rest of that line from the history; the right arrow takes it.
-    _, rec = run_keys(f"flow d{RIGHT}\nexit\n", history=FileHistory(str(path)), netns=None)
+    _, rec = run_keys("flow d", RIGHT, "\nexit\n", history=FileHistory(str(path)), netns=None)
     assert rec.lines == [["--datapath", "kernel", "flow", "dump", "dp1", "--sort", "bytes"]]
 
 

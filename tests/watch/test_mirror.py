@@ -19,6 +19,7 @@ import pytest
 from odpctl.control.protocol import ControlError, RouterUnavailableError
 from odpctl.errors import NotFoundError
 from odpctl.odp.keys import encode_key
+from odpctl.odp.packet import Upcall
 from odpctl.odp.text.keys import parse_key
 from odpctl.odp.uapi import PacketCmd
 from odpctl.watch.mirror import SUBSCRIBE, MirrorSubscription, UpcallMirror, parse_event
@@ -117,7 +118,8 @@ def test_upcalls_reach_the_subscriber(router: FakeRouter) -> None:
         packet = bytes(range(98))
         router.mirror.publish(7, PacketCmd.MISS, encode_key(KEY), packet, handled="flow")
         router.mirror.publish(8, PacketCmd.MISS, encode_key(KEY), packet)  # another datapath
-        router.mirror.publish(7, PacketCmd.ACTION, encode_key(KEY), packet, userdata=b"\xab")
+        router.mirror.publish_upcall(
+            Upcall(PacketCmd.ACTION, 7, KEY, packet, userdata=b"\xab"), handled="drop")
         got = sub.receive(timeout=5)
         assert got is not None and got.handled == "flow"
         assert got.upcall.cmd is PacketCmd.MISS and got.upcall.key == KEY
@@ -125,7 +127,7 @@ def test_upcalls_reach_the_subscriber(router: FakeRouter) -> None:
         assert abs(got.time - time.time()) < 5
         got = sub.receive(timeout=5)
         assert got is not None and got.upcall.cmd is PacketCmd.ACTION
-        assert got.upcall.userdata == b"\xab"
+        assert got.upcall.userdata == b"\xab" and got.handled == "drop"
         assert sub.receive(timeout=0.2) is None and not sub.ended
     finally:
         sub.close()

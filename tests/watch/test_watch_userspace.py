@@ -12,7 +12,7 @@ from pathlib import Path
 from odpctl.errors import EXIT_REFUSED
 
 from . import scenarios
-from .conftest import Hosted, Result
+from .fixtures import Hosted, Result
 
 ODPCTL = str(Path(sys.executable).with_name("odpctl"))
 
@@ -30,7 +30,8 @@ def test_vports(hosted: Hosted, odpctl: Callable[..., Result]) -> None:
 
 
 def test_upcalls(hosted: Hosted, odpctl: Callable[..., Result]) -> None:
-    scenarios.upcalls_tap_shows_misses_and_gives_back(hosted.bed, hosted.a, hosted.b, odpctl)
+    scenarios.upcalls_tap_shows_misses_and_gives_back(
+        hosted.bed, hosted.a, hosted.b, odpctl, "--force")
 
 
 def test_upcalls_refuses_pids_it_cannot_check(

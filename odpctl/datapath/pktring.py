@@ -1,0 +1,177 @@
+"""Memory-mapped packet rings (TPACKET_V2) for AF_PACKET ports.
+
+With rings, the kernel writes received frames into memory shared with us
+and sends the frames we write there when told to, so that a burst of
+packets costs no system call per packet: none to receive (only the poll
+that says frames are waiting), one to send a whole batch.  System calls
+are the dearest thing the Python data path does.
+
+Each frame slot starts with a ``struct tpacket2_hdr``; its ``tp_status``
+word says who owns it.  The virtio-net header sits right before the frame
+data, received or sent, since the socket has PACKET_VNET_HDR.
+"""
+
+from __future__ import annotations
+
+import mmap
+import socket
+import struct
+
+SOL_PACKET = 263
+PACKET_RX_RING = 5
+PACKET_STATISTICS = 6
+PACKET_VERSION = 10
+PACKET_LOSS = 14
+PACKET_TX_RING = 13
+TPACKET_V2 = 1
+
+TP_STATUS_KERNEL = 0
+TP_STATUS_USER = 0x1
+TP_STATUS_COPY = 0x2
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+TP_STATUS_AVAILABLE = 0
+TP_STATUS_SEND_REQUEST = 0x1
+TP_STATUS_SENDING = 0x2
+TP_STATUS_WRONG_FORMAT = 0x4
+
+# struct tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid, pad
+_HDR = struct.Struct("=IIIHHIIHH4x")
+_STATUS = struct.Struct("=I")
+_TX_LEN = struct.Struct("=II")  # status, len
+_STATS = struct.Struct("=II")  # struct tpacket_stats: packets, drops
+# Where a sent frame's data starts: TPACKET_ALIGN(sizeof(struct tpacket2_hdr)).
+TX_DATA_OFFSET = 32
+VNET_LEN = 10
+
+# An RX slot must hold a 64 KiB GSO super-packet, its virtio-net header, the
+# slot's header and the kernel's alignment: 68 KiB.  Fifteen of them fill a
+# 1 MiB block, which the kernel allocates as one run of pages.
+RX_FRAME_SIZE = 68 * 1024
+RX_FRAMES_PER_BLOCK = 15
+RX_BLOCK_SIZE = 1 << 20
+# The TX ring only carries small frames (bigger ones are sent directly).
+TX_FRAME_SIZE = 4096
+TX_FRAMES_PER_BLOCK = 16
+TX_BLOCK_SIZE = 1 << 16
+TX_MAX = TX_FRAME_SIZE - 32
+
+
+class Rings:
+    """The RX and TX rings of one packet socket (which must not be bound yet)."""
+
+    def __init__(self, sock: socket.socket, rx_blocks: int = 4, tx_blocks: int = 4) -> None:
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+        # A frame the kernel will not send is skipped, not left to block the ring.
+        sock.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
+        sock.setsockopt(
+            SOL_PACKET,
+            PACKET_RX_RING,
+            struct.pack(
+                "=IIII", RX_BLOCK_SIZE, rx_blocks, RX_FRAME_SIZE, rx_blocks * RX_FRAMES_PER_BLOCK
+            ),
+        )
+        sock.setsockopt(
+            SOL_PACKET,
+            PACKET_TX_RING,
+            struct.pack(
+                "=IIII", TX_BLOCK_SIZE, tx_blocks, TX_FRAME_SIZE, tx_blocks * TX_FRAMES_PER_BLOCK
+            ),
+        )
+        rx_size = rx_blocks * RX_BLOCK_SIZE
+        self.map = mmap.mmap(
+            sock.fileno(),
+            rx_size + tx_blocks * TX_BLOCK_SIZE,
+            mmap.MAP_SHARED,
+            mmap.PROT_READ | mmap.PROT_WRITE,
+        )
+        self._sock = sock
+        self._rx = [
+            (i // RX_FRAMES_PER_BLOCK) * RX_BLOCK_SIZE + (i % RX_FRAMES_PER_BLOCK) * RX_FRAME_SIZE
+            for i in range(rx_blocks * RX_FRAMES_PER_BLOCK)
+        ]
+        self._tx = [
+            rx_size
+            + (i // TX_FRAMES_PER_BLOCK) * TX_BLOCK_SIZE
+            + (i % TX_FRAMES_PER_BLOCK) * TX_FRAME_SIZE
+            for i in range(tx_blocks * TX_FRAMES_PER_BLOCK)
+        ]
+        self._rx_next = 0
+        self._tx_next = 0
+        self.tx_queued = 0
+        self.truncated = 0
+        self.tx_failed = 0
+
+    def receive(self, limit: int) -> list[tuple[bytes, int, int, int]]:
+        """Up to ``limit`` frames: (virtio-net header + frame, status, VLAN TCI, TPID).
+
+        A frame too big for its slot (the kernel cut it) is dropped and counted.
+        """
+        out = []
+        m = self.map
+        unpack = _HDR.unpack_from
+        release = _STATUS.pack_into
+        slots = self._rx
+        n = len(slots)
+        i = self._rx_next
+        for _ in range(limit):
+            off = slots[i]
+            status, length, snaplen, mac, _net, _s, _ns, tci, tpid = unpack(m, off)
+            if not status & TP_STATUS_USER:
+                break
+            if snaplen == length:
+                start = off + mac - VNET_LEN
+                out.append((m[start : start + VNET_LEN + snaplen], status, tci, tpid))
+            else:
+                self.truncated += 1
+            release(m, off, TP_STATUS_KERNEL)
+            i = i + 1 if i + 1 < n else 0
+        self._rx_next = i
+        return out
+
+    def queue(self, data: bytes | bytearray) -> bool:
+        """Put one virtio-net header + frame in the TX ring; False if it has no room."""
+        if len(data) > TX_MAX:
+            return False
+        off = self._tx[self._tx_next]
+        m = self.map
+        if not self._free(off):
+            self.flush()
+            if not self._free(off):
+                return False
+        start = off + TX_DATA_OFFSET
+        m[start : start + len(data)] = data
+        # The status word last: it hands the slot to the kernel.
+        _TX_LEN.pack_into(m, off, TP_STATUS_AVAILABLE, len(data))
+        _STATUS.pack_into(m, off, TP_STATUS_SEND_REQUEST)
+        self._tx_next = self._tx_next + 1 if self._tx_next + 1 < len(self._tx) else 0
+        self.tx_queued += 1
+        return True
+
+    def _free(self, off: int) -> bool:
+        status = _STATUS.unpack_from(self.map, off)[0]
+        if status == TP_STATUS_WRONG_FORMAT:
+            self.tx_failed += 1
+            return True
+        return bool(status == TP_STATUS_AVAILABLE)
+
+    def flush(self) -> None:
+        """Have the kernel send every frame queued so far."""
+        if self.tx_queued:
+            self.tx_queued = 0
+            try:
+                self._sock.send(b"", socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass  # the device is busy; the frames go with the next flush
+            except OSError:
+                self.tx_failed += 1
+
+    def dropped(self) -> int:
+        """Frames the kernel dropped for want of a free RX slot since last asked."""
+        _packets, drops = _STATS.unpack(
+            self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS.size)
+        )
+        return int(drops)
+
+    def close(self) -> None:
+        self.map.close()
