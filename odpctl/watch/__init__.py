@@ -8,10 +8,13 @@ same numbers:
 ``tracker``   counters between samples: rates, new and leaving items (generic)
 ``frames``    what one refresh of each view holds: flows, ports, datapath stats
 ``sampler``   reading samples from a `Dpif`; the refresh clock
-``live``      rich renderables and the full-screen loop for a terminal
+``views``     rich renderables of frames, and the views the live loop runs
+``live``      the full-screen loop for a terminal (rich.live)
+``keys``      single keys while a live view runs (sort, reverse, quit)
 ``lines``     one line (or one JSON object) per event, for pipes
-``keys``      single-key commands while a live view runs (sort, reverse, quit)
+``units``     rates and times as people read them
 ``summary``   a one-line, tcpdump-like summary of a packet from its flow key
+``sources``   where `watch upcalls` gets upcalls: the router's mirror, or the tap
 ``owners``    who owns a netlink port id (is an upcall PID a live socket?)
 ``tap``       receiving a datapath's upcalls by borrowing its upcall PIDs
 ``mirror``    the router's upcall mirror: a JSON-lines subscription (interface)

@@ -65,14 +65,7 @@ class Entry(Generic[T]):
     rates: Rates | None  # per counter; None on the first sample or while leaving
     first_seen: float  # sample time the item first appeared
     gone_at: float | None = None  # sample time it was first missing
-
-
-@dataclass(slots=True)
-class _Known(Generic[T]):
-    item: T
-    counters: Counters
-    first_seen: float
-    gone_at: float | None = None
+    counters: Counters = ()  # the item's counters at this sample
 
 
 class Tracker(Generic[T]):
@@ -88,7 +81,8 @@ class Tracker(Generic[T]):
         self._ident = ident
         self._counters = counters
         self.linger = linger
-        self._known: dict[Hashable, _Known[T]] = {}
+        # The entries of the last sample, by identity: the next one's "before".
+        self._known: dict[Hashable, Entry[T]] = {}
         self._last: float | None = None
 
     @property
@@ -97,41 +91,42 @@ class Tracker(Generic[T]):
 
     def update(self, items: Iterable[T], now: float) -> list[Entry[T]]:
         """The entries of the sample taken at ``now`` (seconds, monotonic)."""
+        # This runs for every flow of every dump: one lookup and one object per item.
         first = self._last is None
         seconds = 0.0 if self._last is None else now - self._last
         known = self._known
-        seen: dict[Hashable, _Known[T]] = {}
-        out: list[Entry[T]] = []
+        ident_of, counters_of = self._ident, self._counters
+        seen: dict[Hashable, Entry[T]] = {}
+        fresh = State.present if first else State.new
         for item in items:
-            ident = self._ident(item)
-            counters = self._counters(item)
+            ident = ident_of(item)
+            counters = counters_of(item)
             prev = known.get(ident)
             if prev is not None and prev.gone_at is None:
-                state, since, before = State.live, prev.first_seen, prev.counters
-            else:  # never seen, or seen leaving: it (re)appeared
-                state = State.present if first else State.new
-                since, before = now, None
-            seen[ident] = _Known(item, counters, since)
-            rates = None if first else _rates(before, counters, seconds)
-            out.append(Entry(ident, item, state, rates, since))
+                rates = None if first else _rates(prev.counters, counters, seconds)
+                entry = Entry(ident, item, State.live, rates, prev.first_seen, None, counters)
+            else:  # never seen, or seen leaving: it (re)appeared, counting from zero
+                rates = None if first else _rates(None, counters, seconds)
+                entry = Entry(ident, item, fresh, rates, now, None, counters)
+            seen[ident] = entry
         for ident, prev in known.items():
             if ident in seen:
                 continue
             gone_at = prev.gone_at if prev.gone_at is not None else now
             if now - gone_at < self.linger or prev.gone_at is None:
-                seen[ident] = _Known(prev.item, prev.counters, prev.first_seen, gone_at)
-                out.append(Entry(ident, prev.item, State.removed, None, prev.first_seen, gone_at))
+                seen[ident] = Entry(ident, prev.item, State.removed, None, prev.first_seen,
+                                    gone_at, prev.counters)
         self._known = seen
         self._last = now
-        return out
+        return list(seen.values())
 
 
 def _rates(before: Counters | None, after: Counters, seconds: float) -> Rates | None:
     if seconds <= 0:
         return None
     if before is None or len(before) != len(after):
-        return tuple(a / seconds for a in after)
-    return tuple(_delta(b, a) / seconds for b, a in zip(before, after, strict=True))
+        return tuple([a / seconds for a in after])
+    return tuple([_delta(b, a) / seconds for b, a in zip(before, after, strict=True)])
 
 
 def sum_rates(entries: Sequence[Entry[T]], width: int) -> Rates | None:

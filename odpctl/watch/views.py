@@ -9,7 +9,7 @@ renderer and the keys it answers to; `odpctl.watch.live` runs any of them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rich import box
@@ -121,18 +121,12 @@ class FlowView(_Quiet):
     port_names: Mapping[int, str] | None = None
     highlight: float = 3.0  # seconds a new flow stays highlighted
     filter_text: str | None = None
-    _born: dict[object, float] = field(default_factory=dict)
+    _start: float | None = None  # time of the first sample
 
     def sample(self) -> FlowFrame:
         frame = self.watcher.frame()
-        # Remember when flows appeared after the start, to highlight them a while.
-        born = {}
-        for e in frame.entries:
-            if e.state is State.new:
-                born[e.ident] = frame.time
-            elif e.ident in self._born:
-                born[e.ident] = self._born[e.ident]
-        self._born = born
+        if self._start is None:
+            self._start = frame.time
         return frame
 
     def key(self, key: str) -> bool:
@@ -150,7 +144,9 @@ class FlowView(_Quiet):
         return flow_table(
             frame, rows=rows, order=self.order, reverse=self.reverse,
             port_names=self.port_names, interval=self.interval,
-            fresh={i for i, t in self._born.items() if frame.time - t < self.highlight},
+            # Highlighted a while: flows that came after the start, recently.
+            fresh={e.ident for e in frame.entries if e.first_seen != self._start
+                   and frame.time - e.first_seen < self.highlight},
             filter_text=self.filter_text,
         )
 

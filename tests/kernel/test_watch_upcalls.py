@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Callable
 
+import pytest
 from watch import scenarios
 from watch.bed import ip
 from watch.fixtures import Hosted, Result, kernel_hosted_fixture, odpctl_fixture
@@ -22,14 +23,18 @@ from watch.test_tap import (
     test_ports_added_meanwhile_are_borrowed_and_given_back,
 )
 
+from odpctl.cli import run
 from odpctl.errors import EXIT_REFUSED
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.uapi import DpFeature, PacketCmd
 from odpctl.odp.vport import Vport
+from odpctl.overlaylab import OverlayLab
 from odpctl.watch.tap import UpcallTap
 
+from .router_fixtures import overlay_fixture
+
 __all__ = [  # fixtures and tests, known to pytest by their names
-    "kernel_hosted_fixture", "odpctl_fixture",
+    "kernel_hosted_fixture", "odpctl_fixture", "overlay_fixture",
     "test_a_port_or_datapath_gone_meanwhile_is_no_error",
     "test_misses_arrive_and_pids_are_given_back",
     "test_pids_someone_else_set_meanwhile_are_left_alone",
@@ -99,3 +104,28 @@ def test_per_cpu_dispatch(netns: Callable[[], str]) -> None:
         finally:
             assert tap.close() == []
         assert dpif.get_datapath("dpc").per_cpu_pids == before
+
+
+def test_a_running_router_keeps_its_upcalls(
+    overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overlay.start_routers()
+    overlay.wait_ready(timeout=60)
+    host = overlay.hosts[0]
+    assert host.router is not None
+
+    def odpctl(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = run(["--netns", host.ns, "--datapath", "kernel", *argv])
+        return code, capsys.readouterr().err
+
+    # Its control socket answers, but has no upcall mirror yet: the tap then
+    # finds the router's handler sockets holding the PIDs, and names it.
+    code, err = odpctl("watch", "upcalls", "--control", str(host.control), "--count", "1")
+    assert code == EXIT_REFUSED, err
+    assert f"pid {host.router.pid} (" in err and "would steal them" in err
+    code, err = odpctl("watch", "upcalls", "--source", "router", "--control",
+                       str(host.control), "--count", "1")
+    assert code != 0 and "has no upcall mirror" in err
+    a, b = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
+    assert overlay.ping(a, b)

@@ -23,7 +23,7 @@ def shell(hosted: Hosted, tmp_path: Path) -> Iterator[Tmux]:
     term = Tmux([ODPCTL, *hosted.bed.options, "shell", "--history", str(tmp_path / "history")],
                 width=150, height=30)
     try:
-        term.wait(PROMPT)
+        term.wait(PROMPT, timeout=60)
         yield term
     finally:
         term.close()
@@ -66,6 +66,9 @@ def test_completion_commands_and_errors(shell: Tmux, hosted: Hosted, tmp_path: P
     shell.type("vport l")
     shell.wait(lambda s: last_prompt_line(s).rstrip() == PROMPT + " vport list -s")
     shell.send("Right", "Enter")
+    # Ctrl-D once the prompt is back: typed ahead, the terminal would eat it as EOF.
+    shell.wait(lambda s: "3 ports" in s.split("vport list -s")[-1]
+               and last_prompt_line(s).rstrip() == PROMPT)
     shell.send("C-d")
     screen = shell.wait("EXIT=0")
     history = (tmp_path / "history").read_text()

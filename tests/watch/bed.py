@@ -76,12 +76,19 @@ class Bed:
 
     @contextlib.contextmanager
     def pinging(self, a: str, b: str, interval: float = 0.05) -> Iterator[None]:
-        """Ping from ``a`` to ``b`` in the background while the block runs."""
+        """Ping from ``a`` to ``b`` in the background while the block runs.
+
+        The block starts once packets hit flows (a process is slow to start in
+        the guest), so the flows between the two must be there.
+        """
+        hits = self.dpif.get_datapath(self.dp).hit
         proc = subprocess.Popen(
             ["ip", "netns", "exec", a, "ping", "-i", str(interval), "-W", "1",
              self.addresses[b]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
+            wait_for(lambda: self.dpif.get_datapath(self.dp).hit > hits + 2, timeout=30,
+                     what="ping's packets to hit the flows")
             yield
         finally:
             proc.terminate()

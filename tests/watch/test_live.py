@@ -51,7 +51,8 @@ def test_watch_flows_live(hosted: Hosted, terminal: list[Tmux]) -> None:
     pa, pb = bed.hosts[a], bed.hosts[b]
     with bed.pinging(a, b):
         term = start(terminal, hosted, "watch", "flows", "--interval", "0.5")
-        screen = term.wait("odpctl watch flows  dp0  every 0.5s")
+        # A slow start in the guest: a minute to show up.
+        screen = term.wait("odpctl watch flows  dp0  every 0.5s", timeout=60)
         screen = term.wait(lambda s: has_busy_row(s, pa) and has_busy_row(s, pb))
         assert re.search(r"lookups  hit \d.*/s", screen), screen
         assert "sort: pps ↓" in screen
@@ -76,7 +77,7 @@ def test_watch_stats_live_stops_on_ctrl_c(hosted: Hosted, terminal: list[Tmux]) 
     bed.connect(a, b)
     with bed.pinging(a, b):
         term = start(terminal, hosted, "watch", "stats", "--interval", "0.3")
-        term.wait(lambda s: re.search(r"^hit\s+[1-9]", s, re.MULTILINE) is not None)
+        term.wait(lambda s: re.search(r"^hit\s+[1-9]", s, re.MULTILINE) is not None, timeout=60)
         term.send("C-c")
         screen = term.wait("EXIT=")
     assert "EXIT=0" in screen and "Traceback" not in screen
@@ -85,7 +86,7 @@ def test_watch_stats_live_stops_on_ctrl_c(hosted: Hosted, terminal: list[Tmux]) 
 def test_watch_vports_live_shows_events(hosted: Hosted, terminal: list[Tmux]) -> None:
     bed = hosted.bed
     term = start(terminal, hosted, "watch", "vports", "--interval", "0.5")
-    term.wait("odpctl watch vports  dp0")
+    term.wait("odpctl watch vports  dp0", timeout=60)
     ip("-n", bed.ns, "link", "add", "wy0", "type", "veth", "peer", "name", "wy1")
     for end in ("wy0", "wy1"):
         ip("-n", bed.ns, "link", "set", end, "up")

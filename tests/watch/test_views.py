@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from rich.console import Console, RenderableType
 
+from odpctl.commands import odptext
 from odpctl.odp.upcalls import VportEvent
-from odpctl.watch.frames import FlowSort, PortFrame, StatsTracker, TimedEvent, port_tracker
-from odpctl.watch.views import flow_table, port_table, sparkline, stats_table
+from odpctl.watch.frames import (
+    FlowSort,
+    PortFrame,
+    StatsTracker,
+    TimedEvent,
+    port_tracker,
+    sort_entries,
+)
+from odpctl.watch.views import FlowView, flow_table, port_table, sparkline, stats_table
 
 from .samples import datapath, flow, flow_frames, vport
 
@@ -92,3 +100,41 @@ def test_port_screen() -> None:
                          "10", "20"]
     assert row(screen, " b  ").split()[:3] == ["+", "2", "b"]
     assert row(screen, "new port 2: b (netdev)")
+
+
+class FramesWatcher:
+    """Stands for a `FlowWatcher`: gives the frames it was made with, in turn."""
+
+    def __init__(self, frames: list) -> None:
+        self.frames = iter(frames)
+
+    def frame(self) -> object:
+        return next(self.frames)
+
+
+def test_new_flows_stay_highlighted_a_while_and_keys_change_the_order() -> None:
+    frames = flow_frames([
+        (0.0, [flow(1)], datapath()),
+        (1.0, [flow(1), flow(2)], datapath()),
+        (2.0, [flow(1), flow(2)], datapath()),
+        (9.0, [flow(1), flow(2)], datapath()),
+    ])
+    view = FlowView(FramesWatcher(frames), 1.0, highlight=3.0)  # type: ignore[arg-type]
+
+    def styles() -> dict[int, str]:
+        frame = view.sample()
+        table = view.render(frame, rows=20).renderables[4]  # type: ignore[attr-defined]
+        ports = [e.item.key.in_port for e in sort_entries(
+            frame.entries, view.order, reverse=view.reverse, match_text=odptext.match_text,
+            actions_text=odptext.actions_text)]
+        return {port: str(row.style or "") for port, row in zip(ports, table.rows, strict=True)}
+
+    assert styles() == {1: ""}  # there from the start: not new
+    assert styles()[2] == "bold green"  # new
+    assert styles()[2] == "bold green"  # still, a second later
+    assert styles()[2] == "dim"  # long since: idle like the rest
+    assert view.key("s") and view.order is FlowSort.bps
+    assert view.key("S") and view.order is FlowSort.pps
+    assert view.key("S") and view.order is FlowSort.actions  # it wraps around
+    assert view.key("r") and view.reverse
+    assert not view.key("x")

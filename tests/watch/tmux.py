@@ -47,7 +47,7 @@ class Tmux:
     def screen(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "t")
 
-    def wait(self, check: str | Callable[[str], bool], timeout: float = 15) -> str:
+    def wait(self, check: str | Callable[[str], bool], timeout: float = 30) -> str:
         """The screen, once it shows ``check`` (text, or a test of the screen)."""
         test = check if callable(check) else (lambda screen: check in screen)
         deadline = time.monotonic() + timeout
