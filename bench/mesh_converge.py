@@ -40,9 +40,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from odpctl.mesh.connection import ConnState  # noqa: E402
-from odpctl.mesh.names import name_from_bytes  # noqa: E402
-from odpctl.mesh.node import MeshConfig, MeshNode  # noqa: E402
+from odpctl.mesh.connection import ConnState
+from odpctl.mesh.names import name_from_bytes
+from odpctl.mesh.node import MeshConfig, MeshNode
 
 
 def topology_digest(node: MeshNode) -> bytes:
@@ -166,12 +166,17 @@ async def run(args: argparse.Namespace) -> None:
     import math
 
     subset = min(int(2 * math.log2(n)), max(conns * 2 // n, 1))
+    discovery = (
+        "discovery: full mesh" if not args.no_discovery
+        else f"{args.seeds} seeds each, no discovery"
+    )
     print(f"mesh convergence: {n} routers on loopback, one event loop"
-          f" ({'discovery: full mesh' if not args.no_discovery else f'{args.seeds} seeds each, no discovery'}"
-          f"{', encrypted' if args.password else ''})")
+          f" ({discovery}{', encrypted' if args.password else ''})")
     print(f"  connections            {conns}")
-    print(f"  cold start             {cold:8.2f} s   {cold_bytes / n / 1024:10.1f} KiB sent per router")
-    print(f"  a peer leaves          {leave:8.2f} s   {leave_bytes / (n - 1) / 1024:10.1f} KiB sent per router")
+    per_router = "KiB sent per router"
+    print(f"  cold start             {cold:8.2f} s   {cold_bytes / n / 1024:10.1f} {per_router}")
+    print(f"  a peer leaves          {leave:8.2f} s   "
+          f"{leave_bytes / (n - 1) / 1024:10.1f} {per_router}")
     print(f"  steady, {args.steady:g} s          "
           f"{'':8}     {steady_bytes / n / 1024:10.1f} KiB sent per router "
           f"({steady_bytes / n / args.steady:,.0f} B/s)")
