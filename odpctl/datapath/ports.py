@@ -276,9 +276,11 @@ class NetdevPort(Port):
             self._rx_error(OSError(err, os.strerror(err)))
 
     def _rx_error(self, e: OSError) -> None:
-        if e.errno in (errno.ENODEV, errno.ENXIO, errno.ENETDOWN):
+        if e.errno in (errno.ENODEV, errno.ENXIO):
             self.owner.port_gone(self, f"device {self.name} went away")
-        else:
+        elif e.errno != errno.ENETDOWN:
+            # A device that is down stays a port, as in the kernel datapath:
+            # it carries traffic again once it comes up.
             self.rx_errors += 1
 
     def send(self, pkt: Packet) -> None:
