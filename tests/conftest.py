@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+pytest_plugins = ["claims"]  # --claim-dir: tests/run shares the kernel suite between guests
+
 
 class CommandFailed(subprocess.CalledProcessError):
     """A command exited non-zero. Unlike its base class, the message shows stderr."""

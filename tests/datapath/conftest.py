@@ -90,8 +90,9 @@ def start_server_thread(path: str, ns: str) -> RunningServer:
 
 @pytest.fixture
 def socket_dir() -> Iterator[str]:
-    # Short paths: a unix socket path must fit in 108 bytes.
-    path = tempfile.mkdtemp(prefix="odpt-")
+    # Short paths: a unix socket path must fit in 108 bytes. Under /run, not /tmp:
+    # /tmp may be 0700, and one test connects as an unprivileged user.
+    path = tempfile.mkdtemp(prefix="odpt-", dir="/run")
     try:
         yield path
     finally:

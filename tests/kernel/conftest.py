@@ -1,6 +1,7 @@
 """Fixtures for tests of the real Open vSwitch kernel datapath.
 
-Every test in this directory is marked ``kernel`` automatically. They need the
+Every test in this directory is marked ``kernel`` automatically (but for the userspace
+datapath's variants of the command tests, which run in the host suite). They need the
 openvswitch module, which our machines' kernel lacks, so they run inside the
 user-mode-linux guest; ``tests/run`` does that for you, or by hand:
 
@@ -28,19 +29,27 @@ import pytest
 KERNEL_TESTS = Path(__file__).parent
 
 
+def _userspace_variant(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("backend") == "userspace"
+
+
 # tryfirst: the mark must be on the items before pytest's own -m filtering looks.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A conftest's collection_modifyitems sees the items of the whole session,
-    # so pick ours by path.
+    # so pick ours by path. The userspace datapath's variants of these tests need no
+    # kernel module: they run in the host suite, where they start much faster than
+    # in the guest (every process start is slow under user-mode-linux).
     for item in items:
-        if item.path.is_relative_to(KERNEL_TESTS):
+        if item.path.is_relative_to(KERNEL_TESTS) and not _userspace_variant(item):
             item.add_marker(pytest.mark.kernel)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _kernel_datapath_present() -> None:
-    # Session scope: checked once; pytest reports the failure for every test.
+@pytest.fixture(autouse=True)
+def _kernel_datapath_present(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("kernel") is None:
+        return
     if not Path("/sys/module/openvswitch").is_dir():
         pytest.fail(
             "kernel tests must run inside the guest: testbed/uml-run --rw \"$PWD\" -- "
