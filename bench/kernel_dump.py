@@ -68,7 +68,9 @@ def library_text(b: Bed) -> int:
     n = 0
     now = now_ms()
     line = dpctl_line
-    with open(os.devnull, "w") as sink:
+    # A 1 MiB buffer: ~20 writes for 100,000 lines, where the default 8 KiB
+    # would make ~2,500 (each a syscall, ~100 us in the guest).
+    with open(os.devnull, "w", buffering=1 << 20) as sink:
         write = sink.write
         for flow in b.dpif.dump_flows(b.dp):
             write(line(flow, now))

@@ -54,14 +54,23 @@ def flows(n: int) -> list[Flow]:
 
 def arp(i: int) -> bytes:
     mac = bytes([2, 0, 0, i >> 16 & 255, i >> 8 & 255, i & 255])
-    return (b"\xff" * 6 + mac + b"\x08\x06" + bytes.fromhex("0001080006040001") + mac
-            + bytes(4) + bytes(6) + bytes(4))
+    return (
+        b"\xff" * 6
+        + mac
+        + b"\x08\x06"
+        + bytes.fromhex("0001080006040001")
+        + mac
+        + bytes(4)
+        + bytes(6)
+        + bytes(4)
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--flows", type=int, default=20_000)
     parser.add_argument("--misses", type=int, default=2_000)
+    parser.add_argument("--profile", metavar="FILE", help="profile the server into FILE")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: it makes a network namespace")
@@ -69,8 +78,9 @@ def main() -> None:
     ns = f"obf{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     sock = os.path.join(tempfile.mkdtemp(prefix="odpb-"), "dp.sock")
+    profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
     server = subprocess.Popen(
-        [sys.executable, "-m", "odpctl.datapath", "--socket", sock, "--netns", ns],
+        [sys.executable, *profile, "-m", "odpctl.datapath", "--socket", sock, "--netns", ns],
         env=dict(os.environ, PYTHONPATH=str(REPO)),
         preexec_fn=lambda: os.sched_setaffinity(0, cpus[-1:]),
     )
@@ -95,9 +105,11 @@ def main() -> None:
             print(f"install   {install:>10,.0f} flows/s   ({len(batch)} flows, batched)")
             print(f"dump      {dumps[0]:>10,.0f} flows/s first, {dumps[1]:,.0f} flows/s again")
             latencies = miss_to_flow(d, dp, args.misses)
-            print(f"miss to flow installed   p50 {statistics.median(latencies) * 1e3:.2f} ms   "
-                  f"p99 {statistics.quantiles(latencies, n=100)[98] * 1e3:.2f} ms   "
-                  f"({len(latencies) / sum(latencies):,.0f}/s one at a time)")
+            print(
+                f"miss to flow installed   p50 {statistics.median(latencies) * 1e3:.2f} ms   "
+                f"p99 {statistics.quantiles(latencies, n=100)[98] * 1e3:.2f} ms   "
+                f"({len(latencies) / sum(latencies):,.0f}/s one at a time)"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -112,15 +124,25 @@ def miss_to_flow(d: Dpif, dp: object, n: int) -> list[float]:
         d.set_vport(dp, 0, upcall_pids=[channel.port_id])  # type: ignore[arg-type]
         for i in range(n):
             start = time.perf_counter()
-            d.execute(dp, Execute(arp(i), FlowKey({KeyAttr.IN_PORT: 0}),  # type: ignore[arg-type]
-                                  [Recirc(1 + i)]))
+            d.execute(
+                dp,
+                Execute(
+                    arp(i),
+                    FlowKey({KeyAttr.IN_PORT: 0}),  # type: ignore[arg-type]
+                    [Recirc(1 + i)],
+                ),
+            )
             upcall = channel.receive(timeout=5)
             assert upcall is not None
             key = upcall.key
-            mask = FlowKey({KeyAttr.RECIRC_ID: 0xFFFFFFFF, KeyAttr.IN_PORT: 0xFFFFFFFF,
-                            KeyAttr.ETHERNET: key[KeyAttr.ETHERNET]._replace(
-                                src=b"\xff" * 6, dst=bytes(6)),
-                            KeyAttr.ETHERTYPE: 0xFFFF})
+            mask = FlowKey(
+                {
+                    KeyAttr.RECIRC_ID: 0xFFFFFFFF,
+                    KeyAttr.IN_PORT: 0xFFFFFFFF,
+                    KeyAttr.ETHERNET: key[KeyAttr.ETHERNET]._replace(src=b"\xff" * 6, dst=bytes(6)),
+                    KeyAttr.ETHERTYPE: 0xFFFF,
+                }
+            )
             d.add_flow(dp, Flow(key, mask, parse_actions("1")))  # type: ignore[arg-type]
             out.append(time.perf_counter() - start)
     return out

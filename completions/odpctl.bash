@@ -3,12 +3,13 @@
 # Install: copy to /usr/share/bash-completion/completions/odpctl, or source it.
 
 declare -gA _odpctl_sub=(
-    ['odpctl']='shell demo dp vport flow watch router'
+    ['odpctl']='shell demo dp vport flow watch router peer'
     ['odpctl dp']='list show add del set serve'
     ['odpctl vport']='list add del set'
     ['odpctl flow']='dump get add mod del flush parse'
     ['odpctl watch']='flows stats vports upcalls'
     ['odpctl router']='start status attach detach'
+    ['odpctl peer']='list connect forget'
 )
 declare -gA _odpctl_opts=(
     ['odpctl']='--netns -n --datapath --version --help -h'
@@ -44,6 +45,10 @@ declare -gA _odpctl_opts=(
     ['odpctl router status']='--control --json --help -h'
     ['odpctl router attach']='--control --help -h'
     ['odpctl router detach']='--control --help -h'
+    ['odpctl peer']='--help -h'
+    ['odpctl peer list']='--control --json --help -h'
+    ['odpctl peer connect']='--control --json --help -h'
+    ['odpctl peer forget']='--control --json --help -h'
 )
 declare -gA _odpctl_vals=(
     ['odpctl --netns']='netns'
@@ -117,6 +122,9 @@ declare -gA _odpctl_vals=(
     ['odpctl router status --control']='file'
     ['odpctl router attach --control']='file'
     ['odpctl router detach --control']='file'
+    ['odpctl peer list --control']='file'
+    ['odpctl peer connect --control']='file'
+    ['odpctl peer forget --control']='file'
 )
 declare -gA _odpctl_pos=(
     ['odpctl shell']='dp'
@@ -142,11 +150,15 @@ declare -gA _odpctl_pos=(
     ['odpctl router start']='-'
     ['odpctl router attach']='iface'
     ['odpctl router detach']='iface'
+    ['odpctl peer connect']='-'
+    ['odpctl peer forget']='-'
 )
 declare -gA _odpctl_rep=(
     ['odpctl dp show']='1'
     ['odpctl dp add']='1'
     ['odpctl router start']='1'
+    ['odpctl peer connect']='1'
+    ['odpctl peer forget']='1'
 )
 declare -gA _odpctl_choices=(
     ['odpctl flow parse']='keys actions'

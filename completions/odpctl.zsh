@@ -5,12 +5,13 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo dp vport flow watch router'
+    'odpctl' 'shell demo dp vport flow watch router peer'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
     'odpctl watch' 'flows stats vports upcalls'
     'odpctl router' 'start status attach detach'
+    'odpctl peer' 'list connect forget'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
@@ -20,7 +21,8 @@ dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
 watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.
-router:Run the overlay router, and ask a running one how it is.'
+router:Run the overlay router, and ask a running one how it is.
+peer:List the mesh'\''s peers and connections; connect to and forget peers.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -46,6 +48,9 @@ upcalls:Misses and userspace() upcalls as they happen: each as its ODP key and a
 status:The router'\''s health in one line, then its peers, connections and counters.
 attach:Attach a container interface to the router'\''s datapath.
 detach:Detach a container interface from the router'\''s datapath.'
+    'odpctl peer' 'list:List the peers of the mesh and this router'\''s connections.
+connect:Connect to peers, and keep reconnecting to them.
+forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -244,6 +249,20 @@ _odpctl_optdescr=(
     'odpctl router detach' '--control:The router'\''s control socket (default: this namespace'\''s)
 --help:Show this message and exit
 -h:Show this message and exit'
+    'odpctl peer' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl peer list' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl peer connect' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl peer forget' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
 )
 typeset -gA _odpctl_vals
 _odpctl_vals=(
@@ -318,6 +337,9 @@ _odpctl_vals=(
     'odpctl router status --control' 'file'
     'odpctl router attach --control' 'file'
     'odpctl router detach --control' 'file'
+    'odpctl peer list --control' 'file'
+    'odpctl peer connect --control' 'file'
+    'odpctl peer forget --control' 'file'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
@@ -344,12 +366,16 @@ _odpctl_pos=(
     'odpctl router start' '-'
     'odpctl router attach' 'iface'
     'odpctl router detach' 'iface'
+    'odpctl peer connect' '-'
+    'odpctl peer forget' '-'
 )
 typeset -gA _odpctl_rep
 _odpctl_rep=(
     'odpctl dp show' '1'
     'odpctl dp add' '1'
     'odpctl router start' '1'
+    'odpctl peer connect' '1'
+    'odpctl peer forget' '1'
 )
 typeset -gA _odpctl_choices
 _odpctl_choices=(

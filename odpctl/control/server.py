@@ -104,10 +104,7 @@ class ControlServer:
         assert task is not None
         self._clients.add(task)
         try:
-            if not self._allowed(writer):
-                await self._reply(writer, _error("the router's control socket is for root only",
-                                                 exit_code=EXIT_PERMISSION, hint="run as root"))
-                return
+            allowed = self._allowed(writer)
             while True:
                 try:
                     line = await reader.readline()
@@ -115,6 +112,12 @@ class ControlServer:
                     await self._reply(writer, _error("request too long", exit_code=EXIT_USAGE))
                     return
                 if not line:
+                    return
+                if not allowed:
+                    # Answered, not hung up on: the client is told why.
+                    await self._reply(writer, _error(
+                        "the router's control socket is for root only",
+                        exit_code=EXIT_PERMISSION, hint="run as root"))
                     return
                 await self._reply(writer, await self._dispatch(line))
         except (ConnectionError, OSError):

@@ -21,6 +21,24 @@ Layout of the package, by concern:
 ``ports``       netdev (AF_PACKET), internal (TAP), vxlan and geneve (UDP)
 ``upcalls``     upcall messages and their delivery
 ``dp``          one datapath: ports, flows, the packet path
+``pktring``     memory-mapped AF_PACKET rings (batched I/O for netdev ports)
+
+What differs from the kernel datapath, on purpose or for want of a kernel:
+
+* Actions it cannot run are refused when the flow is installed, with
+  EOPNOTSUPP and a reason: ct (there is no connection tracking), MPLS,
+  NSH, Ethernet push/pop, meter, psample; set() of SCTP ports, MPLS and
+  conntrack fields.  Keys with conntrack tuples, NSH or no Ethernet header
+  likewise.  Vport types other than netdev, internal, vxlan and geneve get
+  EAFNOSUPPORT, as an unknown type does from the kernel.
+* Tunnels run over IPv4 only.  A received packet's tunnel key has no DF or
+  CSUM flag (a UDP socket does not show them), and packets leave from the
+  port's own UDP port rather than a per-flow source port.  Tunnel ports
+  have no device, hence no ifindex.
+* With per-CPU upcall dispatch the "CPU" is the packet's flow hash: one
+  connection always reaches the same handler.
+* Vport replies carry OVS_VPORT_ATTR_UPCALL_STATS (Linux 6.2+) whatever the
+  kernel of the host.
 """
 
 from __future__ import annotations

@@ -120,11 +120,13 @@ class Datapath:
             self._pending.discard(port)
             port.flush()
 
-    def flush(self) -> None:
-        """Send what ports queued while packets were processed (one batch)."""
-        pending = self._pending
-        while pending:
-            pending.pop().flush()
+    def flush(self) -> bool:
+        """Send what ports queued while packets were processed; False if some must retry."""
+        if not self._pending:
+            return True
+        retry = {port for port in self._pending if not port.flush()}
+        self._pending = retry
+        return not retry
 
     # --- upcalls -----------------------------------------------------------------
 

@@ -51,6 +51,10 @@ FLOW_POLICY: dict[int, Policy] = {
     FlowAttr.UFID_FLAGS: POLICY_U32,
 }
 MAX_UFID_LENGTH = 16
+# As plain ints: IntFlag arithmetic is slow, and this runs for every flow dumped.
+_OMIT_KEY = int(UfidFlag.OMIT_KEY)
+_OMIT_MASK = int(UfidFlag.OMIT_MASK)
+_OMIT_ACTIONS = int(UfidFlag.OMIT_ACTIONS)
 
 _FLOW_STATS = struct.Struct("=QQ")
 _U32 = struct.Struct("=I")
@@ -76,11 +80,11 @@ def flow_attrs(flow: DpFlow, ufid_flags: int = 0) -> bytes:
     parts = []
     if flow.ufid is not None:
         parts.append(attr(FlowAttr.UFID, flow.ufid))
-        if not ufid_flags & UfidFlag.OMIT_KEY:
+        if not ufid_flags & _OMIT_KEY:
             parts.append(attr(FlowAttr.KEY, flow.ufid_key_attr or b""))
     else:
         parts.append(attr(FlowAttr.KEY, flow.key_attr or b""))
-    if not ufid_flags & UfidFlag.OMIT_MASK:
+    if not ufid_flags & _OMIT_MASK:
         parts.append(attr(FlowAttr.MASK, flow.mask_attr or b""))
     if flow.used:
         parts.append(attr_u64(FlowAttr.USED, flow.used))
@@ -88,7 +92,7 @@ def flow_attrs(flow: DpFlow, ufid_flags: int = 0) -> bytes:
         parts.append(attr(FlowAttr.STATS, _FLOW_STATS.pack(flow.packets, flow.bytes)))
     if flow.tcp_flags & 0xFF:
         parts.append(attr(FlowAttr.TCP_FLAGS, bytes([flow.tcp_flags & 0xFF])))
-    if not ufid_flags & UfidFlag.OMIT_ACTIONS:
+    if not ufid_flags & _OMIT_ACTIONS:
         if flow.actions_attr is None:
             flow.actions_attr = encode_actions(flow.actions)
         parts.append(attr(FlowAttr.ACTIONS, flow.actions_attr))

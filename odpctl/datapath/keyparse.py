@@ -143,6 +143,38 @@ def bit(kind: int) -> int:
     return 1 << kind
 
 
+# The bits of the key attributes tested most, computed once.
+_B_ARP = 1 << KeyAttr.ARP
+_B_CT_LABELS = 1 << KeyAttr.CT_LABELS
+_B_CT_MARK = 1 << KeyAttr.CT_MARK
+_B_CT_ORIG_TUPLE_IPV4 = 1 << KeyAttr.CT_ORIG_TUPLE_IPV4
+_B_CT_ORIG_TUPLE_IPV6 = 1 << KeyAttr.CT_ORIG_TUPLE_IPV6
+_B_CT_STATE = 1 << KeyAttr.CT_STATE
+_B_DP_HASH = 1 << KeyAttr.DP_HASH
+_B_ENCAP = 1 << KeyAttr.ENCAP
+_B_ETHERNET = 1 << KeyAttr.ETHERNET
+_B_ETHERTYPE = 1 << KeyAttr.ETHERTYPE
+_B_ICMP = 1 << KeyAttr.ICMP
+_B_ICMPV6 = 1 << KeyAttr.ICMPV6
+_B_IN_PORT = 1 << KeyAttr.IN_PORT
+_B_IPV4 = 1 << KeyAttr.IPV4
+_B_IPV6 = 1 << KeyAttr.IPV6
+_B_IPV6_EXTHDRS = 1 << KeyAttr.IPV6_EXTHDRS
+_B_MPLS = 1 << KeyAttr.MPLS
+_B_ND = 1 << KeyAttr.ND
+_B_NSH = 1 << KeyAttr.NSH
+_B_PACKET_TYPE = 1 << KeyAttr.PACKET_TYPE
+_B_PRIORITY = 1 << KeyAttr.PRIORITY
+_B_RECIRC_ID = 1 << KeyAttr.RECIRC_ID
+_B_SCTP = 1 << KeyAttr.SCTP
+_B_SKB_MARK = 1 << KeyAttr.SKB_MARK
+_B_TCP = 1 << KeyAttr.TCP
+_B_TCP_FLAGS = 1 << KeyAttr.TCP_FLAGS
+_B_TUNNEL = 1 << KeyAttr.TUNNEL
+_B_UDP = 1 << KeyAttr.UDP
+_B_VLAN = 1 << KeyAttr.VLAN
+
+
 def einval(reason: str) -> RequestError:
     return RequestError(errno.EINVAL, reason)
 
@@ -227,6 +259,10 @@ class Match:
         return to_int(self.mask, self.mask_opts)
 
 
+_SETTERS = {name: (FIELD[name].pack_into, OFFSET[name]) for name in FIELD}
+_GETTERS = {name: (FIELD[name].unpack_from, OFFSET[name]) for name in FIELD}
+
+
 class _Builder:
     """The key and mask being filled in, like the kernel's sw_flow_match."""
 
@@ -235,10 +271,12 @@ class _Builder:
         self.opts = [b"", b""]
 
     def put(self, is_mask: bool, name: str, value: object) -> None:
-        FIELD[name].pack_into(self.bufs[is_mask], OFFSET[name], value)
+        pack_into, offset = _SETTERS[name]
+        pack_into(self.bufs[is_mask], offset, value)
 
     def get(self, is_mask: bool, name: str) -> int:
-        value: int = FIELD[name].unpack_from(self.bufs[is_mask], OFFSET[name])[0]
+        unpack_from, offset = _GETTERS[name]
+        value: int = unpack_from(self.bufs[is_mask], offset)[0]
         return value
 
     def fill(self, is_mask: bool, name: str, byte: int) -> None:
@@ -379,12 +417,12 @@ def _one_vlan(
     prefix = "cvlan" if inner else "vlan"
     if not is_mask:
         if not (
-            bits & bit(KeyAttr.ETHERNET)
-            and bits & bit(KeyAttr.ETHERTYPE)
+            bits & _B_ETHERNET
+            and bits & _B_ETHERTYPE
             and is_vlan_type(_BE16.unpack(attrs[KeyAttr.ETHERTYPE])[0])
         ):
             return bits, False
-        if not (bits & bit(KeyAttr.VLAN) and bits & bit(KeyAttr.ENCAP)):
+        if not (bits & _B_VLAN and bits & _B_ENCAP):
             raise einval(f"invalid {which} frame")
         tci = _BE16.unpack(attrs[KeyAttr.VLAN])[0]
         if not tci & VLAN_CFI:
@@ -393,69 +431,69 @@ def _one_vlan(
             if attrs[KeyAttr.ENCAP]:
                 raise einval(f"truncated {which} header has a non-empty encap attribute")
     else:
-        if not bits & bit(KeyAttr.ENCAP):
+        if not bits & _B_ENCAP:
             return bits, False
         key_tci = m.get(False, "cvlan_tci" if inner else "vlan_tci")
         if not key_tci & VLAN_CFI:
             raise einval(f"encap mask attribute is set for a non-{which} frame")
-        tpid = _BE16.unpack(attrs[KeyAttr.ETHERTYPE])[0] if bits & bit(KeyAttr.ETHERTYPE) else 0
-        tci = _BE16.unpack(attrs[KeyAttr.VLAN])[0] if bits & bit(KeyAttr.VLAN) else 0
+        tpid = _BE16.unpack(attrs[KeyAttr.ETHERTYPE])[0] if bits & _B_ETHERTYPE else 0
+        tci = _BE16.unpack(attrs[KeyAttr.VLAN])[0] if bits & _B_VLAN else 0
         if tpid != 0xFFFF:
             raise einval(f"must have an exact match on the {which} TPID (mask={tpid:#x})")
         if not tci & VLAN_CFI:
             raise einval(f"{which} TCI mask does not exactly match the VLAN_CFI bit")
-    tci = _BE16.unpack(attrs[KeyAttr.VLAN])[0] if bits & bit(KeyAttr.VLAN) else 0
-    tpid = _BE16.unpack(attrs[KeyAttr.ETHERTYPE])[0] if bits & bit(KeyAttr.ETHERTYPE) else 0
+    tci = _BE16.unpack(attrs[KeyAttr.VLAN])[0] if bits & _B_VLAN else 0
+    tpid = _BE16.unpack(attrs[KeyAttr.ETHERTYPE])[0] if bits & _B_ETHERTYPE else 0
     m.put(is_mask, f"{prefix}_tpid", tpid)
     m.put(is_mask, f"{prefix}_tci", tci)
     encap = attrs.pop(KeyAttr.ENCAP)
     attrs.pop(KeyAttr.VLAN, None)
     attrs.pop(KeyAttr.ETHERTYPE, None)
-    bits &= ~(bit(KeyAttr.ENCAP) | bit(KeyAttr.VLAN) | bit(KeyAttr.ETHERTYPE))
+    bits &= ~(_B_ENCAP | _B_VLAN | _B_ETHERTYPE)
     bits = parse_key_attrs(encap, attrs, bits, nz=nz)
     return bits, True
 
 
 def parse_metadata(m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: bool) -> int:
     """The attributes a packet cannot carry (metadata_from_nlattrs); returns the bits left."""
-    if bits & bit(KeyAttr.DP_HASH):
+    if bits & _B_DP_HASH:
         m.put(is_mask, "dp_hash", _U32.unpack(attrs[KeyAttr.DP_HASH])[0])
-        bits &= ~bit(KeyAttr.DP_HASH)
-    if bits & bit(KeyAttr.RECIRC_ID):
+        bits &= ~_B_DP_HASH
+    if bits & _B_RECIRC_ID:
         m.put(is_mask, "recirc_id", _U32.unpack(attrs[KeyAttr.RECIRC_ID])[0])
-        bits &= ~bit(KeyAttr.RECIRC_ID)
-    if bits & bit(KeyAttr.PRIORITY):
+        bits &= ~_B_RECIRC_ID
+    if bits & _B_PRIORITY:
         m.put(is_mask, "priority", _U32.unpack(attrs[KeyAttr.PRIORITY])[0])
-        bits &= ~bit(KeyAttr.PRIORITY)
-    if bits & bit(KeyAttr.IN_PORT):
+        bits &= ~_B_PRIORITY
+    if bits & _B_IN_PORT:
         in_port = _U32.unpack(attrs[KeyAttr.IN_PORT])[0]
         if is_mask:
             in_port = 0xFFFF  # always an exact match
         elif in_port >= DP_MAX_PORTS:
             raise einval(f"port {in_port} exceeds the maximum {DP_MAX_PORTS}")
         m.put(is_mask, "in_port", in_port)
-        bits &= ~bit(KeyAttr.IN_PORT)
+        bits &= ~_B_IN_PORT
     elif not is_mask:
         m.put(False, "in_port", DP_MAX_PORTS)
-    if bits & bit(KeyAttr.SKB_MARK):
+    if bits & _B_SKB_MARK:
         m.put(is_mask, "skb_mark", _U32.unpack(attrs[KeyAttr.SKB_MARK])[0])
-        bits &= ~bit(KeyAttr.SKB_MARK)
-    if bits & bit(KeyAttr.TUNNEL):
+        bits &= ~_B_SKB_MARK
+    if bits & _B_TUNNEL:
         parse_tunnel(attrs[KeyAttr.TUNNEL], m, is_mask)
-        bits &= ~bit(KeyAttr.TUNNEL)
-    if bits & bit(KeyAttr.CT_STATE):
+        bits &= ~_B_TUNNEL
+    if bits & _B_CT_STATE:
         state = _U32.unpack(attrs[KeyAttr.CT_STATE])[0]
         if state & ~CT_SUPPORTED_MASK:
             raise einval(f"ct_state flags {state:08x} unsupported")
         m.put(is_mask, "ct_state", state)
-        bits &= ~bit(KeyAttr.CT_STATE)
-    if bits & bit(KeyAttr.CT_MARK):
+        bits &= ~_B_CT_STATE
+    if bits & _B_CT_MARK:
         m.put(is_mask, "ct_mark", _U32.unpack(attrs[KeyAttr.CT_MARK])[0])
-        bits &= ~bit(KeyAttr.CT_MARK)
-    if bits & bit(KeyAttr.CT_LABELS):
+        bits &= ~_B_CT_MARK
+    if bits & _B_CT_LABELS:
         m.put(is_mask, "ct_labels", attrs[KeyAttr.CT_LABELS])
-        bits &= ~bit(KeyAttr.CT_LABELS)
-    if bits & (bit(KeyAttr.CT_ORIG_TUPLE_IPV4) | bit(KeyAttr.CT_ORIG_TUPLE_IPV6)):
+        bits &= ~_B_CT_LABELS
+    if bits & (_B_CT_ORIG_TUPLE_IPV4 | _B_CT_ORIG_TUPLE_IPV6):
         raise unsupported("conntrack original-direction tuples (it has no conntrack)")
     return bits
 
@@ -463,40 +501,40 @@ def parse_metadata(m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: boo
 def _parse_fields(m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: bool) -> None:
     """ovs_key_from_nlattrs: every attribute into the key or the mask."""
     bits = parse_metadata(m, bits, attrs, is_mask)
-    if bits & bit(KeyAttr.PACKET_TYPE):
+    if bits & _B_PACKET_TYPE:
         raise unsupported("packet_type() matches (it has Ethernet ports only)")
-    if bits & bit(KeyAttr.NSH):
+    if bits & _B_NSH:
         raise unsupported("NSH")
-    if bits & bit(KeyAttr.ETHERNET):
+    if bits & _B_ETHERNET:
         eth = attrs[KeyAttr.ETHERNET]
         m.put(is_mask, "eth_src", eth[:6])
         m.put(is_mask, "eth_dst", eth[6:])
-        bits &= ~bit(KeyAttr.ETHERNET)
+        bits &= ~_B_ETHERNET
     elif not is_mask:
-        if bits & bit(KeyAttr.ETHERTYPE):
+        if bits & _B_ETHERTYPE:
             raise unsupported("flows without an Ethernet header (layer-3 packets)")
         raise einval("either an Ethernet header or an EtherType is required")
-    if bits & bit(KeyAttr.VLAN):
+    if bits & _B_VLAN:
         raise einval("VLAN attribute unexpected")
-    if bits & bit(KeyAttr.ETHERTYPE):
+    if bits & _B_ETHERTYPE:
         eth_type = _BE16.unpack(attrs[KeyAttr.ETHERTYPE])[0]
         if is_mask:
             eth_type = 0xFFFF  # always an exact match
         elif eth_type < ETH_P_802_3_MIN:
             raise einval(f"EtherType {eth_type:#x} is less than the minimum {ETH_P_802_3_MIN:#x}")
         m.put(is_mask, "eth_type", eth_type)
-        bits &= ~bit(KeyAttr.ETHERTYPE)
+        bits &= ~_B_ETHERTYPE
     elif not is_mask:
         m.put(False, "eth_type", ETH_P_802_2)
-    if bits & bit(KeyAttr.IPV4):
+    if bits & _B_IPV4:
         src, dst, proto, tos, ttl, frag = _IPV4.unpack(attrs[KeyAttr.IPV4])
         if not is_mask and frag > 2:
             raise einval(f"IPv4 frag type {frag} is out of range (max 2)")
         _put_ip(m, is_mask, proto, tos, ttl, frag)
         m.put(is_mask, "ipv4_src", src)
         m.put(is_mask, "ipv4_dst", dst)
-        bits &= ~bit(KeyAttr.IPV4)
-    if bits & bit(KeyAttr.IPV6):
+        bits &= ~_B_IPV4
+    if bits & _B_IPV6:
         src6, dst6, label, proto, tclass, hlimit, frag = _IPV6.unpack(attrs[KeyAttr.IPV6])
         if not is_mask and frag > 2:
             raise einval(f"IPv6 frag type {frag} is out of range (max 2)")
@@ -506,11 +544,11 @@ def _parse_fields(m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: bool
         _put_ip(m, is_mask, proto, tclass, hlimit, frag)
         m.put(is_mask, "ipv6_src", src6)
         m.put(is_mask, "ipv6_dst", dst6)
-        bits &= ~bit(KeyAttr.IPV6)
-    if bits & bit(KeyAttr.IPV6_EXTHDRS):
+        bits &= ~_B_IPV6
+    if bits & _B_IPV6_EXTHDRS:
         m.put(is_mask, "ipv6_exthdrs", _U16.unpack(attrs[KeyAttr.IPV6_EXTHDRS])[0])
-        bits &= ~bit(KeyAttr.IPV6_EXTHDRS)
-    if bits & bit(KeyAttr.ARP):
+        bits &= ~_B_IPV6_EXTHDRS
+    if bits & _B_ARP:
         sip, tip, op, sha, tha = _ARP.unpack(attrs[KeyAttr.ARP])
         if not is_mask and op & 0xFF00:
             raise einval(f"unknown ARP opcode {op}")
@@ -519,36 +557,36 @@ def _parse_fields(m: _Builder, bits: int, attrs: dict[int, bytes], is_mask: bool
         m.put(is_mask, "ip_proto", op & 0xFF)
         m.put(is_mask, "arp_sha", sha)
         m.put(is_mask, "arp_tha", tha)
-        bits &= ~bit(KeyAttr.ARP)
-    if bits & bit(KeyAttr.MPLS):
+        bits &= ~_B_ARP
+    if bits & _B_MPLS:
         lses = attrs[KeyAttr.MPLS]
         if not lses or len(lses) % 4 or len(lses) > 4 * MPLS_LABEL_DEPTH:
             raise einval(f"MPLS key of {len(lses)} bytes")
         if len(lses) > 4:
             raise unsupported("matching more than one MPLS label")
         m.put(is_mask, "mpls_lse", _BE32.unpack(lses)[0])
-        bits &= ~bit(KeyAttr.MPLS)
+        bits &= ~_B_MPLS
     for kind in (KeyAttr.TCP, KeyAttr.UDP, KeyAttr.SCTP):
         if bits & bit(kind):
             src_port, dst_port = _PORTS.unpack(attrs[kind])
             m.put(is_mask, "tp_src", src_port)
             m.put(is_mask, "tp_dst", dst_port)
             bits &= ~bit(kind)
-    if bits & bit(KeyAttr.TCP_FLAGS):
+    if bits & _B_TCP_FLAGS:
         m.put(is_mask, "tcp_flags", _BE16.unpack(attrs[KeyAttr.TCP_FLAGS])[0])
-        bits &= ~bit(KeyAttr.TCP_FLAGS)
+        bits &= ~_B_TCP_FLAGS
     for kind in (KeyAttr.ICMP, KeyAttr.ICMPV6):
         if bits & bit(kind):
             icmp = attrs[kind]
             m.put(is_mask, "tp_src", icmp[0])
             m.put(is_mask, "tp_dst", icmp[1])
             bits &= ~bit(kind)
-    if bits & bit(KeyAttr.ND):
+    if bits & _B_ND:
         target, sll, tll = _ND.unpack(attrs[KeyAttr.ND])
         m.put(is_mask, "nd_target", target)
         m.put(is_mask, "arp_sha", sll)
         m.put(is_mask, "arp_tha", tll)
-        bits &= ~bit(KeyAttr.ND)
+        bits &= ~_B_ND
     if bits:
         kinds = [k for k in range(KEY_ATTR_MAX + 1) if bits & bit(k)]
         raise einval(f"unknown key attributes {kinds}")
@@ -564,27 +602,25 @@ def _put_ip(m: _Builder, is_mask: bool, proto: int, tos: int, ttl: int, frag: in
 # --- the whole match ---------------------------------------------------------------
 
 _L3_L4 = (
-    bit(KeyAttr.IPV4)
-    | bit(KeyAttr.IPV6)
-    | bit(KeyAttr.IPV6_EXTHDRS)
-    | bit(KeyAttr.TCP)
-    | bit(KeyAttr.TCP_FLAGS)
-    | bit(KeyAttr.UDP)
-    | bit(KeyAttr.SCTP)
-    | bit(KeyAttr.ICMP)
-    | bit(KeyAttr.ICMPV6)
-    | bit(KeyAttr.ARP)
-    | bit(KeyAttr.ND)
-    | bit(KeyAttr.MPLS)
+    _B_IPV4
+    | _B_IPV6
+    | _B_IPV6_EXTHDRS
+    | _B_TCP
+    | _B_TCP_FLAGS
+    | _B_UDP
+    | _B_SCTP
+    | _B_ICMP
+    | _B_ICMPV6
+    | _B_ARP
+    | _B_ND
+    | _B_MPLS
 )
 
 
 def _validate(m: _Builder, key_bits: int, mask_bits: int) -> None:
     """match_validate: what a key must carry and what a mask may."""
-    expected = bit(KeyAttr.ETHERNET)
-    allowed = (
-        (key_bits & ~_L3_L4) | bit(KeyAttr.TUNNEL) | bit(KeyAttr.IN_PORT) | bit(KeyAttr.ETHERTYPE)
-    )
+    expected = _B_ETHERNET
+    allowed = (key_bits & ~_L3_L4) | _B_TUNNEL | _B_IN_PORT | _B_ETHERTYPE
     eth_type = m.get(False, "eth_type")
     type_exact = m.get(True, "eth_type") == 0xFFFF
     proto_exact = m.get(True, "ip_proto") == 0xFF
@@ -603,7 +639,7 @@ def _validate(m: _Builder, key_bits: int, mask_bits: int) -> None:
         ipv6 = eth_type == ETH_P_IPV6
         need(KeyAttr.IPV6 if ipv6 else KeyAttr.IPV4, type_exact)
         if ipv6 and type_exact:
-            allowed |= bit(KeyAttr.IPV6_EXTHDRS)
+            allowed |= _B_IPV6_EXTHDRS
         if m.get(False, "ip_frag") != 2:  # not a later fragment
             proto = m.get(False, "ip_proto")
             if proto == IPPROTO_UDP:

@@ -186,11 +186,6 @@ def to_int(key: bytes, opts: bytes = b"") -> int:
     return int.from_bytes(opts + key if opts else key, "big")
 
 
-def empty_key(in_port: int = DP_MAX_PORTS) -> Key:
-    """All fields zero, except in_port ("none" unless given)."""
-    return unpack(ZERO_KEY)._replace(in_port=in_port)
-
-
 # A key is a metadata part (what the datapath knows about a packet: port,
 # tunnel, recirculation) followed by a packet part (what its bytes say).
 # Ports precompute the first; extraction packs the second in one call.

@@ -180,6 +180,43 @@ def offload_header(frame: bytes, gso_size: int = 0, mss: int = 0) -> bytes:
     return VNET.pack(F_NEEDS_CSUM, GSO_NONE, 0, 0, l4, offset)
 
 
+def fit_mtu(data: bytes | bytearray, mtu: int) -> bytes | bytearray | None:
+    """``data`` made fit a device of ``mtu``: a too-big TCP frame becomes GSO.
+
+    A TCP super-frame whose segment size had to be guessed (see
+    `offload_header`) may come out bigger than the device takes; handed
+    over as GSO with segments the device's size, it goes through.  None for
+    what cannot be cut (the device would refuse it whole).
+    """
+    flags, gso_type, _hl, _gs, _cs, _co = VNET.unpack_from(data)
+    frame = memoryview(data)[VNET_LEN:]
+    try:
+        l3, eth_type = _l3(frame)
+        if len(frame) - l3 <= mtu or gso_type != GSO_NONE:
+            return data
+        if eth_type == _ETH_P_IP and frame[l3 + 9] == _TCP:
+            l4 = l3 + (frame[l3] & 0x0F) * 4
+            addrs = bytes(frame[l3 + 12 : l3 + 20])
+            kind = GSO_TCPV4
+        elif eth_type == _ETH_P_IPV6 and frame[l3 + 6] == _TCP:
+            l4 = l3 + 40
+            addrs = bytes(frame[l3 + 8 : l3 + 40])
+            kind = GSO_TCPV6
+        else:
+            return None
+        hdr_end = l4 + (frame[l4 + 12] >> 4) * 4
+    except (IndexError, struct.error):
+        return None
+    out = bytearray(data)
+    if not flags & F_NEEDS_CSUM:
+        # GSO wants the checksum partial: the pseudo-header sum in the field.
+        length = len(frame) - l4
+        pseudo = (int.from_bytes(addrs, "big") + _TCP + length) % 0xFFFF
+        _BE16.pack_into(out, VNET_LEN + l4 + 16, pseudo)
+    VNET.pack_into(out, 0, F_NEEDS_CSUM, kind, hdr_end, mtu - (hdr_end - l3), l4, 16)
+    return out
+
+
 def tcp_payload_len(frame: bytes) -> int:
     """The TCP payload length of a plain IPv4/IPv6 TCP frame, or 0."""
     try:
@@ -213,58 +250,91 @@ def _l3(frame: bytes | bytearray | memoryview) -> tuple[int, int]:
     return off + 2, t
 
 
+def _fold_check(total: int) -> int:
+    """The checksum field for a one's-complement sum held as a plain int."""
+    folded = total % 0xFFFF
+    if total and not folded:
+        folded = 0xFFFF
+    return ~folded & 0xFFFF or 0xFFFF
+
+
 def _segment(frame: memoryview, gso: int, mss: int) -> list[bytes]:
-    """Software GSO for TCP (v4/v6) and UDP_L4 super-packets."""
+    """Software GSO for TCP (v4/v6) and UDP_L4 super-packets.
+
+    The headers are summed once with their varying fields zeroed; each
+    segment then only adds its own lengths, IP ID, sequence number, flags
+    and payload to that sum, one ``int.from_bytes`` of the payload apiece.
+    """
     l3, eth_type = _l3(frame)
-    if eth_type == _ETH_P_IP:
+    v4 = eth_type == _ETH_P_IP
+    if v4:
         l4 = l3 + (frame[l3] & 0x0F) * 4
         proto = frame[l3 + 9]
-        src, dst = bytes(frame[l3 + 12 : l3 + 16]), bytes(frame[l3 + 16 : l3 + 20])
+        addrs = bytes(frame[l3 + 12 : l3 + 20])
     elif eth_type == _ETH_P_IPV6:
         l4 = l3 + 40  # extension headers are not offloaded by Linux GSO for TCP/UDP
         proto = frame[l3 + 6]
-        src, dst = bytes(frame[l3 + 8 : l3 + 24]), bytes(frame[l3 + 24 : l3 + 40])
+        addrs = bytes(frame[l3 + 8 : l3 + 40])
     else:
         return [bytes(frame)]
-    if proto == _TCP and gso in (GSO_TCPV4, GSO_TCPV6):
+    tcp = proto == _TCP
+    if tcp and gso in (GSO_TCPV4, GSO_TCPV6):
         hdr_end = l4 + (frame[l4 + 12] >> 4) * 4
     elif proto == _UDP and gso == GSO_UDP_L4:
         hdr_end = l4 + 8
     else:
         return [bytes(frame)]  # UFO and the like: let the receiver cope
-    headers = bytes(frame[:hdr_end])
+    tmpl = bytearray(frame[:hdr_end])
+    ip_id = _BE16.unpack_from(tmpl, l3 + 4)[0] if v4 else 0
+    if v4:
+        tmpl[l3 + 2 : l3 + 6] = bytes(4)  # total length, ID
+        tmpl[l3 + 10 : l3 + 12] = bytes(2)  # checksum
+        ip_base = int.from_bytes(tmpl[l3:l4], "big")
+    if tcp:
+        (seq,) = _BE32.unpack_from(tmpl, l4 + 4)
+        doff = tmpl[l4 + 12] << 8
+        flags = tmpl[l4 + 13]
+        tmpl[l4 + 4 : l4 + 8] = bytes(4)  # sequence number
+        tmpl[l4 + 12 : l4 + 14] = bytes(2)  # data offset and flags
+        check_at = l4 + 16
+    else:
+        seq = doff = flags = 0
+        tmpl[l4 + 4 : l4 + 6] = bytes(2)  # UDP length
+        check_at = l4 + 6
+    tmpl[check_at : check_at + 2] = bytes(2)
+    l4_base = int.from_bytes(tmpl[l4:hdr_end], "big") + int.from_bytes(addrs, "big") + proto
+    l4_hdr = hdr_end - l4
     payload = frame[hdr_end:]
     total = len(payload)
     out: list[bytes] = []
-    (seq,) = _BE32.unpack_from(headers, l4 + 4) if proto == _TCP else (0,)
-    ip_id = _BE16.unpack_from(headers, l3 + 4)[0] if eth_type == _ETH_P_IP else 0
+    pack16, pack32 = _BE16.pack_into, _BE32.pack_into
     for i, start in enumerate(range(0, total, mss)):
         chunk = payload[start : start + mss]
-        seg = bytearray(headers)
-        seg += chunk
-        last = start + mss >= total
-        if eth_type == _ETH_P_IP:
-            _BE16.pack_into(seg, l3 + 2, len(seg) - l3)
-            _BE16.pack_into(seg, l3 + 4, (ip_id + i) & 0xFFFF)
-            _BE16.pack_into(seg, l3 + 10, 0)
-            _BE16.pack_into(seg, l3 + 10, csum.checksum(memoryview(seg)[l3:l4]))
+        n = len(chunk)
+        l4_len = l4_hdr + n
+        hdr = bytearray(tmpl)
+        if v4:
+            tot = l4 - l3 + l4_len
+            ident = (ip_id + i) & 0xFFFF
+            pack16(hdr, l3 + 2, tot)
+            pack16(hdr, l3 + 4, ident)
+            pack16(hdr, l3 + 10, _fold_check(ip_base + tot + ident))
         else:
-            _BE16.pack_into(seg, l3 + 4, len(seg) - l3 - 40)
-        l4_len = len(seg) - l4
-        if proto == _TCP:
-            _BE32.pack_into(seg, l4 + 4, (seq + start) & 0xFFFFFFFF)
-            flags = seg[l4 + 13]
-            if not last:
-                flags &= ~_TCP_FIN_PSH
+            pack16(hdr, l3 + 4, l4_len)
+        value = int.from_bytes(chunk, "big") << (8 if n & 1 else 0)
+        if tcp:
+            seg_seq = (seq + start) & 0xFFFFFFFF
+            seg_flags = flags
+            if start + mss < total:
+                seg_flags &= ~_TCP_FIN_PSH
             if i:
-                flags &= ~_TCP_CWR
-            seg[l4 + 13] = flags
-            check_at = l4 + 16
+                seg_flags &= ~_TCP_CWR
+            pack32(hdr, l4 + 4, seg_seq)
+            pack16(hdr, l4 + 12, doff | seg_flags)
+            varying = (seg_seq >> 16) + (seg_seq & 0xFFFF) + (doff | seg_flags)
         else:
-            _BE16.pack_into(seg, l4 + 4, l4_len)
-            check_at = l4 + 6
-        _BE16.pack_into(seg, check_at, 0)
-        value = csum.checksum(memoryview(seg)[l4:], csum.pseudo(src, dst, proto, l4_len))
-        _BE16.pack_into(seg, check_at, value or 0xFFFF)
-        out.append(bytes(seg))
+            pack16(hdr, l4 + 4, l4_len)
+            varying = l4_len
+        pack16(hdr, check_at, _fold_check(l4_base + l4_len + varying + value))
+        out.append(bytes(hdr) + chunk)
     return out

@@ -155,16 +155,23 @@ class Rings:
             return True
         return bool(status == TP_STATUS_AVAILABLE)
 
-    def flush(self) -> None:
-        """Have the kernel send every frame queued so far."""
-        if self.tx_queued:
-            self.tx_queued = 0
-            try:
-                self._sock.send(b"", socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                pass  # the device is busy; the frames go with the next flush
-            except OSError:
-                self.tx_failed += 1
+    def flush(self) -> bool:
+        """Have the kernel send every frame queued so far; False to try again soon.
+
+        The kernel stops early when the socket's send buffer is full (what
+        was sent is still held by a slow receiver): the frames left stay
+        queued, and must not wait for the next packet to be flushed.
+        """
+        if not self.tx_queued:
+            return True
+        try:
+            self._sock.send(b"", socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.tx_failed += 1
+        self.tx_queued = 0
+        return True
 
     def dropped(self) -> int:
         """Frames the kernel dropped for want of a free RX slot since last asked."""

@@ -135,6 +135,7 @@ class Server:
         self._wake_w.setblocking(False)
         self._buf = bytearray(MAX_REQUEST)
         self._next_rebalance = 0
+        self._retry = False
         self.registry = Registry(
             deliver=self._deliver,
             packet_family=PACKET_ID,
@@ -251,7 +252,8 @@ class Server:
             self.close()
 
     def _tick(self) -> None:
-        events = self._sel.select(1.0)
+        # Output a port could not send yet is retried soon, not at the next packet.
+        events = self._sel.select(0.001 if self._retry else 1.0)
         now = now_ms()
         for dp in self.registry.by_name.values():
             dp.now = now
@@ -262,8 +264,10 @@ class Server:
             except Exception:  # a bug must not take every datapath down with it
                 log.exception("unexpected error in the datapath server loop")
         # Output the ports batched during this round goes out now, together.
+        retry = False
         for dp in self.registry.by_name.values():
-            dp.flush()
+            retry = not dp.flush() or retry
+        self._retry = retry
         if now >= self._next_rebalance:
             self._next_rebalance = now + REBALANCE_MS
             for dp in self.registry.by_name.values():

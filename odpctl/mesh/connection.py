@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -211,7 +212,7 @@ class Connection:
         except asyncio.IncompleteReadError as exc:
             error, reason = exc, "connection closed by peer"
         except (ConnectionError, OSError) as exc:
-            error, reason = exc, f"connection error: {exc.strerror or exc}"
+            error, reason = exc, f"connection error: {os_reason(exc)}"
         except asyncio.CancelledError:
             reason = self.close_reason or "cancelled"
             self._teardown(reason, None)
@@ -397,7 +398,7 @@ class Connection:
                     self.flush()
                     await self._writer.drain()
         except (ConnectionError, OSError) as exc:
-            self.close(f"connection error: {exc.strerror or exc}", notify=False)
+            self.close(f"connection error: {os_reason(exc)}", notify=False)
         except MeshError as exc:
             self.close(exc.message, notify=False)
 
@@ -423,6 +424,14 @@ class Connection:
                 self.close(f"heartbeat failed: {exc}", notify=False)
                 return
         self._arm_heartbeat()
+
+
+def os_reason(exc: OSError) -> str:
+    """``connection refused``, not ``[Errno 111] Connect call failed ('10.0.0.2', 6783)``."""
+    if exc.errno:
+        return os.strerror(exc.errno)[:1].lower() + os.strerror(exc.errno)[1:]
+    text = str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
 def format_address(host: str, port: int) -> str:

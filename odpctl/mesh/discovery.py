@@ -34,6 +34,7 @@ from .topology import Topology
 log = logging.getLogger("odpctl.mesh")
 
 DEFAULT_PORT = 6783
+OVERLOAD_PAUSE = 0.5  # how long dials wait while the event loop lags
 
 
 def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -106,6 +107,10 @@ class MakerHost(Protocol):
 
     def can_dial(self) -> bool: ...
 
+    def overloaded(self) -> bool:
+        """The event loop lags behind: start nothing new."""
+        ...
+
     def dial(self, address: str) -> None:
         """Start connecting to ``address``; report through attempt_failed/connection_* calls."""
         ...
@@ -121,7 +126,7 @@ class ConnectionMaker:
         max_interval: float = 120.0,
         reset_after: float = 60.0,
         default_port: int = DEFAULT_PORT,
-        max_dials: int = 16,
+        max_dials: int = 2,
     ) -> None:
         self.host = host
         self.discovery = discovery
@@ -275,6 +280,11 @@ class ConnectionMaker:
                     self._backoff(target)
                 elif dialling >= self.max_dials:
                     # Enough handshakes under way; this one goes when one ends.
+                    continue
+                elif self.host.overloaded():
+                    # The event loop lags: a handshake started now would time
+                    # out half done, and its peer's with it.  Later.
+                    wake = now + OVERLOAD_PAUSE if wake is None else min(wake, now + OVERLOAD_PAUSE)
                     continue
                 else:
                     target.state = TargetState.CONNECTING

@@ -22,6 +22,7 @@ import random
 import signal
 import sys
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any
 
 from odpctl.errors import NotFoundError, OdpError, UsageError
 
-from .connection import Connection, ConnectionConfig, ConnState, format_address
+from .connection import Connection, ConnectionConfig, ConnState, format_address, os_reason
 from .crypto import password_key
 from .discovery import DEFAULT_PORT, ConnectionMaker, TargetState, parse_address
 from .errors import ConnectionClosed, HandshakeRefused, MeshError, ProtocolViolation
@@ -85,7 +86,7 @@ class MeshConfig:
     # Topology changes within this delay are handled together (routes, GC) ...
     update_delay: float = 0.1
     # ... and our entry is broadcast at most this often.
-    min_update_interval: float = 0.5
+    min_update_interval: float = 1.0
     # Unreachable peers are forgotten after this long (entries race each other).
     gc_delay: float = 1.0
     backoff_initial: float = 1.0
@@ -94,6 +95,41 @@ class MeshConfig:
     max_version: int = PROTOCOL_MAX
     max_frame: int = DEFAULT_MAX_FRAME
     short_id: int | None = None  # default: random (tests force collisions with it)
+
+
+class LoopLag:
+    """How late the event loop runs timers: the measure of a router's overload.
+
+    One per event loop, shared by the nodes on it (a benchmark runs a hundred).
+    """
+
+    INTERVAL = 0.2
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lag = 0.0
+        self._due = loop.time() + self.INTERVAL
+        loop.call_at(self._due, self._tick)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> LoopLag:
+        monitor = cls._by_loop.get(loop)
+        if monitor is None:
+            monitor = cls._by_loop[loop] = cls(loop)
+        return monitor
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        late = now - self._due
+        # Rise at once, fall gently: one quick tick does not end an overload.
+        self.lag = late if late > self.lag else 0.7 * self.lag + 0.3 * late
+        if self.loop.is_closed():
+            return
+        self._due = now + self.INTERVAL
+        self.loop.call_at(self._due, self._tick)
 
 
 class TokenBucket:
@@ -115,6 +151,16 @@ class TokenBucket:
         return False
 
 
+DUPLICATE = "duplicate connection"
+
+# Event loop lag (seconds) above which no new connection attempts start.
+MAX_LOOP_LAG = 0.5
+
+# Periodic gossip while the topology changes: how often, to how many neighbours.
+QUICK_GOSSIP_INTERVAL = 1.0
+QUICK_GOSSIP_FANOUT = 2
+QUICK_GOSSIP_SETTLE = 1.0  # ... once the topology has not changed for this long
+
 # How long an inbound connection that failed stays in the status.
 _REFUSAL_MEMORY = 600.0
 _MAX_REFUSALS = 32
@@ -134,10 +180,12 @@ class MeshNode:
         self._conns: dict[PeerName, Connection] = {}
         self._handshaking: set[Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._dials: set[asyncio.Task[Any]] = set()
         self._channels: dict[str, GossipChannel] = {}
         self._topology_gossiper = TopologyGossiper(self.topology, self._topology_applied)
         self._topology_channel = self.gossip_channel(TOPOLOGY_CHANNEL, self._topology_gossiper)
         self._topology_gossiper.channel = self._topology_channel
+        self.topology.on_gc.append(lambda peer: self._topology_gossiper.forget(peer.name))
         self.maker = ConnectionMaker(
             self,
             discovery=config.discovery,
@@ -153,6 +201,7 @@ class MeshNode:
         self._gossip_handle: asyncio.TimerHandle | None = None
         self._update_pending = False
         self._last_update = 0.0
+        self._last_change = -1e9
         self._spread: set[PeerName] = set()  # names learnt from neighbours, to broadcast
         self._unreachable_since: dict[PeerName, float] = {}
         self._running = False
@@ -234,6 +283,8 @@ class MeshNode:
                 handle.cancel()
         if self._server is not None:
             self._server.close()
+        for task in self._dials:
+            task.cancel()
         for conn in [*self._conns.values(), *self._handshaking]:
             conn.close(reason)
         tasks = list(self._tasks)
@@ -296,8 +347,16 @@ class MeshNode:
     def can_dial(self) -> bool:
         return len(self._conns) + len(self._handshaking) < self.config.conn_limit
 
+    def overloaded(self) -> bool:
+        return self._loop_lag() > MAX_LOOP_LAG
+
+    def _loop_lag(self) -> float:
+        return LoopLag.of(asyncio.get_running_loop()).lag
+
     def dial(self, address: str) -> None:
-        self._spawn(self._dial(address), f"dial {address}")
+        task = self._spawn(self._dial(address), f"dial {address}")
+        self._dials.add(task)
+        task.add_done_callback(self._dials.discard)
 
     async def _dial(self, address: str) -> None:
         host, port = parse_address(address)
@@ -309,7 +368,7 @@ class MeshNode:
             reason = (
                 f"connect timed out after {self.config.handshake_timeout:g} s"
                 if isinstance(exc, asyncio.TimeoutError)
-                else f"connect failed: {exc.strerror or exc}"
+                else f"connect failed: {os_reason(exc)}"
             )
             log.debug("->[%s] %s", address, reason)
             self.maker.attempt_failed(address, reason)
@@ -407,7 +466,7 @@ class MeshNode:
 
     def _duplicate_reason(self, kept: Connection) -> str:
         assert kept.initiator is not None
-        return f"duplicate connection: keeping the one opened by {format_peer_name(kept.initiator)}"
+        return f"{DUPLICATE}: keeping the one opened by {format_peer_name(kept.initiator)}"
 
     def register(self, conn: Connection) -> None:
         hello = conn.remote
@@ -452,13 +511,14 @@ class MeshNode:
         conn.on_state_change = self._state_changed
         self.topology.set_connection(hello.name, self._summary(conn))
         self.maker.connection_created(conn.address if conn.outbound else None, hello.name)
-        # A new (or restarted) neighbour gets everything we know; one that was
-        # already reachable knows most of it: a digest says what it lacks.
+        # A new (or restarted) neighbour gets everything we know.  One that was
+        # reachable already is in our part of the mesh: broadcasts keep us in
+        # step, and periodic digests repair what they miss.  (A mesh forming
+        # makes thousands of such connections at once: a digest exchange each
+        # would cost more than the forming itself.)
         if new_peer or restarted:
-            data = self._topology_gossiper.data(update=list(self.topology.peers))
-        else:
-            data = self._topology_gossiper.data(digest=True)
-        conn.queue_gossip(TOPOLOGY_CHANNEL, data)
+            data = self._topology_gossiper.data(update=list(self.topology.peers), join=True)
+            conn.queue_gossip(TOPOLOGY_CHANNEL, data)
         for name, channel in self._channels.items():
             if name != TOPOLOGY_CHANNEL and (state := channel.gossiper.gossip()) is not None:
                 conn.queue_gossip(name, state)
@@ -511,7 +571,8 @@ class MeshNode:
             self.counters["protocol_errors"] += 1
         if registered:
             log.info("%s: connection deleted: %s", conn.describe(), reason)
-        elif reason.startswith("duplicate connection") or not self._running:
+        elif _refusal(error, reason).startswith(DUPLICATE) or not self._running:
+            # The tie-break at work, or our own shutdown: nothing went wrong.
             log.debug("%s: %s", conn.describe(), reason)
         else:
             # Refusals (wrong password, version) are warnings at both ends: the
@@ -575,7 +636,18 @@ class MeshNode:
         """
         if ourself:
             self._update_pending = True
+        if not self._recently_changed():
+            # Quiet until now: gossip digests quickly again (see _arm_gossip).
+            if self._gossip_handle is not None:
+                self._gossip_handle.cancel()
+            self._last_change = time.monotonic()
+            if self._running:
+                self._arm_gossip()
+        self._last_change = time.monotonic()
         self._schedule_settle(self.config.update_delay)
+
+    def _recently_changed(self) -> bool:
+        return time.monotonic() - self._last_change < self.config.gossip_interval
 
     def _schedule_settle(self, delay: float) -> None:
         """Settle in ``delay`` seconds, or sooner if that is already planned."""
@@ -596,7 +668,10 @@ class MeshNode:
         self.routes.notify()
         self.maker.refresh()
         if self._update_pending:
-            wait = self._last_update + self.config.min_update_interval - time.monotonic()
+            # Under load, broadcast less often: each broadcast then carries
+            # more changes, and costs every peer the same to relay.
+            interval = max(self.config.min_update_interval, 2 * self._loop_lag())
+            wait = self._last_update + interval - time.monotonic()
             if wait > 0:
                 # A mesh forming changes our entry many times a second: each
                 # broadcast reaches every peer, so send the latest one, later.
@@ -604,8 +679,12 @@ class MeshNode:
                 return
             self._update_pending = False
             self._last_update = time.monotonic()
-            names, self._spread = {self._name, *self._spread}, set()
-            self._topology_channel.gossip_broadcast(self._topology_gossiper.data(update=names))
+            spread, self._spread = self._spread, set()
+            own = self.topology.own_broadcast()
+            if own is not None or spread:
+                self._topology_channel.gossip_broadcast(
+                    self._topology_gossiper.data(raw=[own] if own else [], update=spread)
+                )
 
     def _collect_garbage(self) -> None:
         """Forget peers that have been unreachable for ``gc_delay``.
@@ -637,16 +716,34 @@ class MeshNode:
             self._schedule_settle(max(wake, 0.01))
 
     def _arm_gossip(self) -> None:
-        interval = self.config.gossip_interval * random.uniform(0.9, 1.1)
+        """Periodic gossip; quicker, to fewer neighbours, while the topology changes.
+
+        Broadcasts miss peers while trees disagree (a mesh forming, a
+        partition healing); the digests that follow repair that, and are
+        cheap enough to send every second for a while.
+        """
+        interval = self.config.gossip_interval
+        if self._recently_changed():
+            interval = min(interval, QUICK_GOSSIP_INTERVAL)
+        interval *= random.uniform(0.9, 1.1)
         self._gossip_handle = asyncio.get_running_loop().call_later(interval, self._gossip_tick)
 
     def _gossip_tick(self) -> None:
         if not self._running:
             return
+        quick = self._recently_changed()
+        if quick and time.monotonic() - self._last_change < QUICK_GOSSIP_SETTLE:
+            # Still changing: broadcasts and deltas are under way, and a digest
+            # now would only ask for what is on its way.  Repair once it settles.
+            self._arm_gossip()
+            return
         for channel in list(self._channels.values()):
             data = channel.gossiper.gossip()
-            if data is not None:
-                channel.gossip_neighbour_subset(data)
+            if data is None:
+                continue
+            neighbours = self.routes.random_neighbours()
+            for neighbour in neighbours[:QUICK_GOSSIP_FANOUT] if quick else neighbours:
+                channel.send_down(neighbour, data)
         self._arm_gossip()
 
     # --- status -------------------------------------------------------------------
@@ -791,6 +888,11 @@ class MeshNode:
                 since=round(age, 1),
             ))
         return out
+
+
+def _refusal(error: BaseException | None, reason: str) -> str:
+    """The refusal itself, whichever end made it."""
+    return error.refusal if isinstance(error, HandshakeRefused) else reason
 
 
 # --- a bare node, for the namespace tests ----------------------------------------

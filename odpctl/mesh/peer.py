@@ -5,13 +5,11 @@ change its owner makes, so the newest entry wins wherever two meet.  A
 restarted peer (same name, new UID) bumps its version past its previous
 incarnation's as soon as it hears of it, so its new entry wins everywhere.
 
-A peer's connections are kept two ways, each built from the other when first
-asked for: as parallel lists (remotes, addresses, flags), which is how they
-arrive on the wire and all that routing needs, and as a dict of
-`ConnectionSummary`, for people and for our own entry, which we edit.  In a
-mesh of a hundred peers an entry lists a hundred connections and every
-change of it reaches every peer: building objects for each would cost more
-than everything else a peer does with it.
+Connections are kept as plain ``remote -> (address, flags)`` tuples, built
+straight from the wire by C code: in a mesh of a hundred peers an entry lists
+a hundred connections and each change of it reaches every peer, so building
+an object per connection would cost more than everything else a peer does
+with it.  `ConnectionSummary` is the readable view, for people.
 """
 
 from __future__ import annotations
@@ -28,6 +26,10 @@ NO_UID = PeerUID(0)
 OUTBOUND = 1
 ESTABLISHED = 2
 
+# remote -> (its listening address as the owner saw it, or ""; flags)
+Conns = dict[PeerName, tuple[str, int]]
+Links = tuple[list[PeerName], list[str], list[int]]
+
 
 class ConnectionSummary(NamedTuple):
     """One connection as its owner reports it to the mesh."""
@@ -42,12 +44,14 @@ class ConnectionSummary(NamedTuple):
     def flags(self) -> int:
         return (OUTBOUND if self.outbound else 0) | (ESTABLISHED if self.established else 0)
 
-
-Links = tuple[list[PeerName], list[str], list[int]]
+    @classmethod
+    def of(cls, link: tuple[str, int]) -> ConnectionSummary:
+        address, flags = link
+        return cls(address, bool(flags & OUTBOUND), bool(flags & ESTABLISHED))
 
 
 class Peer:
-    __slots__ = ("_connections", "_links", "name", "nickname", "short_id", "uid", "version")
+    __slots__ = ("_links", "conns", "name", "nickname", "short_id", "uid", "version")
 
     def __init__(
         self,
@@ -56,19 +60,15 @@ class Peer:
         uid: PeerUID = NO_UID,
         version: int = 0,
         short_id: ShortID | None = None,
-        connections: dict[PeerName, ConnectionSummary] | None = None,
-        *,
-        links: Links | None = None,
+        conns: Conns | None = None,
     ) -> None:
         self.name = name
         self.nickname = nickname
         self.uid = uid
         self.version = version
         self.short_id = short_id
-        if connections is None and links is None:
-            connections = {}
-        self._connections = connections
-        self._links = links
+        self.conns: Conns = conns if conns is not None else {}
+        self._links: Links | None = None
 
     @property
     def placeholder(self) -> bool:
@@ -80,29 +80,24 @@ class Peer:
 
     @property
     def connections(self) -> dict[PeerName, ConnectionSummary]:
-        if self._connections is None:
-            assert self._links is not None
-            remotes, addresses, flags = self._links
-            self._connections = {
-                remote: ConnectionSummary(address, bool(f & OUTBOUND), bool(f & ESTABLISHED))
-                for remote, address, f in zip(remotes, addresses, flags, strict=True)
-            }
-        return self._connections
+        """The connections, readable (built on each call: for people, not loops)."""
+        return {remote: ConnectionSummary.of(link) for remote, link in self.conns.items()}
 
     def links(self) -> Links:
+        """The connections as parallel lists, as the wire has them."""
         if self._links is None:
-            conns = self.connections
+            conns = self.conns
             self._links = (
-                list(conns), [c.address for c in conns.values()], [c.flags for c in conns.values()]
+                list(conns), [a for a, _ in conns.values()], [f for _, f in conns.values()]
             )
         return self._links
 
     def set_connection(self, remote: PeerName, summary: ConnectionSummary) -> None:
-        self.connections[remote] = summary
+        self.conns[remote] = (summary.address, summary.flags)
         self._links = None
 
     def remove_connection(self, remote: PeerName) -> bool:
-        if self.connections.pop(remote, None) is None:
+        if self.conns.pop(remote, None) is None:
             return False
         self._links = None
         return True
@@ -114,4 +109,4 @@ class Peer:
     def __repr__(self) -> str:
         return (f"Peer({format_peer_name(self.name)}, {self.nickname!r}, uid={self.uid}, "
                 f"version={self.version}, short_id={self.short_id}, "
-                f"connections={len(self.links()[0])})")
+                f"connections={len(self.conns)})")

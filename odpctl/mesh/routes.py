@@ -42,7 +42,7 @@ class TopologyView(Protocol):
     @property
     def peers(self) -> Mapping[PeerName, Peer]: ...
 
-    def take_changes(self) -> set[PeerName]: ...
+    def take_changes(self) -> dict[PeerName, set[PeerName] | None]: ...
 
 
 def _bits(mask: int) -> list[int]:
@@ -85,6 +85,7 @@ class Routes:
         self._in_all: list[int] = []  # peers that report a connection to each one
         self._in_est: list[int] = []
         self._sym: list[int] = []  # established both ways: out_est & in_est
+        self._stale = False  # next hops not computed since the graph changed
         self._unicast: dict[PeerName, PeerName | None] = {ourself: None}
         self._unicast_all: dict[PeerName, PeerName | None] = {ourself: None}
         self._broadcast: dict[PeerName, list[PeerName]] = {}
@@ -109,14 +110,45 @@ class Routes:
             self._slot[name] = slot
         return slot
 
-    def _update_peer(self, name: PeerName, peer: Peer | None, maybe_free: set[int]) -> bool:
+    def _update_remotes(
+        self, slot: int, peer: Peer, remotes: set[PeerName], maybe_free: set[int]
+    ) -> bool:
+        """Update one peer's masks for some of its connections; True if they changed."""
+        me = 1 << slot
+        changed = False
+        for remote in remotes:
+            link = peer.conns.get(remote)
+            other = self._slot_of(remote) if link is not None else self._slot.get(remote)
+            if other is None:
+                continue  # gone, and never had a slot: nothing to clear
+            bit = 1 << other
+            for want, out, into in (
+                (link is not None, self._out_all, self._in_all),
+                (link is not None and bool(link[1] & ESTABLISHED), self._out_est, self._in_est),
+            ):
+                if bool(out[slot] & bit) != want:
+                    out[slot] ^= bit
+                    into[other] ^= me
+                    changed = True
+                    maybe_free.add(other)
+        return changed
+
+    def _update_peer(
+        self,
+        name: PeerName,
+        peer: Peer | None,
+        remotes: set[PeerName] | None,
+        maybe_free: set[int],
+    ) -> bool:
         """Bring one peer's masks up to date with its entry; True if they changed."""
         slot = self._slot_of(name)
+        maybe_free.add(slot)
+        if peer is not None and remotes is not None:
+            return self._update_remotes(slot, peer, remotes, maybe_free)
         new_all = new_est = 0
         if peer is not None:
-            remotes, _, flags = peer.links()
             slot_of = self._slot_of
-            for remote, f in zip(remotes, flags, strict=True):
+            for remote, (_, f) in peer.conns.items():
                 bit = 1 << slot_of(remote)
                 new_all |= bit
                 if f & ESTABLISHED:
@@ -134,7 +166,6 @@ class Routes:
             for other in _bits(old ^ new):
                 into[other] ^= me
                 maybe_free.add(other)
-        maybe_free.add(slot)
         return changed
 
     def _release(self, slot: int) -> None:
@@ -151,8 +182,8 @@ class Routes:
         peers = self._topology.peers
         maybe_free: set[int] = set()
         graph_changed = False
-        for name in changes:
-            graph_changed |= self._update_peer(name, peers.get(name), maybe_free)
+        for name, remotes in changes.items():
+            graph_changed |= self._update_peer(name, peers.get(name), remotes, maybe_free)
         for slot in maybe_free:
             name = self._names[slot]
             if (
@@ -164,20 +195,28 @@ class Routes:
                 self._release(slot)
         if not graph_changed:
             return False  # entries changed, connections did not (or not yet)
-        self._sym = [o & i for o, i in zip(self._out_est, self._in_est, strict=True)]
-        self._unicast = self._next_hops(self._sym)
-        self._unicast_all = self._next_hops(self._out_all)
-        # Trees of other sources are computed when a broadcast from them comes;
-        # any edge may move a parent, so they all go.
+        # Next hops and trees are computed when asked for: a mesh that forms
+        # changes the graph with every message, and is asked for a tree or
+        # two in between.  Any edge may move a parent, so all trees go.
+        self._stale = True
         self._broadcast = {}
         self._broadcast_all = {}
         self._changed = True
         self.generation += 1
         return True
 
+    def _fresh(self) -> None:
+        """Changes applied and next hops computed."""
+        self.ensure()
+        if self._stale:
+            self._stale = False
+            self._sym = [o & i for o, i in zip(self._out_est, self._in_est, strict=True)]
+            self._unicast = self._next_hops(self._sym)
+            self._unicast_all = self._next_hops(self._out_all)
+
     def notify(self) -> None:
         """Apply changes; run the callbacks if the routes changed since the last call."""
-        self.ensure()
+        self._fresh()
         if self._changed:
             self._changed = False
             for callback in self._callbacks:
@@ -211,40 +250,54 @@ class Routes:
         return {names[w]: (names[h] if h >= 0 else None) for w, h in hops.items()}
 
     def _children(self, adj: list[int], src: PeerName) -> list[PeerName]:
-        """Our children on ``src``'s tree: where we forward its broadcasts."""
+        """Our children on ``src``'s tree: where we forward its broadcasts.
+
+        No sorting needed: a level is the union of the previous level's
+        neighbours, whatever order they are visited in; and our children
+        are our neighbours first reached at the next level, less those a
+        lower-named peer of our level reaches too (it is their parent).
+        In a dense mesh that is nothing, found in a few operations.
+        """
         root = self._slot.get(src)
         me = self._slot.get(self.ourself)
         if root is None or me is None:
             return []
-        visited = 1 << root
-        frontier = [root]
-        while frontier:
-            found = 0
-            for v in frontier:
-                new = adj[v] & ~visited
-                if v == me:
-                    # Our children are known once we are visited: stop here.
-                    return [self._names[w] for w in self._by_name(new)]
-                visited |= new
-                found |= new
-            frontier = self._by_name(found)
+        names = self._names
+        visited = level = 1 << root
+        my_bit = 1 << me
+        while level:
+            if level & my_bit:
+                children = adj[me] & ~visited
+                if children:
+                    mine = names[me]
+                    for v in _bits(level):
+                        if names[v] < mine:
+                            children &= ~adj[v]
+                            if not children:
+                                break
+                return [names[w] for w in self._by_name(children)]
+            following = 0
+            for v in _bits(level):
+                following |= adj[v]
+            level = following & ~visited
+            visited |= level
         return []
 
     # --- lookups ------------------------------------------------------------
 
     def unicast(self, dst: PeerName) -> PeerName | None:
         """Next hop to ``dst`` over established symmetric connections (None: no route)."""
-        self.ensure()
+        self._fresh()
         return self._unicast.get(dst)
 
     def unicast_all(self, dst: PeerName) -> PeerName | None:
         """Next hop to ``dst`` over all connections (None: no route)."""
-        self.ensure()
+        self._fresh()
         return self._unicast_all.get(dst)
 
     def broadcast(self, src: PeerName) -> list[PeerName]:
         """Our children on ``src``'s tree of established symmetric connections."""
-        self.ensure()
+        self._fresh()
         hops = self._broadcast.get(src)
         if hops is None:
             hops = self._broadcast[src] = self._children(self._sym, src)
@@ -260,15 +313,15 @@ class Routes:
 
     def reachable(self) -> set[PeerName]:
         """Peers reachable over established symmetric connections, ourselves included."""
-        self.ensure()
+        self._fresh()
         return set(self._unicast)
 
     def reachable_all(self) -> set[PeerName]:
-        self.ensure()
+        self._fresh()
         return set(self._unicast_all)
 
     def unicast_table(self) -> dict[PeerName, PeerName | None]:
-        self.ensure()
+        self._fresh()
         return dict(self._unicast)
 
     def random_neighbours(self, exclude: PeerName | None = None) -> list[PeerName]:
@@ -277,7 +330,7 @@ class Routes:
         A neighbour through which we reach many peers is more likely to be
         picked: if it is the only way to half the mesh, gossip must go there.
         """
-        self.ensure()
+        self._fresh()
         weights = Counter(
             hop for hop in self._unicast_all.values() if hop is not None and hop != exclude
         )

@@ -6,16 +6,28 @@ collisions, drops the peers that became unreachable, and records which
 entries changed (routes are updated from that, not recomputed from scratch).
 `TopologyGossiper` is its gossip channel:
 
-- a new neighbour gets the full topology (an UPDATE with every entry);
-- a change is spread as an UPDATE of the changed entries, broadcast along
-  the originator's spanning tree, each peer relaying only what was new to
-  it (so that a loop in inconsistent trees dies out);
+- a new neighbour gets the full topology (a JOIN: an UPDATE with every
+  entry, which the neighbour spreads on its side, see below);
+- a peer's change of its own entry is broadcast along its spanning tree as
+  a DELTA (the connections that changed since its previous broadcast: a
+  few bytes, where the entry lists every connection; a mesh that forms
+  changes every entry a hundred times); a peer whose copy is not the
+  delta's base asks the owner for the whole entry (a unicast REQUEST);
+  each peer relays each version once, even if it had it already from
+  elsewhere (its children on this tree may not have), and never twice (so
+  that where trees disagree for a moment, a broadcast that comes round
+  again stops): with consistent trees, everyone gets it once;
+- what a peer learns from a new neighbour's JOIN (the other side of a
+  join) it broadcasts on its own tree, and others relay only what was new
+  to them: that costs one message per peer and entry set, where relaying
+  everything would cost one per peer per joining peer;
 - periodically, a DIGEST (name, UID, version of each entry: a few bytes per
   peer, where a full entry carries all its connections) goes to a random
   subset of neighbours, which answer with the entries they have newer and a
   REQUEST for those they lack; this repairs whatever a broadcast missed
   while the topology was in flux, at a fraction of the cost of gossiping
-  full topologies.
+  full topologies.  What a repair brings is not spread further: the peers
+  that lacked it repair themselves the same way.
 
 Short IDs: each peer picks one at random; when two peers claim the same one,
 the peer with the lowest name keeps it, and the others pick again (they
@@ -24,18 +36,20 @@ learn it from gossip, as everyone does).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
-from .errors import MalformedMessage
+from .errors import MalformedMessage, NoRouteError
 from .gossip import GossipChannel, GossipData
 from .names import NAME_MAX, SHORT_ID_COUNT, UID_MAX, PeerName, PeerUID, ShortID, format_peer_name
-from .peer import ConnectionSummary, Peer
+from .peer import ConnectionSummary, Conns, Peer
 from .wire import MAX_NICKNAME, check_int, check_list, check_name, check_str, pack, unpack
 
 log = logging.getLogger("odpctl.mesh")
@@ -46,6 +60,8 @@ CHANNEL = "topology"
 UPDATE = 0
 DIGEST = 1
 REQUEST = 2
+DELTA = 3
+JOIN = 4  # an UPDATE for a new neighbour, to spread on its side
 
 MAX_ADDRESS = 300
 MAX_ENTRIES = 1 << 16
@@ -63,6 +79,22 @@ class ApplyResult:
     # Our own entry changed (its version jumped past an old incarnation's,
     # or our short ID moved): it must be gossiped.
     ourself_changed: bool = False
+    # Entries a delta could not be applied to (our copy is not its base).
+    behind: set[PeerName] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """An owner's change of its entry: from version ``base`` to ``version``."""
+
+    name: PeerName
+    uid: PeerUID
+    base: int
+    version: int
+    nickname: str
+    short_id: ShortID | None
+    changed: Conns  # connections added or changed
+    removed: list[PeerName]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +115,13 @@ class Topology:
         # Encoded entries, reused until the entry changes: one change is sent
         # to many neighbours, and a full topology to every new one.
         self._packed: dict[PeerName, tuple[int, int, bytes]] = {}
-        self._changes: set[PeerName] = {ourself.name}
+        # Changed entries -> the connections that changed (None: any of them).
+        self._changes: dict[PeerName, set[PeerName] | None] = {ourself.name: None}
         self._digest: tuple[int, bytes] | None = None
+        # Our entry as of our last broadcast, for deltas: its version, and
+        # the connections changed since.
+        self._broadcast_base: int | None = None
+        self._dirty: set[PeerName] = set()
         self.generation = 0  # grows with every change
         self.on_short_ids_changed: list[Callable[[], None]] = []
         self.on_gc: list[Callable[[Peer], None]] = []
@@ -110,31 +147,72 @@ class Topology:
         claimants = self._short_ids.get(peer.short_id)
         return claimants is not None and min(claimants) == peer.name
 
-    def take_changes(self) -> set[PeerName]:
-        """The names whose entries changed (or came or went) since the last call."""
-        changes, self._changes = self._changes, set()
+    def take_changes(self) -> dict[PeerName, set[PeerName] | None]:
+        """The entries that changed (or came or went) since the last call.
+
+        Each with the remote peers whose connections changed, or None if
+        anything may have: routes update their graphs from this.
+        """
+        changes, self._changes = self._changes, {}
         return changes
 
-    def _changed(self, name: PeerName) -> None:
-        self._changes.add(name)
+    def _changed(self, name: PeerName, remotes: Iterable[PeerName] | None = None) -> None:
+        if remotes is None:
+            self._changes[name] = None
+        elif name not in self._changes:
+            self._changes[name] = set(remotes)
+        elif (known := self._changes[name]) is not None:
+            known.update(remotes)
         self.generation += 1
 
     # --- our own entry ------------------------------------------------------
 
-    def bump(self) -> None:
+    def bump(self, remotes: Iterable[PeerName] | None = None) -> None:
         """Our entry changed: a new version, so that it wins over the old one."""
         self.ourself.version += 1
-        self._changed(self.ourself.name)
+        self._changed(self.ourself.name, remotes)
 
     def set_connection(self, remote: PeerName, summary: ConnectionSummary) -> None:
         self.ourself.set_connection(remote, summary)
-        self.bump()
+        self._dirty.add(remote)
+        self.bump((remote,))
 
     def remove_connection(self, remote: PeerName) -> bool:
         if not self.ourself.remove_connection(remote):
             return False
-        self.bump()
+        self._dirty.add(remote)
+        self.bump((remote,))
         return True
+
+    def own_broadcast(self) -> bytes | None:
+        """Our entry's change since the last call, as a payload to broadcast.
+
+        A DELTA when that is smaller than the whole entry (and there was a
+        previous broadcast to be the delta's base), else an UPDATE; None if
+        the entry did not change.
+        """
+        ourself = self.ourself
+        base = self._broadcast_base
+        if base == ourself.version:
+            return None
+        if base is not None and 2 * len(self._dirty) <= len(ourself.conns) + 1:
+            changed: list[Any] = []
+            removed = []
+            for remote in self._dirty:
+                link = ourself.conns.get(remote)
+                if link is None:
+                    removed.append(remote)
+                else:
+                    changed += (remote, *link)
+            payload = pack([
+                DELTA, ourself.name, ourself.uid, base, ourself.version, ourself.nickname,
+                -1 if ourself.short_id is None else ourself.short_id, changed, removed,
+            ])
+        else:
+            payload = self.encode_update([ourself.name])[0]
+        self._broadcast_base = ourself.version
+        self._dirty.clear()
+        return payload
 
     def add_neighbour(
         self, name: PeerName, nickname: str, uid: PeerUID, short_id: ShortID
@@ -186,10 +264,45 @@ class Topology:
             result.improved.add(raw.name)
             # Peers the entry mentions that we have never heard of: placeholders,
             # so that routes can go through them until their own entries come.
-            for remote in entry.links()[0]:
+            for remote in entry.conns:
                 if remote not in self.peers:
                     self.peers[remote] = Peer(remote)
                     self._changed(remote)
+        if self.resolve_short_id():
+            result.ourself_changed = True
+        self._notify_short_ids()
+        return result
+
+    def apply_delta(self, delta: Delta) -> ApplyResult:
+        result = ApplyResult(received={delta.name})
+        if delta.name == self.ourself.name:
+            if delta.uid != self.ourself.uid and delta.version >= self.ourself.version:
+                self.ourself.version = delta.version + 1
+                self._changed(self.ourself.name)
+                result.ourself_changed = True
+            return result
+        current = self.peers.get(delta.name)
+        if current is not None and not current.placeholder and (
+            (delta.version, delta.uid) <= current.rank()
+        ):
+            return result  # we have this version, or a newer one
+        if current is None or current.uid != delta.uid or current.version != delta.base:
+            result.behind.add(delta.name)
+            return result
+        conns = dict(current.conns)
+        conns.update(delta.changed)
+        for remote in delta.removed:
+            conns.pop(remote, None)
+        entry = Peer(delta.name, delta.nickname, delta.uid, delta.version, delta.short_id, conns)
+        self._index_remove(current)
+        self.peers[delta.name] = entry
+        self._index_add(entry)
+        self._changed(delta.name, [*delta.changed, *delta.removed])
+        result.improved.add(delta.name)
+        for remote in delta.changed:
+            if remote not in self.peers:
+                self.peers[remote] = Peer(remote)
+                self._changed(remote)
         if self.resolve_short_id():
             result.ourself_changed = True
         self._notify_short_ids()
@@ -291,8 +404,8 @@ class Topology:
         self._packed[peer.name] = (peer.version, peer.uid, data)
         return data
 
-    def encode_update(self, names: Iterable[PeerName]) -> list[bytes]:
-        """UPDATE payloads carrying the current entries of ``names``."""
+    def encode_update(self, names: Iterable[PeerName], kind: int = UPDATE) -> list[bytes]:
+        """UPDATE (or JOIN) payloads carrying the current entries of ``names``."""
         entries = [
             self._packed_entry(peer)
             for name in names
@@ -305,7 +418,7 @@ class Topology:
             while end < len(entries) and (end == start or size + len(entries[end]) <= UPDATE_CHUNK):
                 size += len(entries[end])
                 end += 1
-            payloads.append(_payload(UPDATE, entries[start:end]))
+            payloads.append(_payload(kind, entries[start:end]))
             start = end
         return payloads
 
@@ -360,16 +473,16 @@ def _payload(kind: int, packed_items: list[bytes]) -> bytes:
 def decode_payload(data: bytes) -> tuple[int, Any]:
     """A topology payload -> (kind, checked content); `MalformedMessage` if invalid.
 
-    UPDATE -> list[RawEntry]; DIGEST -> flat [name, uid, version, ...];
-    REQUEST -> list of names.
+    UPDATE, JOIN -> list[RawEntry]; DIGEST -> flat [name, uid, version, ...];
+    REQUEST -> list of names; DELTA -> Delta.
     """
     obj = unpack(data, "topology payload")
     if type(obj) is not list or len(obj) < 2 or type(obj[0]) is not int:
         raise MalformedMessage("invalid topology payload")
     kind = obj[0]
-    if kind == UPDATE:
+    if kind in (UPDATE, JOIN):
         entries = check_list(obj[1], "topology entries", MAX_ENTRIES)
-        return UPDATE, [_decode_header(e) for e in entries]
+        return kind, [_decode_header(e) for e in entries]
     if kind == DIGEST:
         flat = check_list(obj[1], "topology digest", 3 * MAX_ENTRIES)
         if len(flat) % 3:
@@ -382,6 +495,8 @@ def decode_payload(data: bytes) -> tuple[int, Any]:
     if kind == REQUEST:
         names = check_list(obj[1], "topology request", MAX_ENTRIES)
         return REQUEST, [check_name(n) for n in names]
+    if kind == DELTA:
+        return DELTA, _decode_delta(obj)
     raise MalformedMessage(f"unknown topology payload kind {kind}")
 
 
@@ -397,10 +512,9 @@ def _decode_header(entry: Any) -> RawEntry:
     )
 
 
-def _decode_entry(raw: RawEntry) -> Peer:
-    fields = raw.fields
-    short_id = check_int(fields[4], "short ID", -1, SHORT_ID_COUNT - 1)
-    flat = check_list(fields[5], "connections", 3 * MAX_CONNECTIONS)
+def _decode_conns(value: Any, name: PeerName) -> Conns:
+    """Flat [remote, address, flags, ...] -> checked connections."""
+    flat = check_list(value, "connections", 3 * MAX_CONNECTIONS)
     if len(flat) % 3:
         raise MalformedMessage("invalid connections length")
     remotes, addresses, flags = flat[0::3], flat[1::3], flat[2::3]
@@ -415,18 +529,47 @@ def _decode_entry(raw: RawEntry) -> Peer:
         or min(flags) < 0
         or max(flags) > 255
     ):
-        raise MalformedMessage(f"invalid connections of peer {format_peer_name(raw.name)}")
-    if raw.name in remotes or len(set(remotes)) != len(remotes):
+        raise MalformedMessage(f"invalid connections of peer {format_peer_name(name)}")
+    conns = dict(zip(remotes, zip(addresses, flags, strict=True), strict=True))
+    if name in conns or len(conns) != len(remotes):
         raise MalformedMessage(
-            f"peer {format_peer_name(raw.name)} lists itself or a peer twice in its connections"
+            f"peer {format_peer_name(name)} lists itself or a peer twice in its connections"
         )
+    return conns
+
+
+def _decode_entry(raw: RawEntry) -> Peer:
+    fields = raw.fields
+    short_id = check_int(fields[4], "short ID", -1, SHORT_ID_COUNT - 1)
     return Peer(
         name=raw.name,
         nickname=check_str(fields[1], "nickname", MAX_NICKNAME),
         uid=raw.uid,
         version=raw.version,
         short_id=None if short_id < 0 else ShortID(short_id),
-        links=(remotes, addresses, flags),
+        conns=_decode_conns(fields[5], raw.name),
+    )
+
+
+def _decode_delta(obj: list[Any]) -> Delta:
+    if len(obj) < 9:
+        raise MalformedMessage("invalid topology delta: too few fields")
+    name = check_name(obj[1])
+    base = check_int(obj[3], "peer version")
+    version = check_int(obj[4], "peer version")
+    if version <= base:
+        raise MalformedMessage("invalid topology delta: version not after its base")
+    short_id = check_int(obj[6], "short ID", -1, SHORT_ID_COUNT - 1)
+    removed = [check_name(r) for r in check_list(obj[8], "removed connections", MAX_CONNECTIONS)]
+    return Delta(
+        name=name,
+        uid=PeerUID(check_int(obj[2], "peer UID", 1, UID_MAX)),
+        base=base,
+        version=version,
+        nickname=check_str(obj[5], "nickname", MAX_NICKNAME),
+        short_id=None if short_id < 0 else ShortID(short_id),
+        changed=_decode_conns(obj[7], name),
+        removed=removed,
     )
 
 
@@ -441,7 +584,7 @@ class TopologyGossipData:
     they were when queued.
     """
 
-    __slots__ = ("digest", "request", "topology", "update")
+    __slots__ = ("digest", "join", "raw", "request", "topology", "update")
 
     def __init__(
         self,
@@ -450,18 +593,23 @@ class TopologyGossipData:
         update: Iterable[PeerName] = (),
         request: Iterable[PeerName] = (),
         digest: bool = False,
+        raw: Iterable[bytes] = (),
+        join: bool = False,
     ) -> None:
         self.topology = topology
         self.update = set(update)
         self.request = set(request)
         self.digest = digest
+        self.raw = list(raw)  # payloads relayed as they came (deltas), in order
+        self.join = join  # the update is a new neighbour's full topology
 
     def encode(self) -> list[bytes]:
         payloads = []
         if self.request:
             payloads.append(pack([REQUEST, sorted(self.request)]))
+        payloads += self.raw
         if self.update:
-            payloads += self.topology.encode_update(self.update)
+            payloads += self.topology.encode_update(self.update, JOIN if self.join else UPDATE)
         if self.digest:
             payloads.append(self.topology.encode_digest())
         return payloads
@@ -471,6 +619,8 @@ class TopologyGossipData:
         self.update |= other.update
         self.request |= other.request
         self.digest = self.digest or other.digest
+        self.join = self.join or other.join
+        self.raw += other.raw
         return self
 
 
@@ -481,28 +631,78 @@ class TopologyGossiper:
     asks it to broadcast the news, which came from one neighbour only.
     """
 
+    # Ask an owner for its whole entry at most this often (a delta we can't
+    # apply may be followed by others we can't apply either).
+    REQUEST_INTERVAL = 2.0
+
     def __init__(
         self, topology: Topology, changed: Callable[[ApplyResult, bool], None]
     ) -> None:
         self.topology = topology
         self._changed = changed
         self.channel: GossipChannel | None = None  # set once the channel exists
+        # Per broadcast source: the version of its own entry we relayed last.
+        self._relayed: dict[PeerName, tuple[int, int]] = {}
+        self._requested: dict[PeerName, float] = {}
 
     def data(self, **kwargs: Any) -> TopologyGossipData:
         return TopologyGossipData(self.topology, **kwargs)
 
+    def _first_relay(self, src: PeerName, rank: tuple[int, int]) -> bool:
+        """True the first time we see this version of ``src``'s entry on its tree."""
+        if self._relayed.get(src, (-1, 0)) >= rank:
+            return False
+        self._relayed[src] = rank
+        return True
+
     def on_gossip_unicast(self, src: PeerName, msg: bytes) -> None:
-        raise MalformedMessage("unexpected unicast on the topology channel")
+        kind, content = decode_payload(msg)
+        assert self.channel is not None
+        if kind == REQUEST:
+            for payload in self.topology.encode_update(content):
+                self._unicast(src, payload)
+        elif kind == UPDATE:
+            self._changed(self.topology.apply_update(content), False)
+        else:
+            raise MalformedMessage("unexpected topology unicast")
+
+    def _unicast(self, dst: PeerName, payload: bytes) -> None:
+        assert self.channel is not None
+        # No route: routes are in flux, and the digests repair what this would have.
+        with contextlib.suppress(NoRouteError):
+            self.channel.gossip_unicast(dst, payload)
 
     def on_gossip_broadcast(self, src: PeerName, update: bytes) -> GossipData | None:
         kind, content = decode_payload(update)
+        if kind == DELTA:
+            delta: Delta = content
+            if delta.name != src:
+                raise MalformedMessage("a topology delta must come from the peer it describes")
+            result = self.topology.apply_delta(delta)
+            self._changed(result, False)
+            if result.behind:
+                self._request(src)
+            # Relayed as it came, even if we could not apply it: our
+            # children on src's tree may hold its base.
+            if self._first_relay(src, (delta.version, delta.uid)):
+                return self.data(raw=[update])
+            return None
         if kind != UPDATE:
-            raise MalformedMessage("a topology broadcast must be an UPDATE")
+            raise MalformedMessage("a topology broadcast must be an UPDATE or a DELTA")
         result = self.topology.apply_update(content)
         self._changed(result, False)
-        # Relay only what was news here: where trees disagree for a moment, a
-        # broadcast can come round again, and then it stops.
-        return self.data(update=result.improved) if result.improved else None
+        relay = result.improved - {src}
+        peer = self.topology.peers.get(src)
+        if src in result.received and peer is not None and self._first_relay(src, peer.rank()):
+            relay.add(src)
+        return self.data(update=relay) if relay else None
+
+    def _request(self, owner: PeerName) -> None:
+        now = time.monotonic()
+        if now - self._requested.get(owner, -1e9) < self.REQUEST_INTERVAL:
+            return
+        self._requested[owner] = now
+        self._unicast(owner, pack([REQUEST, [owner]]))
 
     def gossip(self) -> GossipData | None:
         return self.data(digest=True)
@@ -510,17 +710,26 @@ class TopologyGossiper:
     def on_gossip(self, src: PeerName, msg: bytes) -> GossipData | None:
         kind, content = decode_payload(msg)
         assert self.channel is not None
-        if kind == UPDATE:
-            # News from one neighbour: everyone else should hear it.  The node
-            # broadcasts it with its own entry, whose connection to that
+        if kind == JOIN:
+            # The other side of a join: everyone on ours should hear it.  The
+            # node broadcasts it with its own entry, whose connection to that
             # neighbour is what makes the news reachable (see MeshNode._settle).
             self._changed(self.topology.apply_update(content), True)
+        elif kind == UPDATE:  # a repair: ours only
+            self._changed(self.topology.apply_update(content), False)
         elif kind == DIGEST:
             newer_here, newer_there, moved = self.topology.compare_digest(content)
             if moved:
                 self._changed(ApplyResult(ourself_changed=True), False)
             if newer_here or newer_there:
                 self.channel.send_down(src, self.data(update=newer_here, request=newer_there))
-        else:  # REQUEST
+        elif kind == REQUEST:
             self.channel.send_down(src, self.data(update=content))
+        else:
+            raise MalformedMessage("a topology delta must be broadcast")
         return None
+
+    def forget(self, name: PeerName) -> None:
+        """A peer was garbage-collected: drop what we remember of it."""
+        self._relayed.pop(name, None)
+        self._requested.pop(name, None)

@@ -25,7 +25,7 @@ from odpctl.netlink.message import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, Message
 from odpctl.odp.datapath import Datapath, decode_datapath, encode_pids
 from odpctl.odp.endpoint import NO_DATAPATH_HINT, Endpoint, resolve_endpoint
 from odpctl.odp.flow import Flow, decode_flow_attrs, encode_flow_attrs
-from odpctl.odp.header import odp_payload, split_odp
+from odpctl.odp.header import ODP_HEADER_SIZE, odp_payload, split_odp
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.packet import Execute, encode_execute
 from odpctl.odp.uapi import (
@@ -368,15 +368,10 @@ class Dpif:
         fam = self._flow_family
         flags = _new_flow_flags(replace) if cmd == FlowCmd.NEW else 0
         with_actions = cmd != FlowCmd.DEL
+        head = odp_payload(cmd, fam.version, ifindex, b"")  # the same for every flow
+        family_id = fam.id
         requests = [
-            (
-                fam.id,
-                flags,
-                odp_payload(
-                    cmd, fam.version, ifindex,
-                    encode_flow_attrs(flow, actions=with_actions, clear=clear),
-                ),
-            )
+            (family_id, flags, head + encode_flow_attrs(flow, actions=with_actions, clear=clear))
             for flow in flows
         ]
         results = self._conn.batch(
@@ -412,7 +407,11 @@ class Dpif:
         """Every flow with key, mask, actions and statistics, as they stream in."""
         what = f"dump flows of {_describe(dp)}"
         for message in self._dump(self._flow_family, FlowCmd.GET, self.dp_ifindex(dp), b"", what):
-            yield decode_flow_attrs(split_odp(message.payload)[2])
+            payload = message.payload
+            if len(payload) < ODP_HEADER_SIZE:
+                split_odp(payload)  # raises the DecodeError
+            # The attributes are decoded where they lie, after the ODP header.
+            yield decode_flow_attrs(payload, ODP_HEADER_SIZE)
 
     # --- packets and upcalls ----------------------------------------------------
 

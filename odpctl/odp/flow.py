@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from odpctl.errors import DecodeError
 from odpctl.netlink.attrs import attr, attr_u32
-from odpctl.odp.actions import Action, decode_actions, encode_actions
+from odpctl.odp.actions import Action, Set, SetMasked, decode_actions, encode_actions
 from odpctl.odp.keys import FlowKey, decode_key_at, encode_key
 from odpctl.odp.uapi import FlowAttr
 
@@ -27,6 +31,8 @@ _STATS = int(FlowAttr.STATS)
 _USED = int(FlowAttr.USED)
 _TCP_FLAGS = int(FlowAttr.TCP_FLAGS)
 _UFID = int(FlowAttr.UFID)
+_UFID_FLAGS = int(FlowAttr.UFID_FLAGS)
+_CLEAR_ATTR = attr(FlowAttr.CLEAR, b"")
 
 
 @dataclass(slots=True)
@@ -53,27 +59,218 @@ def encode_flow_attrs(
 ) -> bytes:
     """The OVS_FLOW_ATTR_* attributes of a request for ``flow``."""
     parts = []
-    if flow.ufid is not None:
-        parts.append(attr(FlowAttr.UFID, flow.ufid))
+    ufid = flow.ufid
+    if ufid is not None:
+        parts.append(attr(_UFID, ufid))
     if ufid_flags:
-        parts.append(attr_u32(FlowAttr.UFID_FLAGS, ufid_flags))
-    if flow.key or flow.ufid is None:
-        parts.append(attr(FlowAttr.KEY, encode_key(flow.key)))
+        parts.append(attr_u32(_UFID_FLAGS, ufid_flags))
+    if flow.key or ufid is None:
+        parts.append(attr(_KEY, encode_key(flow.key)))
     if flow.mask is not None:
-        parts.append(attr(FlowAttr.MASK, encode_key(flow.mask)))
+        parts.append(attr(_MASK, encode_key(flow.mask)))
     if actions:
-        parts.append(attr(FlowAttr.ACTIONS, encode_actions(flow.actions)))
+        parts.append(attr(_ACTIONS, encode_actions(flow.actions)))
     if clear:
-        parts.append(attr(FlowAttr.CLEAR, b""))
+        parts.append(_CLEAR_ATTR)
     return b"".join(parts)
+
+
+# --- masks and actions seen before ------------------------------------------------
+#
+# A datapath has few distinct masks (one per kind of flow: weave's 100,000 flows
+# have two) and few distinct action lists (one per destination), so a dump
+# decodes the same mask bytes and the same action bytes again and again.  Each
+# is decoded once and kept by its bytes; a flow then gets a copy of it: its own
+# FlowKey or list, its own copy of every mutable value inside (a Tunnel, an
+# Nsh), sharing only immutable ones (ints, bytes, NamedTuples, frozen
+# actions).  So what a caller gets is what decoding would have given it,
+# object identity aside, and mutating it changes nothing for anyone else.
+# Values it cannot copy that way (an encap() mask, nested mutable values) are
+# simply decoded every time.
+#
+# Bytes that do not repeat would only fill the table: when it is full and has
+# served fewer hits than it holds, it is emptied and rests for a while (no
+# lookups, no new entries), so a dump of all-different action lists pays for
+# the attempt on one flow in ten at most.
+
+_MEMO_SIZE = 1024
+_MEMO_REST = 8 * _MEMO_SIZE
+
+_ATOMS = (int, float, str, bytes, type(None))  # bool and the IntEnums are ints
+
+
+def _immutable(value: Any) -> bool:
+    """Whether nothing reachable from ``value`` can be changed in place."""
+    if isinstance(value, _ATOMS):
+        return True
+    if isinstance(value, tuple):  # NamedTuples too
+        return all(_immutable(v) for v in value)
+    params = getattr(type(value), "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return all(_immutable(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
+_COPIERS: dict[type, Callable[[Any], Any] | None] = {}
+
+
+def _copier(value: Any) -> Callable[[Any], Any] | None:
+    """A function that copies ``value`` (a mutable dataclass of immutable fields,
+    such as Tunnel or Nsh), or None if there is no such copy."""
+    cls = type(value)
+    if cls not in _COPIERS:
+        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+        make = None
+        if fields and all(f.init and not f.kw_only for f in fields):
+            # The class's own constructor, positional: a copy with no frame
+            # of our own in between.
+            args = ", ".join(f"v.{f.name}" for f in fields)
+            namespace: dict[str, Any] = {"_cls": cls}
+            exec(f"def copy(v):\n    return _cls({args})\n", namespace)
+            make = namespace["copy"]
+        _COPIERS[cls] = make
+    make = _COPIERS[cls]
+    if make is None or not all(_immutable(getattr(value, f.name)) for f in dataclasses.fields(cls)):
+        return None
+    return make
+
+
+def _fresh_value(value: Any) -> tuple[bool, Callable[[Any], Any] | None]:
+    """(whether ``value`` can be handed out again, and the copier it needs if any)."""
+    if _immutable(value):
+        return True, None
+    copy = _copier(value)
+    return copy is not None, copy
+
+
+class _Memo:
+    """Decoded values by their bytes, handed out as fresh copies (see above)."""
+
+    __slots__ = ("decode", "entries", "hits", "misses", "plan", "resting")
+
+    def __init__(
+        self,
+        decode: Callable[[bytes, int, int], Any],
+        plan: Callable[[Any], Callable[[], Any] | None],
+    ) -> None:
+        self.decode = decode
+        self.plan = plan
+        # bytes -> a function that makes a fresh copy, or None: decode those anew
+        self.entries: dict[bytes, Callable[[], Any] | None] = {}
+        self.hits = self.misses = self.resting = 0
+
+    def get(self, data: bytes, start: int, end: int) -> Any:
+        """What ``data[start:end]`` decodes to."""
+        if self.resting:
+            self.resting -= 1
+            return self.decode(data, start, end)
+        raw = data[start:end]
+        if type(raw) is not bytes:
+            raw = bytes(raw)  # a bytearray's slice is no dict key
+        fresh: Any = self.entries.get(raw, _UNSEEN)
+        if fresh is not _UNSEEN:
+            self.hits += 1
+            return self.decode(data, start, end) if fresh is None else fresh()
+        value = self.decode(data, start, end)  # first: malformed bytes raise here
+        self.misses += 1
+        entries = self.entries
+        if len(entries) >= _MEMO_SIZE:
+            if self.misses > self.hits:
+                entries.clear()
+                self.hits = self.misses = 0
+                self.resting = _MEMO_REST
+            return value
+        plan = self.plan(value)
+        entries[raw] = plan
+        fresh = plan
+        # The caller gets a copy: the value kept must stay as it was decoded.
+        return value if fresh is None else fresh()
+
+
+_UNSEEN = object()
+
+
+def _plan_key(key: FlowKey) -> Callable[[], FlowKey] | None:
+    fixes = []
+    for kind, value in key.items():
+        ok, copy = _fresh_value(value)
+        if not ok:
+            return None
+        if copy is not None:
+            fixes.append((kind, copy, value))
+    template = FlowKey(key)
+    if not fixes:
+        return functools.partial(FlowKey, template)
+
+    def fresh() -> FlowKey:
+        out = FlowKey(template)
+        for kind, copy, value in fixes:
+            out[kind] = copy(value)
+        return out
+
+    return fresh
+
+
+def _plan_actions(actions: list[Action]) -> Callable[[], list[Action]] | None:
+    fixes: list[tuple[int, Callable[[], Action]]] = []
+    for i, action in enumerate(actions):
+        if _immutable(action):
+            continue
+        make = _plan_set(action)
+        if make is None:
+            return None
+        fixes.append((i, make))
+    template = tuple(actions)
+    if not fixes:
+        return functools.partial(list, template)
+
+    def fresh() -> list[Action]:
+        out = list(template)
+        for i, make in fixes:
+            out[i] = make()
+        return out
+
+    return fresh
+
+
+def _plan_set(action: Action) -> Callable[[], Action] | None:
+    """How to remake a set() or set_masked() action with fresh copies of its
+    mutable value and mask (a Tunnel); None for any other mutable action."""
+    if type(action) is Set:
+        ok, copy = _fresh_value(action.value)
+        if not ok or copy is None:
+            return None
+        kind, value = action.kind, action.value
+        return lambda: Set(kind, copy(value))
+    if type(action) is SetMasked:
+        ok, copy_value = _fresh_value(action.value)
+        ok_mask, copy_mask = _fresh_value(action.mask)
+        if not (ok and ok_mask):
+            return None
+        kind, value, mask = action.kind, action.value, action.mask
+        return lambda: SetMasked(
+            kind,
+            value if copy_value is None else copy_value(value),
+            mask if copy_mask is None else copy_mask(mask),
+        )
+    return None
+
+
+def _decode_actions_at(data: bytes, start: int, end: int) -> list[Action]:
+    return decode_actions(data[start:end])
+
+
+_MASKS = _Memo(decode_key_at, _plan_key)
+_ACTION_LISTS = _Memo(_decode_actions_at, _plan_actions)
 
 
 def _wrong_size(what: str, got: int, want: int) -> DecodeError:
     return DecodeError(f"malformed flow: {what} of {got} bytes, expected {want}")
 
 
-def decode_flow_attrs(data: bytes) -> Flow:
-    """A flow from the attributes of a reply, dump entry or notification.
+def decode_flow_attrs(data: bytes, start: int = 0) -> Flow:
+    """A flow from the attributes of a reply, dump entry or notification:
+    ``data[start:]``, so that a message's payload need not be copied out.
 
     One pass over the attributes, decoding each where it lies (this is the
     inner loop of a dump).  An attribute type given twice keeps its last
@@ -86,8 +283,10 @@ def decode_flow_attrs(data: bytes) -> Flow:
     ufid: bytes | None = None
     packets = nbytes = used = tcp_flags = 0
     unpack_hdr = _HDR.unpack_from
+    masks = _MASKS.get
+    action_lists = _ACTION_LISTS.get
     end = len(data)
-    off = 0
+    off = start
     while off < end:
         if end - off < 4:
             raise DecodeError(f"malformed flow: {end - off} stray bytes at offset {off}")
@@ -102,9 +301,9 @@ def decode_flow_attrs(data: bytes) -> Flow:
         if kind == _KEY:
             key = decode_key_at(data, off + 4, nxt)
         elif kind == _MASK:
-            mask = decode_key_at(data, off + 4, nxt)
+            mask = masks(data, off + 4, nxt)
         elif kind == _ACTIONS:
-            actions = decode_actions(data[off + 4 : nxt])
+            actions = action_lists(data, off + 4, nxt)
         elif kind == _STATS:
             if nla_len != 4 + _FLOW_STATS.size:
                 raise _wrong_size("stats", nla_len - 4, _FLOW_STATS.size)

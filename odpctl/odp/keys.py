@@ -1015,8 +1015,25 @@ def _encode_other(kind: int, value: Any) -> bytes:
 
 
 def encode_key_attr(kind: int, value: Any) -> bytes:
-    """One attribute, as nested inside a set() or set_masked() action."""
-    return encode_key(FlowKey({kind: value}))
+    """One attribute, as nested inside a set() or set_masked() action.
+
+    `encode_key` of a one-attribute key, less building that key and a loop:
+    every set(tunnel(...)) action of a flow install comes through here.
+    """
+    spec = _KEY_ENCODE.get(kind)
+    if spec is None or value.__class__ is Unknown:
+        return encode_key({kind: value})
+    mode, pack, check = spec
+    try:
+        if mode == _SCALAR:
+            return pack(value)  # type: ignore[no-any-return]
+        if mode == _STRUCT:
+            if check is not None:
+                check(value)
+            return pack(*value)  # type: ignore[no-any-return]
+        return attr(kind, pack(value))
+    except (struct.error, TypeError, IndexError) as exc:
+        raise ValueError(f"bad value for {_attr_name(kind)}: {value!r} ({exc})") from None
 
 
 def decode_tunnel(data: bytes) -> Tunnel:

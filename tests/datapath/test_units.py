@@ -464,3 +464,66 @@ def test_dec_ttl() -> None:
     frame[22] = 1
     rec = execute(bytes(frame), "dec_ttl(le_1(9)),2", v4)
     assert [p for p, _ in rec.out] == [9]  # expired: the le_1 actions, and nothing after
+
+
+def test_udp_and_ipv6_super_packets_are_cut_too() -> None:
+    from odpctl.datapath.packet import GSO_TCPV6, GSO_UDP_L4
+
+    payload = os.urandom(5001)  # odd, so the last segment is odd too
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 28 + len(payload), 77, 0, 64, 17, 0, 1, 2)
+    udp = struct.pack("!HHHH", 5, 6, 8 + len(payload), 0)
+    frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip + udp + payload
+    segs = frames(VNET.pack(F_NEEDS_CSUM, GSO_UDP_L4, 42, 1000, 34, 6) + frame)
+    assert [len(s) - 42 for s in segs] == [1000] * 5 + [1]
+    for i, s in enumerate(segs):
+        assert csum.ones_sum(s[14:34]) == 0xFFFF
+        assert struct.unpack_from("!H", s, 18)[0] == 77 + i  # IP IDs
+        l4 = s[34:]
+        assert struct.unpack_from("!H", l4, 4)[0] == len(l4)
+        assert csum.ones_sum(l4, csum.pseudo(s[26:30], s[30:34], 17, len(l4))) == 0xFFFF
+    assert b"".join(s[42:] for s in segs) == payload
+
+    src, dst = bytes(15) + b"\x01", bytes(15) + b"\x02"
+    data = os.urandom(3000)
+    tcp = struct.pack("!HHIIBBHHH", 1, 2, 1000, 0, 0x50, 0x18, 9, 0, 0)
+    ip6 = struct.pack("!IHBB16s16s", 0x60000000, 20 + len(data), 6, 64, src, dst)
+    frame = b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x86\xdd" + ip6 + tcp + data
+    segs = frames(VNET.pack(F_NEEDS_CSUM, GSO_TCPV6, 74, 1400, 54, 16) + frame)
+    assert len(segs) == 3
+    for s in segs:
+        l4 = s[54:]
+        assert struct.unpack_from("!H", s, 18)[0] == len(l4)
+        assert csum.ones_sum(l4, csum.pseudo(src, dst, 6, len(l4))) == 0xFFFF
+
+
+def test_too_big_tcp_frames_are_made_to_fit_the_device() -> None:
+    from odpctl.datapath.packet import fit_mtu
+
+    frame = bytearray(tcp_frame(payload=os.urandom(2900)))
+    struct.pack_into("!H", frame, 16, len(frame) - 14)
+    struct.pack_into("!H", frame, 24, csum.checksum(frame[14:34]))
+    length = len(frame) - 34
+    struct.pack_into(
+        "!H",
+        frame,
+        50,
+        csum.checksum(frame[34:], csum.pseudo(bytes(frame[26:30]), bytes(frame[30:34]), 6, length)),
+    )
+    assert _tcp_checksum_ok(bytes(frame))
+    data = ZERO_VNET + bytes(frame)
+    assert fit_mtu(data, 3000) is data  # it fits already
+    fitted = fit_mtu(data, 1400)
+    assert fitted is not None
+    flags, gso_type, _hdr, gso_size, _start, _off = VNET.unpack_from(fitted)
+    assert (flags, gso_type, gso_size) == (F_NEEDS_CSUM, GSO_TCPV4, 1400 - 40)
+    segs = frames(fitted)
+    assert all(len(s) - 14 <= 1400 and _tcp_checksum_ok(s) for s in segs)
+    assert b"".join(s[54:] for s in segs) == bytes(frame[54:])
+    udp = (
+        ZERO_VNET
+        + b"\x02" * 12
+        + b"\x08\x00"
+        + struct.pack("!BBHHHBBHII", 0x45, 0, 3000, 0, 0, 64, 17, 0, 1, 2)
+        + bytes(2980)
+    )
+    assert fit_mtu(udp, 1400) is None  # one datagram cannot be cut

@@ -139,7 +139,20 @@ def test_tunnel_metadata_of_a_miss(dpif: Dpif, vxlan_setup: Tunnel) -> None:
     with dpif.open_upcall_channel() as channel:
         dpif.set_vport(t.dp, t.vxlan, upcall_pids=[channel.port_id])
         subprocess.run(
-            ["ip", "netns", "exec", t.remote.ns, "ping", "-c", "1", "-W", "1", "192.168.50.1"],
+            [
+                "ip",
+                "netns",
+                "exec",
+                t.remote.ns,
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.3",
+                "-W",
+                "1",
+                "192.168.50.1",
+            ],
             capture_output=True,
         )
         upcall = channel.receive(timeout=5)
@@ -220,6 +233,32 @@ def test_geneve_between_two_userspace_datapaths(
             server.stop()
 
 
+def _diagnose(clients: list[Dpif], namespaces: list[str]) -> None:
+    """Print what the ports and the hosts' TCP stacks saw, for a failure's report."""
+    for d in clients:
+        for dp in d.list_datapaths():
+            for p in d.list_vports(dp):
+                print(d.endpoint.describe(), p.name, p.stats)
+    for ns in namespaces:
+        out = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nstat",
+                "-az",
+                "TcpRetransSegs",
+                "TcpInCsumErrors",
+                "TcpInSegs",
+                "TcpOutSegs",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout
+        print(ns, out)
+
+
 def _host_in(dp_ns: str, netns: Callable[[], str], cidr: str) -> tuple[Host, str]:
     """A host namespace wired to ``dp_ns`` (the ``host`` fixture's, for a second datapath)."""
     import secrets
@@ -280,8 +319,12 @@ def test_userspace_vxlan_talks_to_the_kernel_datapath(
             )
             hosts.append(h)
         ping(hosts[0], hosts[1].ip, count=3)
-        assert iperf(hosts[0], hosts[1]) > 1e6
-        assert iperf(hosts[1], hosts[0]) > 1e6
+        for a, b in ((hosts[0], hosts[1]), (hosts[1], hosts[0])):
+            try:
+                assert iperf(a, b) > 1e6
+            except (AssertionError, subprocess.TimeoutExpired):
+                _diagnose(clients, [a.ns, b.ns])
+                raise
     finally:
         for d in clients:
             d.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable
 
 import pytest
@@ -71,6 +73,30 @@ def test_sequence_numbers_increase(peer: MakePeer) -> None:
         conn.request(FAMILY, 0, b"", "x")
     seqs = [m.seq for m in p.received]
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+
+
+def test_sequence_numbers_wrap_past_zero_and_those_in_flight() -> None:
+    conn = NetlinkConnection(OverrunTransport())
+    conn._seqs = itertools.count(0xFFFFFFFE)
+    conn._inbox[1] = deque()  # still waiting for its replies
+    assert [seq for seq, _ in conn._open_many(3)] == [0xFFFFFFFE, 0xFFFFFFFF, 2]
+
+
+def test_threads_never_share_a_sequence_number() -> None:
+    conn = NetlinkConnection(OverrunTransport())
+    got: list[list[int]] = []
+
+    def take() -> None:
+        got.append([seq for _ in range(200) for seq, _ in conn._open_many(10)])
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    seqs = [seq for chunk in got for seq in chunk]
+    assert len(seqs) == len(set(seqs)) == 4 * 2000
+    assert set(conn._inbox) == set(seqs)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,321 @@
+"""Device ports: ``netdev`` (an existing interface, through AF_PACKET) and
+``internal`` (a TAP device named after the port).
+
+Both exchange packets with the kernel with a virtio-net header in front, so
+that TSO super-packets and partial checksums pass through untouched.  A
+netdev port reads and (for small frames) writes through memory-mapped
+rings, a system call per batch rather than per packet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import struct
+
+from odpctl.datapath import netdev
+from odpctl.datapath.packet import (
+    VNET_LEN,
+    Packet,
+    fit_mtu,
+)
+from odpctl.datapath.pktring import (
+    TP_STATUS_VLAN_TPID_VALID,
+    TP_STATUS_VLAN_VALID,
+    TX_MAX,
+    Rings,
+)
+from odpctl.datapath.ports.base import (
+    BATCH,
+    MAX_FRAME,
+    SO_RCVBUFFORCE,
+    SO_SNDBUFFORCE,
+    Owner,
+    Port,
+    synthetic_ifindex,
+)
+from odpctl.odp.uapi import VportType
+
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_AUXDATA = 8
+PACKET_VNET_HDR = 15
+PACKET_IGNORE_OUTGOING = 23
+ETH_P_ALL = 0x0003
+
+# struct tpacket_auxdata
+_AUXDATA = struct.Struct("=IIIHHHH")
+_AUX_SPACE = socket.CMSG_SPACE(_AUXDATA.size)
+_MREQ = struct.Struct("=iHH8s")
+
+
+class NetdevPort(Port):
+    type = VportType.NETDEV
+
+    def __init__(self, owner: Owner, name: str, port_no: int, *, use_rings: bool = True) -> None:
+        super().__init__(owner, name, port_no)
+        ifindex = netdev.ifindex(name)
+        if ifindex is None:
+            raise OSError(errno.ENODEV, f"no network device named {name}")
+        if netdev.flags(name) & netdev.IFF_LOOPBACK or netdev.hw_type(name) not in (
+            netdev.ARPHRD_ETHER,
+            netdev.ARPHRD_NONE,
+        ):
+            raise OSError(errno.EINVAL, f"{name} is not an Ethernet device")
+        self.ifindex = ifindex
+        # Protocol 0 until bound, so that nothing from other devices queues up.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.rings: Rings | None = None
+        try:
+            sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+            with contextlib.suppress(OSError):  # Linux 4.20+
+                sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            for opt, size in ((SO_RCVBUFFORCE, 4 << 20), (SO_SNDBUFFORCE, 4 << 20)):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
+            if use_rings:
+                try:
+                    self.rings = Rings(sock)
+                except OSError:
+                    self.rings = None  # plain reads and writes, a system call each
+            sock.bind((name, ETH_P_ALL))
+            sock.setsockopt(
+                SOL_PACKET, PACKET_ADD_MEMBERSHIP, _MREQ.pack(ifindex, PACKET_MR_PROMISC, 0, b"")
+            )
+            sock.setblocking(False)
+        except BaseException:
+            if self.rings is not None:
+                self.rings.close()
+            sock.close()
+            raise
+        self.sock = sock
+        self._buf = bytearray(MAX_FRAME)
+        self._learn_mtu()
+        # With rings, big frames (GSO super-packets) bypass the TX ring: one
+        # system call each costs less than another copy through the ring.
+        self._tx_sock = sock
+        if self.rings is not None:
+            self._tx_sock = _plain_sender(name)
+
+    def _learn_mtu(self) -> None:
+        try:
+            self.mtu = netdev.mtu(self.name)
+        except OSError:
+            self.mtu = 1500
+        # Frames longer than this (virtio header, Ethernet and a VLAN tag
+        # included) need a look before they go out.
+        self._big = VNET_LEN + 18 + self.mtu
+
+    def fileno(self) -> int | None:
+        return self.sock.fileno()
+
+    def on_readable(self) -> None:
+        if self.rings is not None:
+            self._read_ring(self.rings)
+            return
+        recvmsg_into = self.sock.recvmsg_into
+        buf = self._buf
+        view = memoryview(buf)
+        receive = self.owner.receive
+        meta = self.meta
+        for _ in range(BATCH):
+            try:
+                n, anc, _flags, _addr = recvmsg_into([view], _AUX_SPACE)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                self._rx_error(e)
+                return
+            data = bytes(view[:n])
+            if anc:
+                data = _reinsert_vlan(data, anc)
+            self.rx_packets += 1
+            self.rx_bytes += n - VNET_LEN
+            receive(self, Packet(data, meta))
+
+    def _read_ring(self, rings: Rings) -> None:
+        receive = self.owner.receive
+        meta = self.meta
+        for _ in range(4):  # a few ring-fulls per wake-up, then others get a turn
+            got = rings.receive(BATCH)
+            for data, status, tci, tpid in got:
+                if status & TP_STATUS_VLAN_VALID:
+                    data = _with_vlan(
+                        data, tci, tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
+                    )
+                self.rx_packets += 1
+                self.rx_bytes += len(data) - VNET_LEN
+                receive(self, Packet(data, meta))
+            if len(got) < BATCH:
+                break
+        self.rx_errors = rings.truncated
+        self.rx_dropped += rings.dropped()
+        # The ring says nothing of a vanished device: ask the socket.
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._rx_error(OSError(err, os.strerror(err)))
+
+    def _rx_error(self, e: OSError) -> None:
+        if e.errno in (errno.ENODEV, errno.ENXIO):
+            self.owner.port_gone(self, f"device {self.name} went away")
+        elif e.errno != errno.ENETDOWN:
+            # A device that is down stays a port, as in the kernel datapath:
+            # it carries traffic again once it comes up.
+            self.rx_errors += 1
+
+    def send(self, pkt: Packet) -> None:
+        data = self._tx_data(pkt)
+        if len(data) > self._big:
+            fitted = fit_mtu(data, self.mtu)
+            if fitted is None:
+                self.tx_errors += 1
+                return
+            data = fitted
+        rings = self.rings
+        if rings is not None:
+            # Only plain frames take the ring: some kernels refuse GSO from it.
+            if len(data) <= TX_MAX and not data[1] and len(data) <= self._big:
+                if rings.queue(data):
+                    self.owner.pending(self)
+                    self.tx_packets += 1
+                    self.tx_bytes += len(data) - VNET_LEN
+                else:
+                    self.tx_dropped += 1
+                return
+            rings.flush()  # what the ring holds goes first
+        try:
+            self._tx_sock.send(data)
+        except BlockingIOError:
+            self.tx_dropped += 1
+            return
+        except OSError as e:
+            if e.errno in (errno.ENXIO, errno.ENODEV):
+                self.owner.port_gone(self, f"device {self.name} went away")
+            elif e.errno == errno.EMSGSIZE:
+                self.tx_errors += 1
+                self._learn_mtu()
+            else:
+                self.tx_dropped += 1
+            return
+        self.tx_packets += 1
+        self.tx_bytes += len(data) - VNET_LEN
+
+    def flush(self) -> bool:
+        if self.rings is None:
+            return True
+        failed = self.rings.tx_failed
+        done = self.rings.flush()
+        self.tx_errors += self.rings.tx_failed - failed
+        return done
+
+    def close(self) -> None:
+        if self.rings is not None:
+            self.rings.close()
+            self._tx_sock.close()
+        self.sock.close()
+
+
+def _plain_sender(name: str) -> socket.socket:
+    """An AF_PACKET socket that only sends, with virtio-net headers."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 4 << 20)
+        sock.bind((name, 0))  # protocol 0: it receives nothing
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _reinsert_vlan(data: bytes, anc: list[tuple[int, int, bytes]]) -> bytes:
+    """Put back a VLAN tag the device stripped into metadata (RX VLAN offload)."""
+    for level, kind, cdata in anc:
+        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(cdata) < _AUXDATA.size:
+            continue
+        status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(cdata)
+        if not status & TP_STATUS_VLAN_VALID:
+            return data
+        return _with_vlan(data, tci, tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100)
+    return data
+
+
+def _with_vlan(data: bytes, tci: int, tpid: int) -> bytes:
+    at = VNET_LEN + 12
+    out = bytearray(data[:at])
+    out += struct.pack("!HH", tpid, tci)
+    out += data[at:]
+    _shift_csum_start(out, 4)
+    return bytes(out)
+
+
+def _shift_csum_start(d: bytearray, delta: int) -> None:
+    flags, gso_type, hdr_len, gso_size, start, offset = struct.unpack_from("=BBHHHH", d)
+    if flags or gso_type:
+        struct.pack_into(
+            "=BBHHHH", d, 0, flags, gso_type, hdr_len + delta, gso_size, start + delta, offset
+        )
+
+
+class InternalPort(Port):
+    """A TAP device, or with ``device=False`` a port with no device at all."""
+
+    type = VportType.INTERNAL
+
+    def __init__(self, owner: Owner, name: str, port_no: int, *, device: bool = True) -> None:
+        super().__init__(owner, name, port_no)
+        self.fd: int | None = None
+        if device:
+            self.fd = netdev.open_tap(name)
+            self.ifindex = netdev.ifindex(name)
+        if self.ifindex is None:
+            self.ifindex = synthetic_ifindex()
+
+    def fileno(self) -> int | None:
+        return self.fd
+
+    def on_readable(self) -> None:
+        fd = self.fd
+        if fd is None:
+            return
+        receive = self.owner.receive
+        meta = self.meta
+        read = os.read
+        for _ in range(BATCH):
+            try:
+                data = read(fd, MAX_FRAME)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.rx_errors += 1
+                return
+            if len(data) <= VNET_LEN:
+                continue
+            self.rx_packets += 1
+            self.rx_bytes += len(data) - VNET_LEN
+            receive(self, Packet(data, meta))
+
+    def send(self, pkt: Packet) -> None:
+        if self.fd is None:
+            self.tx_dropped += 1
+            return
+        data = self._tx_data(pkt)
+        try:
+            os.write(self.fd, data)
+        except OSError:
+            # EIO while the device is down, EAGAIN when its queue is full.
+            self.tx_dropped += 1
+            return
+        self.tx_packets += 1
+        self.tx_bytes += len(data) - VNET_LEN
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
