@@ -156,7 +156,9 @@ _BLAST = """
 import socket, struct, sys, time
 dev, dst_mac, seconds = sys.argv[1], bytes.fromhex(sys.argv[2]), float(sys.argv[3])
 ip = struct.pack("!BBHHHBBHII", 0x45, 0, 46, 0, 0x4000, 64, 17, 0, 0x0A330001, 0x0A330002)
-frame = dst_mac + b"\\x02\\0\\0\\0\\0\\x01\\x08\\x00" + ip + struct.pack("!HHHH", 9, 9, 26, 0) + bytes(18)
+src_mac = b"\\x02\\0\\0\\0\\0\\x01"
+udp = struct.pack("!HHHH", 9, 9, 26, 0) + bytes(18)
+frame = dst_mac + src_mac + b"\\x08\\x00" + ip + udp
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((dev, 0))
 send = s.send
