@@ -32,7 +32,7 @@ from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.mesh.names import PeerName
 from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
 from odpctl.odp.dpif import Dpif
-from odpctl.odp.endpoint import runtime_dir
+from odpctl.odp.endpoint import default_datapath_socket, runtime_dir
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.packet import Execute
 from odpctl.odp.uapi import KeyAttr, VportType
@@ -47,6 +47,7 @@ from odpctl.overlay.handlers import MissHandler, latency_summary
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.view import MeshView
+from odpctl.watch.mirror import SUBSCRIBE, UpcallMirror
 
 log = logging.getLogger("odpctl.router")
 
@@ -92,6 +93,8 @@ class Router:
         self.datapath_kind = ""
         self.dpif: Dpif | None = None
         self.handlers: list[MissHandler] = []
+        # `odpctl watch upcalls` gets copies of the misses here, and the router keeps them.
+        self.mirror = UpcallMirror(resolve=self._dp_ifindex)
         self.handler_restarts = 0
         self._next_handler = 0
         self.flushes = 0
@@ -119,30 +122,38 @@ class Router:
         self.dpif = Dpif.open(self.endpoint)
 
     def _start_userspace(self) -> str:
-        """Run `odpctl dp serve` as a child process on a socket of our own."""
-        path = runtime_dir(None) / "router-dp.sock"
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """The userspace datapath serving this namespace's default socket: the one that
+        already runs there, else one started as our child process. On the default
+        socket, every odpctl command in the namespace finds it by itself."""
+        path = default_datapath_socket(None)
+        endpoint = f"unix:{path}"
+        if self._answers(endpoint):
+            return endpoint
         self._userspace = subprocess.Popen(
             [sys.executable, "-m", "odpctl.datapath", "--socket", str(path)])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if path.exists():
-                try:
-                    with Dpif.open(f"unix:{path}") as probe:
-                        probe.list_datapaths()
-                    return f"unix:{path}"
-                except OdpError:
-                    pass
+            if self._answers(endpoint):
+                return endpoint
             if self._userspace.poll() is not None:
                 break
             time.sleep(0.05)
         raise OdpError("the userspace datapath did not start",
                        hint="run `odpctl dp serve` by hand to see why")
 
+    @staticmethod
+    def _answers(endpoint: str) -> bool:
+        try:
+            with Dpif.open(endpoint) as probe:
+                probe.list_datapaths()
+        except OdpError:
+            return False
+        return True
+
     def _setup_datapath(self) -> None:
         assert self.dpif is not None and self.endpoint is not None
         dp = self.config.dp_name
-        self.handlers = [MissHandler(i, self.endpoint, self.forwarder)
+        self.handlers = [MissHandler(i, self.endpoint, self.forwarder, self.mirror)
                          for i in range(max(1, self.config.handlers))]
         pids = self._pids()
         try:
@@ -180,6 +191,13 @@ class Router:
             self.attach(iface)
         for handler in self.handlers:
             handler.start()
+
+    def _dp_ifindex(self, name: str) -> int:
+        """The ifindex of the router's datapath ``name`` (a mirror subscription's)."""
+        if name != self.config.dp_name or self.dpif is None:
+            raise NotFoundError(f"this router drives datapath {self.config.dp_name}, not {name}",
+                                hint=f"watch {self.config.dp_name}")
+        return self.dpif.get_datapath(name).ifindex
 
     def _pids(self) -> list[int]:
         return [h.port_id for h in self.handlers]
@@ -386,7 +404,7 @@ class Router:
                 continue
             log.error("miss handler %d died (%s); starting a new one", i, handler.last_error)
             handler.stop()
-            self.handlers[i] = MissHandler(i, self.endpoint, self.forwarder)
+            self.handlers[i] = MissHandler(i, self.endpoint, self.forwarder, self.mirror)
             self.handlers[i].start()
             self.handler_restarts += 1
             # Every port pointing at the dead socket now points at the new one.
@@ -489,6 +507,7 @@ class Router:
             await self.node.start()
             self._server = ControlServer(self.config.control or default_socket_path(),
                                          self._handlers())
+            self._server.register_stream(SUBSCRIBE, self.mirror.serve)
             await self._server.start()
             self._refresh_view()
             log.info("router %s up: datapath %s (%s), control socket %s", self.node,

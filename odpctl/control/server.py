@@ -28,19 +28,28 @@ from .protocol import MAX_REQUEST, default_socket_path
 log = logging.getLogger("odpctl.control")
 
 Handler = Callable[[dict[str, Any]], Any | Awaitable[Any]]
+# A command that keeps its connection (a subscription): given the request and the
+# connection's streams, it writes its own reply and events, and returns when done.
+StreamHandler = Callable[
+    [dict[str, Any], asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
+]
 
-__all__ = ["ControlServer", "Handler", "default_socket_path"]
+__all__ = ["ControlServer", "Handler", "StreamHandler", "default_socket_path"]
 
 
 class ControlServer:
     def __init__(self, path: Path | str, handlers: Mapping[str, Handler] | None = None) -> None:
         self.path = Path(path)
         self.handlers: dict[str, Handler] = dict(handlers or {})
+        self.streams: dict[str, StreamHandler] = {}
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[None]] = set()
 
     def register(self, cmd: str, handler: Handler) -> None:
         self.handlers[cmd] = handler
+
+    def register_stream(self, cmd: str, handler: StreamHandler) -> None:
+        self.streams[cmd] = handler
 
     async def start(self) -> None:
         directory = self.path.parent
@@ -119,23 +128,37 @@ class ControlServer:
                         "the router's control socket is for root only",
                         exit_code=EXIT_PERMISSION, hint="run as root"))
                     return
-                await self._reply(writer, await self._dispatch(line))
+                request = _parse(line)
+                if isinstance(request, dict) and request["cmd"] in self.streams:
+                    await self._stream(request, reader, writer)
+                    return
+                await self._reply(writer, await self._dispatch(request))
         except (ConnectionError, OSError):
             return
         finally:
             self._clients.discard(task)
             writer.close()
 
-    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+    async def _stream(
+        self, request: dict[str, Any], reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            return _error("request is not JSON", exit_code=EXIT_USAGE)
-        if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
-            return _error('request must be an object with a "cmd"', exit_code=EXIT_USAGE)
+            await self.streams[request["cmd"]](request, reader, writer)
+        except OdpError as exc:  # refused before its first reply (an unknown datapath)
+            await self._reply(writer, _error(exc.message, hint=exc.hint,
+                                             exit_code=exc.exit_code, kind=type(exc).__name__))
+        except (ConnectionError, OSError):
+            raise  # the client went away: _client's business, no bug
+        except Exception:  # a bug must not take the router down with it
+            log.exception("control stream %r failed", request["cmd"])
+
+    async def _dispatch(self, request: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(request, str):
+            return _error(request, exit_code=EXIT_USAGE)
         handler = self.handlers.get(request["cmd"])
         if handler is None:
-            known = ", ".join(sorted(self.handlers))
+            known = ", ".join(sorted([*self.handlers, *self.streams]))
             return _error(f"unknown command {request['cmd']!r} (known: {known})",
                           exit_code=EXIT_USAGE)
         try:
@@ -153,6 +176,17 @@ class ControlServer:
     async def _reply(self, writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
         writer.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
         await writer.drain()
+
+
+def _parse(line: bytes) -> dict[str, Any] | str:
+    """The request on ``line``, or what is wrong with it."""
+    try:
+        request = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return "request is not JSON"
+    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+        return 'request must be an object with a "cmd"'
+    return request
 
 
 def _error(message: str, *, exit_code: int = 1, hint: str | None = None,

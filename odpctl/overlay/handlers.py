@@ -18,6 +18,7 @@ from odpctl.errors import OdpError
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.uapi import PacketCmd
 from odpctl.odp.upcalls import UpcallChannel
+from odpctl.watch.mirror import UpcallMirror
 
 from .forwarder import Forwarder
 
@@ -25,9 +26,13 @@ log = logging.getLogger("odpctl.router")
 
 
 class MissHandler:
-    def __init__(self, index: int, endpoint: str | None, forwarder: Forwarder) -> None:
+    def __init__(
+        self, index: int, endpoint: str | None, forwarder: Forwarder,
+        mirror: UpcallMirror | None = None,
+    ) -> None:
         self.index = index
         self.forwarder = forwarder
+        self.mirror = mirror  # copies for `odpctl watch upcalls`, when somebody watches
         self.dpif = Dpif.open(endpoint)
         self.channel: UpcallChannel = self.dpif.open_upcall_channel()
         self.last_error: str | None = None
@@ -67,7 +72,11 @@ class MissHandler:
                 self.forwarder.count(errors=1)
                 self.last_error = str(exc)
                 continue
-            if upcall is None or upcall.cmd != PacketCmd.MISS:
+            if upcall is None:
+                continue
+            if self.mirror is not None and self.mirror.watched:
+                self.mirror.publish_upcall(upcall)
+            if upcall.cmd != PacketCmd.MISS:
                 continue
             start = time.perf_counter()
             try:

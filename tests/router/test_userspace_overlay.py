@@ -17,6 +17,8 @@ import pytest
 from odpctl.lab import Lab
 from odpctl.overlaylab import OverlayLab
 
+from .mirror_check import container_mac, watch_while_pinging
+
 pytestmark = [
     pytest.mark.timeout(300),
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
@@ -104,3 +106,12 @@ def test_vxlan_blocked_falls_back_and_returns(overlay: OverlayLab) -> None:
     assert _wait_overlays(overlay, "fastdp"), _logs(overlay)
     a, b = overlay.hosts[0].containers[0], overlay.hosts[2].containers[1]
     assert overlay.ping(a, b), _logs(overlay)
+
+
+
+def test_watch_upcalls_gets_copies_and_the_router_keeps_its_misses(overlay: OverlayLab) -> None:
+    overlay.start_routers()
+    overlay.wait_ready(timeout=60)
+    event = watch_while_pinging(overlay)
+    assert event["type"] == "miss" and container_mac(overlay) in str(event["key"]), event
+    assert overlay.status(0)["router"]["flows_installed"] > 0
