@@ -63,6 +63,11 @@ REQUEST = 2
 DELTA = 3
 JOIN = 4  # an UPDATE for a new neighbour, to spread on its side
 
+# How long a peer we forgot stays forgotten against gossip of the same entry.
+# Peers forget an unreachable one at slightly different times; without this, each
+# would hand the entry back to the others, which had just dropped it, forever.
+FORGET_MEMORY = 60.0
+
 MAX_ADDRESS = 300
 MAX_ENTRIES = 1 << 16
 MAX_CONNECTIONS = 1 << 16
@@ -126,6 +131,8 @@ class Topology:
         self.on_short_ids_changed: list[Callable[[], None]] = []
         self.on_gc: list[Callable[[Peer], None]] = []
         self._short_ids_dirty = False
+        # Forgotten peers: name -> (the UID and version we forgot, when)
+        self._forgotten: dict[PeerName, tuple[int, int, float]] = {}
         self._index_add(ourself)
 
     # --- lookups ------------------------------------------------------------
@@ -255,6 +262,8 @@ class Topology:
                 (raw.version, raw.uid) <= current.rank()
             ):
                 continue
+            if current is None and self._forgotten_entry(raw.name, raw.uid, raw.version):
+                continue
             entry = _decode_entry(raw)
             if current is not None:
                 self._index_remove(current)
@@ -316,8 +325,13 @@ class Topology:
             peer for name, peer in self.peers.items()
             if name not in reachable and name not in keep and name != self.ourself.name
         ]
+        now = time.monotonic()
+        self._forgotten = {name: f for name, f in self._forgotten.items()
+                           if now - f[2] < FORGET_MEMORY}
         for peer in removed:
             del self.peers[peer.name]
+            if not peer.placeholder:
+                self._forgotten[peer.name] = (peer.uid, peer.version, now)
             self._packed.pop(peer.name, None)
             self._index_remove(peer)
             self._changed(peer.name)
@@ -329,6 +343,18 @@ class Topology:
                 for callback in self.on_gc:
                     callback(peer)
         return removed
+
+    def _forgotten_entry(self, name: PeerName, uid: int, version: int) -> bool:
+        """Whether this is an entry we forgot lately (or an older one of the same run):
+        a new run of the peer (another UID) or a newer version is news again."""
+        forgotten = self._forgotten.get(name)
+        if forgotten is None:
+            return False
+        old_uid, old_version, when = forgotten
+        if time.monotonic() - when >= FORGET_MEMORY:
+            del self._forgotten[name]
+            return False
+        return uid == old_uid and version <= old_version
 
     # --- short IDs ----------------------------------------------------------
 

@@ -97,6 +97,27 @@ def test_garbage_collection_drops_unreachable_peers_but_not_neighbours() -> None
     assert name(9) in t.peers
 
 
+def test_a_forgotten_peer_stays_forgotten_until_news_of_it_comes() -> None:
+    t = local()
+    t.set_connection(name(1), ConnectionSummary("", True, True))
+    t.apply_update(wire(peer(name(1), {name(0): True})))
+    routes = Routes(t, t.ourself.name)
+    gone = peer(name(5), {name(6): True}, version=3)
+    t.apply_update(wire(gone))
+    t.garbage_collect(routes.reachable_all(), keep=())
+    assert name(5) not in t.peers
+    # A neighbour that has not forgotten it yet gossips the same entry (or an
+    # older one) back: no news, it stays forgotten.
+    assert t.apply_update(wire(gone)).improved == set()
+    assert t.apply_update(wire(peer(name(5), {}, version=2))).improved == set()
+    assert name(5) not in t.peers
+    # A newer version (it made a connection), or a new run of it (another UID): news.
+    assert t.apply_update(wire(peer(name(5), {name(6): True}, version=4))).improved == {name(5)}
+    t.garbage_collect(routes.reachable_all(), keep=())
+    restarted = Peer(name(5), "again", PeerUID(4242), 1, ShortID(5))
+    assert t.apply_update(wire(restarted)).improved == {name(5)}
+
+
 def test_digest_comparison() -> None:
     t = local()
     t.apply_update(wire(peer(name(1), {}, version=5), peer(name(2), {}, version=5)))
