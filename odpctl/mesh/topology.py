@@ -263,7 +263,7 @@ class Topology:
             ):
                 continue
             if current is None and self._forgotten_entry(raw.name, raw.uid, raw.version):
-                continue
+                continue  # stale: unless a peer we know connects to it again
             entry = _decode_entry(raw)
             if current is not None:
                 self._index_remove(current)
@@ -345,8 +345,9 @@ class Topology:
         return removed
 
     def _forgotten_entry(self, name: PeerName, uid: int, version: int) -> bool:
-        """Whether this is an entry we forgot lately (or an older one of the same run):
-        a new run of the peer (another UID) or a newer version is news again."""
+        """Whether this is an entry we forgot lately (or an older one of the same run),
+        and still nobody we know connects to it. A new run of the peer (another UID),
+        a newer version, or a peer of ours connecting to it is news again."""
         forgotten = self._forgotten.get(name)
         if forgotten is None:
             return False
@@ -354,7 +355,9 @@ class Topology:
         if time.monotonic() - when >= FORGET_MEMORY:
             del self._forgotten[name]
             return False
-        return uid == old_uid and version <= old_version
+        if uid != old_uid or version > old_version:
+            return False
+        return not any(name in peer.conns for peer in self.peers.values())
 
     # --- short IDs ----------------------------------------------------------
 
