@@ -8,7 +8,7 @@ renderer and the keys it answers to; `odpctl.watch.live` runs any of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +87,11 @@ def _rate_cells(rates: tuple[float, ...] | None, pairs: Sequence[tuple[int, bool
     return [byte_rate(rates[i]) if is_bytes else count_rate(rates[i]) for i, is_bytes in pairs]
 
 
-def _marker(entry: Entry[Any]) -> str:
-    return {State.new: "+", State.removed: "-"}.get(entry.state, " ")
+def _marker(entry: Entry[Any], fresh: Set[object] = frozenset()) -> str:
+    """"+" for a new entry (and while it is highlighted), "-" for one leaving."""
+    if entry.state is State.removed:
+        return "-"
+    return "+" if entry.state is State.new or entry.ident in fresh else " "
 
 
 class _Quiet:
@@ -196,7 +199,7 @@ def flow_table(
         flow = entry.item
         style = _style(entry, fresh)
         table.add_row(
-            _marker(entry), *_rate_cells(entry.rates, ((PPS, False), (BPS, True))),
+            _marker(entry, fresh), *_rate_cells(entry.rates, ((PPS, False), (BPS, True))),
             tables.count(flow.packets), tables.size(flow.bytes),
             tables.ago(odptext.used_seconds(flow, now_ms)), match(flow), actions(flow),
             style=style,
