@@ -136,13 +136,7 @@ def connect(
     The router connects in the background: `odpctl peer list` shows how it
     goes.  JSON: {"addresses": [ADDR, ...]} (as the router wrote them).
     """
-    result = _client(ctx, control).request("connect", addresses=addresses)
-    done = _addresses(result)
-    if json:
-        jsonout.emit({"addresses": done})
-        return
-    for address in done:
-        print(f"connecting to {address}")
+    _change(ctx, control, "connect", addresses, json, "connecting to")
 
 
 @app.command("forget")
@@ -155,19 +149,23 @@ def forget(
     and connected to again through others); if it breaks, the router does not
     reconnect.  JSON: {"addresses": [ADDR, ...]} (those forgotten).
     """
-    result = _client(ctx, control).request("forget", addresses=addresses)
-    done = _addresses(result)
+    _change(ctx, control, "forget", addresses, json, "forgot")
+
+
+def _change(
+    ctx: typer.Context, control: Path | None, cmd: str, addresses: list[str], json: bool,
+    done_text: str,
+) -> None:
+    """Ask the router to ``cmd`` the addresses; say which it did (as it wrote them)."""
+    result = _client(ctx, control).request(cmd, addresses=addresses)
+    done: list[str] = []
+    if isinstance(result, Mapping) and isinstance(result.get("addresses"), list):
+        done = [str(a) for a in result["addresses"]]
     if json:
         jsonout.emit({"addresses": done})
         return
     for address in done:
-        print(f"forgot {address}")
-
-
-def _addresses(result: Any) -> list[str]:
-    if isinstance(result, Mapping) and isinstance(result.get("addresses"), list):
-        return [str(a) for a in result["addresses"]]
-    return []
+        print(f"{done_text} {address}")
 
 
 # --- for people ------------------------------------------------------------------

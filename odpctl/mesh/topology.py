@@ -251,11 +251,7 @@ class Topology:
         for raw in entries:
             result.received.add(raw.name)
             if raw.name == ourself.name:
-                if raw.uid != ourself.uid and raw.version >= ourself.version:
-                    # Gossip about a previous incarnation of ours: jump past it.
-                    ourself.version = raw.version + 1
-                    self._changed(ourself.name)
-                    result.ourself_changed = True
+                self._about_ourself(raw.uid, raw.version, result)
                 continue
             current = self.peers.get(raw.name)
             if current is not None and not current.placeholder and (
@@ -265,18 +261,7 @@ class Topology:
             if current is None and self._forgotten_entry(raw.name, raw.uid, raw.version):
                 continue  # stale: unless a peer we know connects to it again
             entry = _decode_entry(raw)
-            if current is not None:
-                self._index_remove(current)
-            self.peers[raw.name] = entry
-            self._index_add(entry)
-            self._changed(raw.name)
-            result.improved.add(raw.name)
-            # Peers the entry mentions that we have never heard of: placeholders,
-            # so that routes can go through them until their own entries come.
-            for remote in entry.conns:
-                if remote not in self.peers:
-                    self.peers[remote] = Peer(remote)
-                    self._changed(remote)
+            self._store(entry, current, entry.conns, None, result)
         if self.resolve_short_id():
             result.ourself_changed = True
         self._notify_short_ids()
@@ -285,10 +270,7 @@ class Topology:
     def apply_delta(self, delta: Delta) -> ApplyResult:
         result = ApplyResult(received={delta.name})
         if delta.name == self.ourself.name:
-            if delta.uid != self.ourself.uid and delta.version >= self.ourself.version:
-                self.ourself.version = delta.version + 1
-                self._changed(self.ourself.name)
-                result.ourself_changed = True
+            self._about_ourself(delta.uid, delta.version, result)
             return result
         current = self.peers.get(delta.name)
         if current is not None and not current.placeholder and (
@@ -303,19 +285,36 @@ class Topology:
         for remote in delta.removed:
             conns.pop(remote, None)
         entry = Peer(delta.name, delta.nickname, delta.uid, delta.version, delta.short_id, conns)
-        self._index_remove(current)
-        self.peers[delta.name] = entry
-        self._index_add(entry)
-        self._changed(delta.name, [*delta.changed, *delta.removed])
-        result.improved.add(delta.name)
-        for remote in delta.changed:
-            if remote not in self.peers:
-                self.peers[remote] = Peer(remote)
-                self._changed(remote)
+        self._store(entry, current, delta.changed, [*delta.changed, *delta.removed], result)
         if self.resolve_short_id():
             result.ourself_changed = True
         self._notify_short_ids()
         return result
+
+    def _about_ourself(self, uid: int, version: int, result: ApplyResult) -> None:
+        if uid != self.ourself.uid and version >= self.ourself.version:
+            # Gossip about a previous incarnation of ours: jump past it.
+            self.ourself.version = version + 1
+            self._changed(self.ourself.name)
+            result.ourself_changed = True
+
+    def _store(
+        self, entry: Peer, current: Peer | None, mentioned: Iterable[PeerName],
+        changed_remotes: Iterable[PeerName] | None, result: ApplyResult,
+    ) -> None:
+        """Put ``entry`` in place of ``current``, with placeholders for the peers it
+        mentions that we have never heard of, so that routes can go through them
+        until their own entries come."""
+        if current is not None:
+            self._index_remove(current)
+        self.peers[entry.name] = entry
+        self._index_add(entry)
+        self._changed(entry.name, changed_remotes)
+        result.improved.add(entry.name)
+        for remote in mentioned:
+            if remote not in self.peers:
+                self.peers[remote] = Peer(remote)
+                self._changed(remote)
 
     def garbage_collect(
         self, reachable: Collection[PeerName], keep: Collection[PeerName]
