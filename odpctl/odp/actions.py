@@ -652,6 +652,15 @@ _set_set_kind = Set.__dict__["kind"].__set__
 _set_set_value = Set.__dict__["value"].__set__
 
 
+def new_set(kind: int, value: Any) -> Set:
+    """``Set(kind, value)``, less the frozen dataclass __init__ (two
+    object.__setattr__ calls): decoders and the flow memo make many."""
+    out = _new(Set)
+    _set_set_kind(out, kind)
+    _set_set_value(out, value)
+    return out
+
+
 def _dec_set(p: bytes, depth: int) -> Action:
     # Exactly one key attribute: its padded length is the whole payload.
     if len(p) < 4 or (_U16_unpack_from(p, 0)[0] + 3) & ~3 < len(p):
@@ -660,10 +669,7 @@ def _dec_set(p: bytes, depth: int) -> Action:
     if len(key) != 1:
         raise ValueError("a set action must hold exactly one key attribute")
     for kind, value in key.items():
-        out = _new(Set)
-        _set_set_kind(out, kind)
-        _set_set_value(out, value)
-        return out
+        return new_set(kind, value)
     raise ValueError("set action without a key attribute")  # pragma: no cover
 
 
@@ -1306,4 +1312,5 @@ __all__ = [
     "decode_user_action_cookie",
     "encode_actions",
     "encode_user_action_cookie",
+    "new_set",
 ]
