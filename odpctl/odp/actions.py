@@ -21,6 +21,7 @@ shows userdata through them.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import Any, TypeAlias, get_args
 from odpctl.errors import DecodeError
 from odpctl.netlink.attrs import NLA_F_NESTED, attr, attrs_to_dict, iter_attrs
 from odpctl.odp.keys import _CODECS as _KEY_CODECS
-from odpctl.odp.keys import Nsh, decode_key, encode_key_attr
+from odpctl.odp.keys import Nsh, decode_key, encode_key_attr, encode_masked_key_attr
 from odpctl.odp.uapi import (
     ETH_P_8021Q,
     ActionAttr,
@@ -651,6 +652,15 @@ _set_set_kind = Set.__dict__["kind"].__set__
 _set_set_value = Set.__dict__["value"].__set__
 
 
+def new_set(kind: int, value: Any) -> Set:
+    """``Set(kind, value)``, less the frozen dataclass __init__ (two
+    object.__setattr__ calls): decoders and the flow memo make many."""
+    out = _new(Set)
+    _set_set_kind(out, kind)
+    _set_set_value(out, value)
+    return out
+
+
 def _dec_set(p: bytes, depth: int) -> Action:
     # Exactly one key attribute: its padded length is the whole payload.
     if len(p) < 4 or (_U16_unpack_from(p, 0)[0] + 3) & ~3 < len(p):
@@ -659,10 +669,7 @@ def _dec_set(p: bytes, depth: int) -> Action:
     if len(key) != 1:
         raise ValueError("a set action must hold exactly one key attribute")
     for kind, value in key.items():
-        out = _new(Set)
-        _set_set_kind(out, kind)
-        _set_set_value(out, value)
-        return out
+        return new_set(kind, value)
     raise ValueError("set action without a key attribute")  # pragma: no cover
 
 
@@ -971,6 +978,24 @@ _NLA_EMPTY = struct.Struct("=HH")
 
 _Encoder = Callable[[Any], bytes]
 
+# The encoders of the common actions use plain ints and prepacked headers: an
+# IntEnum member costs a class attribute lookup, and an __index__ call when
+# packed, on every use, which is a good share of encoding a small action.
+_A_OUTPUT = int(ActionAttr.OUTPUT)
+_A_USERSPACE = int(ActionAttr.USERSPACE)
+_A_SET = int(ActionAttr.SET)
+_A_SET_MASKED = int(ActionAttr.SET_MASKED)
+_A_CT = int(ActionAttr.CT)
+_PUSH_VLAN_ATTR = functools.partial(
+    struct.Struct("!4sHH").pack, _NLA_EMPTY.pack(8, ActionAttr.PUSH_VLAN)
+)
+_US_ACTIONS_ATTR = _NLA_EMPTY.pack(4, UserspaceAttr.ACTIONS)
+_CT_COMMIT_ATTR = _NLA_EMPTY.pack(4, CtAttr.COMMIT)
+_CT_FORCE_COMMIT_ATTR = _NLA_EMPTY.pack(4, CtAttr.FORCE_COMMIT)
+_CT_EVENTMASK = int(CtAttr.EVENTMASK)
+_CT_ZONE_ATTR = struct.Struct("=HHH2x")
+_CT_ZONE_HDR = (6, int(CtAttr.ZONE))
+
 
 def _key_payload(kind: int, value: Any) -> bytes:
     """The payload of one encoded key attribute (no header, no padding)."""
@@ -980,10 +1005,12 @@ def _key_payload(kind: int, value: Any) -> bytes:
 
 
 def _enc_output(a: Output) -> bytes:
-    return _NLA_U32_pack(8, ActionAttr.OUTPUT, a.port)
+    return _NLA_U32_pack(8, _A_OUTPUT, a.port)
 
 
 def _enc_u32(kind: int, field: str) -> _Encoder:
+    kind = int(kind)
+
     def encode(a: Any) -> bytes:
         return _NLA_U32_pack(8, kind, getattr(a, field))
 
@@ -1001,21 +1028,24 @@ def _enc_empty(kind: int) -> _Encoder:
 
 def _enc_userspace(a: Userspace) -> bytes:
     # Open vSwitch's order (odp_put_userspace_action).
-    parts = [_NLA_U32_pack(8, UserspaceAttr.PID, a.pid)]
+    payload = _NLA_U32_pack(8, _US_PID, a.pid)
     if a.userdata is not None:
-        parts.append(attr(UserspaceAttr.USERDATA, bytes(a.userdata)))
+        payload += attr(_US_USERDATA, bytes(a.userdata))
     if a.egress_tun_port is not None:
-        parts.append(_NLA_U32_pack(8, UserspaceAttr.EGRESS_TUN_PORT, a.egress_tun_port))
+        payload += _NLA_U32_pack(8, _US_TUN_PORT, a.egress_tun_port)
     if a.actions:
-        parts.append(_NLA_EMPTY.pack(4, UserspaceAttr.ACTIONS))
-    return attr(ActionAttr.USERSPACE, b"".join(parts))
+        payload += _US_ACTIONS_ATTR
+    return attr(_A_USERSPACE, payload)
 
 
 def _enc_set(a: Set) -> bytes:
-    return attr(ActionAttr.SET, encode_key_attr(a.kind, a.value))
+    return attr(_A_SET, encode_key_attr(a.kind, a.value))
 
 
 def _enc_set_masked(a: SetMasked) -> bytes:
+    nested = encode_masked_key_attr(a.kind, a.value, a.mask)
+    if nested is not None:
+        return attr(_A_SET_MASKED, nested)
     if a.kind == KeyAttr.NSH:
         payload = _nsh_masked_payload(a.value, a.mask)
     else:
@@ -1052,7 +1082,7 @@ def _nsh_masked_payload(value: Nsh, mask: Nsh) -> bytes:
 
 
 def _enc_push_vlan(a: PushVlan) -> bytes:
-    return attr(ActionAttr.PUSH_VLAN, _PUSH_VLAN.pack(a.tpid, a.tci))
+    return _PUSH_VLAN_ATTR(a.tpid, a.tci)
 
 
 def _enc_sample(a: Sample) -> bytes:
@@ -1114,13 +1144,13 @@ def _enc_ct(a: Ct) -> bytes:
     # ofproto puts it (right after the commit flag).
     parts: list[bytes] = []
     if a.commit:
-        parts.append(_NLA_EMPTY.pack(4, CtAttr.COMMIT))
+        parts.append(_CT_COMMIT_ATTR)
     if a.force_commit:
-        parts.append(_NLA_EMPTY.pack(4, CtAttr.FORCE_COMMIT))
+        parts.append(_CT_FORCE_COMMIT_ATTR)
     if a.eventmask is not None:
-        parts.append(_NLA_U32_pack(8, CtAttr.EVENTMASK, a.eventmask))
+        parts.append(_NLA_U32_pack(8, _CT_EVENTMASK, a.eventmask))
     if a.zone is not None:
-        parts.append(attr(CtAttr.ZONE, _U16.pack(a.zone)))
+        parts.append(_CT_ZONE_ATTR.pack(*_CT_ZONE_HDR, a.zone))
     if a.mark is not None:
         parts.append(attr(CtAttr.MARK, _CT_MARK.pack(*a.mark)))
     if a.labels is not None:
@@ -1134,7 +1164,7 @@ def _enc_ct(a: Ct) -> bytes:
         parts.append(attr(CtAttr.TIMEOUT, _enc_string(a.timeout)))
     if a.nat is not None:
         parts.append(_enc_nat(a.nat))
-    return attr(ActionAttr.CT, b"".join(parts))
+    return attr(_A_CT, b"".join(parts))
 
 
 def _enc_push_eth(a: PushEth) -> bytes:
@@ -1282,4 +1312,5 @@ __all__ = [
     "decode_user_action_cookie",
     "encode_actions",
     "encode_user_action_cookie",
+    "new_set",
 ]

@@ -980,6 +980,22 @@ def _decode_key(data: bytes, off: int, end: int, depth: int) -> FlowKey:
 
 def encode_key(key: FlowKey | dict[int, Any]) -> bytes:
     """Encode a key or mask; raises ValueError for a value of the wrong shape."""
+    kinds = tuple(key)
+    encoder: Callable[[Any], bytes | None] | None = _KEY_ENCODERS.get(kinds, _NOT_COMPILED)
+    if encoder is _NOT_COMPILED:
+        encoder = _learn_encoder(kinds)
+    if encoder is not None:
+        try:
+            out = encoder(key.values())
+        except (struct.error, TypeError, ValueError, IndexError):
+            out = None  # the generic path says what is wrong
+        if out is not None:
+            return out
+    return _encode_key_generic(key)
+
+
+def _encode_key_generic(key: FlowKey | dict[int, Any]) -> bytes:
+    """`encode_key` one attribute at a time: any key, and every error message."""
     out: list[bytes] = []
     append = out.append
     specs = _KEY_ENCODE
@@ -1003,6 +1019,105 @@ def encode_key(key: FlowKey | dict[int, Any]) -> bytes:
     except (struct.error, TypeError, IndexError) as exc:
         raise ValueError(f"bad value for {_attr_name(kind)}: {value!r} ({exc})") from None
     return b"".join(out)
+
+
+# --- compiled encoders ----------------------------------------------------------
+#
+# A program encodes keys and masks of a handful of shapes (the same attribute
+# types in the same order: every mask of a kind of flow, every key built by
+# the same code), so encode_key compiles an encoder for each sequence of
+# attribute types it meets: one Struct.pack per run of attributes of the same
+# byte order, with every header (constant: fixed type and size) passed in as
+# 4 raw bytes, instead of a dispatch, a pack and an append per attribute.
+#
+# A compiled encoder gives exactly the generic encoder's bytes or gives up:
+# it checks that each struct value is of its NamedTuple class (so that it
+# unpacks to the right number of fields) and that byte fields have their
+# size (struct would pad or cut them silently); on a failed check it returns
+# None, and a value struct refuses raises.  Either way encode_key falls back
+# to the generic encoder, which encodes the key or raises the ValueError that
+# says what is wrong.  Shapes holding anything but fixed-size attributes and
+# tunnels (encap, MPLS, NSH, unknown types) are not compiled.
+
+_MAX_KEY_ENCODERS = 256
+_KEY_ENCODERS: dict[tuple[int, ...], Callable[[Any], bytes | None] | None] = {}
+_NOT_COMPILED: Any = object()
+
+
+def _learn_encoder(kinds: tuple[int, ...]) -> Callable[[Any], bytes | None] | None:
+    """The compiled encoder of keys with attribute types ``kinds``, if there can be one."""
+    if len(_KEY_ENCODERS) >= _MAX_KEY_ENCODERS:
+        return None
+    encoder = _compile_encoder(kinds)
+    _KEY_ENCODERS[kinds] = encoder
+    return encoder
+
+
+def _order_free(body: str) -> bool:
+    """Whether a struct format body packs the same in either byte order (bytes only)."""
+    return all(code in "sxBbc?" for code in re.findall(r"[a-zA-Z?]", body))
+
+
+def _compile_encoder(kinds: tuple[int, ...]) -> Callable[[Any], bytes | None] | None:
+    if not kinds or any(k not in _FIXED and k != _TUNNEL for k in kinds):
+        return None
+    checks: list[str] = []
+    pieces: list[str] = []  # expressions whose concatenation is the key
+    namespace: dict[str, Any] = {"_tunnel_attr": _tunnel_attr, "_Tunnel": Tunnel}
+    run_order = ""  # byte order of the run being collected, "" before its first number
+    run_fmt: list[str] = []
+    run_args: list[str] = []
+
+    def end_run() -> None:
+        nonlocal run_order
+        if run_fmt:
+            name = f"_pack{len(pieces)}"
+            namespace[name] = struct.Struct((run_order or "=") + "".join(run_fmt)).pack
+            pieces.append(f"{name}({', '.join(run_args)})")
+        run_fmt.clear()
+        run_args.clear()
+        run_order = ""
+
+    for i, kind in enumerate(kinds):
+        var = f"v{i}"
+        if kind == _TUNNEL:
+            end_run()
+            checks.append(f"{var}.__class__ is _Tunnel")
+            pieces.append(f"_tunnel_attr({var})")
+            continue
+        fixed = _FIXED[kind]
+        order, body = fixed.fmt[0], fixed.fmt[1:]
+        if not _order_free(body):
+            if run_order and order != run_order:
+                end_run()
+            run_order = order
+        run_fmt.append(f"4s{body}{-fixed.size & 3}x")
+        run_args.append(repr(_HDR.pack(fixed.size + 4, kind)))
+        if fixed.cls is None:
+            run_args.append(var)
+        else:
+            cls_name = f"_{fixed.cls.__name__}"
+            namespace[cls_name] = fixed.cls
+            checks.append(f"{var}.__class__ is {cls_name}")
+            checks.extend(f"len({var}[{index}]) == {size}" for index, size in fixed.byte_fields)
+            run_args.append(f"*{var}")
+    end_run()
+    lines = [
+        "def encode(values):",
+        f"    {', '.join(f'v{i}' for i in range(len(kinds)))}, = values",
+    ]
+    if checks:
+        lines.append(f"    if not ({' and '.join(checks)}):")
+        lines.append("        return None")
+    lines.append(f"    return {' + '.join(pieces)}")
+    # The code is built from attribute types and struct formats only, never from values.
+    exec("\n".join(lines), namespace)
+    encoder: Callable[[Any], bytes | None] = namespace["encode"]
+    return encoder
+
+
+def _tunnel_attr(t: Tunnel) -> bytes:
+    return attr(_TUNNEL, _encode_tunnel(t))
 
 
 def _encode_other(kind: int, value: Any) -> bytes:
@@ -1034,6 +1149,48 @@ def encode_key_attr(kind: int, value: Any) -> bytes:
         return attr(kind, pack(value))
     except (struct.error, TypeError, IndexError) as exc:
         raise ValueError(f"bad value for {_attr_name(kind)}: {value!r} ({exc})") from None
+
+
+# set_masked() of a fixed-size attribute: header, value, mask and padding in
+# one pack() call.  kind -> (NamedTuple class or None for an integer, the
+# byte-field check or None, pack).
+_MASKED_PACK: dict[int, tuple[Any, Callable[[Any], Any] | None, Callable[..., bytes]]] = {
+    kind: (
+        f.cls,
+        f.fast_check(),
+        functools.partial(
+            struct.Struct(f"{f.fmt[0]}4s{f.fmt[1:]}{f.fmt[1:]}{-2 * f.size & 3}x").pack,
+            _HDR.pack(2 * f.size + 4, kind),
+        ),
+    )
+    for kind, f in _FIXED.items()
+}
+
+
+def encode_masked_key_attr(kind: int, value: Any, mask: Any) -> bytes | None:
+    """The key attribute a set_masked() action nests: ``value`` then ``mask`` in
+    one payload, for a fixed-size attribute.
+
+    None for any other attribute, and for values of another class or that
+    would not pack: the caller's generic path encodes those or says what is
+    wrong with them.
+    """
+    spec = _MASKED_PACK.get(kind)
+    if spec is None:
+        return None
+    cls, check, pack = spec
+    try:
+        if cls is None:
+            return pack(value, mask)
+        if (
+            value.__class__ is cls
+            and mask.__class__ is cls
+            and (check is None or (check(value) and check(mask)))
+        ):
+            return pack(*value, *mask)
+    except (struct.error, TypeError, ValueError):
+        pass
+    return None
 
 
 def decode_tunnel(data: bytes) -> Tunnel:
