@@ -133,6 +133,10 @@ def render_status(result: dict[str, Any]) -> str:
     dp = router.get("datapath") or {}
     lines.append(f"datapath:    {dp.get('name')} ({dp.get('kind')}), "
                  f"ports {dp.get('ports')}, vxlan port {dp.get('vxlan_port')}")
+    ifaces = dp.get("ifaces")
+    if isinstance(ifaces, dict):
+        lines.append("containers:  " + (", ".join(f"{name} (port {no})"
+                                                  for name, no in ifaces.items()) or "none"))
     lines.append(f"mtu:         {router.get('mtu')}")
     lines.append(f"flows:       {router.get('flows')}  misses: {router.get('misses')}  "
                  f"drops: {router.get('drops')}  errors: {router.get('errors')}  "
