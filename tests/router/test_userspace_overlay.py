@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from odpctl.cli import run
+from odpctl.control.client import ControlClient
 from odpctl.lab import Lab
 from odpctl.odp.actions import Output
 from odpctl.overlaylab import OverlayLab
@@ -153,6 +154,16 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     assert overlay.ping(host.containers[0], far), _logs(overlay)
     assert sorted(ifaces()) == ["c0", "c1"]
     assert not _flows_naming(overlay, 0, port)
+
+    # The router's own detach is no news to it; the number it frees, taken by a port
+    # added by others, is attached anew.
+    c1_port = ifaces()["c1"]
+    ControlClient(host.control).request("detach", iface="c1")
+    assert run([*odpctl, "vport", "add", "odp-router", new.iface]) == 0, capsys.readouterr()
+    assert _wait_for(lambda: new.iface in ifaces()), (ifaces(), _logs(overlay))
+    assert ifaces() == {"c0": ifaces()["c0"], new.iface: c1_port}
+    assert overlay.status(0)["router"]["port_events"] == 3
+    assert overlay.ping(new, far), _logs(overlay)
 
 
 def _flows_naming(overlay: OverlayLab, i: int, port: int) -> int:
