@@ -38,7 +38,7 @@ from odpctl.odp.dpif import Dpif
 from odpctl.odp.endpoint import runtime_dir
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.packet import Execute
-from odpctl.odp.uapi import KeyAttr, VportType
+from odpctl.odp.uapi import DpFeature, KeyAttr, VportType
 from odpctl.odp.upcalls import VportEvent, VportEvents
 from odpctl.odp.vport import Vport
 from odpctl.overlay import heartbeat
@@ -113,6 +113,8 @@ class Router:
         self._dp_ifindex = 0
         self._vport_events: VportEvents | None = None
         self.port_events = 0  # vport events that attached or detached a port
+        self._features = DpFeature.UNALIGNED | DpFeature.VPORT_PIDS
+        self.dispatch_resets = 0
 
     # --- datapath --------------------------------------------------------------
 
@@ -156,11 +158,15 @@ class Router:
                          for i in range(max(1, self.config.handlers))]
         pids = self._pids()
         try:
-            self._dp_ifindex = self.dpif.get_datapath(dp).ifindex
+            datapath = self.dpif.get_datapath(dp)
             adopted = True
         except NotFoundError:
-            self._dp_ifindex = self.dpif.create_datapath(dp, upcall_pid=pids[0]).ifindex
+            datapath = self.dpif.create_datapath(dp, upcall_pid=pids[0])
             adopted = False
+        self._dp_ifindex = datapath.ifindex
+        self._features = ((datapath.features | DpFeature.UNALIGNED | DpFeature.VPORT_PIDS)
+                          & ~DpFeature.DISPATCH_UPCALL_PER_CPU)
+        self._check_dispatch(datapath.features)
         # Listen before listing the ports, so that none added meanwhile slips by.
         try:
             self._vport_events = self.dpif.watch_vports()
@@ -258,6 +264,23 @@ class Router:
         self._mark_detached(vport.port_no, "port detached")
         return vport.port_no
 
+    def _check_dispatch(self, features: DpFeature | None = None) -> None:
+        """Keep the upcalls per port, where our handlers listen.
+
+        Open vSwitch's tools switch a datapath they merely open (`ovs-dpctl
+        show`, `add-if`, ...) to per-CPU upcall dispatch, with no PIDs: every
+        miss would be lost.  Switched back here, on each vport event and tick.
+        """
+        assert self.dpif is not None
+        if features is None:
+            features = self.dpif.get_datapath(self.config.dp_name).features
+        if not features & DpFeature.DISPATCH_UPCALL_PER_CPU:
+            return
+        log.warning("datapath %s was switched to per-CPU upcall dispatch (by ovs-dpctl?): "
+                    "back to per-port upcalls", self.config.dp_name)
+        self.dpif.set_datapath(self.config.dp_name, features=self._features)
+        self.dispatch_resets += 1
+
     # --- ports added and deleted by others ------------------------------------------
 
     def _watch_ports(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -280,6 +303,7 @@ class Router:
         try:
             while (event := events.receive(timeout=0)) is not None:
                 self.port_event(event)
+            self._check_dispatch()
             if events.overruns != overruns:
                 log.warning("vport events lost (receive buffer overrun): rereading the ports")
                 self.resync_ports()
@@ -441,6 +465,7 @@ class Router:
                     self.overlay.tick(self._send_heartbeat)
                 self._refresh_view()
                 self._watchdog()
+                self._check_dispatch()
                 self.macs.expire()
                 if time.monotonic() - self._last_sweep > self.sweep_interval:
                     self._last_sweep = time.monotonic()
@@ -556,6 +581,7 @@ class Router:
                          "vxlan_error": self.overlay.vxlan_error},
             "flushes": self.flushes,
             "port_events": self.port_events,
+            "dispatch_resets": self.dispatch_resets,
             "revalidated": {"stale": self.revalidator.deleted_stale,
                             "idle": self.revalidator.deleted_idle},
             "mac_cache": len(self.macs),

@@ -10,6 +10,7 @@ import pytest
 from odpctl.cli import run
 from odpctl.errors import OdpError
 from odpctl.odp.actions import Output
+from odpctl.odp.uapi import DpFeature
 from odpctl.overlaylab import OverlayLab
 
 from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixture by name)
@@ -64,7 +65,15 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     router = overlay.status(0)["router"]
     assert port not in router["datapath"]["ports"] and router["port_events"] == 2
     assert sorted(ifaces()) == ["c0", "c1"]
+    # ovs-dpctl switched the datapath to per-CPU upcalls on opening it: switched back.
+    def per_port() -> bool:
+        with overlay.dpif(0) as dpif:
+            features = dpif.get_datapath("odp-router").features
+        return not features & DpFeature.DISPATCH_UPCALL_PER_CPU
+
+    assert _wait_for(per_port, 5)
     assert overlay.ping(host.containers[0], far), router_logs(overlay)
+    assert overlay.status(0)["router"]["dispatch_resets"] >= 1
     assert not _flows_naming(overlay, port)
 
 
