@@ -58,7 +58,7 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     assert overlay.ping(new, far), router_logs(overlay)
     assert _flows_naming(overlay, port), "no flow to or from the new port"
 
-    # ovs-dpctl deletes it: detached, its MACs and flows gone.
+    # Open vSwitch's ovs-dpctl deletes it: detached, its MACs and flows gone.
     done = overlay.lab.run(host.ns, "ovs-dpctl", "del-if", "odp-router", new.iface)
     assert done.returncode == 0, done.stderr
     assert _wait_for(lambda: new.iface not in ifaces()), (ifaces(), router_logs(overlay))
@@ -75,6 +75,13 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     assert overlay.ping(host.containers[0], far), router_logs(overlay)
     assert overlay.status(0)["router"]["dispatch_resets"] >= 1
     assert not _flows_naming(overlay, port)
+
+    # ovs-dpctl adds it back: attached again, and its misses are not lost.
+    done = overlay.lab.run(host.ns, "ovs-dpctl", "add-if", "odp-router", new.iface)
+    assert done.returncode == 0, done.stderr
+    assert _wait_for(lambda: new.iface in ifaces()), (ifaces(), router_logs(overlay))
+    assert overlay.ping(new, far), router_logs(overlay)
+    assert overlay.status(0)["router"]["port_events"] == 3
 
 
 def _flows_naming(overlay: OverlayLab, port: int) -> int:
