@@ -25,6 +25,7 @@ from pyroute2 import NetNS
 from odpctl.control.client import ControlClient
 from odpctl.errors import OdpError
 from odpctl.lab import Lab
+from odpctl.odp.dpif import Dpif
 
 UNDERLAY_NET = "192.168.77"
 OVERLAY_NET = "10.40.0"
@@ -78,15 +79,24 @@ class OverlayLab:
             self._set_link(self.underlay, f"u{i}", master="br0", mtu=self.underlay_mtu)
             self._set_link(ns, "eth0", mtu=self.underlay_mtu)
             lab.address(ns, "eth0", f"{host.address}/24")
-            for j in range(containers):
-                cns = lab.namespace(f"h{i}c{j}")
-                lab.veth(ns, f"c{j}", cns, "eth0")
-                self._set_link(ns, f"c{j}", mtu=self.overlay_mtu)
-                self._set_link(cns, "eth0", mtu=self.overlay_mtu)
-                address = f"{OVERLAY_NET}.{10 * (i + 1) + j + 1}"
-                lab.address(cns, "eth0", f"{address}/24")
-                host.containers.append(Container(f"h{i}c{j}", cns, address, i, f"c{j}"))
             self.hosts.append(host)
+            for j in range(containers):
+                host.containers.append(self.add_container(i, j))
+
+    def add_container(self, i: int, j: int) -> Container:
+        """A container on host ``i`` with its veth ``c<j>`` in the host, attached to nothing.
+
+        Not one of the host's ``containers`` (a router started later is not given it);
+        it goes with the lab's namespaces.
+        """
+        host = self.hosts[i]
+        cns = self.lab.namespace(f"h{i}c{j}")
+        self.lab.veth(host.ns, f"c{j}", cns, "eth0")
+        self._set_link(host.ns, f"c{j}", mtu=self.overlay_mtu)
+        self._set_link(cns, "eth0", mtu=self.overlay_mtu)
+        address = f"{OVERLAY_NET}.{10 * (i + 1) + j + 1}"
+        self.lab.address(cns, "eth0", f"{address}/24")
+        return Container(f"h{i}c{j}", cns, address, i, f"c{j}")
 
     def _set_link(self, ns: str, ifname: str, **changes: Any) -> None:
         with NetNS(ns) as ipr:
@@ -134,6 +144,11 @@ class OverlayLab:
         result = ControlClient(self.hosts[i].control, timeout=5).request("status")
         assert isinstance(result, dict)
         return result
+
+    def dpif(self, i: int) -> Dpif:
+        """A client of router ``i``'s datapath (the caller closes it)."""
+        endpoint = self.status(i)["router"]["datapath"]["endpoint"]
+        return Dpif.open(endpoint, netns=self.hosts[i].ns)
 
     def wait_ready(self, timeout: float = 30.0, hosts: list[int] | None = None) -> None:
         """Until every router has an established connection to every other."""

@@ -2,7 +2,10 @@
 
 Threads: the main thread runs the asyncio loop with the mesh, the control
 socket and the router's housekeeping (views, watchdog, port changes), with a
-Dpif of its own; each miss handler runs on its own thread with its own Dpif
+Dpif of its own, and a listener of the datapath's vport events: a netdev port
+someone else adds to the datapath (`odpctl vport add`, `ovs-dpctl add-if`) is
+attached as if by `odpctl router attach`, and one deleted is forgotten as on
+detach; each miss handler runs on its own thread with its own Dpif
 (a Dpif is never shared between threads).  The loop publishes an immutable
 `MeshView` that handlers read; when it changes, installed flows are stale
 and go.
@@ -35,7 +38,8 @@ from odpctl.odp.dpif import Dpif
 from odpctl.odp.endpoint import default_datapath_socket, runtime_dir
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.packet import Execute
-from odpctl.odp.uapi import KeyAttr, VportType
+from odpctl.odp.uapi import DpFeature, KeyAttr, VportType
+from odpctl.odp.upcalls import VportEvent, VportEvents
 from odpctl.odp.vport import Vport
 from odpctl.overlay import heartbeat
 from odpctl.overlay.fallback import PORT as FALLBACK_PORT
@@ -94,7 +98,7 @@ class Router:
         self.dpif: Dpif | None = None
         self.handlers: list[MissHandler] = []
         # `odpctl watch upcalls` gets copies of the misses here, and the router keeps them.
-        self.mirror = UpcallMirror(resolve=self._dp_ifindex)
+        self.mirror = UpcallMirror(resolve=self._mirrored_ifindex)
         self.handler_restarts = 0
         self._next_handler = 0
         self.flushes = 0
@@ -106,6 +110,14 @@ class Router:
         self.fallback: Fallback | None = None
         self._fallback_dpif: Dpif | None = None
         self._last_beat = 0.0
+        # The container ports, by number: their names tell a port from the
+        # one that takes its number after it (port numbers are reused).
+        self.attached: dict[int, str] = {}
+        self._dp_ifindex = 0
+        self._vport_events: VportEvents | None = None
+        self.port_events = 0  # vport events that attached or detached a port
+        self._features = DpFeature.UNALIGNED | DpFeature.VPORT_PIDS
+        self.dispatch_resets = 0
 
     # --- datapath --------------------------------------------------------------
 
@@ -157,12 +169,21 @@ class Router:
                          for i in range(max(1, self.config.handlers))]
         pids = self._pids()
         try:
-            self.dpif.get_datapath(dp)
+            datapath = self.dpif.get_datapath(dp)
             adopted = True
         except NotFoundError:
-            self.dpif.create_datapath(dp, upcall_pid=pids[0])
+            datapath = self.dpif.create_datapath(dp, upcall_pid=pids[0])
             adopted = False
-        local: set[int] = set()
+        self._dp_ifindex = datapath.ifindex
+        self._features = ((datapath.features | DpFeature.UNALIGNED | DpFeature.VPORT_PIDS)
+                          & ~DpFeature.DISPATCH_UPCALL_PER_CPU)
+        self._check_dispatch(datapath.features)
+        # Listen before listing the ports, so that none added meanwhile slips by.
+        try:
+            self._vport_events = self.dpif.watch_vports()
+        except OdpError as exc:
+            log.warning("no vport events (%s): ports added by others are not attached", exc)
+        local: dict[int, str] = {}
         vxlan: int | None = None
         vx_name = f"vxlan_sys_{self.config.udp_port}"
         for vport in self.dpif.list_vports(dp):
@@ -171,7 +192,7 @@ class Router:
             if vport.type == VportType.VXLAN and vport.name == vx_name:
                 vxlan = vport.port_no
             elif vport.type == VportType.NETDEV:
-                local.add(vport.port_no)
+                local[vport.port_no] = vport.name
             else:
                 continue
             # Adopted ports: their misses now come to our sockets.
@@ -184,20 +205,21 @@ class Router:
                 # No VXLAN here: every connection takes the userspace path.
                 self.overlay.vxlan_error = f"no VXLAN tunnel port on this datapath: {exc}"
                 log.warning("%s", self.overlay.vxlan_error)
+        self.attached = local
         self.forwarder.ports = Ports(frozenset(local), vxlan)
         if adopted:
             log.info("adopted datapath %s with %d container ports and its flows", dp, len(local))
         for iface in self.config.ifaces:
-            self.attach(iface)
+            self.attach(iface, flush=False)
         for handler in self.handlers:
             handler.start()
 
-    def _dp_ifindex(self, name: str) -> int:
+    def _mirrored_ifindex(self, name: str) -> int:
         """The ifindex of the router's datapath ``name`` (a mirror subscription's)."""
-        if name != self.config.dp_name or self.dpif is None:
+        if name != self.config.dp_name or not self._dp_ifindex:
             raise NotFoundError(f"this router drives datapath {self.config.dp_name}, not {name}",
                                 hint=f"watch {self.config.dp_name}")
-        return self.dpif.get_datapath(name).ifindex
+        return self._dp_ifindex
 
     def _pids(self) -> list[int]:
         return [h.port_id for h in self.handlers]
@@ -205,7 +227,7 @@ class Router:
     def _pid_for(self, port_no: int) -> int:
         return self.handlers[port_no % len(self.handlers)].port_id
 
-    def attach(self, iface: str) -> int:
+    def attach(self, iface: str, *, flush: bool = True) -> int:
         assert self.dpif is not None
         dp = self.config.dp_name
         try:
@@ -216,10 +238,27 @@ class Router:
             port_no = vport.port_no
         except NotFoundError:
             port_no = self._add_port(Vport(iface, VportType.NETDEV))
-        ports = self.forwarder.ports
-        self.forwarder.ports = Ports(ports.local | {port_no}, ports.vxlan)
+        self._mark_attached(port_no, iface, flush=flush)
         log.info("attached %s as port %d", iface, port_no)
         return port_no
+
+    def _mark_attached(self, port_no: int, name: str, *, flush: bool) -> None:
+        """Port ``port_no`` is a container port from now on."""
+        new = self.attached.get(port_no) != name
+        self.attached[port_no] = name
+        ports = self.forwarder.ports
+        self.forwarder.ports = Ports(ports.local | {port_no}, ports.vxlan)
+        if new and flush:
+            # The flows that flood broadcasts to the container ports miss this one.
+            self._flush("port attached")
+
+    def _mark_detached(self, port_no: int, why: str) -> None:
+        """Port ``port_no`` is no container port any more: its MACs and flows go."""
+        self.attached.pop(port_no, None)
+        ports = self.forwarder.ports
+        self.forwarder.ports = Ports(ports.local - {port_no}, ports.vxlan)
+        self.macs.forget_port(port_no)
+        self._flush(why)
 
     def _add_port(self, vport: Vport) -> int:
         """Add ``vport``, its misses going to one of the handlers."""
@@ -239,11 +278,103 @@ class Router:
         if vport.port_no is None or vport.port_no not in self.forwarder.ports.local:
             raise UsageError(f"{iface} is not a container port of {dp}")
         self.dpif.delete_vport(dp, vport.port_no)
-        ports = self.forwarder.ports
-        self.forwarder.ports = Ports(ports.local - {vport.port_no}, ports.vxlan)
-        self.macs.forget_port(vport.port_no)
-        self._flush("port detached")
+        # Forgotten now: the event of this deletion, when it comes, is not news.
+        self._mark_detached(vport.port_no, "port detached")
         return vport.port_no
+
+    def _check_dispatch(self, features: DpFeature | None = None) -> None:
+        """Keep the upcalls per port, where our handlers listen.
+
+        Open vSwitch's tools switch a datapath they merely open (`ovs-dpctl
+        show`, `add-if`, ...) to per-CPU upcall dispatch, with no PIDs: every
+        miss would be lost.  Switched back here, on each vport event and tick.
+        """
+        assert self.dpif is not None
+        if features is None:
+            features = self.dpif.get_datapath(self.config.dp_name).features
+        if not features & DpFeature.DISPATCH_UPCALL_PER_CPU:
+            return
+        log.warning("datapath %s was switched to per-CPU upcall dispatch (by ovs-dpctl?): "
+                    "back to per-port upcalls", self.config.dp_name)
+        self.dpif.set_datapath(self.config.dp_name, features=self._features)
+        self.dispatch_resets += 1
+
+    # --- ports added and deleted by others ------------------------------------------
+
+    def _watch_ports(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._vport_events is not None:
+            loop.add_reader(self._vport_events.fileno(), self._vport_events_ready)
+
+    def _unwatch_ports(self) -> None:
+        if self._vport_events is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self._vport_events.fileno())
+        self._vport_events.close()
+        self._vport_events = None
+
+    def _vport_events_ready(self) -> None:
+        events = self._vport_events
+        if events is None or self.dpif is None:
+            return
+        overruns = events.overruns
+        try:
+            while (event := events.receive(timeout=0)) is not None:
+                self.port_event(event)
+            self._check_dispatch()
+            if events.overruns != overruns:
+                log.warning("vport events lost (receive buffer overrun): rereading the ports")
+                self.resync_ports()
+        except OdpError as exc:
+            log.warning("vport events: %s", exc)
+        except Exception:
+            log.exception("vport events")
+
+    def port_event(self, event: VportEvent) -> None:
+        """A port of the datapath added or deleted, by us or by anyone else."""
+        vport = event.vport
+        if vport.dp_ifindex != self._dp_ifindex or not vport.port_no:
+            return
+        if event.kind == "new" and vport.type == VportType.NETDEV:
+            if self.attached.get(vport.port_no) != vport.name:  # else ours, or known
+                self._adopt(vport.name, vport.port_no)
+        elif event.kind == "del" and self.attached.get(vport.port_no) == vport.name:
+            # Not one we deleted ourselves (detach forgets it at once).
+            log.info("port %d (%s) left datapath %s: detached", vport.port_no, vport.name,
+                     self.config.dp_name)
+            self.port_events += 1
+            self._mark_detached(vport.port_no, "port deleted")
+
+    def _adopt(self, name: str, port_no: int) -> None:
+        """Attach the netdev port someone else added: its misses come to us."""
+        assert self.dpif is not None
+        dp = self.config.dp_name
+        try:
+            # By name: the number may belong to another port by now.
+            vport = self.dpif.set_vport(dp, name, upcall_pids=[self._pid_for(port_no)])
+        except NotFoundError:
+            return  # deleted again already; its deletion's event follows
+        if vport.dp_ifindex != self._dp_ifindex or vport.port_no != port_no:
+            return  # a port of that name, but not this one any more
+        stale = self.attached.get(port_no)
+        if stale is not None:
+            self._mark_detached(port_no, f"port {port_no} reused")  # its deletion went unseen
+        log.info("port %d (%s) added to datapath %s: attached", port_no, name, dp)
+        self.port_events += 1
+        self._mark_attached(port_no, name, flush=True)
+
+    def resync_ports(self) -> None:
+        """Attach and forget ports by the datapath's list, when events were lost."""
+        assert self.dpif is not None
+        netdevs = {v.port_no: v.name for v in self.dpif.list_vports(self.config.dp_name)
+                   if v.port_no and v.type == VportType.NETDEV}
+        for port_no, name in list(self.attached.items()):
+            if netdevs.get(port_no) != name:
+                self.port_events += 1
+                self._mark_detached(port_no, "port deleted")
+        for port_no, name in netdevs.items():
+            if port_no not in self.attached:
+                self._adopt(name, port_no)
 
     def _flush(self, why: str) -> None:
         assert self.dpif is not None
@@ -352,6 +483,7 @@ class Router:
                     self.overlay.tick(self._send_heartbeat)
                 self._refresh_view()
                 self._watchdog()
+                self._check_dispatch()
                 self.macs.expire()
                 if time.monotonic() - self._last_sweep > self.sweep_interval:
                     self._last_sweep = time.monotonic()
@@ -447,6 +579,7 @@ class Router:
             "datapath": {"kind": self.datapath_kind, "endpoint": self.endpoint,
                          "name": self.config.dp_name,
                          "ports": sorted(self.forwarder.ports.local),
+                         "ifaces": {name: no for no, name in sorted(self.attached.items())},
                          "vxlan_port": self.forwarder.ports.vxlan,
                          "udp_port": self.config.udp_port},
             "mtu": self.config.mtu,
@@ -465,6 +598,8 @@ class Router:
                          "alive": self.fallback is not None and self.fallback.alive,
                          "vxlan_error": self.overlay.vxlan_error},
             "flushes": self.flushes,
+            "port_events": self.port_events,
+            "dispatch_resets": self.dispatch_resets,
             "revalidated": {"stale": self.revalidator.deleted_stale,
                             "idle": self.revalidator.deleted_idle},
             "mac_cache": len(self.macs),
@@ -503,6 +638,7 @@ class Router:
         try:
             self._open_datapath()
             self._setup_datapath()
+            self._watch_ports(loop)
             self._start_fallback()
             await self.node.start()
             self._server = ControlServer(self.config.control or default_socket_path(),
@@ -523,6 +659,7 @@ class Router:
             await self.close()
 
     async def close(self) -> None:
+        self._unwatch_ports()
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -77,7 +77,11 @@ def start(
     """Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
 
     It creates the datapath, or adopts the one a previous router left, with
-    its flows: traffic keeps flowing while the router restarts."""
+    its flows: traffic keeps flowing while the router restarts.  Container
+    interfaces come from --iface, from `odpctl router attach`, or from
+    whoever adds a netdev port to the datapath (`odpctl vport add`,
+    `ovs-dpctl add-if`): the router attaches it when it sees the port
+    appear, and detaches it when the port is deleted."""
     from odpctl.mesh.names import parse_peer_name
     from odpctl.mesh.node import MeshConfig
     from odpctl.router import DEFAULT_DP, DEFAULT_MTU, RouterConfig, run_router
@@ -133,6 +137,10 @@ def render_status(result: dict[str, Any]) -> str:
     dp = router.get("datapath") or {}
     lines.append(f"datapath:    {dp.get('name')} ({dp.get('kind')}), "
                  f"ports {dp.get('ports')}, vxlan port {dp.get('vxlan_port')}")
+    ifaces = dp.get("ifaces")
+    if isinstance(ifaces, dict):
+        lines.append("containers:  " + (", ".join(f"{name} (port {no})"
+                                                  for name, no in ifaces.items()) or "none"))
     lines.append(f"mtu:         {router.get('mtu')}")
     lines.append(f"flows:       {router.get('flows')}  misses: {router.get('misses')}  "
                  f"drops: {router.get('drops')}  errors: {router.get('errors')}  "
