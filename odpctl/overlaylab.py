@@ -150,8 +150,12 @@ class OverlayLab:
         endpoint = self.status(i)["router"]["datapath"]["endpoint"]
         return Dpif.open(endpoint, netns=self.hosts[i].ns)
 
-    def wait_ready(self, timeout: float = 30.0, hosts: list[int] | None = None) -> None:
-        """Until every router has an established connection to every other."""
+    def wait_ready(
+        self, timeout: float = 30.0, hosts: list[int] | None = None, overlay: str | None = None,
+    ) -> None:
+        """Until every router has an established connection to every other (carried
+        by ``overlay``, "fastdp" or "fallback", if given: a connection starts on the
+        fallback until heartbeats have gone through VXLAN)."""
         wanted = len(self.hosts) - 1
         deadline = time.monotonic() + timeout
         pending = list(hosts if hosts is not None else range(len(self.hosts)))
@@ -167,7 +171,8 @@ class OverlayLab:
                 except OdpError as exc:
                     last = str(exc)
                     continue
-                if sum(1 for c in conns if c.get("state") == "established") >= wanted:
+                if sum(1 for c in conns if c.get("state") == "established"
+                       and overlay in (None, c.get("overlay"))) >= wanted:
                     pending.remove(i)
             time.sleep(0.2)
         if pending:
