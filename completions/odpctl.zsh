@@ -16,7 +16,7 @@ _odpctl_sub=(
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
     'odpctl' 'shell:An interactive shell: every odpctl command without `odpctl`, with completion.
-demo:Build three hosts around a datapath, switch their pings through it with a learning switch, show the flows it installed, and tear everything down.
+demo:Build three hosts in network namespaces, each running `odpctl router start` with two containers; ping between every pair of containers on different hosts through the overlay; show a router'\''s status and the flows it installed; and tear everything down, even when interrupted.
 dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.

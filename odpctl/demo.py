@@ -21,8 +21,6 @@ from rich.table import Table
 
 from odpctl.errors import OdpError
 from odpctl.lab import Lab
-from odpctl.odp.dpif import Dpif
-from odpctl.odp.endpoint import runtime_dir
 from odpctl.odp.text.actions import format_actions
 from odpctl.odp.text.keys import format_key
 from odpctl.overlaylab import OverlayLab
@@ -96,9 +94,7 @@ def _show(overlay: OverlayLab, kind: str, console: Console) -> None:
     console.print("[bold]odpctl router status[/] on host0:", highlight=False)
     console.print(render_status(overlay.status(0)), highlight=False, soft_wrap=True,
                   emoji=False, markup=False)
-    endpoint = ("kernel" if kind == "kernel"
-                else f"unix:{runtime_dir(host.ns) / 'router-dp.sock'}")
-    with Dpif.open(endpoint, netns=host.ns if kind == "kernel" else None) as dpif:
+    with overlay.dpif(host.index) as dpif:
         flows = sorted(dpif.dump_flows(DEFAULT_DP), key=lambda f: -f.packets)
     console.print(f"[bold]flows on host0[/] ({len(flows)}):")
     for flow in flows:

@@ -10,8 +10,11 @@ from odpctl.demo import run_demo
 
 
 def demo(ctx: typer.Context) -> None:
-    """Build three hosts around a datapath, switch their pings through it with a
-    learning switch, show the flows it installed, and tear everything down."""
+    """Build three hosts in network namespaces, each running `odpctl router start`
+    with two containers; ping between every pair of containers on different hosts
+    through the overlay; show a router's status and the flows it installed; and
+    tear everything down, even when interrupted. The kernel datapath where the
+    module is, else the userspace datapath (--datapath chooses)."""
     session: Session = ctx.obj
     if not run_demo(session.datapath, Console()):
         raise typer.Exit(1)

@@ -1,0 +1,29 @@
+"""The README's first command, `odpctl demo`: shared by the host and guest tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def check_demo(datapath: str) -> None:
+    """Run `odpctl --datapath DATAPATH demo` and check what it shows and leaves."""
+    before = _namespaces()
+    odpctl = Path(sys.executable).with_name("odpctl")
+    proc = subprocess.run([str(odpctl), "--datapath", datapath, "demo"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # 3 hosts x 2 containers: every pair of containers on different hosts
+    assert proc.stdout.count(" ok ") == 12, proc.stdout
+    assert "unreachable" not in proc.stdout
+    assert f"datapath: {datapath}" in proc.stdout
+    # the routers' connections run on the fast path (VXLAN), which carried the pings
+    assert proc.stdout.count("overlay=fastdp") == 2, proc.stdout
+    assert "set(tunnel(tun_id=" in proc.stdout and "actions:" in proc.stdout
+    assert _namespaces() == before
