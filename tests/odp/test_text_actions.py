@@ -420,7 +420,9 @@ def test_other_singles() -> None:
 def test_text_round_trip(actions: list[Action]) -> None:
     text = format_actions(actions)
     parsed = parse_actions(text)
-    assert parsed == actions, text
+    # A lone drop action prints as "drop", which reads back as no actions (see
+    # parse_actions: kernels before 6.4 refuse the action; both drop everything).
+    assert parsed == ([] if text == "drop" else actions), text
     assert format_actions(decode_actions(encode_actions(parsed))) == text
 
 
