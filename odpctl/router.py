@@ -89,7 +89,11 @@ class Router:
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         self._saved_short_id: int | None = None
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
+        # Peers gone from the view, and neighbours whose connection to us closed (a
+        # router restarting: its datapath still forwards), since when: flows towards
+        # them stay for the grace period, so established traffic keeps flowing.
         self._vanished_at: dict[PeerName, float] = {}
+        self._disconnected_at: dict[PeerName, float] = {}
         self.sweep_interval = 5.0
         self._last_sweep = time.monotonic()
         self.node.routes.on_change(self._mesh_changed)
@@ -416,15 +420,21 @@ class Router:
         view = self.build_view()
         old = self.forwarder.view
         now = time.monotonic()
+        connected = set(self.overlay.connections)  # on the fast path or the fallback
         if old is not None:
             for peer in set(old.short_ids) - set(view.short_ids):
                 self._vanished_at.setdefault(peer, now)
+            for peer in set(old.neighbour_ips) - connected:
+                self._disconnected_at.setdefault(peer, now)
         for peer in set(view.short_ids):
             self._vanished_at.pop(peer, None)
-        expired = {p for p, t in self._vanished_at.items()
-                   if now - t > self.revalidator.grace}
-        for peer in expired:
-            del self._vanished_at[peer]
+        for peer in connected:
+            self._disconnected_at.pop(peer, None)
+        expired = False
+        for since in (self._vanished_at, self._disconnected_at):
+            for peer in [p for p, t in since.items() if now - t > self.revalidator.grace]:
+                del since[peer]
+                expired = True
         if view == old and not expired:
             return
         self.forwarder.view = view
@@ -441,8 +451,9 @@ class Router:
         if view is None:
             return
         dp = self.config.dp_name
-        doomed = self.revalidator.sweep(list(self.dpif.dump_flows(dp)), view,
-                                        set(self._vanished_at), view_changed)
+        graced = set(self._vanished_at) | set(self._disconnected_at)
+        doomed = self.revalidator.sweep(list(self.dpif.dump_flows(dp)), view, graced,
+                                        view_changed)
         if doomed:
             self.dpif.delete_flows(dp, doomed)
             log.debug("revalidation: %d flow(s) deleted", len(doomed))
