@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+from router.helpers import wait_until
 
 from odpctl.control.client import ControlClient
 from odpctl.errors import OdpError
@@ -24,16 +25,6 @@ def _established(overlay: OverlayLab, i: int) -> int:
     return sum(1 for c in conns if c["state"] == "established")
 
 
-def _wait(predicate: object, timeout: float = 30.0) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_restart_keeps_established_traffic_and_resumes(overlay: OverlayLab) -> None:
     overlay.start_routers()
     # On VXLAN, not the fallback: only the fast path leaves flows in the kernel.
@@ -44,7 +35,7 @@ def test_restart_keeps_established_traffic_and_resumes(overlay: OverlayLab) -> N
 
     # SIGTERM: a clean exit that leaves the datapath and its flows behind.
     assert overlay.stop_router(1) == 0, router_logs(overlay)
-    assert _wait(lambda: _established(overlay, 0) == 1), "router 0 did not notice"
+    assert wait_until(lambda: _established(overlay, 0) == 1, 30), "router 0 did not notice"
     # Established traffic keeps flowing through the flows left in the kernel.
     assert overlay.ping(h0c0, h1c0, count=3), router_logs(overlay)
 
@@ -58,7 +49,7 @@ def test_restart_keeps_established_traffic_and_resumes(overlay: OverlayLab) -> N
 
 def test_sigint_exits_cleanly(overlay: OverlayLab) -> None:
     overlay.start_router(0)
-    assert _wait(lambda: overlay.hosts[0].control.exists())
+    assert wait_until(lambda: overlay.hosts[0].control.exists(), 30)
     time.sleep(0.5)
     assert overlay.stop_router(0, signal.SIGINT) == 0, router_logs(overlay)
 
@@ -70,8 +61,8 @@ def test_relay_through_the_middle_host(overlay: OverlayLab) -> None:
     overlay.lab.run(overlay.hosts[2].ns, "ip", "route", "add", "blackhole",
                     f"{overlay.hosts[0].address}/32")
     overlay.start_routers()
-    assert _wait(lambda: _established(overlay, 1) == 2 and _established(overlay, 0) == 1
-                 and _established(overlay, 2) == 1, 60), router_logs(overlay)
+    assert wait_until(lambda: _established(overlay, 1) == 2 and _established(overlay, 0) == 1
+                      and _established(overlay, 2) == 1, 60), router_logs(overlay)
 
     def routed() -> bool:
         try:
@@ -80,7 +71,7 @@ def test_relay_through_the_middle_host(overlay: OverlayLab) -> None:
         except OdpError:
             return False
 
-    assert _wait(routed, 30), overlay.status(0)["routes"]
+    assert wait_until(routed, 30), overlay.status(0)["routes"]
     a, b = overlay.hosts[0].containers[0], overlay.hosts[2].containers[1]
     assert overlay.ping(a, b, count=3), router_logs(overlay)
     assert overlay.ping(b, a), router_logs(overlay)

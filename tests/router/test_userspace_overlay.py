@@ -10,16 +10,16 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from odpctl.cli import run
 from odpctl.control.client import ControlClient
 from odpctl.lab import Lab
-from odpctl.odp.actions import Output
 from odpctl.overlaylab import OverlayLab
 
+from .helpers import flows_naming, wait_until
 from .mirror_check import container_mac, watch_while_pinging
 
 pytestmark = [
@@ -120,15 +120,6 @@ def test_watch_upcalls_gets_copies_and_the_router_keeps_its_misses(overlay: Over
     assert overlay.status(0)["router"]["flows_installed"] > 0
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_port_added_by_others_is_attached_and_deleted_detached(
         overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
     overlay.start_routers()
@@ -144,42 +135,35 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     def ifaces() -> dict[str, int]:
         return overlay.status(0)["router"]["datapath"]["ifaces"]  # type: ignore[no-any-return]
 
-    assert _wait_for(lambda: new.iface in ifaces()), (ifaces(), _logs(overlay))
+    assert wait_until(lambda: new.iface in ifaces()), (ifaces(), _logs(overlay))
     port = ifaces()[new.iface]
     router = overlay.status(0)["router"]
     assert port in router["datapath"]["ports"] and router["port_events"] == 1
     assert overlay.ping(new, far), _logs(overlay)
     assert overlay.ping(far, new), _logs(overlay)
-    assert _flows_naming(overlay, 0, port), "no flow to or from the new port"
+    assert flows_naming(overlay, 0, port), "no flow to or from the new port"
     capsys.readouterr()
     assert run(["router", "status", "--control", str(host.control)]) == 0
     assert f"{new.iface} (port {port})" in capsys.readouterr().out
 
     # Deleted behind its back: detached, its MACs and flows gone.
     assert run([*odpctl, "vport", "del", "odp-router", new.iface]) == 0, capsys.readouterr()
-    assert _wait_for(lambda: new.iface not in ifaces()), (ifaces(), _logs(overlay))
+    assert wait_until(lambda: new.iface not in ifaces()), (ifaces(), _logs(overlay))
     router = overlay.status(0)["router"]
     assert port not in router["datapath"]["ports"] and router["port_events"] == 2
     assert not overlay.ping(new, far, count=1, wait=1)
     # The router's own ports (VXLAN, the old containers) were not touched.
     assert overlay.ping(host.containers[0], far), _logs(overlay)
     assert sorted(ifaces()) == ["c0", "c1"]
-    assert not _flows_naming(overlay, 0, port)
+    assert not flows_naming(overlay, 0, port)
 
     # The router's own detach is no news to it; the number it frees, taken by a port
     # added by others, is attached anew.
     c1_port = ifaces()["c1"]
     ControlClient(host.control).request("detach", iface="c1")
     assert run([*odpctl, "vport", "add", "odp-router", new.iface]) == 0, capsys.readouterr()
-    assert _wait_for(lambda: new.iface in ifaces()), (ifaces(), _logs(overlay))
+    assert wait_until(lambda: new.iface in ifaces()), (ifaces(), _logs(overlay))
     assert ifaces() == {"c0": ifaces()["c0"], new.iface: c1_port}
     assert overlay.status(0)["router"]["port_events"] == 3
     assert overlay.ping(new, far), _logs(overlay)
 
-
-def _flows_naming(overlay: OverlayLab, i: int, port: int) -> int:
-    """How many flows of router ``i``'s datapath come in on ``port`` or output to it."""
-    with overlay.dpif(i) as dpif:
-        return sum(1 for f in dpif.dump_flows("odp-router")
-                   if f.key.in_port == port
-                   or any(isinstance(a, Output) and a.port == port for a in f.actions))
