@@ -119,19 +119,19 @@ def frames(data: bytes | bytearray) -> list[bytes]:
     return _segment(memoryview(data)[VNET_LEN:], gso, gso_size)
 
 
-def offload_header(frame: bytes, gso_size: int = 0, mss: int = 0) -> bytes:
+def offload_header(frame: bytes, mss: int = 0, super_frame: bool = False) -> bytes:
     """The virtio_net_hdr for a frame that came without one (out of a UDP tunnel).
 
     Two things a UDP socket passes on silently must be written down here.
     A tunnel endpoint on the same machine (a Linux vxlan device over a veth)
     leaves inner TCP and UDP checksums partial: the field holds the
     pseudo-header sum, to be completed by hardware a UDP socket never
-    reaches.  And it may hand over a whole TSO super-frame in one datagram,
-    to be cut into segments whose size the socket does not say: ``gso_size``
-    when the caller knows it, else ``mss`` (what the sender was seen to
-    use), else what a 1500-byte MTU allows.  Such a frame gets NEEDS_CSUM,
-    and GSO when it is a super-frame, so that whoever takes it next
-    finishes the job.
+    reaches.  And it may hand over a whole TSO super-frame in one datagram
+    (the caller says whether this is one: ``super_frame``), to be cut into
+    segments whose size the socket does not say: ``mss``, what the sender
+    was seen to use, else what a 1500-byte MTU allows.  Such a frame gets
+    NEEDS_CSUM, and GSO when it is a super-frame, so that whoever takes it
+    next finishes the job.
 
     The checksum test is safe as well as cheap: a complete checksum that
     happens to equal the pseudo-header sum comes out of completion unchanged.
@@ -172,11 +172,10 @@ def offload_header(frame: bytes, gso_size: int = 0, mss: int = 0) -> bytes:
             return ZERO_VNET
     except (IndexError, struct.error):
         return ZERO_VNET
-    payload = len(frame) - hdr_len
-    if not gso_size and payload + hdr_len - l3 > _ETH_MTU:
+    if super_frame:
         gso_size = mss or _ETH_MTU - (hdr_len - l3)
-    if gso_size and payload > gso_size:
-        return VNET.pack(F_NEEDS_CSUM, gso_type, hdr_len, gso_size, l4, offset)
+        if len(frame) - hdr_len > gso_size:
+            return VNET.pack(F_NEEDS_CSUM, gso_type, hdr_len, gso_size, l4, offset)
     return VNET.pack(F_NEEDS_CSUM, GSO_NONE, 0, 0, l4, offset)
 
 
@@ -185,14 +184,15 @@ def fit_mtu(data: bytes | bytearray, mtu: int) -> bytes | bytearray | None:
 
     A TCP super-frame whose segment size had to be guessed (see
     `offload_header`) may come out bigger than the device takes; handed
-    over as GSO with segments the device's size, it goes through.  None for
-    what cannot be cut (the device would refuse it whole).
+    over as GSO with segments the device's size, it goes through, and so
+    does a GSO frame whose segments were guessed too big.  None for what
+    cannot be cut (the device would refuse it whole).
     """
-    flags, gso_type, _hl, _gs, _cs, _co = VNET.unpack_from(data)
+    flags, gso_type, hdr_len, gso_size, csum_start, csum_offset = VNET.unpack_from(data)
     frame = memoryview(data)[VNET_LEN:]
     try:
         l3, eth_type = _l3(frame)
-        if len(frame) - l3 <= mtu or gso_type != GSO_NONE:
+        if gso_type == GSO_NONE and len(frame) - l3 <= mtu:
             return data
         if eth_type == _ETH_P_IP and frame[l3 + 9] == _TCP:
             l4 = l3 + (frame[l3] & 0x0F) * 4
@@ -203,17 +203,26 @@ def fit_mtu(data: bytes | bytearray, mtu: int) -> bytes | bytearray | None:
             addrs = bytes(frame[l3 + 8 : l3 + 40])
             kind = GSO_TCPV6
         else:
-            return None
+            return data if gso_type != GSO_NONE else None
         hdr_end = l4 + (frame[l4 + 12] >> 4) * 4
     except (IndexError, struct.error):
         return None
+    segment = mtu - (hdr_end - l3)  # the TCP payload one segment may carry
+    if segment <= 0:
+        return data if gso_type != GSO_NONE else None
+    if gso_type != GSO_NONE:
+        if gso_type != kind or gso_size <= segment:
+            return data
+        out = bytearray(data)
+        VNET.pack_into(out, 0, flags, gso_type, hdr_len, segment, csum_start, csum_offset)
+        return out
     out = bytearray(data)
     if not flags & F_NEEDS_CSUM:
         # GSO wants the checksum partial: the pseudo-header sum in the field.
         length = len(frame) - l4
         pseudo = (int.from_bytes(addrs, "big") + _TCP + length) % 0xFFFF
         _BE16.pack_into(out, VNET_LEN + l4 + 16, pseudo)
-    VNET.pack_into(out, 0, F_NEEDS_CSUM, kind, hdr_end, mtu - (hdr_end - l3), l4, 16)
+    VNET.pack_into(out, 0, F_NEEDS_CSUM, kind, hdr_end, segment, l4, 16)
     return out
 
 

@@ -13,6 +13,7 @@ data, received or sent, since the socket has PACKET_VNET_HDR.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import socket
 import struct
@@ -62,7 +63,7 @@ class Rings:
 
     def __init__(self, sock: socket.socket, rx_blocks: int = 4, tx_blocks: int = 4) -> None:
         sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
-        # A frame the kernel will not send is skipped, not left to block the ring.
+        # A malformed frame is skipped, not left to block the ring.
         sock.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
         sock.setsockopt(
             SOL_PACKET,
@@ -97,10 +98,14 @@ class Rings:
             for i in range(tx_blocks * TX_FRAMES_PER_BLOCK)
         ]
         self._rx_next = 0
-        self._tx_next = 0
-        self.tx_queued = 0
+        # TX slots in use run from _tx_head (the oldest frame whose slot is
+        # not free again) to _tx_next (where we write); the kernel keeps its
+        # own pointer to the next frame it sends, somewhere in between.
+        self._tx_head = self._tx_next = self._tx_used = 0
+        self._tx_waiting = False  # frames queued and not known to be sent
         self.truncated = 0
         self.tx_failed = 0
+        self.tx_dropped = 0
 
     def receive(self, limit: int) -> list[tuple[bytes, int, int, int]]:
         """Up to ``limit`` frames: (virtio-net header + frame, status, VLAN TCI, TPID).
@@ -133,45 +138,103 @@ class Rings:
         """Put one virtio-net header + frame in the TX ring; False if it has no room."""
         if len(data) > TX_MAX:
             return False
+        if self._tx_used == len(self._tx):
+            self._reclaim()
+            if self._tx_used == len(self._tx):
+                self.flush()
+                if self._tx_used == len(self._tx):
+                    return False
         off = self._tx[self._tx_next]
         m = self.map
-        if not self._free(off):
-            self.flush()
-            if not self._free(off):
-                return False
         start = off + TX_DATA_OFFSET
         m[start : start + len(data)] = data
         # The status word last: it hands the slot to the kernel.
         _TX_LEN.pack_into(m, off, TP_STATUS_AVAILABLE, len(data))
         _STATUS.pack_into(m, off, TP_STATUS_SEND_REQUEST)
-        self._tx_next = self._tx_next + 1 if self._tx_next + 1 < len(self._tx) else 0
-        self.tx_queued += 1
+        self._tx_next = self._after(self._tx_next)
+        self._tx_used += 1
+        self._tx_waiting = True
         return True
-
-    def _free(self, off: int) -> bool:
-        status = _STATUS.unpack_from(self.map, off)[0]
-        if status == TP_STATUS_WRONG_FORMAT:
-            self.tx_failed += 1
-            return True
-        return bool(status == TP_STATUS_AVAILABLE)
 
     def flush(self) -> bool:
         """Have the kernel send every frame queued so far; False to try again soon.
 
         The kernel stops early when the socket's send buffer is full (what
         was sent is still held by a slow receiver): the frames left stay
-        queued, and must not wait for the next packet to be flushed.
+        queued, in order, and the caller must retry soon rather than wait
+        for the next packet.  A frame the device refuses (ENOBUFS: its
+        queue is full, or the frame is too big for the other end of a veth)
+        is dropped, as the device would drop it, and counted in
+        ``tx_dropped``; the kernel would otherwise offer it again and again,
+        and the frames behind it would wait for ever.  A device that cannot
+        send at all (down, gone) makes every frame left count as failed.
         """
-        if not self.tx_queued:
+        if not self._tx_waiting:
             return True
-        try:
-            self._sock.send(b"", socket.MSG_DONTWAIT)
-        except BlockingIOError:
+        for _ in range(len(self._tx)):
+            try:
+                self._sock.send(b"", socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as e:
+                if e.errno == errno.ENOBUFS and self._skip_refused():
+                    continue  # on with the frames after it
+                self._discard_unsent()
+            break
+        self._reclaim()
+        self._tx_waiting = self._kernel_next() is not None
+        return not self._tx_waiting
+
+    def _skip_refused(self) -> bool:
+        """Drop the frame the kernel stopped at; False if there is none."""
+        slot = self._kernel_next()
+        if slot is None:
             return False
-        except OSError:
-            self.tx_failed += 1
-        self.tx_queued = 0
+        # A frame shorter than its virtio-net header is malformed: with
+        # PACKET_LOSS the kernel frees its slot and moves on to the next.
+        _TX_LEN.pack_into(self.map, self._tx[slot], TP_STATUS_SEND_REQUEST, 0)
+        self.tx_dropped += 1
         return True
+
+    def _after(self, slot: int) -> int:
+        return slot + 1 if slot + 1 < len(self._tx) else 0
+
+    def _status(self, slot: int) -> int:
+        return int(_STATUS.unpack_from(self.map, self._tx[slot])[0])
+
+    def _reclaim(self) -> None:
+        """Free the slots of the frames the kernel is done with, oldest first."""
+        while self._tx_used:
+            status = self._status(self._tx_head)
+            if status not in (TP_STATUS_AVAILABLE, TP_STATUS_WRONG_FORMAT):
+                return  # still to send, or in flight
+            if status == TP_STATUS_WRONG_FORMAT:
+                self.tx_failed += 1
+            self._tx_head = self._after(self._tx_head)
+            self._tx_used -= 1
+
+    def _kernel_next(self) -> int | None:
+        """The slot the kernel sends next, if it has not sent everything queued."""
+        slot = self._tx_head
+        for _ in range(self._tx_used):
+            if self._status(slot) == TP_STATUS_SEND_REQUEST:
+                return slot
+            slot = self._after(slot)
+        return None
+
+    def _discard_unsent(self) -> None:
+        """Give up the frames not sent yet; the kernel resumes where we write next."""
+        first = self._kernel_next()
+        if first is None:
+            return
+        unsent = self._tx_used - (first - self._tx_head) % len(self._tx)
+        slot = first
+        for _ in range(unsent):
+            _STATUS.pack_into(self.map, self._tx[slot], TP_STATUS_AVAILABLE)
+            slot = self._after(slot)
+        self.tx_failed += unsent
+        self._tx_used -= unsent
+        self._tx_next = first
 
     def dropped(self) -> int:
         """Frames the kernel dropped for want of a free RX slot since last asked."""

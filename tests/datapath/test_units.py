@@ -527,3 +527,10 @@ def test_too_big_tcp_frames_are_made_to_fit_the_device() -> None:
         + bytes(2980)
     )
     assert fit_mtu(udp, 1400) is None  # one datagram cannot be cut
+    # GSO whose segments were guessed for a 1500-byte MTU: cut smaller.
+    guessed = bytearray(fitted)
+    VNET.pack_into(guessed, 0, F_NEEDS_CSUM, GSO_TCPV4, 54, 1460, 34, 16)
+    assert fit_mtu(guessed, 1500) is guessed
+    refitted = fit_mtu(guessed, 1300)
+    assert refitted is not None and VNET.unpack_from(refitted)[3] == 1300 - 40
+    assert all(len(s) - 14 <= 1300 and _tcp_checksum_ok(s) for s in frames(refitted))

@@ -252,11 +252,16 @@ def _diagnose(clients: list[Dpif], namespaces: list[str]) -> None:
                 "TcpInCsumErrors",
                 "TcpInSegs",
                 "TcpOutSegs",
+                "IpInHdrErrors",
+                "IpInDiscards",
+                "IpInAddrErrors",
             ],
             capture_output=True,
             text=True,
         ).stdout
-        print(ns, out)
+        links = subprocess.run(["ip", "-n", ns, "-s", "-s", "link"], capture_output=True,
+                               text=True).stdout
+        print(ns, out, links)
 
 
 def _host_in(dp_ns: str, netns: Callable[[], str], cidr: str) -> tuple[Host, str]:
@@ -323,7 +328,7 @@ def test_userspace_vxlan_talks_to_the_kernel_datapath(
             try:
                 assert iperf(a, b) > 1e6
             except (AssertionError, subprocess.TimeoutExpired):
-                _diagnose(clients, [a.ns, b.ns])
+                _diagnose(clients, [a.ns, b.ns, k_ns, u_ns])
                 raise
     finally:
         for d in clients:

@@ -169,7 +169,7 @@ class NetdevPort(Port):
 
     def send(self, pkt: Packet) -> None:
         data = self._tx_data(pkt)
-        if len(data) > self._big:
+        if len(data) > self._big or data[1]:  # too big, or GSO (its segments may be)
             fitted = fit_mtu(data, self.mtu)
             if fitted is None:
                 self.tx_errors += 1
@@ -207,9 +207,11 @@ class NetdevPort(Port):
     def flush(self) -> bool:
         if self.rings is None:
             return True
-        failed = self.rings.tx_failed
-        done = self.rings.flush()
-        self.tx_errors += self.rings.tx_failed - failed
+        rings = self.rings
+        failed, dropped = rings.tx_failed, rings.tx_dropped
+        done = rings.flush()
+        self.tx_errors += rings.tx_failed - failed
+        self.tx_dropped += rings.tx_dropped - dropped
         return done
 
     def close(self) -> None:

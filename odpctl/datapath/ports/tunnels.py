@@ -15,6 +15,7 @@ import errno
 import socket
 import struct
 
+from odpctl.datapath import netdev
 from odpctl.datapath.layout import (
     AF_INET,
     FIELD,
@@ -48,6 +49,7 @@ IP_RECVTTL = 12
 IP_TTL = 2
 IP_TOS = 1
 IP_MTU_DISCOVER = 10
+IP_RECVFRAGSIZE = 25
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
 SOL_UDP = 17
@@ -58,7 +60,8 @@ UDP_GSO_SEGMENTS = 64
 UDP_GSO_BYTES = 65000
 
 _PKTINFO = struct.Struct("=I4s4s")  # ifindex, spec_dst, addr
-_RX_CMSG_SPACE = socket.CMSG_SPACE(_PKTINFO.size) + 3 * socket.CMSG_SPACE(4)
+_RX_CMSG_SPACE = socket.CMSG_SPACE(_PKTINFO.size) + 4 * socket.CMSG_SPACE(4)
+_OUTER_IPV4 = 28  # the IPv4 and UDP headers around a tunnel datagram
 _INT = struct.Struct("=i")
 _U16 = struct.Struct("=H")
 _BE16 = struct.Struct("!H")
@@ -70,7 +73,6 @@ GENEVE_OAM = 0x80
 GENEVE_CRITICAL = 0x40
 ETH_P_TEB = 0x6558
 DEFAULT_TTL = 64
-_PLAIN_FRAME = 1518  # the largest frame a 1500-byte MTU lets through, VLAN tag included
 _MSS_TABLE = 4096
 
 
@@ -98,6 +100,8 @@ class TunnelPort(Port):
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVTOS, 1)
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+            with contextlib.suppress(OSError):  # Linux 4.10+
+                sock.setsockopt(socket.IPPROTO_IP, IP_RECVFRAGSIZE, 1)
             # Tunnelled TSO super-frames arrive whole; with UDP_GRO the kernel
             # also says their segment size (and may coalesce datagrams).
             with contextlib.suppress(OSError):
@@ -114,6 +118,7 @@ class TunnelPort(Port):
         self._df = False
         self._set_df(False)
         self._mss: dict[int, int] = {}
+        self._underlay_mtus: dict[int, int] = {}  # by ifindex
         self._udp_gso = True
 
     @property
@@ -154,15 +159,19 @@ class TunnelPort(Port):
             except OSError:
                 self.rx_errors += 1
                 return
-            local = tos = ttl = gso_size = 0
+            local = tos = ttl = gso_size = ifindex = 0
+            reassembled = False
             for level, kind, cdata in anc:
                 if level == socket.IPPROTO_IP:
                     if kind == IP_PKTINFO and len(cdata) >= _PKTINFO.size:
-                        local = int.from_bytes(_PKTINFO.unpack_from(cdata)[2], "big")
+                        ifindex, _spec_dst, local_ip = _PKTINFO.unpack_from(cdata)
+                        local = int.from_bytes(local_ip, "big")
                     elif kind == IP_TOS and cdata:
                         tos = cdata[0]
                     elif kind == IP_TTL and len(cdata) >= 4:
                         ttl = _INT.unpack_from(cdata)[0]
+                    elif kind == IP_RECVFRAGSIZE:
+                        reassembled = True
                 elif level == SOL_UDP and kind == UDP_GRO and len(cdata) >= 2:
                     gso_size = _INT.unpack_from(cdata.ljust(4, b"\0"))[0] & 0xFFFF
             remote = int.from_bytes(socket.inet_aton(addr[0]), "big")
@@ -170,10 +179,26 @@ class TunnelPort(Port):
                 # Datagrams coalesced by GRO: each was gso_size bytes.
                 for at in range(0, len(payload), gso_size):
                     self._decap_one(
-                        payload[at : at + gso_size], remote, local, tos, ttl, addr[1], 0
+                        payload[at : at + gso_size], remote, local, tos, ttl, addr[1], False
                     )
             else:
-                self._decap_one(payload, remote, local, tos, ttl, addr[1], gso_size)
+                # Bigger than the underlay carries, and not put together from
+                # fragments: a TSO super-frame from a tunnel endpoint on this
+                # machine, handed over whole.
+                whole = not reassembled and not self._fits_underlay(ifindex, len(payload))
+                self._decap_one(payload, remote, local, tos, ttl, addr[1], whole)
+
+    def _fits_underlay(self, ifindex: int, size: int) -> bool:
+        """Whether a datagram of ``size`` bytes fits the MTU of the device it came in on."""
+        size += _OUTER_IPV4
+        mtu = self._underlay_mtus.get(ifindex)
+        if mtu is None or size > mtu:  # not known yet, or grown since
+            try:
+                mtu = netdev.mtu(socket.if_indextoname(ifindex))
+            except OSError:
+                return True  # gone already: take it as it looks
+            self._underlay_mtus[ifindex] = mtu
+        return size <= mtu
 
     def _one_frame(self, payload: bytes) -> bool:
         """Whether ``payload`` is one tunnel header and one (super-)frame."""
@@ -192,7 +217,8 @@ class TunnelPort(Port):
         return False
 
     def _decap_one(
-        self, payload: bytes, remote: int, local: int, tos: int, ttl: int, sport: int, gso_size: int
+        self, payload: bytes, remote: int, local: int, tos: int, ttl: int, sport: int,
+        super_frame: bool,
     ) -> None:
         parsed = self.decap(payload)
         if parsed is None or len(payload) - parsed[3] < 14:
@@ -203,16 +229,16 @@ class TunnelPort(Port):
         inner = payload[hlen:]
         self.rx_packets += 1
         self.rx_bytes += len(inner)
-        # A TSO super-frame from a tunnel endpoint on this machine arrives
-        # whole with no word of its segment size: learn what each remote
-        # sends as full-sized segments, to cut the next super-frame alike.
-        if len(inner) <= _PLAIN_FRAME:
+        # A super-frame comes with no word of its segment size: learn what
+        # each remote sends in frames the underlay carried as they are, to
+        # cut its super-frames alike.
+        if not super_frame:
             mss = tcp_payload_len(inner)
             if mss > self._mss.get(remote, 0):
                 if len(self._mss) > _MSS_TABLE and remote not in self._mss:
                     self._mss.clear()
                 self._mss[remote] = mss
-        vnet = offload_header(inner, gso_size, self._mss.get(remote, 0))
+        vnet = offload_header(inner, self._mss.get(remote, 0), super_frame)
         self.owner.receive(self, Packet(vnet + inner, meta, opts))
 
     def _tunnel_meta(
