@@ -153,12 +153,13 @@ class OverlayLab:
     def wait_ready(
         self, timeout: float = 30.0, hosts: list[int] | None = None, overlay: str | None = None,
     ) -> None:
-        """Until every router has an established connection to every other (carried
-        by ``overlay``, "fastdp" or "fallback", if given: a connection starts on the
-        fallback until heartbeats have gone through VXLAN)."""
-        wanted = len(self.hosts) - 1
-        deadline = time.monotonic() + timeout
+        """Until every router (of ``hosts``, if given: the ones started) has an
+        established connection to every other (carried by ``overlay``, "fastdp" or
+        "fallback", if given: a connection starts on the fallback until heartbeats
+        have gone through VXLAN)."""
         pending = list(hosts if hosts is not None else range(len(self.hosts)))
+        wanted = len(pending) - 1
+        deadline = time.monotonic() + timeout
         last = ""
         while pending and time.monotonic() < deadline:
             for i in list(pending):
