@@ -105,15 +105,18 @@ def now_ms() -> int:
 def dpctl_line(flow: Flow, now: int) -> str:
     """The line ``ovs-dpctl dump-flows`` prints for ``flow`` (OVS lib/dpctl.c,
     format_dpif_flow without -m): match, stats, actions."""
-    text = format_key(flow.key, flow.mask)
     used = flow.used
-    text += f", packets:{flow.packets}, bytes:{flow.bytes}, used:"
-    text += f"{(now - used) / 1000:.3f}s" if used else "never"
+    flags = ""
     if flow.tcp_flags:
         from odpctl.commands.odptext import tcp_flags_text
 
-        text += f", flags:{tcp_flags_text(flow.tcp_flags)}"
-    return f"{text}, actions:{format_actions(flow.actions)}"
+        flags = f", flags:{tcp_flags_text(flow.tcp_flags)}"
+    # One f-string: this runs for every flow of the dump benchmark's (c).
+    return (
+        f"{format_key(flow.key, flow.mask)}, packets:{flow.packets}, bytes:{flow.bytes}, "
+        f"used:{f'{(now - used) / 1000:.3f}s' if used else 'never'}{flags}, "
+        f"actions:{format_actions(flow.actions)}"
+    )
 
 
 def add_flows_line(flow: Flow) -> str:

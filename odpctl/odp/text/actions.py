@@ -72,8 +72,9 @@ from odpctl.odp.actions import (
     decode_user_action_cookie,
     encode_user_action_cookie,
 )
-from odpctl.odp.keys import Nsh, NshBase
+from odpctl.odp.keys import Nsh, NshBase, Tunnel
 from odpctl.odp.text.keys import format_key_attr, parse_key_attr
+from odpctl.odp.text.memo import TextMemo, tunnel_fields
 from odpctl.odp.text.scanner import Scanner
 from odpctl.odp.text.values import (
     format_ipv4,
@@ -144,6 +145,36 @@ def format_actions(actions: Iterable[Action], port_names: _PortNames = None) -> 
     ``port_names`` maps port numbers to the names to print instead, as
     ``ovs-dpctl --names`` does.
     """
+    if port_names is None and type(actions) is list:
+        # A dump repeats few action lists (one per destination): their text
+        # is kept by an immutable stand-in (see odpctl.odp.text.memo).
+        try:
+            key = tuple(map(_frozen_action, actions))
+            text: str | None = _TEXTS.get(key)
+        except TypeError:  # an action holding a mutable value (clone, sample)
+            return _format_actions(actions, None)
+        if text is None:
+            text = _TEXTS.put(key, _format_actions(actions, None))
+        return text
+    return _format_actions(actions, port_names)
+
+
+_TEXTS = TextMemo()
+
+
+def _frozen_action(action: Action) -> Any:
+    """An immutable stand-in for ``action``: itself if it hashes (a frozen
+    action of immutable values), but an output() is its port (its own hash
+    is a Python function) and a set() of a mutable Tunnel is the tunnel's
+    fields."""
+    if type(action) is Output:
+        return action.port
+    if type(action) is Set and type(action.value) is Tunnel:
+        return Set, action.kind, tunnel_fields(action.value)
+    return action
+
+
+def _format_actions(actions: Iterable[Action], port_names: _PortNames) -> str:
     out: _Out = []
     _format_list(out, actions, port_names)
     return "".join(out)

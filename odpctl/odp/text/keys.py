@@ -59,6 +59,7 @@ does.  For the tunnel syntax see `odpctl.odp.text.tunnel`.
 
 from __future__ import annotations
 
+import operator
 import sys
 import uuid
 from collections.abc import Callable
@@ -104,6 +105,7 @@ from odpctl.odp.text.fields import (
     skip_name,
     uint_field,
 )
+from odpctl.odp.text.memo import TextMemo
 from odpctl.odp.text.scanner import Scanner
 from odpctl.odp.text.values import hex0, parse_cint, parse_hex_blob, parse_int_bytes
 from odpctl.odp.uapi import VLAN_CFI, CtState, KeyAttr
@@ -261,12 +263,15 @@ def _fmt_ethertype(v: int, m: int | None, verbose: bool) -> str:
 
 
 def _fmt_eth(v: Eth, m: Eth | None, verbose: bool) -> str:
-    if m is None:
+    if m is None or m == _ETH_EXACT:  # the usual case, written out
         return f"src={v.src.hex(':')},dst={v.dst.hex(':')}"
     out: list[str] = []
     eth(out, "src", v.src, m.src, verbose)
     eth(out, "dst", v.dst, m.dst, verbose)
     return ",".join(out)
+
+
+_ETH_EXACT = Eth(FF6, FF6)
 
 
 def format_vlan_tci(tci: int, mask: int = 0xFFFF, verbose: bool = False) -> str:
@@ -628,74 +633,199 @@ _ALL_WILD = FlowKey()  # identity sentinel: an ENCAP the mask leaves out
 
 
 # Attributes whose mask is wildcarded exactly when it equals this zero value
-# (the fast path of _format_flow); the others go through _is_wildcard.
+# (the fast path of _attr_step); the others go through _is_wildcard.
 _SIMPLE_ZERO: dict[int, Any] = {k: z for k, z in _ZERO.items() if k not in (K.TCP_FLAGS, K.IPV6)}
-_CACHE: dict[tuple[int, Any, Any], str] = {}
-_CACHE_VERBOSE: dict[tuple[int, Any, Any], str] = {}
-_CACHE_SIZE = 4096
+_CACHE = TextMemo()
+_CACHE_VERBOSE = TextMemo()
 _ETHERTYPE = int(K.ETHERTYPE)
 _PACKET_TYPE = int(K.PACKET_TYPE)
 _ETHERNET = int(K.ETHERNET)
 _ENCAP = int(K.ENCAP)
+_TUNNEL = int(K.TUNNEL)
+
+# Attributes one f-string prints: looking their text up would cost as much
+# (a tuple, its hash), and an Ethernet address seldom repeats in a dump.
+_QUICK = frozenset((K.IN_PORT, K.ETHERNET, K.ETHERTYPE, K.RECIRC_ID, K.PRIORITY, K.SKB_MARK,
+                    K.DP_HASH))
+
+# The text of one attribute of a match: (kind, value, mask, verbose) -> text.
+_Step = Callable[[int, Any, Any, bool], str]
+_Steps = tuple[tuple[int, _Step], ...]
+# A match's text compiled for its shape: (key, mask.get) -> text.
+_Compiled = Callable[[FlowKey, Callable[[int], Any]], str]
 
 
 def _format_flow(key: FlowKey, mask: FlowKey | None, verbose: bool) -> str:
+    if mask is None:
+        return _format_exact(key, verbose)
+    return _format_match(key, mask, verbose)
+
+
+def _format_match(key: FlowKey, mask: FlowKey, verbose: bool) -> str:
+    # Which attributes print, and how, depends only on the key's attribute
+    # list and on the mask's values for some of them (see _Shape), and a dump
+    # has few of each (weave's 100,000 flows have two): each such shape is
+    # planned once and compiled into one f-string.  Kept by those values,
+    # immutable all, so a mask changed since finds no stale text.
+    kinds = tuple(key)
+    shapes = _SHAPES_VERBOSE if verbose else _SHAPES
+    shape: _Shape | None = shapes.get(kinds)
+    if shape is None:
+        shape = shapes.put(kinds, _Shape(kinds))
+    mget = mask.get
+    try:
+        values = shape.values(mask)
+    except KeyError:  # the mask lacks one: None, as mask.get gives
+        values = tuple(map(mget, shape.decisive))
+    try:
+        compiled: _Compiled | None = shape.compiled.get(values)
+    except TypeError:  # an unhashable mask value (a bytearray): as planned, uncompiled
+        steps, trailer = _plan(key, mask, verbose)
+        texts = [step(kind, key[kind], mget(kind), verbose) for kind, step in steps]
+        return ",".join(texts if trailer is None else [*texts, trailer])
+    if compiled is None:
+        compiled = shape.compiled.put(values, _compile(*_plan(key, mask, verbose), verbose))
+    return compiled(key, mget)
+
+
+class _Shape:
+    """The compiled matches whose keys have one attribute list.
+
+    ``decisive`` are the attributes whose mask `_plan` reads: each of the
+    key's but tunnel, nsh and encap (always printed, their masks read only
+    by their formatters), and the Ethertype if the key lacks it (a trailing
+    ``eth_type(0/..)``); ``values`` gets their masks from a mask, at C
+    speed (KeyError if one is missing).
+    """
+
+    __slots__ = ("compiled", "decisive", "values")
+
+    def __init__(self, kinds: tuple[int, ...]) -> None:
+        decisive = [kind for kind in kinds if kind not in _NESTED]
+        if _ETHERTYPE not in kinds:
+            decisive.append(_ETHERTYPE)  # so never empty
+        self.decisive = tuple(decisive)
+        self.values = operator.itemgetter(*decisive)
+        self.compiled = TextMemo(64)
+
+
+_SHAPES = TextMemo(256)
+_SHAPES_VERBOSE = TextMemo(256)
+
+
+def _format_exact(key: FlowKey, verbose: bool) -> str:
     parts: list[str] = []
     append = parts.append
     prefixed = _PREFIXED
-    if mask is None:
-        for kind, v in key.items():
-            entry = prefixed.get(kind)
-            if entry is None or type(v) is Unknown:
-                append(_format_attr(kind, v, None, verbose))
-            else:
-                append(f"{entry[0]}{entry[1](v, None, verbose)})")
-        return ",".join(parts)
-    mget = mask.get
-    zeros = _SIMPLE_ZERO
-    cache = _CACHE_VERBOSE if verbose else _CACHE
     for kind, v in key.items():
-        m = mget(kind)
-        zero = zeros.get(kind)
-        if zero is not None and m is not None and type(m) is type(zero):
-            if m != zero:
-                # The common case: a typed attribute with its mask.  Dumps
-                # repeat many of these (ports, MACs, ethertypes): cache them.
-                ck = (kind, v, m)
-                try:
-                    text = cache.get(ck)
-                except TypeError:  # unhashable (bytearray fields): no caching
-                    entry = prefixed[kind]
-                    append(f"{entry[0]}{entry[1](v, m, verbose)})")
-                    continue
-                if text is None:
-                    entry = prefixed[kind]
-                    text = f"{entry[0]}{entry[1](v, m, verbose)})"
-                    if len(cache) >= _CACHE_SIZE:
-                        cache.clear()
-                    cache[ck] = text
-                append(text)
-                continue
-        elif kind in _NESTED:
-            if m is None:
-                m = _ALL_WILD if kind == _ENCAP else _zero_mask(kind, v)
-            append(_format_attr(kind, v, m, verbose))
-            continue
-        elif m is not None and not _is_wildcard(kind, m):
-            append(_format_attr(kind, v, m, verbose))
-            continue
-        # A wildcarded attribute.
-        if verbose:
-            append(_format_attr(kind, v, _zero_mask(kind, v) if m is None else m, verbose))
-        elif kind == _ETHERNET and not _packet_type_before(key, mask):
-            # An Ethernet attribute says "this is an Ethernet frame" even
-            # fully wildcarded, unless a packet_type already said what it is.
-            append("eth()")
-    if _ETHERTYPE not in key:
-        m = mget(_ETHERTYPE)
-        if m is not None and type(m) is int:
-            append(f"eth_type(0/0x{m:04x})")
+        entry = prefixed.get(kind)
+        if entry is None or type(v) is Unknown:
+            append(_format_attr(kind, v, None, verbose))
+        else:
+            append(f"{entry[0]}{entry[1](v, None, verbose)})")
     return ",".join(parts)
+
+
+def _plan(key: FlowKey, mask: FlowKey, verbose: bool) -> tuple[_Steps, str | None]:
+    """The (kind, step) of each attribute of ``key`` that prints, and the
+    text of a trailing masked Ethertype the key lacks (OVS's rule), if any."""
+    steps = []
+    for kind in key:
+        step = _attr_step(kind, mask.get(kind), key, mask, verbose)
+        if step is not None:
+            steps.append((kind, step))
+    trailer = None
+    if _ETHERTYPE not in key:
+        m = mask.get(_ETHERTYPE)
+        if m is not None and type(m) is int:
+            trailer = f"eth_type(0/0x{m:04x})"
+    return tuple(steps), trailer
+
+
+def _attr_step(kind: int, m: Any, key: FlowKey, mask: FlowKey, verbose: bool) -> _Step | None:
+    """How attribute ``kind`` with mask ``m`` prints; None: not at all."""
+    zero = _SIMPLE_ZERO.get(kind)
+    if zero is not None and m is not None and type(m) is type(zero):
+        if m != zero:
+            return _quick_text if kind in _QUICK else _typed_text
+    elif kind in _NESTED:
+        return _tunnel_text if kind == _TUNNEL else _nested_text
+    elif m is not None and not _is_wildcard(kind, m):
+        return _format_attr
+    # A wildcarded attribute.
+    if verbose:
+        return _wildcard_text
+    if kind == _ETHERNET and not _packet_type_before(key, mask):
+        # An Ethernet attribute says "this is an Ethernet frame" even
+        # fully wildcarded, unless a packet_type already said what it is.
+        return _eth_text
+    return None
+
+
+def _quick_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+    prefix, fmt = _PREFIXED[kind]
+    return f"{prefix}{fmt(v, m, verbose)})"
+
+
+def _typed_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+    # Dumps repeat many of these (ports, addresses, flags): cache them.
+    cache = _CACHE_VERBOSE if verbose else _CACHE
+    ck = (kind, v, m)
+    try:
+        text: str | None = cache.get(ck)
+    except TypeError:  # unhashable (bytearray fields): no caching
+        return _quick_text(kind, v, m, verbose)
+    if text is None:
+        text = cache.put(ck, _quick_text(kind, v, m, verbose))
+    return text
+
+
+def _nested_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+    if m is None:
+        m = _ALL_WILD if kind == _ENCAP else _zero_mask(kind, v)
+    return _format_attr(kind, v, m, verbose)
+
+
+def _tunnel_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+    """`_nested_text` of a tunnel, less two calls (one per flow of weave's half)."""
+    if type(v) is not Tunnel:
+        return _nested_text(kind, v, m, verbose)
+    return f"tunnel({_tun.format_tunnel(v, Tunnel() if m is None else m, verbose)})"
+
+
+def _wildcard_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+    return _format_attr(kind, v, _zero_mask(kind, v) if m is None else m, verbose)
+
+
+def _eth_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+    return "eth()"
+
+
+def _compile(steps: _Steps, trailer: str | None, verbose: bool) -> _Compiled:
+    """One f-string for a planned match: ``_quick_text`` written out (the
+    name and the formatter bound), other steps called, constants inline.
+
+    Every name the source uses is bound in its namespace (``p3``, ``f3``,
+    ``s3`` for the third attribute), so only generated identifiers, integers
+    and ``eth()`` appear in it.
+    """
+    names: dict[str, Any] = {}
+    pieces = []
+    for i, (kind, step) in enumerate(steps):
+        k = int(kind)
+        if step is _quick_text:
+            names[f"p{i}"], names[f"f{i}"] = _PREFIXED[kind]
+            pieces.append(f"{{p{i}}}{{f{i}(key[{k}], mget({k}), {verbose})}})")
+        elif step is _eth_text:
+            pieces.append("eth()")
+        else:
+            names[f"s{i}"] = step
+            pieces.append(f"{{s{i}({k}, key[{k}], mget({k}), {verbose})}}")
+    if trailer is not None:
+        names["trailer"] = trailer
+        pieces.append("{trailer}")
+    compiled: _Compiled = eval(f"lambda key, mget: f'{','.join(pieces)}'", names)
+    return compiled
 
 
 def _packet_type_before(key: FlowKey, mask: FlowKey) -> bool:
@@ -719,9 +849,9 @@ def format_key(key: FlowKey, mask: FlowKey | None = None, *, verbose: bool | Non
     one; True prints wildcarded attributes and fields too.  An empty key is
     the empty string.
     """
-    if verbose is None:
-        verbose = not mask
-    return _format_flow(key, mask or None, verbose)
+    if not mask:
+        return _format_exact(key, True if verbose is None else verbose)
+    return _format_match(key, mask, bool(verbose))
 
 
 def format_key_attr(

@@ -55,6 +55,7 @@ from odpctl.odp.text.fields import (
     skip_name,
     uint_field,
 )
+from odpctl.odp.text.memo import TextMemo, tunnel_fields
 from odpctl.odp.text.scanner import Scanner
 from odpctl.odp.text.values import format_min_hex, hex0, parse_hex_blob, parse_int_bytes
 from odpctl.odp.uapi import TunnelKeyAttr
@@ -99,7 +100,26 @@ def _mask_bytes(mask: bytes | None, size: int) -> bytes:
 
 
 def format_tunnel(t: Tunnel, m: Tunnel | None, verbose: bool) -> str:
-    """The inside of ``tunnel(...)``; ``m`` None formats an exact key."""
+    """The inside of ``tunnel(...)``; ``m`` None formats an exact key.
+
+    A dump prints the same few tunnels again and again (one per peer, in
+    matches and in ``set(tunnel(...))`` actions): their text is kept by their
+    fields (see `odpctl.odp.text.memo`).
+    """
+    key = (tunnel_fields(t), None if m is None else tunnel_fields(m), verbose)
+    try:
+        text: str | None = _TEXTS.get(key)
+    except TypeError:  # a field of an unhashable type (a bytearray)
+        return _format_tunnel(t, m, verbose)
+    if text is None:
+        text = _TEXTS.put(key, _format_tunnel(t, m, verbose))
+    return text
+
+
+_TEXTS = TextMemo()
+
+
+def _format_tunnel(t: Tunnel, m: Tunnel | None, verbose: bool) -> str:
     out: list[str] = []
     exact = m is None
     z = _ZERO if m is None else m
