@@ -6,7 +6,6 @@ import typer
 from rich.console import Console
 
 from odpctl.commands.session import Session
-from odpctl.demo import run_demo
 
 
 def demo(ctx: typer.Context) -> None:
@@ -15,6 +14,10 @@ def demo(ctx: typer.Context) -> None:
     through the overlay; show a router's status and the flows it installed; and
     tear everything down, even when interrupted. The kernel datapath where the
     module is, else the userspace datapath (--datapath chooses)."""
+    # Imported here: the overlay lab (routers, mesh, pyroute2) is half of
+    # every other command's start-up otherwise.
+    from odpctl.demo import run_demo
+
     session: Session = ctx.obj
     if not run_demo(session.datapath, Console()):
         raise typer.Exit(1)
