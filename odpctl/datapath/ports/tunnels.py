@@ -14,6 +14,7 @@ import contextlib
 import errno
 import socket
 import struct
+import time
 
 from odpctl.datapath import netdev
 from odpctl.datapath.layout import (
@@ -118,7 +119,7 @@ class TunnelPort(Port):
         self._df = False
         self._set_df(False)
         self._mss: dict[int, int] = {}
-        self._underlay_mtus: dict[int, int] = {}  # by ifindex
+        self._underlay_mtus: dict[int, tuple[int, float]] = {}  # ifindex: MTU, read again after
         self._udp_gso = True
 
     @property
@@ -191,13 +192,16 @@ class TunnelPort(Port):
     def _fits_underlay(self, ifindex: int, size: int) -> bool:
         """Whether a datagram of ``size`` bytes fits the MTU of the device it came in on."""
         size += _OUTER_IPV4
-        mtu = self._underlay_mtus.get(ifindex)
-        if mtu is None or size > mtu:  # not known yet, or grown since
-            try:
-                mtu = netdev.mtu(socket.if_indextoname(ifindex))
-            except OSError:
-                return True  # gone already: take it as it looks
-            self._underlay_mtus[ifindex] = mtu
+        known = self._underlay_mtus.get(ifindex)
+        if known is not None and (size <= known[0] or time.monotonic() < known[1]):
+            return size <= known[0]
+        # Not known yet, or a super-frame: the MTU may have grown since it
+        # was read, but reading it costs two system calls, so once a second.
+        try:
+            mtu = netdev.mtu(socket.if_indextoname(ifindex))
+        except OSError:
+            return True  # gone already: take it as it looks
+        self._underlay_mtus[ifindex] = (mtu, time.monotonic() + 1.0)
         return size <= mtu
 
     def _one_frame(self, payload: bytes) -> bool:

@@ -148,14 +148,8 @@ def format_actions(actions: Iterable[Action], port_names: _PortNames = None) -> 
     if port_names is None and type(actions) is list:
         # A dump repeats few action lists (one per destination): their text
         # is kept by an immutable stand-in (see odpctl.odp.text.memo).
-        try:
-            key = tuple(map(_frozen_action, actions))
-            text: str | None = _TEXTS.get(key)
-        except TypeError:  # an action holding a mutable value (clone, sample)
-            return _format_actions(actions, None)
-        if text is None:
-            text = _TEXTS.put(key, _format_actions(actions, None))
-        return text
+        # An action holding a mutable value (clone, sample) makes it unhashable.
+        return _TEXTS.text(tuple(map(_frozen_action, actions)), _format_actions, actions, None)
     return _format_actions(actions, port_names)
 
 

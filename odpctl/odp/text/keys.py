@@ -770,14 +770,7 @@ def _quick_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
 def _typed_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
     # Dumps repeat many of these (ports, addresses, flags): cache them.
     cache = _CACHE_VERBOSE if verbose else _CACHE
-    ck = (kind, v, m)
-    try:
-        text: str | None = cache.get(ck)
-    except TypeError:  # unhashable (bytearray fields): no caching
-        return _quick_text(kind, v, m, verbose)
-    if text is None:
-        text = cache.put(ck, _quick_text(kind, v, m, verbose))
-    return text
+    return cache.text((kind, v, m), _quick_text, kind, v, m, verbose)
 
 
 def _nested_text(kind: int, v: Any, m: Any, verbose: bool) -> str:

@@ -56,6 +56,17 @@ class TextMemo(dict[Hashable, Any]):
         super().__init__()
         self.size = size
 
+    def text(self, key: Hashable, make: Callable[..., str], *args: Any) -> str:
+        """The text kept under ``key``, else ``make(*args)`` (kept, unless
+        ``key`` is unhashable: it holds a mutable value, never kept)."""
+        try:
+            text: str | None = self.get(key)
+        except TypeError:
+            return make(*args)
+        if text is None:
+            text = self.put(key, make(*args))
+        return text
+
     def put(self, key: Hashable, text: Any) -> Any:
         """Remember ``text`` under ``key``; returns ``text``."""
         if len(self) >= self.size:

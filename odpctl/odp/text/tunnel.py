@@ -107,13 +107,7 @@ def format_tunnel(t: Tunnel, m: Tunnel | None, verbose: bool) -> str:
     fields (see `odpctl.odp.text.memo`).
     """
     key = (tunnel_fields(t), None if m is None else tunnel_fields(m), verbose)
-    try:
-        text: str | None = _TEXTS.get(key)
-    except TypeError:  # a field of an unhashable type (a bytearray)
-        return _format_tunnel(t, m, verbose)
-    if text is None:
-        text = _TEXTS.put(key, _format_tunnel(t, m, verbose))
-    return text
+    return _TEXTS.text(key, _format_tunnel, t, m, verbose)
 
 
 _TEXTS = TextMemo()
