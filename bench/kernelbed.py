@@ -108,7 +108,7 @@ def dpctl_line(flow: Flow, now: int) -> str:
     used = flow.used
     flags = ""
     if flow.tcp_flags:
-        from odpctl.commands.odptext import tcp_flags_text
+        from odpctl.present.odptext import tcp_flags_text
 
         flags = f", flags:{tcp_flags_text(flow.tcp_flags)}"
     # One f-string: this runs for every flow of the dump benchmark's (c).

@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 
-from odpctl.lab import Lab
-from odpctl.overlaylab import OverlayLab
+from odpctl.demo.lab import Lab
+from odpctl.demo.overlaylab import OverlayLab
 
 
 def iperf(lab: Lab, server_ns: str, client_ns: str, address: str, seconds: int) -> float:

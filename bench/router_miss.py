@@ -22,8 +22,8 @@ import argparse
 import sys
 import time
 
-from odpctl.lab import Lab
-from odpctl.overlaylab import OverlayLab
+from odpctl.demo.lab import Lab
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.router import kernel_datapath_available
 
 SENDER = r"""

@@ -77,6 +77,7 @@ def global_options(
 ) -> None:
     session = Session(netns=netns, datapath=datapath)
     ctx.obj = session
+    ctx.meta[shell.RUNNER] = run  # the shell runs its lines as we do
     ctx.call_on_close(session.close)
 
 

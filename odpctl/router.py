@@ -30,12 +30,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from odpctl.control.mirror import SUBSCRIBE, UpcallMirror
 from odpctl.control.server import ControlServer, default_socket_path
 from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.mesh.names import PeerName
 from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
+from odpctl.netlink.rundir import runtime_dir
 from odpctl.odp.dpif import Dpif
-from odpctl.odp.endpoint import default_datapath_socket, runtime_dir
+from odpctl.odp.endpoint import default_datapath_socket
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.packet import Execute
 from odpctl.odp.uapi import DpFeature, KeyAttr, VportType
@@ -51,7 +53,6 @@ from odpctl.overlay.handlers import MissHandler, latency_summary
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.view import MeshView
-from odpctl.watch.mirror import SUBSCRIBE, UpcallMirror
 
 log = logging.getLogger("odpctl.router")
 

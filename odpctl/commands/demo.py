@@ -16,7 +16,7 @@ def demo(ctx: typer.Context) -> None:
     module is, else the userspace datapath (--datapath chooses)."""
     # Imported here: the overlay lab (routers, mesh, pyroute2) is half of
     # every other command's start-up otherwise.
-    from odpctl.demo import run_demo
+    from odpctl.demo.run import run_demo
 
     session: Session = ctx.obj
     if not run_demo(session.datapath, Console()):

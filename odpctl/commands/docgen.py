@@ -1,10 +1,11 @@
 """Regenerate (or check) the checked-in man pages and completion scripts.
 
-    python -m odpctl.commands.docgen            # write man/ and completions/
-    python -m odpctl.commands.docgen --check    # exit 1 if any file is stale
+    python -m odpctl docgen            # write man/ and completions/
+    python -m odpctl docgen --check    # exit 1 if any file is stale
 
-Both are generated from the app's command tree (`odpctl.cli.command`); the
-test suite runs the check, so a command changed without regenerating fails.
+Both are generated from the app's command tree (`odpctl.cli.command`), which
+the caller passes in (the app sits above its commands); the test suite runs
+the check, so a command changed without regenerating fails.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from typer import _click as click
+
 from .cmdtree import build
 from .completions import scripts
 from .manpages import pages
@@ -20,37 +23,35 @@ from .manpages import pages
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def generated() -> dict[Path, str]:
+def generated(tree: click.Command) -> dict[Path, str]:
     """Path (relative to the repository) -> content of every generated file."""
-    from odpctl.cli import command  # the app imports this package: import late
-
-    spec = build(command())
+    spec = build(tree)
     files = {Path("man", name): text for name, text in pages(spec).items()}
     files.update({Path("completions", name): text for name, text in scripts(spec).items()})
     return files
 
 
-def stale(root: Path = ROOT) -> list[Path]:
+def stale(tree: click.Command, root: Path = ROOT) -> list[Path]:
     """The generated files whose checked-in copy differs (or is missing)."""
     out = []
-    for rel, text in generated().items():
+    for rel, text in generated(tree).items():
         path = root / rel
         if not path.exists() or path.read_text() != text:
             out.append(rel)
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m odpctl.commands.docgen")
+def main(tree: click.Command, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m odpctl docgen")
     parser.add_argument("--check", action="store_true", help="only report stale files")
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository")
     args = parser.parse_args(argv)
     if args.check:
-        old = stale(args.root)
+        old = stale(tree, args.root)
         for rel in old:
-            print(f"stale: {rel} (run: python -m odpctl.commands.docgen)", file=sys.stderr)
+            print(f"stale: {rel} (run: python -m odpctl docgen)", file=sys.stderr)
         return 1 if old else 0
-    for rel, text in generated().items():
+    for rel, text in generated(tree).items():
         path = args.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
@@ -58,6 +59,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {rel}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

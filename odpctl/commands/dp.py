@@ -9,8 +9,8 @@ import typer
 
 from odpctl.errors import OdpError, UsageError
 from odpctl.odp.vport import Vport
+from odpctl.present import jsonout, odptext, tables
 
-from . import jsonout, odptext, tables
 from .options import Dp, Format, FormatOption, JsonFlag, comma_ints, output_format
 from .session import session
 

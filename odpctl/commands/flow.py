@@ -28,8 +28,9 @@ from odpctl.odp.flow import Flow
 from odpctl.odp.keys import FlowKey, decode_key, encode_key
 from odpctl.odp.text.actions import format_actions, parse_actions
 from odpctl.odp.text.keys import format_key, parse_key
+from odpctl.present import jsonout, odptext, tables
 
-from . import bulk, jsonout, odptext, tables
+from . import bulk
 from .filters import SortOrder, parse_duration, parse_filter, sort_flows, used_within
 from .flowtext import is_ufid_only, parse_flow, parse_flow_actions
 from .options import Format, FormatOption, JsonFlag, OptionalDp, output_format, split_dp

@@ -16,8 +16,7 @@ from odpctl.odp.actions import Action
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.text.actions import parse_actions
 from odpctl.odp.text.keys import parse_key
-
-from .odptext import split_ufid
+from odpctl.present.odptext import split_ufid
 
 # Port name -> number, for the datapath the flow is meant for.
 PortLookup = Mapping[str, int]

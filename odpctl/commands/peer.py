@@ -19,8 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from odpctl.control.client import ControlClient, default_socket_path
+from odpctl.present import jsonout, tables
 
-from . import jsonout, tables
 from .options import JsonFlag
 from .session import session
 

@@ -7,12 +7,13 @@ import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from odpctl.control.client import ControlClient, default_socket_path
 from odpctl.errors import UsageError
+from odpctl.present.status import render_status
 
 from .session import session
 
@@ -125,34 +126,6 @@ def status(
         print(jsonlib.dumps(result, indent=2, sort_keys=True))
         return
     print(render_status(result))
-
-
-def render_status(result: dict[str, Any]) -> str:
-    router = result.get("router") or {}
-    lines = [str(router.get("summary", "no router data")),
-             f"name:        {result.get('name')} ({result.get('nickname')}), "
-             f"short ID {result.get('short_id')}",
-             f"listen:      {result.get('listen')}",
-             f"peers:       {result.get('peers')}"]
-    dp = router.get("datapath") or {}
-    lines.append(f"datapath:    {dp.get('name')} ({dp.get('kind')}), "
-                 f"ports {dp.get('ports')}, vxlan port {dp.get('vxlan_port')}")
-    ifaces = dp.get("ifaces")
-    if isinstance(ifaces, dict):
-        lines.append("containers:  " + (", ".join(f"{name} (port {no})"
-                                                  for name, no in ifaces.items()) or "none"))
-    lines.append(f"mtu:         {router.get('mtu')}")
-    lines.append(f"flows:       {router.get('flows')}  misses: {router.get('misses')}  "
-                 f"drops: {router.get('drops')}  errors: {router.get('errors')}  "
-                 f"lost: {router.get('lost')}")
-    lines.append(f"mac cache:   {router.get('mac_cache')}")
-    lines.append("connections:")
-    for conn in router.get("connections") or []:
-        reason = f"  ({conn['reason']})" if conn.get("reason") else ""
-        lines.append(f"  {conn.get('peer') or '-'} {conn.get('nickname') or ''} "
-                     f"{conn.get('address')} {conn.get('state')} "
-                     f"overlay={conn.get('overlay') or '-'}{reason}")
-    return "\n".join(lines)
 
 
 @app.command("attach")

@@ -12,8 +12,7 @@ from odpctl.errors import NotFoundError, UsageError
 from odpctl.odp.datapath import Datapath
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.vport import Vport
-
-from .odptext import KERNEL_DPIF_TYPE
+from odpctl.present.odptext import KERNEL_DPIF_TYPE
 
 USERSPACE_DPIF_TYPE = "userspace"
 

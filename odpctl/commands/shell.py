@@ -7,8 +7,13 @@ from typing import Annotated
 
 import typer
 
+from .cmdtree import build
 from .options import OptionalDp
 from .session import session
+
+# The key of the root context's meta under which the command line puts its runner
+# (`odpctl.cli.run`): the shell runs each line through it, and sits below it.
+RUNNER = "odpctl.run"
 
 
 def shell(
@@ -36,4 +41,6 @@ def shell(
     from odpctl import repl
 
     s = session(ctx)
-    raise typer.Exit(repl.main(netns=s.netns, datapath=s.datapath, use=dp, history=history))
+    root = ctx.find_root()
+    raise typer.Exit(repl.main(root.meta[RUNNER], build(root.command), netns=s.netns,
+                               datapath=s.datapath, use=dp, history=history))

@@ -9,8 +9,8 @@ import typer
 
 from odpctl.errors import NotFoundError, UsageError
 from odpctl.odp.vport import VPORT_TYPES_BY_NAME, Vport
+from odpctl.present import jsonout, odptext, tables
 
-from . import jsonout, odptext, tables
 from .options import Dp, Format, FormatOption, JsonFlag, OptionalDp, comma_ints, output_format
 from .session import Session, session
 

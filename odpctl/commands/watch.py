@@ -22,6 +22,7 @@ from rich.console import Console
 
 from odpctl.errors import EXIT_FAILURE, UsageError
 from odpctl.odp.flow import Flow
+from odpctl.present import tables
 from odpctl.watch import lines
 from odpctl.watch.frames import FlowSort
 from odpctl.watch.live import LiveLoop, View
@@ -29,7 +30,6 @@ from odpctl.watch.sampler import FlowWatcher, PortWatcher, StatsWatcher, Ticker
 from odpctl.watch.sources import Source, UpcallSource, open_source
 from odpctl.watch.views import FlowView, PortView, StatsView, upcall_text
 
-from . import tables
 from .filters import parse_duration, parse_filter
 from .options import OptionalDp
 from .session import Session, session

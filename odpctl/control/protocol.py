@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from odpctl.errors import EXIT_UNAVAILABLE, OdpError
+from odpctl.netlink.rundir import runtime_dir
 
 SOCKET_NAME = "router.sock"
 # A request or reply line; a reply with the full topology of a big mesh is
@@ -15,10 +16,6 @@ MAX_REPLY = 64 * 1024 * 1024
 
 def default_socket_path(netns: str | None = None) -> Path:
     """The control socket of the router of network namespace ``netns`` (None: ours)."""
-    # Imported here: resolving the namespace's runtime directory is the ODP
-    # layer's business, and the mesh node must not load the ODP layer for it.
-    from odpctl.odp.endpoint import runtime_dir
-
     return runtime_dir(netns) / SOCKET_NAME
 
 

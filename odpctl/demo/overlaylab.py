@@ -23,8 +23,8 @@ from typing import Any
 from pyroute2 import NetNS
 
 from odpctl.control.client import ControlClient
+from odpctl.demo.lab import Lab
 from odpctl.errors import OdpError
-from odpctl.lab import Lab
 from odpctl.odp.dpif import Dpif
 
 UNDERLAY_NET = "192.168.77"

@@ -19,11 +19,12 @@ from itertools import combinations
 from rich.console import Console
 from rich.table import Table
 
+from odpctl.demo.lab import Lab
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.errors import OdpError
-from odpctl.lab import Lab
 from odpctl.odp.text.actions import format_actions
 from odpctl.odp.text.keys import format_key
-from odpctl.overlaylab import OverlayLab
+from odpctl.present.status import render_status
 from odpctl.router import DEFAULT_DP, kernel_datapath_available
 
 _RTT = re.compile(r"rtt min/avg/max/mdev = [\d.]+/([\d.]+)/")
@@ -88,8 +89,6 @@ def _ping_all(overlay: OverlayLab, console: Console) -> bool:
 
 
 def _show(overlay: OverlayLab, kind: str, console: Console) -> None:
-    from odpctl.commands.router import render_status
-
     host = overlay.hosts[0]
     console.print("[bold]odpctl router status[/] on host0:", highlight=False)
     console.print(render_status(overlay.status(0)), highlight=False, soft_wrap=True,

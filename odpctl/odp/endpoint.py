@@ -15,28 +15,15 @@ from pathlib import Path
 from odpctl.errors import DatapathUnavailableError, NotFoundError, UsageError
 from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.genl import resolve_family
-from odpctl.netlink.netns import current_netns_id, netns
+from odpctl.netlink.netns import netns
+from odpctl.netlink.rundir import runtime_dir
 from odpctl.netlink.transport import KernelTransport, Transport, UnixTransport
 from odpctl.odp.uapi import DATAPATH_FAMILY
-
-# Root of the per-namespace runtime directories of odpctl's local sockets.
-RUNTIME_ROOT = Path(os.environ.get("ODPCTL_RUNTIME_DIR", "/run/odpctl"))
 
 NO_DATAPATH_HINT = (
     "the openvswitch kernel module is not loaded: modprobe openvswitch, "
     "or run `odpctl dp serve` for the userspace datapath"
 )
-
-
-def runtime_dir(netns_name: str | None = None) -> Path:
-    """The directory of odpctl's sockets for a network namespace.
-
-    Keyed by the namespace's inode rather than its name, so that a server
-    (which cannot know the name it was started under) and a client agree.
-    """
-    with netns(netns_name):
-        ns_id = current_netns_id()
-    return RUNTIME_ROOT / ns_id.replace(":", "-").replace("[", "").replace("]", "")
 
 
 def default_datapath_socket(netns_name: str | None = None) -> Path:

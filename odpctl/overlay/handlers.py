@@ -14,11 +14,11 @@ import threading
 import time
 from collections import deque
 
+from odpctl.control.mirror import UpcallMirror
 from odpctl.errors import OdpError
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.uapi import PacketCmd
 from odpctl.odp.upcalls import UpcallChannel
-from odpctl.watch.mirror import UpcallMirror
 
 from .forwarder import Forwarder
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from odpctl.commands import tables
+from odpctl.present import tables
 
 NO_RATE = "-"
 

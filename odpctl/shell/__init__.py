@@ -1,4 +1,4 @@
-"""``odpctl shell``, the interactive REPL (prompt-toolkit).
+"""``odpctl shell``, the interactive REPL (prompt-toolkit); its entry is `odpctl.repl`.
 
 ``app``        the loop: reading lines, running commands, ``use``, ``help``, ``exit``
 ``state``      where the datapath is, the current one, cached names
@@ -8,6 +8,6 @@
 ``toolbar``    the live bottom toolbar (datapath, flows, hit/miss/lost rates)
 """
 
-from odpctl.shell.app import Shell, main
+from odpctl.shell.app import Shell
 
-__all__ = ["Shell", "main"]
+__all__ = ["Shell"]

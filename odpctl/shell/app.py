@@ -21,12 +21,12 @@ from pathlib import Path
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
-from odpctl.commands.cmdtree import CommandSpec, build
+from odpctl.commands.cmdtree import CommandSpec
 from odpctl.errors import OdpError
 
 from .completer import BUILTINS, ShellCompleter
@@ -45,6 +45,9 @@ STYLE = Style.from_dict({
     "toolbar.error": "ansired",
 })
 
+# Runs one odpctl command line, as the command line would; its exit status.
+Runner = Callable[[Sequence[str]], int]
+
 BANNER = ("odpctl shell: commands without `odpctl` (flow dump, watch flows); use DP, help; "
           "Tab completes; exit or Ctrl-D leaves.")
 
@@ -62,7 +65,7 @@ class Shell:
     """The REPL; ``run_command`` runs one odpctl command line (`odpctl.cli.run`)."""
 
     def __init__(
-        self, state: ShellState, run_command: Callable[[Sequence[str]], int],
+        self, state: ShellState, run_command: Runner,
         root: CommandSpec, *, history: History | None = None, toolbar_interval: float = 1.0,
         input: Input | None = None, output: Output | None = None,
     ) -> None:
@@ -168,27 +171,3 @@ class Shell:
             return self._error(str(exc), exc.exit_code)
         print(f"using {self.state.current}" if self.state.current else "no current datapath")
         return 0
-
-
-def main(
-    *, netns: str | None = None, datapath: str | None = None, use: str | None = None,
-    history: Path | None = None, input: Input | None = None, output: Output | None = None,
-    toolbar_interval: float = 1.0,
-) -> int:
-    """Run the shell until exit; the status to exit with."""
-    from odpctl.cli import command, run  # the app imports this package: import late
-
-    state = ShellState(netns=netns, datapath=datapath)
-    if use is not None:
-        state.use(use)  # a wrong name fails here, before the prompt
-    elif len(dps := state.datapaths()) == 1:
-        state.use(dps[0])
-    path = history or default_history()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        hist: History = FileHistory(str(path))
-    except OSError:
-        hist = InMemoryHistory()  # an unwritable home must not keep the shell from starting
-    shell = Shell(state, run, build(command()), history=hist, input=input, output=output,
-                  toolbar_interval=toolbar_interval)
-    return shell.run()

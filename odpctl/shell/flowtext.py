@@ -16,9 +16,9 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from odpctl.commands.completions import flow_fields
 from odpctl.errors import ParseError
 from odpctl.odp.text.actions import parse_actions
+from odpctl.odp.text.vocabulary import flow_fields
 
 # The actions of the ODP syntax.  tests/shell checks this against the parser.
 ACTION_NAMES = (

@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
-from odpctl.commands.tables import plural
 from odpctl.errors import OdpError
 from odpctl.odp.dpif import Dpif
+from odpctl.present.tables import plural
+from odpctl.present.units import count_rate, percent
 from odpctl.watch.frames import StatsFrame
 from odpctl.watch.sampler import StatsWatcher
-from odpctl.watch.units import count_rate, percent
 
 
 def toolbar_fragments(dp: str | None, frame: StatsFrame | None, error: str | None,

@@ -6,7 +6,7 @@ flow (or port) that is new, gone, or moved packets since the last one;
 ``every`` adds the idle ones.  The first refresh shows everything there is.
 
 The ``*_KEYS`` tables document the JSON objects and are the contract, as
-`odpctl.commands.jsonout`'s are: keys are only ever added; tests check that
+`odpctl.present.jsonout`'s are: keys are only ever added; tests check that
 each object has exactly these keys.
 """
 
@@ -17,10 +17,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from odpctl.commands import jsonout, odptext
 from odpctl.odp.flow import Flow
 from odpctl.odp.packet import Upcall
 from odpctl.odp.vport import Vport
+from odpctl.present import jsonout, odptext
+from odpctl.present.units import byte_rate, clock, count_rate, percent
 
 from .frames import (
     BPS,
@@ -39,7 +40,6 @@ from .frames import (
 )
 from .summary import summarize
 from .tracker import Entry, State
-from .units import byte_rate, clock, count_rate, percent
 
 COMMON_KEYS: dict[str, str] = {
     "time": "when the sample was taken (or the event seen), seconds since the epoch",

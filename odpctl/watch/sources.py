@@ -18,7 +18,7 @@ from odpctl.errors import UsageError
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.packet import Upcall
 
-from .mirror import MirrorSubscription
+from .subscription import MirrorSubscription
 from .tap import UpcallTap
 
 

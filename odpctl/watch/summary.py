@@ -7,10 +7,10 @@ does not say (ICMP sequence numbers, DNS names) is left to a packet capture.
 
 from __future__ import annotations
 
-from odpctl.commands.odptext import tcp_flags_text
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.text.values import format_ipv4, format_ipv6, format_mac
 from odpctl.odp.uapi import KeyAttr
+from odpctl.present.odptext import tcp_flags_text
 
 ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_IPV6 = 0x86DD

@@ -17,11 +17,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from odpctl.commands import odptext, tables
-from odpctl.commands.jsonout import display_type
 from odpctl.odp.flow import Flow
 from odpctl.odp.packet import Upcall
 from odpctl.odp.vport import Vport
+from odpctl.present import odptext, tables
+from odpctl.present.jsonout import display_type
+from odpctl.present.units import NO_RATE, byte_rate, clock, count_rate, percent
 
 from .frames import (
     BPS,
@@ -43,7 +44,6 @@ from .frames import (
 from .lines import upcall_fields
 from .sampler import FlowWatcher, PortWatcher, StatsWatcher
 from .tracker import Entry, State
-from .units import NO_RATE, byte_rate, clock, count_rate, percent
 
 NEW_STYLE = "bold green"
 GONE_STYLE = "red dim"

@@ -11,8 +11,9 @@ import pytest
 
 from odpctl import errors
 from odpctl.cli import command
-from odpctl.commands import docgen, jsonout, manpages
+from odpctl.commands import docgen, manpages
 from odpctl.commands.cmdtree import CommandSpec, build
+from odpctl.present import jsonout
 
 from .conftest import Result
 
@@ -21,18 +22,18 @@ SPEC = build(command())
 
 
 def test_checked_in_files_are_current() -> None:
-    stale = docgen.stale()
+    stale = docgen.stale(command())
     assert not stale, (
-        f"stale generated files {[str(p) for p in stale]}: run python -m odpctl.commands.docgen"
+        f"stale generated files {[str(p) for p in stale]}: run python -m odpctl docgen"
     )
 
 
 def test_check_mode_finds_a_stale_file(tmp_path: Path) -> None:
-    assert docgen.main(["--root", str(tmp_path)]) == 0  # writes a fresh copy there
-    assert docgen.main(["--check", "--root", str(tmp_path)]) == 0
+    assert docgen.main(command(), ["--root", str(tmp_path)]) == 0  # writes a fresh copy there
+    assert docgen.main(command(), ["--check", "--root", str(tmp_path)]) == 0
     page = tmp_path / "man" / "odpctl-flow.1"
     page.write_text(page.read_text().replace("dump", "dmup"))
-    assert docgen.main(["--check", "--root", str(tmp_path)]) == 1
+    assert docgen.main(command(), ["--check", "--root", str(tmp_path)]) == 1
 
 
 def test_every_exit_code_is_documented() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from odpctl.commands import odptext
 from odpctl.errors import ParseError
 from odpctl.odp.uapi import VportType
 from odpctl.odp.vport import Vport
+from odpctl.present import odptext
 
 from .samples import NOW, UFID, UFID_TEXT, datapath, flows, ports
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from rich.console import Console, RenderableType
 
-from odpctl.commands import jsonout, tables
+from odpctl.present import jsonout, tables
 
 from .samples import NOW, UFID_TEXT, datapath, flows, ports
 

@@ -388,7 +388,7 @@ def test_found_by_itself_per_namespace(netns: Callable[[], str], socket_dir: str
             )
             assert out.stdout.split(None, 1) == ["unix", f"['only-{ns[-4:]}']\n"]
         # ODPCTL_DATAPATH=unix:PATH names one explicitly.
-        from odpctl.odp.endpoint import runtime_dir
+        from odpctl.netlink.rundir import runtime_dir
 
         path_b = os.path.join(socket_dir, runtime_dir(ns_b).name, "datapath.sock")
         env_b = dict(env, ODPCTL_DATAPATH=f"unix:{path_b}")

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from odpctl.lab import Lab
-from odpctl.overlaylab import OverlayLab
+from odpctl.demo.lab import Lab
+from odpctl.demo.overlaylab import OverlayLab
 
 
 @pytest.fixture(name="overlay")

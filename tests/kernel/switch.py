@@ -3,7 +3,7 @@
 It learns which port each source MAC lives behind, floods frames for
 unknown and broadcast destinations without a flow, and once a destination
 is known installs an exact ``in_port + eth(src, dst)`` flow, so later frames
-never leave the datapath.  The demo runs it; it is also the pattern the
+never leave the datapath.  The kernel traffic tests run it; it is the pattern the
 overlay router follows (misses in, packet execute out, flow installed).
 """
 

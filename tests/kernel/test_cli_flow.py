@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from odpctl.commands import jsonout
 from odpctl.errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
+from odpctl.present import jsonout
 
 from .cli_fixtures import (  # noqa: F401  (fixtures, known by their names)
     ODPCTL,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from odpctl.commands import jsonout
 from odpctl.errors import EXIT_NOT_FOUND
+from odpctl.present import jsonout
 
 from .cli_fixtures import (  # noqa: F401  (fixtures, known by their names)
     Backend,

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from odpctl.overlaylab import OverlayLab
+from odpctl.demo.overlaylab import OverlayLab
 
 from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixture by name)
 

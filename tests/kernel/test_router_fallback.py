@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from odpctl.demo.lab import Lab
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.errors import OdpError
-from odpctl.lab import Lab
-from odpctl.overlaylab import OverlayLab
 
 from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixture by name)
 

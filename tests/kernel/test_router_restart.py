@@ -9,8 +9,8 @@ import pytest
 from router.helpers import wait_until
 
 from odpctl.control.client import ControlClient
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.errors import OdpError
-from odpctl.overlaylab import OverlayLab
 
 from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixture by name)
 

@@ -6,8 +6,8 @@ import pytest
 from router.helpers import flows_naming, wait_until
 
 from odpctl.cli import run
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.odp.uapi import DpFeature
-from odpctl.overlaylab import OverlayLab
 
 from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixture by name)
 

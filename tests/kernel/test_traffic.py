@@ -18,7 +18,8 @@ from odpctl.odp.text.actions import parse_actions
 from odpctl.odp.text.keys import parse_key
 from odpctl.odp.uapi import PacketCmd, VportType
 from odpctl.odp.vport import Vport
-from odpctl.switch import LearningSwitch
+
+from .switch import LearningSwitch
 
 
 @dataclass

@@ -25,11 +25,11 @@ from watch.test_tap import (
 )
 
 from odpctl.cli import run
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.errors import EXIT_REFUSED
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.uapi import DpFeature, PacketCmd
 from odpctl.odp.vport import Vport
-from odpctl.overlaylab import OverlayLab
 from odpctl.watch.tap import UpcallTap
 
 from .router_fixtures import overlay_fixture

@@ -4,7 +4,7 @@
 namespaces, each with an ``eth0`` on 10.77.0.0/24 whose other end is a port
 of the bridge (``p1``..``pn``, in the bridge namespace: ``link_down(i)`` cuts
 host i off).  ``lab.start(i, ...)`` runs a bare mesh node in host i
-(``python -m odpctl.mesh.node``) with a control socket and a log file.
+(``tests/mesh/bare_node.py``) with a control socket and a log file.
 
 Everything lives in the namespaces the ``netns`` fixture makes and deletes
 (with every process inside), so nothing outlives a test, passed or failed;
@@ -29,6 +29,7 @@ import pytest
 from odpctl.control.client import ControlClient
 
 REPO = Path(__file__).resolve().parents[2]
+BARE_NODE = Path(__file__).with_name("bare_node.py")
 # Quick heartbeats and retries: a partition is noticed in about a second.
 FAST_ARGS = ["--heartbeat", "0.3", "--gossip-interval", "1", "--backoff-initial", "0.2",
              "--backoff-max", "1"]
@@ -84,7 +85,7 @@ class Lab:
             args += ["--control", str(node.control)]
         with open(log, "ab") as out:
             node.proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "odpctl.mesh.node", *args],
+                ["ip", "netns", "exec", ns, sys.executable, str(BARE_NODE), *args],
                 stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
                 env={**os.environ, **(env or {})},
             )

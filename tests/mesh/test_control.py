@@ -196,7 +196,7 @@ def test_peer_list_shows_why_a_connection_fails(router: Any) -> None:
 def test_peer_commands_find_the_namespace_socket(
     router: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("odpctl.odp.endpoint.RUNTIME_ROOT", tmp_path / "run")
+    monkeypatch.setattr("odpctl.netlink.rundir.RUNTIME_ROOT", tmp_path / "run")
     path = default_socket_path()
     assert path.name == "router.sock" and path.is_relative_to(tmp_path / "run")
     router("a", path=path)

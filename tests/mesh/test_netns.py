@@ -1,6 +1,6 @@
 """Routers in network namespaces, as on separate hosts: forming, partitions, crashes.
 
-Each host runs ``python -m odpctl.mesh.node`` (a bare mesh router) and is
+Each host runs ``tests/mesh/bare_node.py`` (a bare mesh router) and is
 asked through its control socket, as ``odpctl peer`` asks it.
 """
 
@@ -121,7 +121,7 @@ def test_peer_commands_against_the_namespace_router(
     # Host 1's router without --control: its socket goes where `odpctl --netns` looks.
     h1 = lab.start(1, control=False, env={"ODPCTL_RUNTIME_DIR": str(runtime)})
     h2 = lab.start(2)
-    monkeypatch.setattr("odpctl.odp.endpoint.RUNTIME_ROOT", runtime)
+    monkeypatch.setattr("odpctl.netlink.rundir.RUNTIME_ROOT", runtime)
     session = Session(netns=h1.ns)
 
     def cli(*args: str) -> Any:

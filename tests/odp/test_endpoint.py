@@ -27,7 +27,7 @@ def test_kernel_without_module_says_what_to_do() -> None:
 
 @needs_no_module
 def test_auto_without_module_or_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("odpctl.odp.endpoint.RUNTIME_ROOT", tmp_path)
+    monkeypatch.setattr("odpctl.netlink.rundir.RUNTIME_ROOT", tmp_path)
     with pytest.raises(DatapathUnavailableError, match="no datapath available"):
         resolve_endpoint("auto")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from odpctl.demo.overlaylab import OverlayLab
 from odpctl.odp.actions import Output
-from odpctl.overlaylab import OverlayLab
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> bool:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from odpctl.overlaylab import OverlayLab
+from odpctl.demo.overlaylab import OverlayLab
 
 
 def watch_while_pinging(overlay: OverlayLab, *options: str) -> dict[str, object]:

@@ -16,8 +16,8 @@ import pytest
 
 from odpctl.cli import run
 from odpctl.control.client import ControlClient
-from odpctl.lab import Lab
-from odpctl.overlaylab import OverlayLab
+from odpctl.demo.lab import Lab
+from odpctl.demo.overlaylab import OverlayLab
 
 from .helpers import flows_naming, wait_until
 from .mirror_check import container_mac, watch_while_pinging

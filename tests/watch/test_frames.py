@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from odpctl.commands import odptext
+from odpctl.present import odptext
 from odpctl.watch.frames import (
     BPS,
     PPS,

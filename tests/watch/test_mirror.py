@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from odpctl.control.mirror import SUBSCRIBE, UpcallMirror, parse_event
 from odpctl.control.protocol import ControlError, RouterUnavailableError
 from odpctl.errors import NotFoundError
 from odpctl.odp.keys import encode_key
 from odpctl.odp.packet import Upcall
 from odpctl.odp.text.keys import parse_key
 from odpctl.odp.uapi import PacketCmd
-from odpctl.watch.mirror import SUBSCRIBE, MirrorSubscription, UpcallMirror, parse_event
+from odpctl.watch.subscription import MirrorSubscription
 
 KEY = parse_key("in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
                 "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),"

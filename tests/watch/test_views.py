@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console, RenderableType
 
-from odpctl.commands import odptext
 from odpctl.odp.upcalls import VportEvent
+from odpctl.present import odptext
 from odpctl.watch.frames import (
     FlowSort,
     PortFrame,

@@ -1,0 +1,22 @@
+"""Where odpctl's local sockets live: a runtime directory per network namespace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from odpctl.netlink.netns import current_netns_id, netns
+
+# Root of the per-namespace runtime directories of odpctl's local sockets.
+RUNTIME_ROOT = Path(os.environ.get("ODPCTL_RUNTIME_DIR", "/run/odpctl"))
+
+
+def runtime_dir(netns_name: str | None = None) -> Path:
+    """The directory of odpctl's sockets for a network namespace.
+
+    Keyed by the namespace's inode rather than its name, so that a server
+    (which cannot know the name it was started under) and a client agree.
+    """
+    with netns(netns_name):
+        ns_id = current_netns_id()
+    return RUNTIME_ROOT / ns_id.replace(":", "-").replace("[", "").replace("]", "")
