@@ -47,13 +47,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from odpctl.errors import DecodeError
+from odpctl.errors import DecodeError, UsageError
 from odpctl.odp.keys import decode_key, encode_key
 from odpctl.odp.packet import Upcall
 from odpctl.odp.uapi import PacketCmd
 
 SUBSCRIBE = "upcalls.subscribe"
 DEFAULT_SNAPLEN = 256
+MAX_SNAPLEN = 65535
 DEFAULT_QUEUE = 4096
 _TYPES = {PacketCmd.MISS: "miss", PacketCmd.ACTION: "action"}
 _CMDS = {name: cmd for cmd, name in _TYPES.items()}
@@ -116,7 +117,19 @@ class _Subscriber:
     loop: asyncio.AbstractEventLoop
     queue: deque[dict[str, Any]]
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Counted by the handler threads, read and reset by the loop: under the lock,
+    # or an increment between the loop's read and its reset is lost.
     dropped: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_dropped(self) -> int:
+        with self.lock:
+            count, self.dropped = self.dropped, 0
+        return count
+
+    def wake_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the router is ending
+            self.loop.call_soon_threadsafe(self.wake.set)
 
 
 class UpcallMirror:
@@ -151,14 +164,17 @@ class UpcallMirror:
             if sub.dp_ifindex is not None and sub.dp_ifindex != dp_ifindex:
                 continue
             if len(sub.queue) >= self._queue:
-                sub.dropped += 1
+                with sub.lock:
+                    sub.dropped += 1
+                    first = sub.dropped == 1
+                if first:  # the loop reports drops even when no upcall follows them
+                    sub.wake_loop()
                 continue
             sub.queue.append(upcall_event(
                 dp_ifindex, cmd, key_attrs, packet, snaplen=sub.snaplen, length=length,
                 userdata=userdata, handled=handled, when=when,
             ))
-            with contextlib.suppress(RuntimeError):  # the loop closed: the router is ending
-                sub.loop.call_soon_threadsafe(sub.wake.set)
+            sub.wake_loop()
 
     def publish_upcall(self, upcall: Upcall, *, handled: str | None = None) -> None:
         """`publish` for a decoded upcall; its key is encoded only when somebody watches."""
@@ -172,7 +188,14 @@ class UpcallMirror:
     ) -> None:
         """Serve one subscription until the client goes (see the module for the format)."""
         name = request.get("datapath")
-        snaplen = int(request.get("snaplen") or DEFAULT_SNAPLEN)
+        snaplen = request.get("snaplen", DEFAULT_SNAPLEN)
+        if snaplen is None:
+            snaplen = DEFAULT_SNAPLEN
+        # bool is an int to Python, not to the client who sent true
+        valid = isinstance(snaplen, int) and not isinstance(snaplen, bool)
+        if not valid or not 0 < snaplen <= MAX_SNAPLEN:
+            raise UsageError(f"snaplen must be a number of bytes from 1 to {MAX_SNAPLEN}, "
+                             f"not {snaplen!r}")
         dp_ifindex = None if name is None or self._resolve is None else self._resolve(name)
         sub = _Subscriber(dp_ifindex, snaplen, asyncio.get_running_loop(), deque())
         await _write(writer, {"ok": True, "result": {
@@ -189,9 +212,8 @@ class UpcallMirror:
                 lines = []
                 while sub.queue:
                     lines.append(sub.queue.popleft())
-                if sub.dropped:
-                    lines.append({"event": "dropped", "count": sub.dropped})
-                    sub.dropped = 0
+                if dropped := sub.take_dropped():
+                    lines.append({"event": "dropped", "count": dropped})
                 if lines:
                     writer.write(b"".join(encode_line(obj) for obj in lines))
                     await writer.drain()

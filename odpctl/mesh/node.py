@@ -105,7 +105,8 @@ class LoopLag:
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # Weakly: the registry's value must not keep its own key (the loop) alive.
+        self._loop = weakref.ref(loop)
         self.lag = 0.0
         self._due = loop.time() + self.INTERVAL
         loop.call_at(self._due, self._tick)
@@ -118,14 +119,17 @@ class LoopLag:
         return monitor
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        loop = self._loop()
+        if loop is None:
+            return
+        now = loop.time()
         late = now - self._due
         # Rise at once, fall gently: one quick tick does not end an overload.
         self.lag = late if late > self.lag else 0.7 * self.lag + 0.3 * late
-        if self.loop.is_closed():
+        if loop.is_closed():
             return
         self._due = now + self.INTERVAL
-        self.loop.call_at(self._due, self._tick)
+        loop.call_at(self._due, self._tick)
 
 
 class TokenBucket:

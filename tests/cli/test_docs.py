@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from odpctl import errors
 from odpctl.cli import command
 from odpctl.commands import docgen, manpages
 from odpctl.commands.cmdtree import CommandSpec, build
+from odpctl.odp.text.actions import parse_actions
+from odpctl.odp.text.keys import parse_key
 from odpctl.present import jsonout
 
 from .conftest import Result
@@ -97,13 +100,29 @@ def test_help_of_every_command(cli: Callable[..., Result], cmd: CommandSpec) -> 
     assert result.out.startswith(f"Usage: {cmd.usage}")
 
 
-def test_help_examples_parse() -> None:
-    # The flow and action examples of `odpctl flow --help` are real syntax.
-    from odpctl.odp.text.actions import parse_actions
-    from odpctl.odp.text.keys import parse_key
+def _help_examples(paragraph_start: str) -> list[str]:
+    """The `quoted` examples of the `odpctl flow --help` paragraph that starts so.
 
-    parse_key("in_port(1),eth(src=02:00:00:00:00:01),eth_type(0x0800),"
-              "ipv4(src=10.0.0.0/255.0.0.0,proto=6),tcp(dst=80)")
-    for actions in ("2,3", "drop", "set(tunnel(tun_id=0x2a,dst=192.0.2.2,ttl=64,tp_dst=4789)),3",
-                    "push_vlan(vid=10,pcp=0),2", "userspace(pid=1234)", "recirc(1)"):
-        parse_actions(actions)
+    An example may be cut over two lines: a span ending in a comma goes on in
+    the next one.
+    """
+    (flow,) = [c for c in SPEC.subcommands if c.path == ("flow",)]
+    (paragraph,) = [p for p in flow.help.split("\n\n") if p.startswith(paragraph_start)]
+    examples: list[str] = []
+    for span in re.findall(r"`([^`]*)`", paragraph):
+        if examples and examples[-1].endswith(","):
+            examples[-1] += span
+        else:
+            examples.append(span)
+    return examples
+
+
+def test_help_examples_parse() -> None:
+    # The flow and action examples of `odpctl flow --help`, as the help says them.
+    keys = [e for e in _help_examples("FLOW is") if e.startswith("in_port(")]
+    actions = _help_examples("ACTIONS are")
+    assert len(keys) == 1 and len(actions) >= 5
+    for key in keys:
+        parse_key(key)
+    for action in actions:
+        parse_actions(action)

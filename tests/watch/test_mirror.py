@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 
 from odpctl.control.mirror import SUBSCRIBE, UpcallMirror, parse_event
 from odpctl.control.protocol import ControlError, RouterUnavailableError
-from odpctl.errors import NotFoundError
+from odpctl.errors import NotFoundError, OdpError
 from odpctl.odp.keys import encode_key
 from odpctl.odp.packet import Upcall
 from odpctl.odp.text.keys import parse_key
@@ -71,7 +72,7 @@ class FakeRouter:
             if request["cmd"] != SUBSCRIBE:
                 raise NotFoundError(f"unknown command {request['cmd']!r}")
             await self.mirror.serve(request, reader, writer)
-        except NotFoundError as exc:
+        except OdpError as exc:  # as the control server replies to a refused request
             writer.write(json.dumps({"ok": False, "error": {
                 "message": exc.message, "exit_code": exc.exit_code}}).encode() + b"\n")
             await writer.drain()
@@ -182,3 +183,41 @@ def test_events_that_do_not_parse() -> None:
         parse_event({"event": "nope"})
     with pytest.raises(Exception, match="malformed"):
         parse_event({"event": "upcall", "key": "zz"})
+
+
+def test_drops_counted_from_many_threads_all_reach_the_subscriber(tmp_path: Path) -> None:
+    # Every upcall is dropped (a queue of nothing); handler threads count them
+    # while the loop reports and resets the count, switching as often as it can.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    r = FakeRouter(tmp_path / "r.sock", queue=0).start()
+    sub = MirrorSubscription(r.path, "dp0")
+    threads, each = 4, 5000
+    try:
+        wait_subscribed(r.mirror)
+        key = encode_key(KEY)
+
+        def handler() -> None:
+            for _ in range(each):
+                r.mirror.publish(7, PacketCmd.MISS, key, b"x")
+
+        workers = [threading.Thread(target=handler) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        deadline = time.monotonic() + 10
+        while sub.dropped < threads * each and time.monotonic() < deadline:
+            assert sub.receive(timeout=0.2) is None
+        assert sub.dropped == threads * each
+    finally:
+        sys.setswitchinterval(interval)
+        sub.close()
+        r.stop()
+
+
+@pytest.mark.parametrize("snaplen", ["abc", -1, 0, 65536, True, 1.5])
+def test_a_bad_snaplen_is_refused_with_a_reason(router: FakeRouter, snaplen: object) -> None:
+    with pytest.raises(ControlError, match="snaplen must be a number of bytes from 1 to 65535"):
+        MirrorSubscription(router.path, "dp0", snaplen=snaplen)  # type: ignore[arg-type]
+    assert not router.mirror.watched
