@@ -162,9 +162,10 @@ set -g __odpctl_fields_arp 'sip' 'tip' 'op' 'sha' 'tha'
 set -g __odpctl_fields_nd 'target' 'sll' 'tll'
 set -g __odpctl_fields_tunnel 'tun_id' 'src' 'dst' 'ipv6_src' 'ipv6_dst' 'tos' 'ttl' 'tp_src' 'tp_dst'
 set -g __odpctl_fields_sctp 'src' 'dst'
-set -g __odpctl_fields_ct_tuple4 'src' 'dst' 'proto'
-set -g __odpctl_fields_ct_tuple6 'src' 'dst' 'src_port' 'dst_port' 'proto'
+set -g __odpctl_fields_ct_tuple4 'src' 'dst' 'proto' 'tp_src' 'tp_dst'
+set -g __odpctl_fields_ct_tuple6 'src' 'dst' 'proto' 'tp_src' 'tp_dst'
 set -g __odpctl_fields_nsh 'flags' 'ttl' 'mdtype' 'np' 'spi' 'si' 'c1' 'c2' 'c3' 'c4' 'md2'
+set -g __odpctl_fields_nd_ext 'nd_reserved' 'nd_options_type'
 set -g __odpctl_attrs 'arp' 'ct_label' 'ct_mark' 'ct_state' 'ct_tuple4' 'ct_tuple6' 'ct_zone' 'dp_hash' 'encap' 'eth' 'eth_type' 'icmp' 'icmpv6' 'in_port' 'ipv4' 'ipv6' 'ipv6_exthdrs' 'mpls' 'nd' 'nd_ext' 'nsh' 'packet_type' 'recirc_id' 'sctp' 'skb_mark' 'skb_priority' 'tcp' 'tcp_flags' 'tunnel' 'udp' 'vlan'
 
 # __odpctl_candidates: what may come at the cursor, one a line, with a tab and

@@ -394,9 +394,10 @@ _odpctl_fields=(
     'nd' 'target sll tll'
     'tunnel' 'tun_id src dst ipv6_src ipv6_dst tos ttl tp_src tp_dst'
     'sctp' 'src dst'
-    'ct_tuple4' 'src dst proto'
-    'ct_tuple6' 'src dst src_port dst_port proto'
+    'ct_tuple4' 'src dst proto tp_src tp_dst'
+    'ct_tuple6' 'src dst proto tp_src tp_dst'
     'nsh' 'flags ttl mdtype np spi si c1 c2 c3 c4 md2'
+    'nd_ext' 'nd_reserved nd_options_type'
 )
 _odpctl_attrs='arp ct_label ct_mark ct_state ct_tuple4 ct_tuple6 ct_zone dp_hash encap eth eth_type icmp icmpv6 in_port ipv4 ipv6 ipv6_exthdrs mpls nd nd_ext nsh packet_type recirc_id sctp skb_mark skb_priority tcp tcp_flags tunnel udp vlan'
 

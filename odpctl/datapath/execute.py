@@ -47,7 +47,16 @@ from odpctl.odp.actions import (
     encode_actions,
 )
 from odpctl.odp.keys import encode_key_attr
-from odpctl.odp.uapi import VLAN_CFI, HashAlg, KeyAttr
+from odpctl.odp.uapi import (
+    ETH_P_IP,
+    IPV6_EXT_HEADERS,
+    NEXTHDR_AUTH,
+    NEXTHDR_FRAGMENT,
+    NEXTHDR_NONE,
+    VLAN_CFI,
+    HashAlg,
+    KeyAttr,
+)
 
 
 class Runtime(Protocol):
@@ -65,8 +74,7 @@ Program = tuple[Step, ...]
 
 _BE16 = struct.Struct("!H")
 _VLAN_TYPES = (0x8100, 0x88A8)
-_ETH_P_IP = 0x0800
-_ETH_P_IPV6 = 0x86DD
+ETH_P_IPV6 = 0x86DD
 _TCP, _UDP, _ICMPV6 = 6, 17, 58
 _MAX_U32 = 0xFFFFFFFF
 
@@ -229,9 +237,9 @@ def _check_pkt_len(size: int, greater: Program, less_equal: Program) -> Step:
 def _dec_ttl(expired: Program) -> Step:
     def dec_ttl(rt: Runtime, pkt: Packet, depth: int) -> bool:
         l3, eth_type = _l3(pkt.data)
-        if eth_type == _ETH_P_IP:
+        if eth_type == ETH_P_IP:
             ttl_at = l3 + 8
-        elif eth_type == _ETH_P_IPV6:
+        elif eth_type == ETH_P_IPV6:
             ttl_at = l3 + 7
         else:
             return True
@@ -239,7 +247,7 @@ def _dec_ttl(expired: Program) -> Step:
             run(expired, rt, pkt, depth)
             return False
         d = pkt.writable()
-        if eth_type == _ETH_P_IP:
+        if eth_type == ETH_P_IP:
             old = bytes(d[ttl_at : ttl_at + 2])
             d[ttl_at] -= 1
             _fix_ip_csum(d, l3, old, bytes(d[ttl_at : ttl_at + 2]))
@@ -390,7 +398,7 @@ def _write_eth(pkt: Packet, value: bytes, mask: bytes) -> None:
 
 def _write_ipv4(pkt: Packet, value: bytes, mask: bytes) -> None:
     l3, eth_type = _l3(pkt.data)
-    if eth_type != _ETH_P_IP or len(pkt.data) < l3 + 20:
+    if eth_type != ETH_P_IP or len(pkt.data) < l3 + 20:
         return
     d = pkt.writable()
     ihl = (d[l3] & 0x0F) * 4
@@ -420,12 +428,12 @@ def _ipv6_l4(d: bytes | bytearray, l3: int) -> tuple[int, int]:
     """Protocol and offset of the transport header, past extension headers."""
     nexthdr = d[l3 + 6]
     at = l3 + 40
-    while nexthdr in (0, 43, 60, 51, 44) and len(d) >= at + 8:
-        if nexthdr == 44:
+    while nexthdr in IPV6_EXT_HEADERS and nexthdr != NEXTHDR_NONE and len(d) >= at + 8:
+        if nexthdr == NEXTHDR_FRAGMENT:
             if _BE16.unpack_from(d, at + 2)[0] & ~0x7:
                 return -1, at  # a later fragment: no transport header
             size = 8
-        elif nexthdr == 51:
+        elif nexthdr == NEXTHDR_AUTH:
             size = (d[at + 1] + 2) << 2
         else:
             size = (d[at + 1] + 1) << 3
@@ -436,7 +444,7 @@ def _ipv6_l4(d: bytes | bytearray, l3: int) -> tuple[int, int]:
 
 def _write_ipv6(pkt: Packet, value: bytes, mask: bytes) -> None:
     l3, eth_type = _l3(pkt.data)
-    if eth_type != _ETH_P_IPV6 or len(pkt.data) < l3 + 40:
+    if eth_type != ETH_P_IPV6 or len(pkt.data) < l3 + 40:
         return
     d = pkt.writable()
     proto, l4 = _ipv6_l4(d, l3)
@@ -462,11 +470,11 @@ def _write_ports(proto: int) -> Callable[[Packet, bytes, bytes], None]:
     def write(pkt: Packet, value: bytes, mask: bytes) -> None:
         l3, eth_type = _l3(pkt.data)
         d = pkt.data
-        if eth_type == _ETH_P_IP and len(d) >= l3 + 20:
+        if eth_type == ETH_P_IP and len(d) >= l3 + 20:
             if d[l3 + 9] != proto or _BE16.unpack_from(d, l3 + 6)[0] & 0x1FFF:
                 return
             l4 = l3 + (d[l3] & 0x0F) * 4
-        elif eth_type == _ETH_P_IPV6 and len(d) >= l3 + 40:
+        elif eth_type == ETH_P_IPV6 and len(d) >= l3 + 40:
             found, l4 = _ipv6_l4(d, l3)
             if found != proto:
                 return

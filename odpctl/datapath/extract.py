@@ -37,6 +37,13 @@ from odpctl.odp.uapi import (
     ETH_P_MPLS_MC,
     ETH_P_MPLS_UC,
     ETH_P_RARP,
+    IPV6_EXT_HEADERS,
+    NEXTHDR_AUTH,
+    NEXTHDR_DEST,
+    NEXTHDR_FRAGMENT,
+    NEXTHDR_HOP,
+    NEXTHDR_NONE,
+    NEXTHDR_ROUTING,
     VLAN_CFI,
 )
 
@@ -53,16 +60,7 @@ FRAG_LATER = 2
 
 _VLAN_TYPES = (ETH_P_8021Q, ETH_P_8021AD)
 
-# IPv6 extension headers, and the OFPIEH12_* bits of OVS_KEY_ATTR_IPV6_EXTHDRS.
-NEXTHDR_HOP = 0
-NEXTHDR_ROUTING = 43
-NEXTHDR_FRAGMENT = 44
-NEXTHDR_AUTH = 51
-NEXTHDR_NONE = 59
-NEXTHDR_DEST = 60
-_EXT_HDRS = frozenset(
-    {NEXTHDR_HOP, NEXTHDR_ROUTING, NEXTHDR_FRAGMENT, NEXTHDR_AUTH, NEXTHDR_NONE, NEXTHDR_DEST}
-)
+# The OFPIEH12_* bits of OVS_KEY_ATTR_IPV6_EXTHDRS.
 EH_NONEXT = 1 << 0
 EH_AUTH = 1 << 2
 EH_DEST = 1 << 3
@@ -269,7 +267,7 @@ def _ipv6_exthdrs(d: bytes | bytearray | memoryview, p: int, n: int, nexthdr: in
     bits = 0
     start = p + 40
     dest = rout = 0
-    while nexthdr in _EXT_HDRS:
+    while nexthdr in IPV6_EXT_HEADERS:
         if nexthdr == NEXTHDR_NONE:
             return bits | EH_NONEXT
         if n - start < 2:
@@ -314,7 +312,7 @@ def _ipv6(d: bytes | bytearray | memoryview, p: int, n: int) -> tuple[object, ..
     start = p + 40
     frag = FRAG_NONE
     auth_seen = False
-    while nexthdr in _EXT_HDRS and nexthdr != NEXTHDR_NONE:
+    while nexthdr in IPV6_EXT_HEADERS and nexthdr != NEXTHDR_NONE:
         if n - start < 2:
             # A truncated extension header: the kernel keeps the IP fields and
             # no transport ones (-EPROTO).

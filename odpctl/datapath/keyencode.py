@@ -35,6 +35,7 @@ from odpctl.datapath.layout import (
     Key,
 )
 from odpctl.netlink.attrs import attr, attr_be16, attr_be32, attr_be64, attr_u16, attr_u32
+from odpctl.odp.keyspec import KEY_SPECS
 from odpctl.odp.uapi import (
     ETH_P_8021AD,
     ETH_P_8021Q,
@@ -52,11 +53,11 @@ from odpctl.odp.uapi import (
 _U8 = struct.Struct("B")
 _U32 = struct.Struct("=I")
 _BE32 = struct.Struct("!I")
-_IPV4 = struct.Struct("!IIBBBB")
-_IPV6 = struct.Struct("!16s16sIBBBB")
-_PORTS = struct.Struct("!HH")
-_ARP = struct.Struct("!IIH6s6s2x")
-_ICMP = struct.Struct("BB")
+_IPV4 = struct.Struct(KEY_SPECS[KeyAttr.IPV4].fmt)
+_IPV6 = struct.Struct(KEY_SPECS[KeyAttr.IPV6].fmt)
+_PORTS = struct.Struct(KEY_SPECS[KeyAttr.TCP].fmt)  # UDP and SCTP alike
+_ARP = struct.Struct(KEY_SPECS[KeyAttr.ARP].fmt)
+_ICMP = struct.Struct(KEY_SPECS[KeyAttr.ICMP].fmt)
 
 _VLAN_TYPES = (ETH_P_8021Q, ETH_P_8021AD)
 _FRAG_LATER = 2

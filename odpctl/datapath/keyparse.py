@@ -43,6 +43,9 @@ from odpctl.datapath.layout import (
     to_int,
 )
 from odpctl.netlink.attrs import NLA_TYPE_MASK
+from odpctl.odp.keyspec import BLOB, FIXED, KEY_SPECS, TUNNEL_OPTS
+from odpctl.odp.keyspec import NESTED as NESTED_LAYOUT
+from odpctl.odp.keyspec import VARIABLE as VARIABLE_LAYOUT
 from odpctl.odp.uapi import (
     ETH_P_8021AD,
     ETH_P_8021Q,
@@ -65,11 +68,11 @@ _U32 = struct.Struct("=I")
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
 _BE64 = struct.Struct("!Q")
-_IPV4 = struct.Struct("!IIBBBB")
-_IPV6 = struct.Struct("!16s16sIBBBB")
-_PORTS = struct.Struct("!HH")
-_ARP = struct.Struct("!IIH6s6s2x")
-_ND = struct.Struct("16s6s6s")
+_IPV4 = struct.Struct(KEY_SPECS[KeyAttr.IPV4].fmt)
+_IPV6 = struct.Struct(KEY_SPECS[KeyAttr.IPV6].fmt)
+_PORTS = struct.Struct(KEY_SPECS[KeyAttr.TCP].fmt)  # UDP and SCTP alike
+_ARP = struct.Struct(KEY_SPECS[KeyAttr.ARP].fmt)
+_ND = struct.Struct(KEY_SPECS[KeyAttr.ND].fmt)
 
 # Highest OVS_KEY_ATTR_* the kernel knows (6.1: OVS_KEY_ATTR_IPV6_EXTHDRS).
 KEY_ATTR_MAX = KeyAttr.IPV6_EXTHDRS
@@ -78,59 +81,21 @@ TUNNEL_ATTR_MAX = TunnelKeyAttr.IPV4_INFO_BRIDGE
 NESTED = -1
 VARIABLE = -2
 
-# Payload length of each key attribute, as the kernel's ovs_key_lens.  A type
-# missing here has length 0 there, which lets an empty attribute through to
-# the "unknown key attribute" check.
+# Payload length of each key attribute, as the kernel's ovs_key_lens (from the
+# spec).  A type missing here has length 0 there, which lets an empty attribute
+# through to the "unknown key attribute" check.
+_LENS = {FIXED: 0, NESTED_LAYOUT: NESTED, VARIABLE_LAYOUT: VARIABLE}
 KEY_LENS: dict[int, int] = {
-    KeyAttr.ENCAP: NESTED,
-    KeyAttr.PRIORITY: 4,
-    KeyAttr.IN_PORT: 4,
-    KeyAttr.SKB_MARK: 4,
-    KeyAttr.ETHERNET: 12,
-    KeyAttr.VLAN: 2,
-    KeyAttr.ETHERTYPE: 2,
-    KeyAttr.IPV4: 12,
-    KeyAttr.IPV6: 40,
-    KeyAttr.TCP: 4,
-    KeyAttr.TCP_FLAGS: 2,
-    KeyAttr.UDP: 4,
-    KeyAttr.SCTP: 4,
-    KeyAttr.ICMP: 2,
-    KeyAttr.ICMPV6: 2,
-    KeyAttr.ARP: 24,
-    KeyAttr.ND: 28,
-    KeyAttr.RECIRC_ID: 4,
-    KeyAttr.DP_HASH: 4,
-    KeyAttr.TUNNEL: NESTED,
-    KeyAttr.MPLS: VARIABLE,
-    KeyAttr.CT_STATE: 4,
-    KeyAttr.CT_ZONE: 2,
-    KeyAttr.CT_MARK: 4,
-    KeyAttr.CT_LABELS: 16,
-    KeyAttr.CT_ORIG_TUPLE_IPV4: 16,
-    KeyAttr.CT_ORIG_TUPLE_IPV6: 40,
-    KeyAttr.NSH: NESTED,
-    KeyAttr.PACKET_TYPE: 4,
-    KeyAttr.IPV6_EXTHDRS: 2,
+    kind: spec.size if spec.layout == FIXED else _LENS[spec.layout]
+    for kind, spec in KEY_SPECS.items()
+    if spec.kernel
 }
 
+# ... and of each tunnel attribute the kernel knows (ovs_tunnel_key_lens).
 TUNNEL_LENS: dict[int, int] = {
-    TunnelKeyAttr.ID: 8,
-    TunnelKeyAttr.IPV4_SRC: 4,
-    TunnelKeyAttr.IPV4_DST: 4,
-    TunnelKeyAttr.TOS: 1,
-    TunnelKeyAttr.TTL: 1,
-    TunnelKeyAttr.DONT_FRAGMENT: 0,
-    TunnelKeyAttr.CSUM: 0,
-    TunnelKeyAttr.TP_SRC: 2,
-    TunnelKeyAttr.TP_DST: 2,
-    TunnelKeyAttr.OAM: 0,
-    TunnelKeyAttr.GENEVE_OPTS: VARIABLE,
-    TunnelKeyAttr.VXLAN_OPTS: NESTED,
-    TunnelKeyAttr.IPV6_SRC: 16,
-    TunnelKeyAttr.IPV6_DST: 16,
-    TunnelKeyAttr.ERSPAN_OPTS: VARIABLE,
-    TunnelKeyAttr.IPV4_INFO_BRIDGE: 0,
+    int(o.kind): NESTED if o.nested is not None else VARIABLE if o.fmt == BLOB else o.size
+    for o in TUNNEL_OPTS
+    if o.kernel
 }
 
 # The conntrack states the kernel can match (OVS_CS_F_NEW .. OVS_CS_F_DST_NAT).

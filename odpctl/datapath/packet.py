@@ -22,6 +22,7 @@ import struct
 from odpctl.datapath import csum
 from odpctl.datapath.extract import extract
 from odpctl.datapath.layout import FIELD, META_SIZE, OFFSET
+from odpctl.odp.uapi import ETH_P_IP
 
 # struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 VNET = struct.Struct("=BBHHHH")
@@ -38,8 +39,7 @@ GSO_ECN = 0x80
 
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
-_ETH_P_IP = 0x0800
-_ETH_P_IPV6 = 0x86DD
+ETH_P_IPV6 = 0x86DD
 _VLAN_TYPES = (0x8100, 0x88A8)
 _TCP, _UDP = 6, 17
 _TCP_FIN_PSH = 0x09
@@ -138,7 +138,7 @@ def offload_header(frame: bytes, mss: int = 0, super_frame: bool = False) -> byt
     """
     try:
         l3, eth_type = _l3(frame)
-        if eth_type == _ETH_P_IP:
+        if eth_type == ETH_P_IP:
             ihl = (frame[l3] & 0x0F) * 4
             if _BE16.unpack_from(frame, l3 + 6)[0] & 0x3FFF:
                 return ZERO_VNET  # a fragment: its checksum covers more than it
@@ -147,7 +147,7 @@ def offload_header(frame: bytes, mss: int = 0, super_frame: bool = False) -> byt
             length = _BE16.unpack_from(frame, l3 + 2)[0] - ihl
             addrs = frame[l3 + 12 : l3 + 20]
             gso_type = GSO_TCPV4
-        elif eth_type == _ETH_P_IPV6:
+        elif eth_type == ETH_P_IPV6:
             proto = frame[l3 + 6]
             l4 = l3 + 40
             length = _BE16.unpack_from(frame, l3 + 4)[0]
@@ -194,11 +194,11 @@ def fit_mtu(data: bytes | bytearray, mtu: int) -> bytes | bytearray | None:
         l3, eth_type = _l3(frame)
         if gso_type == GSO_NONE and len(frame) - l3 <= mtu:
             return data
-        if eth_type == _ETH_P_IP and frame[l3 + 9] == _TCP:
+        if eth_type == ETH_P_IP and frame[l3 + 9] == _TCP:
             l4 = l3 + (frame[l3] & 0x0F) * 4
             addrs = bytes(frame[l3 + 12 : l3 + 20])
             kind = GSO_TCPV4
-        elif eth_type == _ETH_P_IPV6 and frame[l3 + 6] == _TCP:
+        elif eth_type == ETH_P_IPV6 and frame[l3 + 6] == _TCP:
             l4 = l3 + 40
             addrs = bytes(frame[l3 + 8 : l3 + 40])
             kind = GSO_TCPV6
@@ -230,9 +230,9 @@ def tcp_payload_len(frame: bytes) -> int:
     """The TCP payload length of a plain IPv4/IPv6 TCP frame, or 0."""
     try:
         l3, eth_type = _l3(frame)
-        if eth_type == _ETH_P_IP and frame[l3 + 9] == _TCP:
+        if eth_type == ETH_P_IP and frame[l3 + 9] == _TCP:
             l4 = l3 + (frame[l3] & 0x0F) * 4
-        elif eth_type == _ETH_P_IPV6 and frame[l3 + 6] == _TCP:
+        elif eth_type == ETH_P_IPV6 and frame[l3 + 6] == _TCP:
             l4 = l3 + 40
         else:
             return 0
@@ -275,12 +275,12 @@ def _segment(frame: memoryview, gso: int, mss: int) -> list[bytes]:
     and payload to that sum, one ``int.from_bytes`` of the payload apiece.
     """
     l3, eth_type = _l3(frame)
-    v4 = eth_type == _ETH_P_IP
+    v4 = eth_type == ETH_P_IP
     if v4:
         l4 = l3 + (frame[l3] & 0x0F) * 4
         proto = frame[l3 + 9]
         addrs = bytes(frame[l3 + 12 : l3 + 20])
-    elif eth_type == _ETH_P_IPV6:
+    elif eth_type == ETH_P_IPV6:
         l4 = l3 + 40  # extension headers are not offloaded by Linux GSO for TCP/UDP
         proto = frame[l3 + 6]
         addrs = bytes(frame[l3 + 8 : l3 + 40])

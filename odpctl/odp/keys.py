@@ -27,194 +27,42 @@ import functools
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from odpctl.errors import DecodeError
 from odpctl.netlink.attrs import attr, iter_attrs
-from odpctl.odp.uapi import KeyAttr, NshKeyAttr, TunnelKeyAttr, VxlanExt
+from odpctl.odp.keyspec import (
+    BLOB,
+    FIXED,
+    FLAG,
+    KEY_SPECS,
+    TUNNEL_OPTS,
+    Arp,
+    CtTupleIpv4,
+    CtTupleIpv6,
+    Eth,
+    FlowKey,
+    Icmp,
+    Ipv4,
+    Ipv6,
+    Nd,
+    NdExtensions,
+    Nsh,
+    NshBase,
+    Ports,
+    Tunnel,
+    Unknown,
+    _attr_name,
+)
+from odpctl.odp.uapi import KeyAttr, NshKeyAttr, TunnelKeyAttr
 
-
-class Unknown(NamedTuple):
-    """An attribute this codec does not know, kept so that it round-trips."""
-
-    data: bytes
-
-
-class Eth(NamedTuple):
-    """struct ovs_key_ethernet."""
-
-    src: bytes
-    dst: bytes
-
-
-class Ipv4(NamedTuple):
-    """struct ovs_key_ipv4; ``frag`` is an `odpctl.odp.uapi.FragType`."""
-
-    src: int
-    dst: int
-    proto: int
-    tos: int
-    ttl: int
-    frag: int
-
-
-class Ipv6(NamedTuple):
-    """struct ovs_key_ipv6; ``label`` holds the 20-bit flow label."""
-
-    src: bytes
-    dst: bytes
-    label: int
-    proto: int
-    tclass: int
-    hlimit: int
-    frag: int
-
-
-class Ports(NamedTuple):
-    """struct ovs_key_tcp, ovs_key_udp and ovs_key_sctp."""
-
-    src: int
-    dst: int
-
-
-class Icmp(NamedTuple):
-    """struct ovs_key_icmp and ovs_key_icmpv6."""
-
-    type: int
-    code: int
-
-
-class Arp(NamedTuple):
-    """struct ovs_key_arp."""
-
-    sip: int
-    tip: int
-    op: int
-    sha: bytes
-    tha: bytes
-
-
-class Nd(NamedTuple):
-    """struct ovs_key_nd."""
-
-    target: bytes
-    sll: bytes
-    tll: bytes
-
-
-class NdExtensions(NamedTuple):
-    """struct ovs_key_nd_extensions (padded to 8 bytes)."""
-
-    reserved: int
-    options_type: int
-
-
-class CtTupleIpv4(NamedTuple):
-    """struct ovs_key_ct_tuple_ipv4 (padded to 16 bytes)."""
-
-    src: int
-    dst: int
-    src_port: int
-    dst_port: int
-    proto: int
-
-
-class CtTupleIpv6(NamedTuple):
-    """struct ovs_key_ct_tuple_ipv6 (padded to 40 bytes)."""
-
-    src: bytes
-    dst: bytes
-    src_port: int
-    dst_port: int
-    proto: int
-
-
-class NshBase(NamedTuple):
-    """struct ovs_nsh_key_base."""
-
-    flags: int
-    ttl: int
-    mdtype: int
-    np: int
-    path_hdr: int
-
-
-@dataclass(slots=True)
-class Tunnel:
-    """OVS_KEY_ATTR_TUNNEL: the nested ``OVS_TUNNEL_KEY_ATTR_*`` attributes.
-
-    ``None`` (or ``False`` for flags) means the attribute is absent.  In a
-    mask, values are masks and a flag set to True means "this flag is
-    matched".  ``tun_id`` present is what Open vSwitch's text calls the
-    ``key`` flag.
-    """
-
-    tun_id: int | None = None
-    ipv4_src: int | None = None
-    ipv4_dst: int | None = None
-    ipv6_src: bytes | None = None
-    ipv6_dst: bytes | None = None
-    tos: int | None = None
-    ttl: int | None = None
-    df: bool = False
-    csum: bool = False
-    tp_src: int | None = None
-    tp_dst: int | None = None
-    oam: bool = False
-    geneve: bytes | None = None  # raw Geneve option TLVs
-    vxlan_gbp: int | None = None  # OVS_VXLAN_EXT_GBP inside VXLAN_OPTS
-    erspan: bytes | None = None  # raw struct erspan_metadata
-    gtpu: bytes | None = None  # userspace datapath only
-    ipv4_info_bridge: bool = False
-    unknown: tuple[tuple[int, bytes], ...] = ()
-
-
-@dataclass(slots=True)
-class Nsh:
-    """OVS_KEY_ATTR_NSH: nested ``OVS_NSH_KEY_ATTR_*``."""
-
-    base: NshBase | None = None
-    md1: tuple[int, int, int, int] | None = None
-    md2: bytes | None = None
-    unknown: tuple[tuple[int, bytes], ...] = ()
-
-
-class FlowKey(dict[int, Any]):
-    """An ordered ``{KeyAttr: value}`` mapping: a flow key, or a flow mask.
-
-    The typed properties cover what the router and tools read most; any
-    attribute is reachable by ``key[KeyAttr.X]``.
-    """
-
-    __slots__ = ()
-
-    @property
-    def in_port(self) -> int | None:
-        return self.get(KeyAttr.IN_PORT)
-
-    @property
-    def eth(self) -> Eth | None:
-        return self.get(KeyAttr.ETHERNET)
-
-    @property
-    def eth_type(self) -> int | None:
-        return self.get(KeyAttr.ETHERTYPE)
-
-    @property
-    def tunnel(self) -> Tunnel | None:
-        return self.get(KeyAttr.TUNNEL)
-
-    def __repr__(self) -> str:
-        items = ", ".join(f"{_attr_name(k)}: {v!r}" for k, v in self.items())
-        return f"FlowKey({{{items}}})"
-
-
-def _attr_name(attr_type: int) -> str:
-    try:
-        return f"KeyAttr.{KeyAttr(attr_type).name}"
-    except ValueError:
-        return str(attr_type)
+# The value types are the spec's (odpctl.odp.keyspec); this is where callers find them.
+__all__ = [
+    "KEY_TYPES", "MAX_ENCAP_DEPTH", "Arp", "CtTupleIpv4", "CtTupleIpv6", "Eth", "FlowKey",
+    "Icmp", "Ipv4", "Ipv6", "Nd", "NdExtensions", "Nsh", "NshBase", "Ports", "Tunnel", "Unknown",
+    "decode_key", "decode_key_at", "decode_tunnel", "encode_key", "encode_key_attr",
+    "encode_masked_key_attr",
+]
 
 
 # --- binary codec ------------------------------------------------------------
@@ -369,11 +217,6 @@ def _wrong_size(what: str, kind: int, got: int, want: int) -> DecodeError:
 
 # --- tunnel ----------------------------------------------------------------------
 
-_BE64 = struct.Struct("!Q")
-_BE32 = struct.Struct("!I")
-_BE16 = struct.Struct("!H")
-_U32 = struct.Struct("=I")
-_U8 = struct.Struct("B")
 
 # Decoding modes of the tunnel attributes.
 _T_INT = 0  # fixed-size integer
@@ -381,29 +224,24 @@ _T_FLAG = 1  # presence is the information
 _T_BYTES = 2  # raw bytes
 _T_IN6 = 3  # 16-byte IPv6 address
 
-# type -> (mode, payload size, unpack_from, Tunnel field)
+# type -> (mode, payload size, unpack_from, Tunnel field), from the spec; VXLAN_OPTS
+# (nested) is decoded on its own.
 _TUNNEL_DECODE: dict[int, tuple[int, int, Any, str]] = {
-    TunnelKeyAttr.ID: (_T_INT, 8, _BE64.unpack_from, "tun_id"),
-    TunnelKeyAttr.IPV4_SRC: (_T_INT, 4, _BE32.unpack_from, "ipv4_src"),
-    TunnelKeyAttr.IPV4_DST: (_T_INT, 4, _BE32.unpack_from, "ipv4_dst"),
-    TunnelKeyAttr.TOS: (_T_INT, 1, _U8.unpack_from, "tos"),
-    TunnelKeyAttr.TTL: (_T_INT, 1, _U8.unpack_from, "ttl"),
-    TunnelKeyAttr.DONT_FRAGMENT: (_T_FLAG, 0, None, "df"),
-    TunnelKeyAttr.CSUM: (_T_FLAG, 0, None, "csum"),
-    TunnelKeyAttr.OAM: (_T_FLAG, 0, None, "oam"),
-    TunnelKeyAttr.GENEVE_OPTS: (_T_BYTES, 0, None, "geneve"),
-    TunnelKeyAttr.TP_SRC: (_T_INT, 2, _BE16.unpack_from, "tp_src"),
-    TunnelKeyAttr.TP_DST: (_T_INT, 2, _BE16.unpack_from, "tp_dst"),
-    TunnelKeyAttr.IPV6_SRC: (_T_IN6, 16, None, "ipv6_src"),
-    TunnelKeyAttr.IPV6_DST: (_T_IN6, 16, None, "ipv6_dst"),
-    TunnelKeyAttr.ERSPAN_OPTS: (_T_BYTES, 0, None, "erspan"),
-    TunnelKeyAttr.GTPU_OPTS: (_T_BYTES, 0, None, "gtpu"),
-    TunnelKeyAttr.IPV4_INFO_BRIDGE: (_T_FLAG, 0, None, "ipv4_info_bridge"),
+    int(o.kind): (
+        _T_FLAG if o.fmt == FLAG else _T_BYTES if o.fmt == BLOB
+        else _T_IN6 if o.fmt.endswith("16s") else _T_INT,
+        max(o.size, 0),
+        struct.Struct(o.fmt).unpack_from if o.fmt not in (FLAG, BLOB) else None,
+        o.field,
+    )
+    for o in TUNNEL_OPTS
+    if o.nested is None
 }
-_TUNNEL_DECODE = {int(k): v for k, v in _TUNNEL_DECODE.items()}
-_TUNNEL_VXLAN_OPTS = int(TunnelKeyAttr.VXLAN_OPTS)
+(_VXLAN,) = (o for o in TUNNEL_OPTS if o.nested is not None)
+_TUNNEL_VXLAN_OPTS = int(_VXLAN.kind)
 _TUNNEL_PAD = int(TunnelKeyAttr.PAD)
-_VXLAN_GBP = int(VxlanExt.GBP)
+_VXLAN_GBP = int(_VXLAN.nested)  # type: ignore[arg-type]
+_VXLAN_UNPACK = struct.Struct(_VXLAN.fmt).unpack
 
 
 def _decode_tunnel(data: bytes) -> Tunnel:
@@ -445,7 +283,7 @@ def _decode_tunnel(data: bytes) -> Tunnel:
             payload = data[off + 4 : nxt]
             exts = list(iter_attrs(payload))
             if len(exts) == 1 and exts[0][0] == _VXLAN_GBP:
-                (t.vxlan_gbp,) = _U32.unpack(exts[0][1])
+                (t.vxlan_gbp,) = _VXLAN_UNPACK(exts[0][1])
             else:
                 if unknown is None:
                     unknown = []
@@ -473,62 +311,43 @@ def _tunnel_packer(kind: int, fmt: str) -> Callable[[int], bytes]:
     return functools.partial(s.pack, _HDR.pack(size + 4, kind))
 
 
-_T_PACK_ID = _tunnel_packer(TunnelKeyAttr.ID, "!Q")
-_T_PACK_IPV4_SRC = _tunnel_packer(TunnelKeyAttr.IPV4_SRC, "!I")
-_T_PACK_IPV4_DST = _tunnel_packer(TunnelKeyAttr.IPV4_DST, "!I")
-_T_PACK_TOS = _tunnel_packer(TunnelKeyAttr.TOS, "=B")
-_T_PACK_TTL = _tunnel_packer(TunnelKeyAttr.TTL, "=B")
-_T_PACK_TP_SRC = _tunnel_packer(TunnelKeyAttr.TP_SRC, "!H")
-_T_PACK_TP_DST = _tunnel_packer(TunnelKeyAttr.TP_DST, "!H")
-_T_PACK_GBP = _tunnel_packer(VxlanExt.GBP, "=I")
-_T_DF = _HDR.pack(4, TunnelKeyAttr.DONT_FRAGMENT)
-_T_CSUM = _HDR.pack(4, TunnelKeyAttr.CSUM)
-_T_OAM = _HDR.pack(4, TunnelKeyAttr.OAM)
-_T_INFO_BRIDGE = _HDR.pack(4, TunnelKeyAttr.IPV4_INFO_BRIDGE)
-_T_VXLAN_OPTS_HDR = _HDR.pack(12, TunnelKeyAttr.VXLAN_OPTS)
+def _compile_tunnel_encoder() -> Callable[[Tunnel], bytes]:
+    """The tunnel encoder, written out from the spec: one test and one append per
+    field, in the spec's order, packers bound as constants."""
+    namespace: dict[str, Any] = {"_attr": attr, "_encode_in6": _encode_in6}
+    lines = ["def encode(t):", "    out = []", "    append = out.append"]
+    for o in TUNNEL_OPTS:
+        name, kind = o.field, int(o.kind)
+        if o.fmt == FLAG:
+            namespace[f"_{name}"] = _HDR.pack(4, kind)
+            lines += [f"    if t.{name}:", f"        append(_{name})"]
+            continue
+        lines.append(f"    if t.{name} is not None:")
+        if o.fmt == BLOB:
+            lines.append(f"        append(_attr({kind}, bytes(t.{name})))")
+        elif o.fmt.endswith("16s"):
+            lines.append(f"        append(_attr({kind}, _encode_in6(t.{name})))")
+        elif o.nested is not None:
+            # the outer header, then the one extension inside (header, value, padding)
+            namespace[f"_{name}_hdr"] = _HDR.pack(8 + o.size + (-o.size & 3), kind)
+            namespace[f"_{name}"] = _tunnel_packer(o.nested, o.fmt)
+            lines.append(f"        append(_{name}_hdr + _{name}(t.{name}))")
+        else:
+            namespace[f"_{name}"] = _tunnel_packer(kind, o.fmt)
+            lines.append(f"        append(_{name}(t.{name}))")
+    lines += [
+        "    if t.unknown:",
+        "        out.extend(_attr(kind, bytes(payload)) for kind, payload in t.unknown)",
+        "    return b''.join(out)",
+    ]
+    # The code is built from the spec's field names and numbers only, never from data.
+    exec("\n".join(lines), namespace)
+    encode: Callable[[Tunnel], bytes] = namespace["encode"]
+    return encode
 
 
-def _encode_tunnel(t: Tunnel) -> bytes:
-    # Open vSwitch's order (tun_key_to_attr); the kernel accepts any order.
-    out: list[bytes] = []
-    append = out.append
-    if t.tun_id is not None:
-        append(_T_PACK_ID(t.tun_id))
-    if t.ipv4_src is not None:
-        append(_T_PACK_IPV4_SRC(t.ipv4_src))
-    if t.ipv4_dst is not None:
-        append(_T_PACK_IPV4_DST(t.ipv4_dst))
-    if t.ipv6_src is not None:
-        append(attr(TunnelKeyAttr.IPV6_SRC, _encode_in6(t.ipv6_src)))
-    if t.ipv6_dst is not None:
-        append(attr(TunnelKeyAttr.IPV6_DST, _encode_in6(t.ipv6_dst)))
-    if t.tos is not None:
-        append(_T_PACK_TOS(t.tos))
-    if t.ttl is not None:
-        append(_T_PACK_TTL(t.ttl))
-    if t.df:
-        append(_T_DF)
-    if t.csum:
-        append(_T_CSUM)
-    if t.tp_src is not None:
-        append(_T_PACK_TP_SRC(t.tp_src))
-    if t.tp_dst is not None:
-        append(_T_PACK_TP_DST(t.tp_dst))
-    if t.oam:
-        append(_T_OAM)
-    if t.vxlan_gbp is not None:
-        append(_T_VXLAN_OPTS_HDR + _T_PACK_GBP(t.vxlan_gbp))
-    if t.geneve is not None:
-        append(attr(TunnelKeyAttr.GENEVE_OPTS, bytes(t.geneve)))
-    if t.erspan is not None:
-        append(attr(TunnelKeyAttr.ERSPAN_OPTS, bytes(t.erspan)))
-    if t.gtpu is not None:
-        append(attr(TunnelKeyAttr.GTPU_OPTS, bytes(t.gtpu)))
-    if t.ipv4_info_bridge:
-        append(_T_INFO_BRIDGE)
-    if t.unknown:
-        out.extend(attr(kind, bytes(payload)) for kind, payload in t.unknown)
-    return b"".join(out)
+# Open vSwitch's order (tun_key_to_attr, the spec's); the kernel accepts any order.
+_encode_tunnel = _compile_tunnel_encoder()
 
 
 # --- NSH -------------------------------------------------------------------------
@@ -569,43 +388,19 @@ def _encode_nsh(nsh: Nsh) -> bytes:
 
 # --- the attribute table -----------------------------------------------------------
 
+# The fixed-size attributes whose value is a number or a NamedTuple (the spec's
+# fmt and type); CT_LABELS, 16 bytes, is a fixed-size byte string.
 _FIXED: dict[int, _Fixed] = {
-    f.kind: f
-    for f in (
-        _Fixed(KeyAttr.PRIORITY, "=I"),
-        _Fixed(KeyAttr.IN_PORT, "=I"),
-        _Fixed(KeyAttr.ETHERNET, "6s6s", Eth),
-        _Fixed(KeyAttr.VLAN, "!H"),
-        _Fixed(KeyAttr.ETHERTYPE, "!H"),
-        _Fixed(KeyAttr.IPV4, "!IIBBBB", Ipv4),
-        _Fixed(KeyAttr.IPV6, "!16s16sIBBBB", Ipv6),
-        _Fixed(KeyAttr.TCP, "!HH", Ports),
-        _Fixed(KeyAttr.UDP, "!HH", Ports),
-        _Fixed(KeyAttr.ICMP, "BB", Icmp),
-        _Fixed(KeyAttr.ICMPV6, "BB", Icmp),
-        _Fixed(KeyAttr.ARP, "!IIH6s6s2x", Arp),  # sizeof(struct ovs_key_arp) is 24
-        _Fixed(KeyAttr.ND, "16s6s6s", Nd),
-        _Fixed(KeyAttr.SKB_MARK, "=I"),
-        _Fixed(KeyAttr.SCTP, "!HH", Ports),
-        _Fixed(KeyAttr.TCP_FLAGS, "!H"),
-        _Fixed(KeyAttr.DP_HASH, "=I"),
-        _Fixed(KeyAttr.RECIRC_ID, "=I"),
-        _Fixed(KeyAttr.CT_STATE, "=I"),
-        _Fixed(KeyAttr.CT_ZONE, "=H"),
-        _Fixed(KeyAttr.CT_MARK, "=I"),
-        _Fixed(KeyAttr.CT_ORIG_TUPLE_IPV4, "!IIHHB3x", CtTupleIpv4),
-        _Fixed(KeyAttr.CT_ORIG_TUPLE_IPV6, "!16s16sHHB3x", CtTupleIpv6),
-        _Fixed(KeyAttr.PACKET_TYPE, "!I"),
-        _Fixed(KeyAttr.ND_EXTENSIONS, "!IB3x", NdExtensions),
-        _Fixed(KeyAttr.IPV6_EXTHDRS, "=H"),
-    )
+    kind: _Fixed(kind, spec.fmt, spec.value if spec.value is not int else None)
+    for kind, spec in KEY_SPECS.items()
+    if spec.layout == FIXED and spec.value is not bytes
 }
 
 # The attributes that are not a fixed struct: payload in, payload out.
 _VARIABLE_CODECS: dict[int, tuple[_Decode, _Encode]] = {
     KeyAttr.TUNNEL: (_decode_tunnel, _encode_tunnel),
     KeyAttr.MPLS: (_decode_mpls, _encode_mpls),
-    KeyAttr.CT_LABELS: _fixed_bytes(16),
+    KeyAttr.CT_LABELS: _fixed_bytes(KEY_SPECS[KeyAttr.CT_LABELS].size),
     KeyAttr.NSH: (_decode_nsh, _encode_nsh),
 }
 
@@ -634,39 +429,7 @@ del _kind, _f, _dec, _enc, _make
 
 # What each attribute's value is, for documentation and for generic code
 # (property tests, the text codec) that needs to build values.
-KEY_TYPES: dict[int, Any] = {
-    KeyAttr.ENCAP: FlowKey,
-    KeyAttr.PRIORITY: int,
-    KeyAttr.IN_PORT: int,
-    KeyAttr.ETHERNET: Eth,
-    KeyAttr.VLAN: int,
-    KeyAttr.ETHERTYPE: int,
-    KeyAttr.IPV4: Ipv4,
-    KeyAttr.IPV6: Ipv6,
-    KeyAttr.TCP: Ports,
-    KeyAttr.UDP: Ports,
-    KeyAttr.ICMP: Icmp,
-    KeyAttr.ICMPV6: Icmp,
-    KeyAttr.ARP: Arp,
-    KeyAttr.ND: Nd,
-    KeyAttr.SKB_MARK: int,
-    KeyAttr.TUNNEL: Tunnel,
-    KeyAttr.SCTP: Ports,
-    KeyAttr.TCP_FLAGS: int,
-    KeyAttr.DP_HASH: int,
-    KeyAttr.RECIRC_ID: int,
-    KeyAttr.MPLS: tuple,
-    KeyAttr.CT_STATE: int,
-    KeyAttr.CT_ZONE: int,
-    KeyAttr.CT_MARK: int,
-    KeyAttr.CT_LABELS: bytes,
-    KeyAttr.CT_ORIG_TUPLE_IPV4: CtTupleIpv4,
-    KeyAttr.CT_ORIG_TUPLE_IPV6: CtTupleIpv6,
-    KeyAttr.NSH: Nsh,
-    KeyAttr.PACKET_TYPE: int,
-    KeyAttr.ND_EXTENSIONS: NdExtensions,
-    KeyAttr.IPV6_EXTHDRS: int,
-}
+KEY_TYPES: dict[int, Any] = {kind: spec.value for kind, spec in KEY_SPECS.items()}
 
 # How deep encap() may nest.  The kernel and Open vSwitch parse two VLAN
 # tags (802.1ad + 802.1Q, so two levels); the bound keeps hostile input
@@ -721,19 +484,7 @@ _shape_count = 0
 # a format of "" is a flag.  PAD is passed over; others (options, unknown)
 # stay generic.
 _TUNNEL_SHAPE: dict[int, tuple[str, str]] = {
-    int(TunnelKeyAttr.ID): ("!Q", "tun_id"),
-    int(TunnelKeyAttr.IPV4_SRC): ("!I", "ipv4_src"),
-    int(TunnelKeyAttr.IPV4_DST): ("!I", "ipv4_dst"),
-    int(TunnelKeyAttr.TOS): ("=B", "tos"),
-    int(TunnelKeyAttr.TTL): ("=B", "ttl"),
-    int(TunnelKeyAttr.DONT_FRAGMENT): ("", "df"),
-    int(TunnelKeyAttr.CSUM): ("", "csum"),
-    int(TunnelKeyAttr.OAM): ("", "oam"),
-    int(TunnelKeyAttr.TP_SRC): ("!H", "tp_src"),
-    int(TunnelKeyAttr.TP_DST): ("!H", "tp_dst"),
-    int(TunnelKeyAttr.IPV6_SRC): ("=16s", "ipv6_src"),
-    int(TunnelKeyAttr.IPV6_DST): ("=16s", "ipv6_dst"),
-    int(TunnelKeyAttr.IPV4_INFO_BRIDGE): ("", "ipv4_info_bridge"),
+    int(o.kind): (o.fmt, o.field) for o in TUNNEL_OPTS if o.fmt != BLOB and o.nested is None
 }
 _CT_LABELS = int(KeyAttr.CT_LABELS)
 _TUNNEL = int(KeyAttr.TUNNEL)

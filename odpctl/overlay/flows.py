@@ -16,7 +16,7 @@ from odpctl.odp.actions import Action, Output, Set
 from odpctl.odp.flow import Flow
 from odpctl.odp.keys import Eth, FlowKey, Tunnel
 from odpctl.odp.text.keys import parse_key
-from odpctl.odp.uapi import KeyAttr
+from odpctl.odp.uapi import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, KeyAttr
 
 VXLAN_PORT = 6784
 TUNNEL_TTL = 64
@@ -24,7 +24,7 @@ SHORT_ID_BITS = 12
 _SHORT_ID_MASK = (1 << SHORT_ID_BITS) - 1
 _EXACT_PORT = 0xFFFFFFFF
 _EXACT_ETH = Eth(b"\xff" * 6, b"\xff" * 6)
-_L3 = {0x0800: "ipv4", 0x0806: "arp", 0x86DD: "ipv6"}
+_L3 = {ETH_P_IP: "ipv4", ETH_P_ARP: "arp", ETH_P_IPV6: "ipv6"}
 BROADCAST = b"\xff" * 6
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from odpctl.odp.keys import FlowKey
 from odpctl.odp.text.values import format_ipv4, format_ipv6, format_mac
-from odpctl.odp.uapi import KeyAttr
+from odpctl.odp.uapi import ETH_P_IP, KeyAttr
 from odpctl.present.odptext import tcp_flags_text
 
-ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_IPV6 = 0x86DD
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_RARP = 0x8035
@@ -52,7 +51,7 @@ def _l4(key: FlowKey, proto: int, src: str, dst: str, icmp_kind: KeyAttr) -> str
 def summarize(key: FlowKey, length: int | None = None) -> str:
     """``key`` (a packet's exact key, as upcalls carry) as one line; ``length`` in bytes."""
     eth_type = key.eth_type
-    if eth_type == ETH_TYPE_IPV4 and KeyAttr.IPV4 in key:
+    if eth_type == ETH_P_IP and KeyAttr.IPV4 in key:
         ip = key[KeyAttr.IPV4]
         text = _l4(key, ip.proto, format_ipv4(ip.src), format_ipv4(ip.dst), KeyAttr.ICMP)
     elif eth_type == ETH_TYPE_IPV6 and KeyAttr.IPV6 in key:

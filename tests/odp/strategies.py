@@ -18,6 +18,7 @@ parser and the formatter against each other rather than against themselves.
 
 from __future__ import annotations
 
+import struct
 import sys
 from typing import Any
 
@@ -40,6 +41,7 @@ from odpctl.odp.keys import (
     Tunnel,
     Unknown,
 )
+from odpctl.odp.keyspec import BLOB, FLAG, TUNNEL_OPTS
 from odpctl.odp.uapi import KeyAttr
 
 K = KeyAttr
@@ -92,25 +94,22 @@ def tunnels(draw: st.DrawFn) -> Tunnel:
     def maybe(strategy: st.SearchStrategy[Any]) -> Any:
         return draw(st.none() | strategy)
 
-    t = Tunnel(
-        tun_id=maybe(u64),
-        ipv4_src=maybe(u32),
-        ipv4_dst=maybe(u32),
-        ipv6_src=maybe(in6),
-        ipv6_dst=maybe(in6),
-        tos=maybe(u8),
-        ttl=maybe(u8),
-        df=draw(st.booleans()),
-        csum=draw(st.booleans()),
-        tp_src=maybe(u16),
-        tp_dst=maybe(u16),
-        oam=draw(st.booleans()),
-        geneve=maybe(geneve_options()),
-        vxlan_gbp=maybe(uint(24)),
-        erspan=maybe(erspan_metadata()),
-        gtpu=maybe(st.binary(min_size=2, max_size=2)),
-        ipv4_info_bridge=draw(st.booleans()),
-    )
+    # Every option of the spec, drawn by its format; the options with a syntax of
+    # their own, by their own strategies.
+    own = {"geneve": geneve_options(), "vxlan_gbp": uint(24), "erspan": erspan_metadata()}
+    t = Tunnel()
+    for opt in TUNNEL_OPTS:
+        if opt.fmt == FLAG:
+            setattr(t, opt.field, draw(st.booleans()))
+        elif opt.field in own:
+            setattr(t, opt.field, maybe(own[opt.field]))
+        elif opt.fmt == BLOB:
+            size = struct.calcsize(opt.fields_fmt)
+            setattr(t, opt.field, maybe(st.binary(min_size=size, max_size=size)))
+        elif opt.fmt.endswith("s"):
+            setattr(t, opt.field, maybe(st.binary(min_size=opt.size, max_size=opt.size)))
+        else:
+            setattr(t, opt.field, maybe(uint(8 * opt.size)))
     kinds = draw(st.lists(UNKNOWN_TUNNEL_KINDS, unique=True, max_size=2))
     t.unknown = tuple((k, draw(st.binary(max_size=8))) for k in kinds)
     return t
@@ -326,15 +325,20 @@ def _tunnel(draw: st.DrawFn) -> tuple[Tunnel, Tunnel]:
             setattr(t, name, k)
             setattr(m, name, mk)
 
-    field("tun_id", masked(64, nonzero=True))
-    field("ipv4_src", masked(32, nonzero=True))
-    field("ipv4_dst", masked(32, nonzero=True))
-    field("ipv6_src", masked_bytes(16, nonzero=True))
-    field("ipv6_dst", masked_bytes(16, nonzero=True))
-    field("tos", masked(8, nonzero=True))
-    field("ttl", masked(8, nonzero=True))
-    field("tp_src", masked(16, nonzero=True))
-    field("tp_dst", masked(16, nonzero=True))
+    for opt in TUNNEL_OPTS:
+        if opt.fmt == FLAG or opt.nested is not None or opt.field in ("geneve", "erspan"):
+            continue  # below: their text has rules of its own
+        if opt.fmt == BLOB:
+            fmt = struct.Struct(opt.fields_fmt)
+            if draw(st.booleans()):
+                pairs = [draw(masked(8 * struct.calcsize("!" + code)))
+                         for code in opt.fields_fmt.lstrip("!=<>@")]
+                setattr(t, opt.field, fmt.pack(*(k for k, _ in pairs)))
+                setattr(m, opt.field, fmt.pack(*(mk for _, mk in pairs)))
+        elif opt.fmt.endswith("s"):
+            field(opt.field, masked_bytes(opt.size, nonzero=True))
+        else:
+            field(opt.field, masked(8 * opt.size, nonzero=True))
     if draw(st.booleans()):
         (gid, gid_m), (gfl, gfl_m) = draw(P16), draw(M8)
         t.vxlan_gbp, m.vxlan_gbp = gfl << 16 | gid, gfl_m << 16 | gid_m
@@ -342,9 +346,6 @@ def _tunnel(draw: st.DrawFn) -> tuple[Tunnel, Tunnel]:
         t.geneve, m.geneve = draw(_geneve())
     if draw(st.booleans()):
         t.erspan, m.erspan = draw(_erspan())
-    if draw(st.booleans()):
-        (f, f_m), (mt, mt_m) = draw(M8), draw(M8)
-        t.gtpu, m.gtpu = bytes((f, mt)), bytes((f_m, mt_m))
     t.ipv4_info_bridge = m.ipv4_info_bridge = draw(st.booleans())
     kinds = draw(st.lists(UNKNOWN_TUNNEL_KINDS, unique=True, max_size=2))
     for kind in kinds:

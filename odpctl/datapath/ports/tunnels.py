@@ -41,7 +41,7 @@ from odpctl.datapath.ports.base import (
     Port,
 )
 from odpctl.datapath.validate import EgressTunnel
-from odpctl.odp.uapi import VportType
+from odpctl.odp.uapi import ETH_P_IP, ETH_P_IPV6, VportType
 from odpctl.odp.vport import DEFAULT_DST_PORTS
 
 IP_PKTINFO = 8
@@ -212,9 +212,9 @@ class TunnelPort(Port):
         hlen = parsed[3]
         try:
             l3, eth_type = _frame_l3(payload, hlen)
-            if eth_type == 0x0800:
+            if eth_type == ETH_P_IP:
                 return l3 + int(_BE16.unpack_from(payload, l3 + 2)[0]) == len(payload)
-            if eth_type == 0x86DD:
+            if eth_type == ETH_P_IPV6:
                 return l3 + 40 + int(_BE16.unpack_from(payload, l3 + 4)[0]) == len(payload)
         except (IndexError, struct.error):
             return False

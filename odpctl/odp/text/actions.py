@@ -88,7 +88,15 @@ from odpctl.odp.text.values import (
     parse_ipv6_strict,
     parse_mac,
 )
-from odpctl.odp.uapi import ETH_P_8021Q, ETH_P_IP, VLAN_CFI, HashAlg, KeyAttr, VportType
+from odpctl.odp.uapi import (
+    ETH_P_8021Q,
+    ETH_P_IP,
+    NEXTHDR_ROUTING,
+    VLAN_CFI,
+    HashAlg,
+    KeyAttr,
+    VportType,
+)
 
 UINT32_MAX = 0xFFFFFFFF
 _DELIMITERS = ", \t\r\n"
@@ -575,7 +583,6 @@ _GRE_SEQ = 0x1000
 _ETH_TYPE_TEB = 0x6558
 _ETH_TYPE_ERSPAN1 = 0x88BE
 _ETH_TYPE_ERSPAN2 = 0x22EB
-_IPPROTO_ROUTING = 43
 _SRV6_MAX_SEGS = 6
 _ETH_LEN, _IP_LEN, _IP6_LEN, _UDP_LEN = 14, 20, 40, 8
 
@@ -1487,7 +1494,7 @@ class _Parser:
             if not ipv6:
                 raise self.error("srv6 needs an IPv6 header")
             l4 = self.tnl_srv6()
-            ip = ip[:6] + bytes([_IPPROTO_ROUTING]) + ip[7:]
+            ip = ip[:6] + bytes([NEXTHDR_ROUTING]) + ip[7:]
             want_type = VportType.SRV6
         else:
             raise self.error("expected udp(, gre(, erspan( or srv6( in tunnel header")

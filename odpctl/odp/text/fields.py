@@ -114,6 +114,10 @@ U64 = uint_field(64)
 IPV4 = Field(parse_ipv4, "IPv4 address", 0xFFFFFFFF, parse_ipv4)
 IPV6 = Field(parse_ipv6_strict, "IPv6 address", FF16, parse_ipv6_strict)
 MAC = Field(parse_mac, "MAC address", FF6, parse_mac)
+# The readers of the field syntaxes of odpctl.odp.keyspec shared by keys and tunnels.
+SYNTAX: dict[str, Field] = {
+    "u8": U8, "x8": U8, "u16": U16, "u32": U32, "u64": U64, "ipv4": IPV4, "ipv6": IPV6, "mac": MAC,
+}
 
 
 def scan_fields(

@@ -82,13 +82,12 @@ from odpctl.odp.keys import (
     Tunnel,
     Unknown,
 )
+from odpctl.odp.keyspec import FIXED, KEY_SPECS, KeySpec
 from odpctl.odp.text import tunnel as _tun
 from odpctl.odp.text.fields import (
     FF6,
     FF16,
-    IPV4,
-    IPV6,
-    MAC,
+    SYNTAX,
     U8,
     U16,
     U32,
@@ -112,6 +111,7 @@ from odpctl.odp.uapi import VLAN_CFI, CtState, KeyAttr
 
 __all__ = [
     "KEY_NAMES",
+    "NSH_FIELD_NAMES",
     "format_key",
     "format_key_attr",
     "format_mpls_lse",
@@ -127,39 +127,7 @@ _DELIMITERS = ", \t\r\n"
 MAX_DEPTH = 32  # OVS's MAX_ODP_NESTED
 
 K = KeyAttr
-KEY_NAMES: dict[int, str] = {
-    K.ENCAP: "encap",
-    K.PRIORITY: "skb_priority",
-    K.IN_PORT: "in_port",
-    K.ETHERNET: "eth",
-    K.VLAN: "vlan",
-    K.ETHERTYPE: "eth_type",
-    K.IPV4: "ipv4",
-    K.IPV6: "ipv6",
-    K.TCP: "tcp",
-    K.UDP: "udp",
-    K.ICMP: "icmp",
-    K.ICMPV6: "icmpv6",
-    K.ARP: "arp",
-    K.ND: "nd",
-    K.SKB_MARK: "skb_mark",
-    K.TUNNEL: "tunnel",
-    K.SCTP: "sctp",
-    K.TCP_FLAGS: "tcp_flags",
-    K.DP_HASH: "dp_hash",
-    K.RECIRC_ID: "recirc_id",
-    K.MPLS: "mpls",
-    K.CT_STATE: "ct_state",
-    K.CT_ZONE: "ct_zone",
-    K.CT_MARK: "ct_mark",
-    K.CT_LABELS: "ct_label",
-    K.CT_ORIG_TUPLE_IPV4: "ct_tuple4",
-    K.CT_ORIG_TUPLE_IPV6: "ct_tuple6",
-    K.NSH: "nsh",
-    K.PACKET_TYPE: "packet_type",
-    K.ND_EXTENSIONS: "nd_ext",
-    K.IPV6_EXTHDRS: "ipv6_exthdrs",
-}
+KEY_NAMES: dict[int, str] = {kind: spec.name for kind, spec in KEY_SPECS.items()}
 """The text name of each attribute; others print as ``key<N>``."""
 
 _NESTED = frozenset((K.ENCAP, K.TUNNEL, K.NSH))
@@ -554,33 +522,7 @@ _PREFIXED: dict[int, tuple[str, _Fmt]] = {
 
 # All-zero masks, for attributes a mask leaves out (OVS generates these).
 _ZERO: dict[int, Any] = {
-    K.PRIORITY: 0,
-    K.SKB_MARK: 0,
-    K.DP_HASH: 0,
-    K.RECIRC_ID: 0,
-    K.CT_MARK: 0,
-    K.CT_STATE: 0,
-    K.CT_ZONE: 0,
-    K.CT_LABELS: Z16,
-    K.CT_ORIG_TUPLE_IPV4: CtTupleIpv4(0, 0, 0, 0, 0),
-    K.CT_ORIG_TUPLE_IPV6: CtTupleIpv6(Z16, Z16, 0, 0, 0),
-    K.IN_PORT: 0,
-    K.PACKET_TYPE: 0,
-    K.ETHERNET: Eth(bytes(6), bytes(6)),
-    K.VLAN: 0,
-    K.ETHERTYPE: 0,
-    K.IPV4: Ipv4(0, 0, 0, 0, 0, 0),
-    K.IPV6: Ipv6(Z16, Z16, 0, 0, 0, 0, 0),
-    K.TCP: Ports(0, 0),
-    K.UDP: Ports(0, 0),
-    K.SCTP: Ports(0, 0),
-    K.TCP_FLAGS: 0,
-    K.ICMP: Icmp(0, 0),
-    K.ICMPV6: Icmp(0, 0),
-    K.ARP: Arp(0, 0, 0, bytes(6), bytes(6)),
-    K.ND: Nd(Z16, bytes(6), bytes(6)),
-    K.ND_EXTENSIONS: NdExtensions(0, 0),
-    K.IPV6_EXTHDRS: 0,
+    kind: spec.zero for kind, spec in KEY_SPECS.items() if spec.layout == FIXED
 }
 
 
@@ -890,13 +832,17 @@ def _single(field: Field, what: str, mask_allowed: bool = True) -> _AttrParser:
     return parse
 
 
-def _struct(cls: Any, attr: str, fields: dict[str, tuple[str, Field]]) -> _AttrParser:
-    """``name(field=value[/mask],...)`` into a NamedTuple; unwritten fields are 0/0."""
-    table = {text_name: f for text_name, (_, f) in fields.items()}
-    slots = {
-        text_name: cls._fields.index(attr_name) for text_name, (attr_name, _) in fields.items()
-    }
-    zero = list(_zero_fields(cls))
+def _struct(spec: KeySpec) -> _AttrParser:
+    """``name(field=value[/mask],...)`` into the spec's NamedTuple; unwritten fields are 0/0."""
+    cls = spec.value
+    table: dict[str, Field] = {}
+    slots: dict[str, int] = {}
+    for f in spec.fields:
+        for text_name in (f.text, *f.aliases):
+            table[text_name] = _SYNTAX[f.syntax]
+            slots[text_name] = cls._fields.index(f.attr)
+    zero = list(spec.zero)
+    attr = spec.name
 
     def parse(sc: Scanner, start: int, depth: int) -> _Parsed:
         key = list(zero)
@@ -910,13 +856,6 @@ def _struct(cls: Any, attr: str, fields: dict[str, tuple[str, Field]]) -> _AttrP
     return parse
 
 
-def _zero_fields(cls: Any) -> tuple[Any, ...]:
-    for value in _ZERO.values():
-        if type(value) is cls:
-            return tuple(value)
-    raise AssertionError(cls)
-
-
 def _parse_frag(text: str) -> int:
     value = _FRAG_VALUES.get(text)
     if value is None:
@@ -928,6 +867,8 @@ def _parse_frag(text: str) -> int:
 
 _FRAG = Field(_parse_frag, "fragment type", 0xFF, U8.value)
 _LABEL = uint_field(20, "IPv6 flow label")
+# The reader of each field syntax of the spec.
+_SYNTAX: dict[str, Field] = {**SYNTAX, "frag": _FRAG, "label": _LABEL}
 
 
 def _parse_u128(text: str) -> bytes:
@@ -1000,17 +941,6 @@ def _parse_mpls(sc: Scanner, start: int, depth: int) -> _Parsed:
     return tuple(keys), tuple(masks)
 
 
-_CT_TUPLE6_FIELDS: dict[str, tuple[str, Field]] = {
-    "src": ("src", IPV6),
-    "dst": ("dst", IPV6),
-    "proto": ("proto", U8),
-    "tp_src": ("src_port", U16),
-    "tp_dst": ("dst_port", U16),
-    "src_port": ("src_port", U16),
-    "dst_port": ("dst_port", U16),
-}
-
-
 def _parse_packet_type(sc: Scanner, start: int, depth: int) -> _Parsed:
     ns = ns_m = pid = pid_m = 0
     for fname, value, m, _ in scan_fields(sc, "packet_type", {"ns": U16, "id": U16}):
@@ -1037,6 +967,10 @@ _NSH_FIELDS: dict[str, Field] = {
     "c3": U32,
     "c4": U32,
 }
+
+
+# The names nsh(...) takes as ``name=value``.
+NSH_FIELD_NAMES = (*_NSH_FIELDS, "md2")
 
 
 def _parse_md2(text: str) -> bytes:
@@ -1141,103 +1075,32 @@ def _parse_encap(sc: Scanner, start: int, depth: int) -> _Parsed:
     return key, mask
 
 
+# The attributes whose text has a syntax of its own; the others are read as
+# their spec says (one number, or named fields).
+_OWN_PARSERS: dict[int, _AttrParser] = {
+    K.CT_STATE: _flags_parser(_CT_STATE_BITS, 32, "ct_state"),
+    K.CT_LABELS: _parse_ct_label,
+    K.TUNNEL: _parse_tunnel,
+    K.VLAN: _parse_vlan,
+    K.MPLS: _parse_mpls,
+    K.TCP_FLAGS: _flags_parser(_TCP_FLAG_BITS, 16, "tcp_flags"),
+    K.PACKET_TYPE: _parse_packet_type,
+    K.NSH: _parse_nsh,
+    K.ENCAP: _parse_encap,
+}
+
+
+def _spec_parser(spec: KeySpec) -> _AttrParser:
+    own = _OWN_PARSERS.get(spec.kind)
+    if own is not None:
+        return own
+    if spec.fields:
+        return _struct(spec)
+    return _single(_SYNTAX[spec.syntax], spec.name, mask_allowed=spec.maskable)
+
+
 _PARSERS: dict[str, tuple[int, _AttrParser]] = {
-    "skb_priority": (K.PRIORITY, _single(U32, "skb_priority")),
-    "skb_mark": (K.SKB_MARK, _single(U32, "skb_mark")),
-    "recirc_id": (K.RECIRC_ID, _single(U32, "recirc_id", mask_allowed=False)),
-    "dp_hash": (K.DP_HASH, _single(U32, "dp_hash")),
-    "ct_state": (K.CT_STATE, _flags_parser(_CT_STATE_BITS, 32, "ct_state")),
-    "ct_zone": (K.CT_ZONE, _single(U16, "ct_zone")),
-    "ct_mark": (K.CT_MARK, _single(U32, "ct_mark")),
-    "ct_label": (K.CT_LABELS, _parse_ct_label),
-    "ct_tuple4": (
-        K.CT_ORIG_TUPLE_IPV4,
-        _struct(
-            CtTupleIpv4,
-            "ct_tuple4",
-            {
-                "src": ("src", IPV4),
-                "dst": ("dst", IPV4),
-                "proto": ("proto", U8),
-                "tp_src": ("src_port", U16),
-                "tp_dst": ("dst_port", U16),
-            },
-        ),
-    ),
-    "ct_tuple6": (K.CT_ORIG_TUPLE_IPV6, _struct(CtTupleIpv6, "ct_tuple6", _CT_TUPLE6_FIELDS)),
-    "tunnel": (K.TUNNEL, _parse_tunnel),
-    "in_port": (K.IN_PORT, _single(U32, "in_port")),
-    "eth": (K.ETHERNET, _struct(Eth, "eth", {"src": ("src", MAC), "dst": ("dst", MAC)})),
-    "vlan": (K.VLAN, _parse_vlan),
-    "eth_type": (K.ETHERTYPE, _single(U16, "eth_type")),
-    "mpls": (K.MPLS, _parse_mpls),
-    "ipv4": (
-        K.IPV4,
-        _struct(
-            Ipv4,
-            "ipv4",
-            {
-                "src": ("src", IPV4),
-                "dst": ("dst", IPV4),
-                "proto": ("proto", U8),
-                "tos": ("tos", U8),
-                "ttl": ("ttl", U8),
-                "frag": ("frag", _FRAG),
-            },
-        ),
-    ),
-    "ipv6": (
-        K.IPV6,
-        _struct(
-            Ipv6,
-            "ipv6",
-            {
-                "src": ("src", IPV6),
-                "dst": ("dst", IPV6),
-                "label": ("label", _LABEL),
-                "proto": ("proto", U8),
-                "tclass": ("tclass", U8),
-                "hlimit": ("hlimit", U8),
-                "frag": ("frag", _FRAG),
-            },
-        ),
-    ),
-    "tcp": (K.TCP, _struct(Ports, "tcp", {"src": ("src", U16), "dst": ("dst", U16)})),
-    "tcp_flags": (K.TCP_FLAGS, _flags_parser(_TCP_FLAG_BITS, 16, "tcp_flags")),
-    "udp": (K.UDP, _struct(Ports, "udp", {"src": ("src", U16), "dst": ("dst", U16)})),
-    "sctp": (K.SCTP, _struct(Ports, "sctp", {"src": ("src", U16), "dst": ("dst", U16)})),
-    "icmp": (K.ICMP, _struct(Icmp, "icmp", {"type": ("type", U8), "code": ("code", U8)})),
-    "icmpv6": (K.ICMPV6, _struct(Icmp, "icmpv6", {"type": ("type", U8), "code": ("code", U8)})),
-    "arp": (
-        K.ARP,
-        _struct(
-            Arp,
-            "arp",
-            {
-                "sip": ("sip", IPV4),
-                "tip": ("tip", IPV4),
-                "op": ("op", U16),
-                "sha": ("sha", MAC),
-                "tha": ("tha", MAC),
-            },
-        ),
-    ),
-    "nd": (
-        K.ND,
-        _struct(Nd, "nd", {"target": ("target", IPV6), "sll": ("sll", MAC), "tll": ("tll", MAC)}),
-    ),
-    "nd_ext": (
-        K.ND_EXTENSIONS,
-        _struct(
-            NdExtensions,
-            "nd_ext",
-            {"nd_reserved": ("reserved", U32), "nd_options_type": ("options_type", U8)},
-        ),
-    ),
-    "packet_type": (K.PACKET_TYPE, _parse_packet_type),
-    "nsh": (K.NSH, _parse_nsh),
-    "encap": (K.ENCAP, _parse_encap),
-    "ipv6_exthdrs": (K.IPV6_EXTHDRS, _single(U16, "ipv6_exthdrs")),
+    spec.name: (kind, _spec_parser(spec)) for kind, spec in KEY_SPECS.items()
 }
 
 
@@ -1337,33 +1200,7 @@ def parse_key_attr(sc: Scanner) -> tuple[int, Any, Any | None]:
 
 
 _FULL: dict[int, Any] = {
-    K.PRIORITY: 0xFFFFFFFF,
-    K.SKB_MARK: 0xFFFFFFFF,
-    K.DP_HASH: 0xFFFFFFFF,
-    K.RECIRC_ID: 0xFFFFFFFF,
-    K.CT_MARK: 0xFFFFFFFF,
-    K.CT_STATE: 0xFFFFFFFF,
-    K.CT_ZONE: 0xFFFF,
-    K.CT_LABELS: FF16,
-    K.CT_ORIG_TUPLE_IPV4: CtTupleIpv4(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFF, 0xFFFF, 0xFF),
-    K.CT_ORIG_TUPLE_IPV6: CtTupleIpv6(FF16, FF16, 0xFFFF, 0xFFFF, 0xFF),
-    K.IN_PORT: 0xFFFFFFFF,
-    K.PACKET_TYPE: 0xFFFFFFFF,
-    K.ETHERNET: Eth(FF6, FF6),
-    K.VLAN: 0xFFFF,
-    K.ETHERTYPE: 0xFFFF,
-    K.IPV4: Ipv4(0xFFFFFFFF, 0xFFFFFFFF, 0xFF, 0xFF, 0xFF, 0xFF),
-    K.IPV6: Ipv6(FF16, FF16, 0xFFFFFFFF, 0xFF, 0xFF, 0xFF, 0xFF),
-    K.TCP: Ports(0xFFFF, 0xFFFF),
-    K.UDP: Ports(0xFFFF, 0xFFFF),
-    K.SCTP: Ports(0xFFFF, 0xFFFF),
-    K.TCP_FLAGS: 0xFFFF,
-    K.ICMP: Icmp(0xFF, 0xFF),
-    K.ICMPV6: Icmp(0xFF, 0xFF),
-    K.ARP: Arp(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFF, FF6, FF6),
-    K.ND: Nd(FF16, FF6, FF6),
-    K.ND_EXTENSIONS: NdExtensions(0xFFFFFFFF, 0xFF),
-    K.IPV6_EXTHDRS: 0xFFFF,
+    kind: spec.full for kind, spec in KEY_SPECS.items() if spec.layout == FIXED
 }
 
 

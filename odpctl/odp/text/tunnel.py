@@ -32,18 +32,18 @@ Where this differs from OVS, on purpose:
 
 from __future__ import annotations
 
+import struct
 import sys
 from functools import partial
+from typing import Any
 
 from odpctl.odp.keys import Tunnel
+from odpctl.odp.keyspec import BLOB, FLAG, TUNNEL_OPTS, TunnelOpt
 from odpctl.odp.text.fields import (
-    FF16,
-    IPV4,
-    IPV6,
+    SYNTAX,
     U8,
     U16,
     U32,
-    U64,
     Field,
     addr4,
     addr6,
@@ -72,7 +72,6 @@ FLAG_NAMES = {F_OAM: "oam", F_DF: "df", F_CSUM: "csum", F_KEY: "key"}
 _FLAG_BITS = {name: bit for bit, name in FLAG_NAMES.items()}
 
 ERSPAN_LEN = 12  # struct erspan_metadata: int version; union { be32 index; md2 }
-GTPU_LEN = 2  # struct gtpu_metadata: u8 flags, u8 msgtype
 
 
 def _hex(data: bytes) -> str:
@@ -164,15 +163,11 @@ def _format_tunnel(t: Tunnel, m: Tunnel | None, verbose: bool) -> str:
             _raw(out, TunnelKeyAttr.ERSPAN_OPTS, t.erspan, mask)
         else:
             out.append(f"erspan({text})")
-    if t.gtpu is not None:
-        mask = None if exact else _mask_bytes(z.gtpu, len(t.gtpu))
-        if len(t.gtpu) != GTPU_LEN:
-            _raw(out, TunnelKeyAttr.GTPU_OPTS, t.gtpu, mask)
-        else:
-            sub = []
-            num(sub, "flags", t.gtpu[0], None if mask is None else mask[0], 0xFF, verbose, hex0)
-            num(sub, "msgtype", t.gtpu[1], None if mask is None else mask[1], 0xFF, verbose)
-            out.append(f"gtpu({','.join(sub)})")
+    for opt in _STRUCT_OPTS:
+        value = getattr(t, opt.field)
+        if value is not None:
+            mask = None if exact else _mask_bytes(getattr(z, opt.field), len(value))
+            _struct_opt(out, opt, value, mask, verbose)
     if t.ipv4_info_bridge:
         out.append(f"key{TunnelKeyAttr.IPV4_INFO_BRIDGE}()")
     for kind, data in t.unknown:
@@ -195,6 +190,26 @@ def _format_tunnel(t: Tunnel, m: Tunnel | None, verbose: bool) -> str:
 
 
 _ZERO = Tunnel()
+
+# The options whose bytes are a struct of named fields (the spec's), in its order.
+_STRUCT_OPTS = tuple(o for o in TUNNEL_OPTS if o.fields)
+_STRUCT_BY_TEXT = {o.text: o for o in _STRUCT_OPTS}
+
+
+def _struct_opt(out: list[str], opt: TunnelOpt, value: bytes, mask: bytes | None,
+                verbose: bool) -> None:
+    """``text(field=value,...)``, or the raw attribute when the length is not the struct's."""
+    layout = struct.Struct(opt.fields_fmt)
+    if len(value) != layout.size:
+        _raw(out, opt.kind, value, mask)
+        return
+    values = layout.unpack(value)
+    masks = layout.unpack(mask) if mask is not None else (None,) * len(values)
+    full = layout.unpack(b"\xff" * layout.size)
+    sub: list[str] = []
+    for f, v, m, ones in zip(opt.fields, values, masks, full, strict=True):
+        num(sub, f.text, v, m, ones, verbose, hex0 if f.syntax == "x8" else str)
+    out.append(f"{opt.text}({','.join(sub)})")
 
 
 def format_geneve(opts: bytes, mask: bytes | None, verbose: bool) -> str | None:
@@ -270,20 +285,12 @@ def format_erspan(data: bytes, mask: bytes | None, verbose: bool) -> str | None:
 
 # --- parsing -----------------------------------------------------------------
 
+# The fields written ``name=value[/mask]``: the spec's options with a syntax.
 _SIMPLE: dict[str, tuple[str, Field]] = {
-    "tun_id": ("tun_id", U64),
-    "src": ("ipv4_src", IPV4),
-    "dst": ("ipv4_dst", IPV4),
-    "ipv6_src": ("ipv6_src", IPV6),
-    "ipv6_dst": ("ipv6_dst", IPV6),
-    "tos": ("tos", U8),
-    "ttl": ("ttl", U8),
-    "tp_src": ("tp_src", U16),
-    "tp_dst": ("tp_dst", U16),
+    o.text: (o.field, SYNTAX[o.syntax]) for o in TUNNEL_OPTS if o.syntax
 }
 
 _GBP_FIELDS = {"id": U16, "flags": U8}
-_GTPU_FIELDS = {"flags": U8, "msgtype": U8}
 _ERSPAN_FIELDS = {
     "ver": Field(U8.value, "number", 0xFF),
     "idx": U32,
@@ -351,12 +358,15 @@ def _parse_nested(sc: Scanner, name: str, start: int, key: Tunnel, mask: Tunnel)
         sc.expect(")", "vxlan(...)")
         key.vxlan_gbp = gflags << 16 | gid
         mask.vxlan_gbp = gflags_m << 16 | gid_m
-    elif name == "gtpu":
-        vals = {"flags": (0, 0), "msgtype": (0, 0)}
-        for fname, value, m, _ in scan_fields(sc, "gtpu", _GTPU_FIELDS):
+    elif name in _STRUCT_BY_TEXT:
+        opt = _STRUCT_BY_TEXT[name]
+        table = {f.text: SYNTAX[f.syntax] for f in opt.fields}
+        vals = {f.text: (0, 0) for f in opt.fields}  # a field left out matches anything
+        for fname, value, m, _ in scan_fields(sc, name, table):
             vals[fname] = (value, m)
-        key.gtpu = bytes((vals["flags"][0], vals["msgtype"][0]))
-        mask.gtpu = bytes((vals["flags"][1], vals["msgtype"][1]))
+        layout = struct.Struct(opt.fields_fmt)
+        setattr(key, opt.field, layout.pack(*(v for v, _ in vals.values())))
+        setattr(mask, opt.field, layout.pack(*(m for _, m in vals.values())))
     elif name == "erspan":
         key.erspan, mask.erspan = _parse_erspan(sc, start)
     elif name == "geneve":
@@ -376,15 +386,17 @@ def _parse_nested(sc: Scanner, name: str, start: int, key: Tunnel, mask: Tunnel)
         raise sc.error(f"unknown field '{name}' in tunnel(...)", start)
 
 
+# The options kept as bytes, by attribute number: what ``key<N>(hex)`` sets.
+_BLOB_FIELDS = {int(o.kind): o.field for o in TUNNEL_OPTS if o.fmt == BLOB}
+
+
 def _set_raw(
     sc: Scanner, start: int, kind: int, data: bytes, m: bytes, key: Tunnel, mask: Tunnel
 ) -> None:
-    if kind == TunnelKeyAttr.GENEVE_OPTS:
-        key.geneve, mask.geneve = data, m
-    elif kind == TunnelKeyAttr.ERSPAN_OPTS:
-        key.erspan, mask.erspan = data, m
-    elif kind == TunnelKeyAttr.GTPU_OPTS:
-        key.gtpu, mask.gtpu = data, m
+    blob = _BLOB_FIELDS.get(kind)
+    if blob is not None:
+        setattr(key, blob, data)
+        setattr(mask, blob, m)
     elif kind == TunnelKeyAttr.IPV4_INFO_BRIDGE:
         if data:
             raise sc.error("key16() is a flag and takes no bytes", start)
@@ -475,24 +487,24 @@ def _parse_geneve(sc: Scanner) -> tuple[bytes, bytes]:
     return bytes(key), bytes(mask)
 
 
+# The all-ones mask of each field that has one (the numbers and addresses); a
+# GBP mask matches the 24 bits the text can write.
+_FULL: dict[str, Any] = {
+    o.field: (0xFFFFFF if o.nested is not None else o.full)
+    for o in TUNNEL_OPTS if o.fmt not in (FLAG, BLOB)
+}
+
+
+_BLOBS = tuple(o.field for o in TUNNEL_OPTS if o.fmt == BLOB)
+
+
 def tunnel_mask_is_exact(t: Tunnel, m: Tunnel) -> bool:
     """Whether every field present in ``t`` is fully masked in ``m``."""
-    full = {
-        "tun_id": 0xFFFFFFFFFFFFFFFF,
-        "ipv4_src": 0xFFFFFFFF,
-        "ipv4_dst": 0xFFFFFFFF,
-        "ipv6_src": FF16,
-        "ipv6_dst": FF16,
-        "tos": 0xFF,
-        "ttl": 0xFF,
-        "tp_src": 0xFFFF,
-        "tp_dst": 0xFFFF,
-        "vxlan_gbp": 0xFFFFFF,
-    }
+    full = _FULL
     for name, ones in full.items():
         if getattr(t, name) is not None and getattr(m, name) != ones:
             return False
-    for name in ("geneve", "erspan", "gtpu"):
+    for name in _BLOBS:
         value = getattr(t, name)
         if value is not None and getattr(m, name) != b"\xff" * len(value):
             if name == "geneve" and m.geneve is not None and _geneve_mask_full(value, m.geneve):

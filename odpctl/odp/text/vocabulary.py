@@ -1,42 +1,25 @@
-"""The words of the key syntax, for completion: attribute names and their fields."""
+"""The words of the key syntax, for completion: attribute names and their fields.
+
+Taken from the spec (`odpctl.odp.keyspec`), which the parser reads too, so
+that completion offers what `flow add` takes.
+"""
 
 from __future__ import annotations
 
-from odpctl.errors import ParseError
-from odpctl.odp.keys import KEY_TYPES
-from odpctl.odp.text.keys import KEY_NAMES, parse_key
-
-# Candidate fields of nested attributes whose values are not NamedTuples.
-_EXTRA_FIELDS = {
-    "tunnel": ["tun_id", "src", "dst", "ipv6_src", "ipv6_dst", "tos", "ttl", "tp_src",
-               "tp_dst", "erspan", "vxlan", "geneve", "gtpu", "flags"],
-    "nsh": ["flags", "ttl", "mdtype", "np", "spi", "si", "c1", "c2", "c3", "c4", "md2"],
-}
-
-
-def _field_known(attr: str, field: str) -> bool:
-    """Whether the flow parser knows ``attr(field=...)`` (tries a dummy value)."""
-    try:
-        parse_key(f"{attr}({field}=0)")
-    except ParseError as exc:
-        return "unknown field" not in exc.reason and "expected" not in exc.reason
-    except Exception:
-        return False
-    return True
+from odpctl.odp.keyspec import KEY_SPECS, TUNNEL_OPTS
+from odpctl.odp.text.keys import NSH_FIELD_NAMES
+from odpctl.odp.uapi import KeyAttr
 
 
 def flow_fields() -> tuple[list[str], dict[str, list[str]]]:
-    """Key attribute names, and the fields of those that have fields.
-
-    Derived from the codec and kept only where the parser agrees, so that
-    completion never offers what `flow add` refuses.
-    """
-    attrs = sorted(set(KEY_NAMES.values()))
+    """Key attribute names, and the ``field=`` names of those that have them."""
+    attrs = sorted(spec.name for spec in KEY_SPECS.values())
     fields: dict[str, list[str]] = {}
-    for kind, name in KEY_NAMES.items():
-        candidates = list(getattr(KEY_TYPES.get(kind), "_fields", ()))
-        candidates = candidates or _EXTRA_FIELDS.get(name, [])
-        known = [f for f in candidates if _field_known(name, f)]
-        if known:
-            fields[name] = known
+    for kind, spec in KEY_SPECS.items():
+        if spec.fields:
+            fields[spec.name] = [f.text for f in spec.fields]
+        elif kind == KeyAttr.TUNNEL:
+            fields[spec.name] = [o.text for o in TUNNEL_OPTS if o.syntax]
+        elif kind == KeyAttr.NSH:
+            fields[spec.name] = list(NSH_FIELD_NAMES)
     return attrs, fields
