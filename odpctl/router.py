@@ -34,7 +34,8 @@ from odpctl.control.mirror import SUBSCRIBE, UpcallMirror
 from odpctl.control.server import ControlServer, default_socket_path
 from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.mesh.names import PeerName
-from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
+from odpctl.mesh.node import MeshConfig, MeshNode
+from odpctl.mesh.status import control_handlers
 from odpctl.netlink.rundir import runtime_dir
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.endpoint import default_datapath_socket

@@ -19,7 +19,6 @@ import contextlib
 import logging
 import random
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from odpctl.errors import NotFoundError, UsageError
 
 from .connection import Connection, ConnectionConfig, ConnState, format_address, os_reason
 from .crypto import password_key
-from .discovery import DEFAULT_PORT, ConnectionMaker, TargetState, parse_address
+from .discovery import DEFAULT_PORT, ConnectionMaker, parse_address
 from .errors import ConnectionClosed, HandshakeRefused, MeshError, ProtocolViolation
 from .gossip import GossipChannel, Gossiper, SurrogateGossiper
 from .handshake import CONNECT_TO_SELF, NAME_COLLISION, HandshakeConfig
@@ -39,13 +38,14 @@ from .names import (
     default_nickname,
     default_peer_name,
     format_peer_name,
-    parse_peer_name,
     random_short_id,
     random_uid,
 )
 from .overlay import NullOverlay, Overlay, OverlayConnectionParams
+from .pacing import LoopLag, TokenBucket
 from .peer import ConnectionSummary, Peer
 from .routes import Routes
+from .status import connection_list, peer_list
 from .topology import CHANNEL as TOPOLOGY_CHANNEL
 from .topology import ApplyResult, Topology, TopologyGossiper
 from .wire import (
@@ -93,64 +93,6 @@ class MeshConfig:
     short_id: int | None = None  # default: random (tests force collisions with it)
 
 
-class LoopLag:
-    """How late the event loop runs timers: the measure of a router's overload.
-
-    One per event loop, shared by the nodes on it (a benchmark runs a hundred).
-    """
-
-    INTERVAL = 0.2
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLag] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Weakly: the registry's value must not keep its own key (the loop) alive.
-        self._loop = weakref.ref(loop)
-        self.lag = 0.0
-        self._due = loop.time() + self.INTERVAL
-        loop.call_at(self._due, self._tick)
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> LoopLag:
-        monitor = cls._by_loop.get(loop)
-        if monitor is None:
-            monitor = cls._by_loop[loop] = cls(loop)
-        return monitor
-
-    def _tick(self) -> None:
-        loop = self._loop()
-        if loop is None:
-            return
-        now = loop.time()
-        late = now - self._due
-        # Rise at once, fall gently: one quick tick does not end an overload.
-        self.lag = late if late > self.lag else 0.7 * self.lag + 0.3 * late
-        if loop.is_closed():
-            return
-        self._due = now + self.INTERVAL
-        loop.call_at(self._due, self._tick)
-
-
-class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-
 DUPLICATE = "duplicate connection"
 
 # Event loop lag (seconds) above which no new connection attempts start.
@@ -161,8 +103,6 @@ QUICK_GOSSIP_INTERVAL = 1.0
 QUICK_GOSSIP_FANOUT = 2
 QUICK_GOSSIP_SETTLE = 1.0  # ... once the topology has not changed for this long
 
-# How long an inbound connection that failed stays in the status.
-_REFUSAL_MEMORY = 600.0
 _MAX_REFUSALS = 32
 
 
@@ -788,133 +728,16 @@ class MeshNode:
 
     def peers_status(self) -> dict[str, Any]:
         """What `odpctl peer list` shows: every peer, and our connections."""
-        return {"self": format_peer_name(self._name), "peers": self._peer_list(),
-                "connections": self._connection_list()}
-
-    def _peer_list(self) -> list[dict[str, Any]]:
-        out = []
-        for peer in sorted(self.topology.peers.values(), key=lambda p: p.name):
-            hop = self.routes.unicast(peer.name)
-            out.append({
-                "name": format_peer_name(peer.name),
-                "nickname": peer.nickname or None,
-                "short_id": peer.short_id,
-                "uid": peer.uid or None,
-                "version": peer.version,
-                "self": peer.name == self._name,
-                "reachable": peer.name == self._name or hop is not None,
-                "next_hop": format_peer_name(hop) if hop is not None else None,
-                "connections": [
-                    {
-                        "peer": format_peer_name(remote),
-                        "address": c.address or None,
-                        "direction": "outbound" if c.outbound else "inbound",
-                        "established": c.established,
-                    }
-                    for remote, c in sorted(peer.connections.items())
-                ],
-            })
-        return out
-
-    def _connection_list(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        out: list[dict[str, Any]] = []
-
-        def entry(**kw: Any) -> dict[str, Any]:
-            base: dict[str, Any] = dict.fromkeys(
-                ("address", "peer", "nickname", "direction", "state", "overlay", "reason",
-                 "encrypted", "protocol", "retry_in", "since"),
-            )
-            base.update(kw)
-            return base
-
-        for conn in sorted(self._conns.values(), key=lambda c: c.remote_name or 0):
-            assert conn.remote is not None
-            overlay = conn.overlay.status() if conn.overlay is not None else None
-            reason = None
-            if conn.state != ConnState.ESTABLISHED:
-                reason = overlay.reason if overlay and overlay.reason else "waiting for the overlay"
-            elif overlay is not None and not overlay.healthy:
-                reason = overlay.reason
-            out.append(entry(
-                address=conn.remote_listen_address or conn.address,
-                peer=format_peer_name(conn.remote.name),
-                nickname=conn.remote.nickname or None,
-                direction="outbound" if conn.outbound else "inbound",
-                state=conn.state.value,
-                overlay=(overlay.name or None) if overlay else None,
-                reason=reason,
-                encrypted=conn.encrypted,
-                protocol=conn.version,
-                since=round(now - (conn.established_at or conn.created), 1),
-            ))
-        dialing = set()
-        for conn in sorted(self._handshaking, key=lambda c: c.address):
-            dialing.add(conn.address)
-            out.append(entry(
-                address=conn.address,
-                peer=format_peer_name(conn.remote.name) if conn.remote else None,
-                nickname=conn.remote.nickname if conn.remote else None,
-                direction="outbound" if conn.outbound else "inbound",
-                state=ConnState.HANDSHAKE.value,
-                encrypted=conn.encrypted,
-                since=round(now - conn.created, 1),
-            ))
-        for target in self.maker.status():
-            if target["state"] == TargetState.CONNECTED or target["address"] in dialing:
-                continue
-            peer = target["peer"]
-            known = self.topology.get(parse_peer_name(peer)) if peer else None
-            out.append(entry(
-                address=target["address"],
-                peer=peer,
-                nickname=(known.nickname or None) if known else None,
-                direction="outbound",
-                state=target["state"],
-                reason=target["last_error"],
-                retry_in=target["retry_in"],
-            ))
-        for refusal in list(self._refusals.values()):
-            age = now - refusal["at"]
-            if age > _REFUSAL_MEMORY:
-                continue
-            out.append(entry(
-                address=refusal["address"],
-                peer=format_peer_name(refusal["peer"]) if refusal["peer"] is not None else None,
-                nickname=refusal["nickname"],
-                direction="inbound",
-                state="refused",
-                reason=refusal["reason"],
-                since=round(age, 1),
-            ))
-        return out
+        return {
+            "self": format_peer_name(self._name),
+            "peers": peer_list(self.topology, self.routes, self._name),
+            "connections": connection_list(
+                self._conns.values(), self._handshaking, self.maker.status(), self.topology,
+                self._refusals.values(),
+            ),
+        }
 
 
 def _refusal(error: BaseException | None, reason: str) -> str:
     """The refusal itself, whichever end made it."""
     return error.refusal if isinstance(error, HandshakeRefused) else reason
-
-
-def control_handlers(node: MeshNode) -> dict[str, Any]:
-    """The control socket's commands that the mesh answers."""
-
-    def status(request: dict[str, Any]) -> Any:
-        return node.status()
-
-    def peers(request: dict[str, Any]) -> Any:
-        return node.peers_status()
-
-    def connect(request: dict[str, Any]) -> Any:
-        return {"addresses": node.connect(_addresses(request))}
-
-    def forget(request: dict[str, Any]) -> Any:
-        return {"addresses": node.forget(_addresses(request))}
-
-    return {"status": status, "peers": peers, "connect": connect, "forget": forget}
-
-
-def _addresses(request: dict[str, Any]) -> list[str]:
-    addresses = request.get("addresses")
-    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
-        raise UsageError('expected "addresses": a list of HOST[:PORT] strings')
-    return addresses

@@ -19,7 +19,8 @@ from odpctl.control.server import ControlServer, default_socket_path
 from odpctl.errors import OdpError, UsageError
 from odpctl.mesh.discovery import DEFAULT_PORT, parse_address
 from odpctl.mesh.names import parse_peer_name
-from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
+from odpctl.mesh.node import MeshConfig, MeshNode
+from odpctl.mesh.status import control_handlers
 from odpctl.mesh.wire import PROTOCOL_MAX, PROTOCOL_MIN
 
 log = logging.getLogger("odpctl.mesh.node")

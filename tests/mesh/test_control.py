@@ -24,7 +24,8 @@ from odpctl.control.protocol import ControlError, RouterUnavailableError, defaul
 from odpctl.control.server import ControlServer
 from odpctl.errors import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE, OdpError
 from odpctl.mesh.names import format_peer_name, name_from_bytes
-from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
+from odpctl.mesh.node import MeshConfig, MeshNode
+from odpctl.mesh.status import control_handlers
 
 
 @dataclass

@@ -7,7 +7,7 @@ import gc
 import time
 import weakref
 
-from odpctl.mesh.node import LoopLag, TokenBucket
+from odpctl.mesh.pacing import LoopLag, TokenBucket
 
 
 def test_loop_lag_releases_a_closed_loop() -> None:
