@@ -4,7 +4,7 @@ and against the kernel's own bridge + vxlan device, side by side in one run.
 
     testbed/uml-run --rw "$PWD" -- .venv/bin/python bench/router_iperf.py
 
-In the 3-host overlay (odpctl/overlaylab.py, kernel datapath), ``--rounds``
+In the 3-host overlay (odpctl/demo/overlaylab.py, kernel datapath), ``--rounds``
 rounds of ``--seconds``-second iperf3 runs, interleaved:
 
   (a) overlay   container h0c0 -> container h1c0 through the routers' flows (VXLAN)

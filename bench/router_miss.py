@@ -4,7 +4,7 @@
     .venv/bin/python bench/router_miss.py --datapath userspace          # here
     testbed/uml-run --rw "$PWD" -- .venv/bin/python bench/router_miss.py --datapath kernel
 
-Builds the 3-host overlay (odpctl/overlaylab.py), lets container h0c0 learn
+Builds the 3-host overlay (odpctl/demo/overlaylab.py), lets container h0c0 learn
 h1c0's MAC with a ping, then sends ``--frames`` frames from h0c0 to h1c0,
 each from a new source MAC (ethertype 0x88B6, local experimental), in one
 burst: every frame is a miss on host 0 and a tunnel-ingress miss on host 1,
