@@ -3,13 +3,14 @@
 # Install: copy to /usr/share/bash-completion/completions/odpctl, or source it.
 
 declare -gA _odpctl_sub=(
-    ['odpctl']='shell demo dp vport flow watch router peer'
+    ['odpctl']='shell demo dp vport flow watch router peer dns'
     ['odpctl dp']='list show add del set serve'
     ['odpctl vport']='list add del set'
     ['odpctl flow']='dump get add mod del flush parse'
     ['odpctl watch']='flows stats vports upcalls'
     ['odpctl router']='start status attach detach'
     ['odpctl peer']='list connect forget'
+    ['odpctl dns']='add remove lookup list'
 )
 declare -gA _odpctl_opts=(
     ['odpctl']='--netns -n --datapath --version --help -h'
@@ -41,7 +42,7 @@ declare -gA _odpctl_opts=(
     ['odpctl watch vports']='--all -a --interval -i --count -c --duration -d --lines --json --help -h'
     ['odpctl watch upcalls']='--filter --source --force --control --names --no-names --count -c --duration -d --lines --json --help -h'
     ['odpctl router']='--help -h'
-    ['odpctl router start']='--name --nickname --password-file --datapath --port --mtu --control --iface --dp --log-level --help -h'
+    ['odpctl router start']='--name --nickname --password-file --datapath --port --mtu --control --iface --dp --log-level --dns-domain --dns-ttl --dns-listen --help -h'
     ['odpctl router status']='--control --json --help -h'
     ['odpctl router attach']='--control --help -h'
     ['odpctl router detach']='--control --help -h'
@@ -49,6 +50,11 @@ declare -gA _odpctl_opts=(
     ['odpctl peer list']='--control --json --help -h'
     ['odpctl peer connect']='--control --json --help -h'
     ['odpctl peer forget']='--control --json --help -h'
+    ['odpctl dns']='--help -h'
+    ['odpctl dns add']='--control --json --help -h'
+    ['odpctl dns remove']='--control --json --help -h'
+    ['odpctl dns lookup']='--control --json --help -h'
+    ['odpctl dns list']='--control --json --help -h'
 )
 declare -gA _odpctl_vals=(
     ['odpctl --netns']='netns'
@@ -119,12 +125,19 @@ declare -gA _odpctl_vals=(
     ['odpctl router start --iface']='-'
     ['odpctl router start --dp']='-'
     ['odpctl router start --log-level']='-'
+    ['odpctl router start --dns-domain']='-'
+    ['odpctl router start --dns-ttl']='-'
+    ['odpctl router start --dns-listen']='-'
     ['odpctl router status --control']='file'
     ['odpctl router attach --control']='file'
     ['odpctl router detach --control']='file'
     ['odpctl peer list --control']='file'
     ['odpctl peer connect --control']='file'
     ['odpctl peer forget --control']='file'
+    ['odpctl dns add --control']='file'
+    ['odpctl dns remove --control']='file'
+    ['odpctl dns lookup --control']='file'
+    ['odpctl dns list --control']='file'
 )
 declare -gA _odpctl_pos=(
     ['odpctl shell']='dp'
@@ -152,6 +165,9 @@ declare -gA _odpctl_pos=(
     ['odpctl router detach']='iface'
     ['odpctl peer connect']='-'
     ['odpctl peer forget']='-'
+    ['odpctl dns add']='- -'
+    ['odpctl dns remove']='- -'
+    ['odpctl dns lookup']='-'
 )
 declare -gA _odpctl_rep=(
     ['odpctl dp show']='1'

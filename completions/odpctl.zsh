@@ -5,13 +5,14 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo dp vport flow watch router peer'
+    'odpctl' 'shell demo dp vport flow watch router peer dns'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
     'odpctl watch' 'flows stats vports upcalls'
     'odpctl router' 'start status attach detach'
     'odpctl peer' 'list connect forget'
+    'odpctl dns' 'add remove lookup list'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
@@ -22,7 +23,8 @@ vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
 watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.
 router:Run the overlay router, and ask a running one how it is.
-peer:List the mesh'\''s peers and connections; connect to and forget peers.'
+peer:List the mesh'\''s peers and connections; connect to and forget peers.
+dns:Add, remove and look up the names of the mesh'\''s containers.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -51,6 +53,10 @@ detach:Detach a container interface from the router'\''s datapath.'
     'odpctl peer' 'list:List the peers of the mesh and this router'\''s connections.
 connect:Connect to peers, and keep reconnecting to them.
 forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).'
+    'odpctl dns' 'add:Register NAME for ADDR on this router; the whole mesh resolves it in moments.
+remove:Remove NAME (or only its ADDR) registered on this router, from the whole mesh.
+lookup:The addresses of NAME as the mesh knows it (exit code 3 if it has none).
+list:Every record of the mesh, with its origin; removed ones as tombstones.'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -237,6 +243,9 @@ _odpctl_optdescr=(
 --iface:Container interface to attach (repeatable)
 --dp:Datapath name (default odp-router)
 --log-level:debug, info, warning
+--dns-domain:Domain of the containers'\'' names
+--dns-ttl:TTL of the DNS answers about containers
+--dns-listen:Serve DNS here (default: the router'\''s exposed address, port 53)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl router status' '--control:The router'\''s control socket (default: this namespace'\''s)
@@ -260,6 +269,24 @@ _odpctl_optdescr=(
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl peer forget' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns add' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns remove' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns lookup' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns list' '--control:The router'\''s control socket (default: the one of this network namespace)
 --json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
@@ -334,12 +361,19 @@ _odpctl_vals=(
     'odpctl router start --iface' '-'
     'odpctl router start --dp' '-'
     'odpctl router start --log-level' '-'
+    'odpctl router start --dns-domain' '-'
+    'odpctl router start --dns-ttl' '-'
+    'odpctl router start --dns-listen' '-'
     'odpctl router status --control' 'file'
     'odpctl router attach --control' 'file'
     'odpctl router detach --control' 'file'
     'odpctl peer list --control' 'file'
     'odpctl peer connect --control' 'file'
     'odpctl peer forget --control' 'file'
+    'odpctl dns add --control' 'file'
+    'odpctl dns remove --control' 'file'
+    'odpctl dns lookup --control' 'file'
+    'odpctl dns list --control' 'file'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
@@ -368,6 +402,9 @@ _odpctl_pos=(
     'odpctl router detach' 'iface'
     'odpctl peer connect' '-'
     'odpctl peer forget' '-'
+    'odpctl dns add' '- -'
+    'odpctl dns remove' '- -'
+    'odpctl dns lookup' '-'
 )
 typeset -gA _odpctl_rep
 _odpctl_rep=(

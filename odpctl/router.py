@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from odpctl.control.server import ControlServer, default_socket_path
+from odpctl.dns.service import DnsConfig, DnsService
 from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.mesh.names import PeerName
 from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
@@ -74,6 +75,7 @@ class RouterConfig:
     idle_timeout: float = 60.0  # flows no packet hit for this long go
     grace: float = 30.0  # flows towards a vanished peer stay this long
     fallback_port: int = FALLBACK_PORT
+    dns: DnsConfig = field(default_factory=DnsConfig)
 
 
 def kernel_datapath_available() -> bool:
@@ -88,6 +90,8 @@ class Router:
         self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu)
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         self._saved_short_id: int | None = None
+        self.dns = DnsService(self.node, replace(
+            config.dns, state=config.dns.state or self._state_dir() / f"dns-{config.dp_name}.json"))
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
         # Peers gone from the view, and neighbours whose connection to us closed (a
         # router restarting: its datapath still forwards), since when: flows towards
@@ -460,8 +464,11 @@ class Router:
 
     # --- state kept across restarts ---------------------------------------------------
 
+    def _state_dir(self) -> Path:
+        return runtime_dir(None)
+
     def _state_path(self) -> Path:
-        return runtime_dir(None) / f"router-{self.config.dp_name}.json"
+        return self._state_dir() / f"router-{self.config.dp_name}.json"
 
     def _load_state(self) -> MeshConfig:
         """Our short ID from the previous run: the flows it left name it in VNIs."""
@@ -496,6 +503,7 @@ class Router:
                 self._watchdog()
                 self._check_dispatch()
                 self.macs.expire()
+                self.dns.tick()
                 if time.monotonic() - self._last_sweep > self.sweep_interval:
                     self._last_sweep = time.monotonic()
                     self._sweep(view_changed=False)
@@ -618,6 +626,7 @@ class Router:
             "handler_restarts": self.handler_restarts,
             "miss_latency": latency_summary(self.handlers),
             "connections": conns,
+            "dns": self.dns.status(),
         }
 
     def _handlers(self) -> dict[str, Any]:
@@ -635,6 +644,7 @@ class Router:
             return {"iface": _iface(request), "port": self.detach(_iface(request))}
 
         handlers.update(status=status, attach=attach, detach=detach)
+        handlers.update(self.dns.handlers())
         return handlers
 
     # --- lifecycle -----------------------------------------------------------------
@@ -656,6 +666,7 @@ class Router:
                                          self._handlers())
             self._server.register_stream(SUBSCRIBE, self.mirror.serve)
             await self._server.start()
+            await self.dns.start()
             self._refresh_view()
             log.info("router %s up: datapath %s (%s), control socket %s", self.node,
                      self.config.dp_name, self.datapath_kind, self._server.path)
@@ -671,6 +682,7 @@ class Router:
 
     async def close(self) -> None:
         self._unwatch_ports()
+        await self.dns.stop()
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -73,6 +73,15 @@ def start(
         show_default=False)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")
                          ] = "info",
+    dns_domain: Annotated[str, typer.Option(
+        "--dns-domain", metavar="DOMAIN", help="Domain of the containers' names.")
+    ] = "odpctl.local.",
+    dns_ttl: Annotated[int, typer.Option(
+        "--dns-ttl", metavar="SECONDS", help="TTL of the DNS answers about containers.")] = 1,
+    dns_listen: Annotated[str | None, typer.Option(
+        "--dns-listen", metavar="ADDR[:PORT]",
+        help="Serve DNS here (default: the router's exposed address, port 53).",
+        show_default=False)] = None,
 ) -> None:
     """Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
 
@@ -82,6 +91,8 @@ def start(
     whoever adds a netdev port to the datapath (`odpctl vport add`,
     `ovs-dpctl add-if`): the router attaches it when it sees the port
     appear, and detaches it when the port is deleted."""
+    from odpctl.dns.names import normalize_domain
+    from odpctl.dns.service import DnsConfig, parse_listen
     from odpctl.mesh.names import parse_peer_name
     from odpctl.mesh.node import MeshConfig
     from odpctl.router import DEFAULT_DP, DEFAULT_MTU, RouterConfig, run_router
@@ -99,13 +110,17 @@ def start(
     )
     if mtu is not None and not 576 <= mtu <= 65000:
         raise UsageError(f"--mtu {mtu}: expected 576 to 65000")
+    if not 0 <= dns_ttl <= 86400:
+        raise UsageError(f"--dns-ttl {dns_ttl}: expected 0 to 86400 seconds")
+    dns = DnsConfig(domain=normalize_domain(dns_domain), ttl=dns_ttl,
+                    listen=parse_listen(dns_listen) if dns_listen else None)
     choice = datapath.value
     if s.datapath is not None and datapath is DatapathChoice.auto:
         choice = s.datapath  # the global --datapath names an endpoint
     config = RouterConfig(
         mesh=mesh, datapath=choice, dp_name=dp_name or DEFAULT_DP,
         mtu=mtu or DEFAULT_MTU, control=control or default_socket_path(s.netns),
-        ifaces=tuple(ifaces or ()),
+        ifaces=tuple(ifaces or ()), dns=dns,
     )
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

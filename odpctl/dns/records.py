@@ -127,7 +127,7 @@ class Records:
 
     def restore(self, records: Iterable[Record]) -> None:
         """Our records as a previous run of this peer left them."""
-        self.merge(r for r in records if r.origin == self.ourself)
+        self._apply([r for r in records if r.origin == self.ourself])
 
     # --- merging --------------------------------------------------------------------
 

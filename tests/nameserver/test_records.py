@@ -218,3 +218,14 @@ def test_a_record_list_is_split_over_payloads() -> None:
     assert sum(len(decode_payload(p)[1]) for p in payloads) == 1200
     with pytest.raises(MalformedRecords):
         decode_record(["c", 2, "10.0.0.1", WEB, 1])
+
+
+def test_restored_records_are_ours_as_they_were() -> None:
+    before = Records(US)
+    before.add("c1", "10.32.0.1", WEB)
+    before.remove(container="c1")
+    before.add("c1", "10.32.0.1", WEB)
+    after = Records(US)
+    after.restore([*before.own(), Record("c2", A, "10.32.0.2", WEB)])
+    assert after.addresses(WEB) == ("10.32.0.1",)
+    assert [r.version for r in after.own()] == [3]
