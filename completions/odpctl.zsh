@@ -246,6 +246,7 @@ _odpctl_optdescr=(
 --dns-domain:Domain of the containers'\'' names
 --dns-ttl:TTL of the DNS answers about containers
 --dns-listen:Serve DNS here (default: the router'\''s exposed address, port 53)
+--dns-rate:DNS queries per second answered per client address (0: no limit)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl router status' '--control:The router'\''s control socket (default: this namespace'\''s)
@@ -364,6 +365,7 @@ _odpctl_vals=(
     'odpctl router start --dns-domain' '-'
     'odpctl router start --dns-ttl' '-'
     'odpctl router start --dns-listen' '-'
+    'odpctl router start --dns-rate' '-'
     'odpctl router status --control' 'file'
     'odpctl router attach --control' 'file'
     'odpctl router detach --control' 'file'

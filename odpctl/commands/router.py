@@ -82,6 +82,9 @@ def start(
         "--dns-listen", metavar="ADDR[:PORT]",
         help="Serve DNS here (default: the router's exposed address, port 53).",
         show_default=False)] = None,
+    dns_rate: Annotated[float, typer.Option(
+        "--dns-rate", metavar="QPS",
+        help="DNS queries per second answered per client address (0: no limit).")] = 2000.0,
 ) -> None:
     """Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
 
@@ -112,7 +115,9 @@ def start(
         raise UsageError(f"--mtu {mtu}: expected 576 to 65000")
     if not 0 <= dns_ttl <= 86400:
         raise UsageError(f"--dns-ttl {dns_ttl}: expected 0 to 86400 seconds")
-    dns = DnsConfig(domain=normalize_domain(dns_domain), ttl=dns_ttl,
+    if dns_rate < 0:
+        raise UsageError(f"--dns-rate {dns_rate:g}: expected 0 (no limit) or more")
+    dns = DnsConfig(domain=normalize_domain(dns_domain), ttl=dns_ttl, rate=dns_rate,
                     listen=parse_listen(dns_listen) if dns_listen else None)
     choice = datapath.value
     if s.datapath is not None and datapath is DatapathChoice.auto:

@@ -105,8 +105,6 @@ class DnsServer:
                 udp.close()
                 raise
             self._udp = udp
-            # A timeout, so that the thread sees a stop within a moment.
-            udp.settimeout(0.2)
             self._tcp = await asyncio.start_server(self._serve_tcp, self.listen.address, self.port,
                                                    reuse_address=True)
         except PermissionError:
@@ -133,9 +131,22 @@ class DnsServer:
         for task in list(self._tasks):
             task.cancel()
         if self._thread is not None:
+            self._wake_udp_thread()
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
             self._thread = None
         self._close_udp()
+
+    def _wake_udp_thread(self) -> None:
+        """An empty datagram to our socket: the thread's blocking receive returns and
+        sees the stop.  (A timeout instead would cost a poll() before every receive.)"""
+        if self._udp is None:
+            return
+        address = self._udp.getsockname()
+        with socket.socket(self._udp.family, socket.SOCK_DGRAM) as waker:
+            try:
+                waker.sendto(b"", address)
+            except OSError:
+                self._udp.shutdown(socket.SHUT_RDWR)  # wakes the receive too
 
     def _close_udp(self) -> None:
         if self._udp is not None:
@@ -154,26 +165,27 @@ class DnsServer:
         sock, loop = self._udp, self._loop
         assert sock is not None and loop is not None
         respond, allow, counters = self.answerer.respond, self.limiter.allow, self.counters
+        limited = self.limiter.rate > 0
         while self._running:
             try:
                 wire, source = sock.recvfrom(65535)
-            except TimeoutError:
-                continue
             except OSError as exc:
                 if not self._running:
                     return
                 counters.errors += 1
                 log.debug("DNS UDP receive: %s", exc)
                 continue
+            if not self._running:
+                return
             try:
-                if not allow(source[0]):
+                if limited and not allow(source[0]):
                     counters.rate_limited += 1
                     continue
                 answer = respond(wire)
-                if answer is FORWARD:
-                    loop.call_soon_threadsafe(self._forward, wire, source)
-                elif isinstance(answer, bytes):
+                if type(answer) is bytes:
                     sock.sendto(answer, source)
+                elif answer is FORWARD:
+                    loop.call_soon_threadsafe(self._forward, wire, source)
             except OSError as exc:
                 counters.errors += 1
                 log.debug("DNS UDP send to %s: %s", source, exc)
