@@ -110,18 +110,27 @@ class DnsService:
 
     # --- containers (the router's attach and detach) ---------------------------------
 
-    def attach(self, container: str, hostname: str, address: str, netns: str | None) -> str:
-        """Register a container's name, and point its resolver at us; the full name."""
-        record = self.records.add(container, normalize_address(address),
-                                  normalize_name(hostname, self.config.domain))
-        if netns is not None and self.address is not None:
-            write_resolv_conf(netns, self.address, self.config.domain)
-        return record.hostname
+    def attach(self, container: str, hostname: str | None, address: str, netns: str) -> None:
+        """Register a container's name (if it has one), and point its resolver at us.
 
-    def detach(self, container: str, netns: str | None) -> int:
-        """Tombstone a container's names (and forget its resolv.conf); how many."""
+        The resolv.conf goes where `ip netns exec` finds it, so only for a
+        namespace given by name (not a /proc/PID/ns/net path)."""
+        if hostname is not None:
+            self.records.add(container, normalize_address(address),
+                             normalize_name(hostname, self.config.domain))
+        if "/" in netns:
+            log.info("container %s: namespace %s has no /etc/netns directory: its resolv.conf "
+                     "is the runtime's business", container, netns)
+        elif self.address is None:
+            log.warning("container %s: no DNS server to point its resolv.conf at "
+                        "(expose the router, or --dns-listen)", container)
+        else:
+            write_resolv_conf(netns, self.address, self.config.domain)
+
+    def detach(self, container: str, netns: str) -> int:
+        """Tombstone a container's names (and remove the resolv.conf we wrote); how many."""
         gone = self.records.remove(container=container)
-        if netns is not None:
+        if "/" not in netns:
             remove_resolv_conf(netns)
         return len(gone)
 
