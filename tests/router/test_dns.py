@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,12 @@ class Mesh:
                                       "+time=2", name, *extra, timeout=15)
         return result.stdout
 
+    def resolves(self, i: int, name: str, address: str) -> bool:
+        return self.getent(i, name) == address
+
+    def nxdomain(self, i: int, name: str) -> bool:
+        return _status(self.dig(i, name)) == "NXDOMAIN"
+
     def start_router(self, i: int) -> None:
         self.overlay.start_router(i, extra=("--dns-listen", SERVER))
 
@@ -73,7 +80,9 @@ def _status(dig_output: str) -> str:
     return ""
 
 
-@pytest.fixture(name="mesh")
+# One mesh for the module's tests (each uses names of its own): building one costs
+# seconds of routers starting and connecting.
+@pytest.fixture(name="mesh", scope="module")
 def mesh_fixture() -> Iterator[Mesh]:
     lab = Lab("odpd")
     written: list[Path] = []
@@ -126,7 +135,7 @@ def test_names_resolve_across_hosts_and_go_when_removed(mesh: Mesh) -> None:
     assert added.stdout.strip() == "added web2.odpctl.local. 10.40.0.12"
     assert mesh.odpctl(2, "dns", "add", "db", "10.40.0.31").returncode == 0
     for i in range(3):
-        assert wait_until(lambda i=i: mesh.getent(i, "web2") == "10.40.0.12", 10), \
+        assert wait_until(partial(mesh.resolves, i, "web2", "10.40.0.12"), 10), \
             f"host {i}: {mesh.dig(i, 'web2.odpctl.local')}"
         assert mesh.dig(i, "db.odpctl.local", "+short").strip() == "10.40.0.31"
         reverse = mesh.dig(i, "-x", "10.40.0.12", "+short").strip()
@@ -140,8 +149,8 @@ def test_names_resolve_across_hosts_and_go_when_removed(mesh: Mesh) -> None:
     assert refused.returncode == 2 and "registered by peer" in refused.stderr
     assert mesh.odpctl(0, "dns", "remove", "web2").returncode == 0
     for i in range(3):
-        assert wait_until(lambda i=i: _status(mesh.dig(i, "web2.odpctl.local")) == "NXDOMAIN",
-                          5), f"host {i} still answers web2"
+        assert wait_until(partial(mesh.nxdomain, i, "web2.odpctl.local"), 5), \
+            f"host {i} still answers web2"
     assert mesh.getent(1, "web2") == ""
     missing = mesh.odpctl(1, "dns", "lookup", "web2")
     assert missing.returncode == 3 and "no such name" in missing.stderr
@@ -167,4 +176,4 @@ def test_a_restarted_router_gets_its_names_back(mesh: Mesh) -> None:
     assert record["local"] is True
     # And its removal after the restart still travels.
     assert mesh.odpctl(0, "dns", "remove", "web1").returncode == 0
-    assert wait_until(lambda: _status(mesh.dig(2, "web1.odpctl.local")) == "NXDOMAIN", 5)
+    assert wait_until(partial(mesh.nxdomain, 2, "web1.odpctl.local"), 5)

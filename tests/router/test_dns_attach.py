@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,12 @@ class Bed:
         host = self.overlay.hosts[i]
         return subprocess.run([str(ODPCTL), "--netns", host.ns, *argv, "--control",
                                str(host.control)], capture_output=True, text=True, timeout=60)
+
+    def exposed(self, i: int) -> bool:
+        return bool(self.overlay.status(i)["router"]["exposed"])
+
+    def resolves(self, i: int, name: str, address: str) -> bool:
+        return self.getent(i, name) == address
 
     def getent(self, i: int, name: str) -> str:
         result = self.overlay.lab.run(self.containers[i], "getent", "hosts", name, timeout=10)
@@ -71,7 +78,7 @@ def bed_fixture() -> Iterator[Bed]:
 def test_attached_names_resolve_on_every_host_through_glibc(bed: Bed) -> None:
     exposed: list[str] = []
     for i in range(3):
-        assert wait_until(lambda i=i: bed.overlay.status(i)["router"]["exposed"], 30), \
+        assert wait_until(partial(bed.exposed, i), 30), \
             bed.overlay.log_tail(i)
         exposed.append(bed.overlay.status(i)["router"]["exposed"].split("/")[0])
     ips = []
@@ -83,13 +90,13 @@ def test_attached_names_resolve_on_every_host_through_glibc(bed: Bed) -> None:
         assert f"nameserver {exposed[i]}\n" in conf and "search odpctl.local\n" in conf
     for i in range(3):
         for j in range(3):
-            assert wait_until(lambda i=i, j=j: bed.getent(i, f"web{j}") == ips[j], 15), \
+            assert wait_until(partial(bed.resolves, i, f"web{j}", ips[j]), 15), \
                 f"web{j} from container {i}: {bed.overlay.log_tail(i)}"
     # Detach: the name goes everywhere, and the resolv.conf we wrote with it.
     assert bed.odpctl(1, "router", "detach", "--netns", bed.containers[1]).returncode == 0
     assert not (NETNS_ETC / bed.containers[1]).exists()
     for i in (0, 2):
-        assert wait_until(lambda i=i: bed.getent(i, "web1") == "", 5)
+        assert wait_until(partial(bed.resolves, i, "web1", ""), 5)
     listed = json.loads(bed.odpctl(0, "dns", "list", "--json").stdout)
     states = {r["hostname"]: r["tombstone"] is None for r in listed["records"]}
     assert states == {"web0.odpctl.local.": True, "web1.odpctl.local.": False,
@@ -97,7 +104,7 @@ def test_attached_names_resolve_on_every_host_through_glibc(bed: Bed) -> None:
 
 
 def test_without_dns_registers_nothing_and_writes_nothing(bed: Bed) -> None:
-    assert wait_until(lambda: bed.overlay.status(0)["router"]["exposed"], 30)
+    assert wait_until(partial(bed.exposed, 0), 30)
     ns = bed.containers[0]
     attached = bed.odpctl(0, "router", "attach", "--netns", ns, "--name", "quiet",
                           "--without-dns")
