@@ -3,7 +3,7 @@
 # Install: copy to /usr/share/bash-completion/completions/odpctl, or source it.
 
 declare -gA _odpctl_sub=(
-    ['odpctl']='shell demo dp vport flow watch router peer ipam'
+    ['odpctl']='shell demo dp vport flow watch router peer ipam dns'
     ['odpctl dp']='list show add del set serve'
     ['odpctl vport']='list add del set'
     ['odpctl flow']='dump get add mod del flush parse'
@@ -11,6 +11,7 @@ declare -gA _odpctl_sub=(
     ['odpctl router']='start status attach detach expose stop'
     ['odpctl peer']='list connect forget'
     ['odpctl ipam']='status allocate claim release rmpeer'
+    ['odpctl dns']='add remove lookup list'
 )
 declare -gA _odpctl_opts=(
     ['odpctl']='--netns -n --datapath --version --help -h'
@@ -42,9 +43,9 @@ declare -gA _odpctl_opts=(
     ['odpctl watch vports']='--all -a --interval -i --count -c --duration -d --lines --json --help -h'
     ['odpctl watch upcalls']='--filter --source --force --control --names --no-names --count -c --duration -d --lines --json --help -h'
     ['odpctl router']='--help -h'
-    ['odpctl router start']='--name --nickname --password-file --datapath --port --mtu --control --iface --dp --log-level --ipalloc-range --ipalloc-init --expose --help -h'
+    ['odpctl router start']='--name --nickname --password-file --datapath --port --mtu --control --iface --dp --log-level --dns-domain --dns-ttl --dns-listen --dns-rate --ipalloc-range --ipalloc-init --expose --help -h'
     ['odpctl router status']='--control --json --help -h'
-    ['odpctl router attach']='--netns --id --ip --ifname --name --control --json --help -h'
+    ['odpctl router attach']='--netns --id --ip --ifname --name --without-dns --control --json --help -h'
     ['odpctl router detach']='--netns --id --control --help -h'
     ['odpctl router expose']='--control --help -h'
     ['odpctl router stop']='--shutdown --control --help -h'
@@ -58,6 +59,11 @@ declare -gA _odpctl_opts=(
     ['odpctl ipam claim']='--control --help -h'
     ['odpctl ipam release']='--control --help -h'
     ['odpctl ipam rmpeer']='--control --help -h'
+    ['odpctl dns']='--help -h'
+    ['odpctl dns add']='--control --json --help -h'
+    ['odpctl dns remove']='--control --json --help -h'
+    ['odpctl dns lookup']='--control --json --help -h'
+    ['odpctl dns list']='--control --json --help -h'
 )
 declare -gA _odpctl_vals=(
     ['odpctl --netns']='netns'
@@ -128,6 +134,10 @@ declare -gA _odpctl_vals=(
     ['odpctl router start --iface']='-'
     ['odpctl router start --dp']='-'
     ['odpctl router start --log-level']='-'
+    ['odpctl router start --dns-domain']='-'
+    ['odpctl router start --dns-ttl']='-'
+    ['odpctl router start --dns-listen']='-'
+    ['odpctl router start --dns-rate']='-'
     ['odpctl router start --ipalloc-range']='-'
     ['odpctl router start --ipalloc-init']='-'
     ['odpctl router status --control']='file'
@@ -151,6 +161,10 @@ declare -gA _odpctl_vals=(
     ['odpctl ipam claim --control']='file'
     ['odpctl ipam release --control']='file'
     ['odpctl ipam rmpeer --control']='file'
+    ['odpctl dns add --control']='file'
+    ['odpctl dns remove --control']='file'
+    ['odpctl dns lookup --control']='file'
+    ['odpctl dns list --control']='file'
 )
 declare -gA _odpctl_pos=(
     ['odpctl shell']='dp'
@@ -182,6 +196,9 @@ declare -gA _odpctl_pos=(
     ['odpctl ipam claim']='- -'
     ['odpctl ipam release']='-'
     ['odpctl ipam rmpeer']='-'
+    ['odpctl dns add']='- -'
+    ['odpctl dns remove']='- -'
+    ['odpctl dns lookup']='-'
 )
 declare -gA _odpctl_rep=(
     ['odpctl dp show']='1'

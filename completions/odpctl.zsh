@@ -5,7 +5,7 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo dp vport flow watch router peer ipam'
+    'odpctl' 'shell demo dp vport flow watch router peer ipam dns'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
@@ -13,6 +13,7 @@ _odpctl_sub=(
     'odpctl router' 'start status attach detach expose stop'
     'odpctl peer' 'list connect forget'
     'odpctl ipam' 'status allocate claim release rmpeer'
+    'odpctl dns' 'add remove lookup list'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
@@ -24,7 +25,8 @@ flow:Add, show and delete datapath flows; parse ODP flow text.
 watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.
 router:Run the overlay router, and ask a running one how it is.
 peer:List the mesh'\''s peers and connections; connect to and forget peers.
-ipam:Ask the router'\''s IPAM how the address range is shared, and allocate by hand.'
+ipam:Ask the router'\''s IPAM how the address range is shared, and allocate by hand.
+dns:Add, remove and look up the names of the mesh'\''s containers.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -60,6 +62,10 @@ allocate:An address for container ID (the same one each time it is asked).
 claim:Give container ID this address, if it is free here.
 release:Free container ID'\''s address.
 rmpeer:Take over the address ranges of a peer that is gone for good (refused while it is reachable, or while another peer is taking them).'
+    'odpctl dns' 'add:Register NAME for ADDR on this router; the whole mesh resolves it in moments.
+remove:Remove NAME (or only its ADDR) registered on this router, from the whole mesh.
+lookup:The addresses of NAME as the mesh knows it (exit code 3 if it has none).
+list:Every record of the mesh, with its origin; removed ones as tombstones.'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -246,6 +252,10 @@ _odpctl_optdescr=(
 --iface:Container interface to attach (repeatable)
 --dp:Datapath name (default odp-router)
 --log-level:debug, info, warning
+--dns-domain:Domain of the containers'\'' names
+--dns-ttl:TTL of the DNS answers about containers
+--dns-listen:Serve DNS here (default: the router'\''s exposed address, port 53)
+--dns-rate:DNS queries per second answered per client address (0: no limit)
 --ipalloc-range:The containers'\'' address range
 --ipalloc-init:How the range is first split: consensus[=N] (Paxos among N routers; default: this one and the PEERs given), seed=NAME,
 --expose:Give the datapath'\''s own port an address from IPAM (as `odpctl router expose`)
@@ -260,6 +270,7 @@ _odpctl_optdescr=(
 --ip:This address (claimed in IPAM), not one IPAM chooses
 --ifname:The interface'\''s name inside
 --name:The container'\''s host name (for DNS)
+--without-dns:Neither register the name nor point the container'\''s resolv.conf (/etc/netns/NS/resolv.conf) at the router'\''s DNS server
 --control:The router'\''s control socket (default: this namespace'\''s)
 --json:Print JSON
 --help:Show this message and exit
@@ -307,6 +318,24 @@ _odpctl_optdescr=(
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl ipam rmpeer' '--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns add' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns remove' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns lookup' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl dns list' '--control:The router'\''s control socket (default: the one of this network namespace)
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
 )
@@ -380,6 +409,10 @@ _odpctl_vals=(
     'odpctl router start --iface' '-'
     'odpctl router start --dp' '-'
     'odpctl router start --log-level' '-'
+    'odpctl router start --dns-domain' '-'
+    'odpctl router start --dns-ttl' '-'
+    'odpctl router start --dns-listen' '-'
+    'odpctl router start --dns-rate' '-'
     'odpctl router start --ipalloc-range' '-'
     'odpctl router start --ipalloc-init' '-'
     'odpctl router status --control' 'file'
@@ -403,6 +436,10 @@ _odpctl_vals=(
     'odpctl ipam claim --control' 'file'
     'odpctl ipam release --control' 'file'
     'odpctl ipam rmpeer --control' 'file'
+    'odpctl dns add --control' 'file'
+    'odpctl dns remove --control' 'file'
+    'odpctl dns lookup --control' 'file'
+    'odpctl dns list --control' 'file'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
@@ -435,6 +472,9 @@ _odpctl_pos=(
     'odpctl ipam claim' '- -'
     'odpctl ipam release' '-'
     'odpctl ipam rmpeer' '-'
+    'odpctl dns add' '- -'
+    'odpctl dns remove' '- -'
+    'odpctl dns lookup' '-'
 )
 typeset -gA _odpctl_rep
 _odpctl_rep=(

@@ -32,6 +32,8 @@ from typing import Any
 
 from odpctl.control.mirror import SUBSCRIBE, UpcallMirror
 from odpctl.control.server import ControlServer, default_socket_path
+from odpctl.dns.server import Listen
+from odpctl.dns.service import DnsConfig, DnsService
 from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.ipam.addr import Cidr, format_ip, parse_ip
 from odpctl.ipam.allocator import Allocator, IpamConfig
@@ -48,7 +50,7 @@ from odpctl.odp.uapi import DpFeature, KeyAttr, VportType
 from odpctl.odp.upcalls import VportEvent, VportEvents
 from odpctl.odp.vport import Vport
 from odpctl.overlay import heartbeat, veth
-from odpctl.overlay.attachments import Attachments
+from odpctl.overlay.attachments import ATTACH, Attachment, Attachments
 from odpctl.overlay.containers import ContainerPorts
 from odpctl.overlay.fallback import PORT as FALLBACK_PORT
 from odpctl.overlay.fallback import Fallback
@@ -82,6 +84,7 @@ class RouterConfig:
     idle_timeout: float = 60.0  # flows no packet hit for this long go
     grace: float = 30.0  # flows towards a vanished peer stay this long
     fallback_port: int = FALLBACK_PORT
+    dns: DnsConfig = field(default_factory=DnsConfig)
     ipam: IpamConfig = field(default_factory=IpamConfig)
     expose: bool = False  # give the datapath's own port an address from IPAM
 
@@ -106,6 +109,9 @@ class Router:
                                          lambda: self.exposed_ip)
         self.exposed: str | None = None  # A.B.C.D/LEN on the datapath's own port
         self._saved_short_id: int | None = None
+        self.dns = DnsService(self.node, replace(
+            config.dns, state=config.dns.state or self._state_dir() / f"dns-{config.dp_name}.json"))
+        self.attachments.subscribe(self._container_dns)
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
         # Peers gone from the view, and neighbours whose connection to us closed (a
         # router restarting: its datapath still forwards), since when: flows towards
@@ -478,8 +484,11 @@ class Router:
 
     # --- state kept across restarts ---------------------------------------------------
 
+    def _state_dir(self) -> Path:
+        return runtime_dir(None)
+
     def _state_path(self) -> Path:
-        return runtime_dir(None) / f"router-{self.config.dp_name}.json"
+        return self._state_dir() / f"router-{self.config.dp_name}.json"
 
     def _load_state(self) -> MeshConfig:
         """Our short ID from the previous run: the flows it left name it in VNIs."""
@@ -514,6 +523,7 @@ class Router:
                 self._watchdog()
                 self._check_dispatch()
                 self.macs.expire()
+                self.dns.tick()
                 if time.monotonic() - self._last_sweep > self.sweep_interval:
                     self._last_sweep = time.monotonic()
                     self._sweep(view_changed=False)
@@ -638,6 +648,7 @@ class Router:
             "handler_restarts": self.handler_restarts,
             "miss_latency": latency_summary(self.handlers),
             "connections": conns,
+            "dns": self.dns.status(),
             "exposed": self.exposed,
             "containers": len(self.attachments),
             "ipam": {"state": ipam[0], "message": ipam[1], "range": str(self.ipam.cidr),
@@ -672,6 +683,7 @@ class Router:
 
         handlers.update(status=status, attach=attach, detach=detach, expose=expose, stop=stop,
                         **ipam_handlers(self.ipam))
+        handlers.update(self.dns.handlers())
         return handlers
 
     # --- containers by namespace ---------------------------------------------------
@@ -699,7 +711,26 @@ class Router:
             self.forwarder.ports = Ports(ports.local | {0}, ports.vxlan)
             self._flush("datapath port exposed")
         log.info("exposed %s on %s", self.exposed, self.config.dp_name)
+        await self._serve_dns()
         return self.exposed
+
+    async def _serve_dns(self) -> None:
+        """DNS on the exposed address (unless --dns-listen named another): a failure
+        costs the containers their names, never the router its exposed address."""
+        try:
+            await self.dns.start(Listen(self.exposed_ip) if self.exposed_ip else None)
+        except OdpError as exc:
+            log.warning("no DNS server: %s", exc)
+
+    def _container_dns(self, event: str, attachment: Attachment) -> None:
+        """A container came or went: its name and its resolv.conf (unless --without-dns)."""
+        if not attachment.dns:
+            return
+        if event == ATTACH:
+            address = attachment.ip.split("/")[0]
+            self.dns.attach(attachment.id, attachment.name, address, attachment.netns)
+        else:
+            self.dns.detach(attachment.id, attachment.netns)
 
     async def _expose_when_ready(self) -> None:
         while True:
@@ -731,6 +762,7 @@ class Router:
                                          self._handlers())
             self._server.register_stream(SUBSCRIBE, self.mirror.serve)
             await self._server.start()
+            await self.dns.start()
             self._refresh_view()
             log.info("router %s up: datapath %s (%s), control socket %s", self.node,
                      self.config.dp_name, self.datapath_kind, self._server.path)
@@ -748,6 +780,7 @@ class Router:
 
     async def close(self) -> None:
         self._unwatch_ports()
+        await self.dns.stop()
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -74,6 +74,18 @@ def start(
         show_default=False)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")
                          ] = "info",
+    dns_domain: Annotated[str, typer.Option(
+        "--dns-domain", metavar="DOMAIN", help="Domain of the containers' names.")
+    ] = "odpctl.local.",
+    dns_ttl: Annotated[int, typer.Option(
+        "--dns-ttl", metavar="SECONDS", help="TTL of the DNS answers about containers.")] = 1,
+    dns_listen: Annotated[str | None, typer.Option(
+        "--dns-listen", metavar="ADDR[:PORT]",
+        help="Serve DNS here (default: the router's exposed address, port 53).",
+        show_default=False)] = None,
+    dns_rate: Annotated[float, typer.Option(
+        "--dns-rate", metavar="QPS",
+        help="DNS queries per second answered per client address (0: no limit).")] = 2000.0,
     ipalloc_range: Annotated[str, typer.Option(
         "--ipalloc-range", metavar="CIDR", help="The containers' address range.")
     ] = "10.32.0.0/12",
@@ -94,6 +106,8 @@ def start(
     whoever adds a netdev port to the datapath (`odpctl vport add`,
     `ovs-dpctl add-if`): the router attaches it when it sees the port
     appear, and detaches it when the port is deleted."""
+    from odpctl.dns.names import normalize_domain
+    from odpctl.dns.service import DnsConfig, parse_listen
     from odpctl.ipam.addr import Cidr
     from odpctl.ipam.allocator import IpamConfig
     from odpctl.ipam.bootstrap import Bootstrap
@@ -114,13 +128,19 @@ def start(
     )
     if mtu is not None and not 576 <= mtu <= 65000:
         raise UsageError(f"--mtu {mtu}: expected 576 to 65000")
+    if not 0 <= dns_ttl <= 86400:
+        raise UsageError(f"--dns-ttl {dns_ttl}: expected 0 to 86400 seconds")
+    if dns_rate < 0:
+        raise UsageError(f"--dns-rate {dns_rate:g}: expected 0 (no limit) or more")
+    dns = DnsConfig(domain=normalize_domain(dns_domain), ttl=dns_ttl, rate=dns_rate,
+                    listen=parse_listen(dns_listen) if dns_listen else None)
     choice = datapath.value
     if s.datapath is not None and datapath is DatapathChoice.auto:
         choice = s.datapath  # the global --datapath names an endpoint
     config = RouterConfig(
         mesh=mesh, datapath=choice, dp_name=dp_name or DEFAULT_DP,
         mtu=mtu or DEFAULT_MTU, control=control or default_socket_path(s.netns),
-        ifaces=tuple(ifaces or ()),
+        ifaces=tuple(ifaces or ()), dns=dns,
         ipam=IpamConfig(range=Cidr.parse(ipalloc_range),
                         bootstrap=Bootstrap.parse(ipalloc_init, len(peers or ()))),
         expose=expose,
@@ -165,6 +185,9 @@ def attach(
     hostname: Annotated[str | None, typer.Option(
         "--name", metavar="HOSTNAME", help="The container's host name (for DNS).",
         show_default=False)] = None,
+    without_dns: Annotated[bool, typer.Option(
+        "--without-dns", help="Neither register the name nor point the container's "
+        "resolv.conf (/etc/netns/NS/resolv.conf) at the router's DNS server.")] = False,
     control: ControlOption = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -172,15 +195,16 @@ def attach(
     route to the overlay's range), or an interface already made."""
     client = ControlClient(_control(ctx, control), timeout=30)
     if netns is None:
-        if iface is None or ident or ip or hostname:
-            raise UsageError("give an interface, or --netns NS (--id, --ip, --name go with it)")
+        if iface is None or ident or ip or hostname or without_dns:
+            raise UsageError("give an interface, or --netns NS (--id, --ip, --name, "
+                             "--without-dns go with it)")
         result = client.request("attach", iface=iface)
         print(f"attached {result['iface']} as port {result['port']}")
         return
     if iface is not None:
         raise UsageError("give an interface or --netns, not both")
     result = client.request("attach", netns=netns, id=ident, ip=ip, ifname=ifname,
-                            name=hostname)
+                            name=hostname, dns=not without_dns)
     print(jsonlib.dumps(result, indent=2, sort_keys=True) if json else result["ip"])
 
 

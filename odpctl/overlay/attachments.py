@@ -34,6 +34,7 @@ class Attachment:
     port_no: int
     name: str | None = None  # the container's hostname, for DNS
     managed: bool = True  # the address came from (or was claimed in) IPAM
+    dns: bool = True  # its name registered, its resolv.conf ours (not --without-dns)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

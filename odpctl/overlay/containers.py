@@ -52,6 +52,9 @@ class ContainerPorts:
         ident = self.ipam.check_id(request.get("id") or f"netns:{inode}")
         ifname = _str(request, "ifname", "eth0", _IFNAME, "an interface name")
         name = _str(request, "name", None, _HOSTNAME, "a host name")
+        dns = request.get("dns", True)
+        if not isinstance(dns, bool):
+            raise UsageError(f'"dns" {dns!r}: expected true or false')
         mtu = request.get("mtu") or self.mtu
         if not isinstance(mtu, int) or not 576 <= mtu <= 65000:
             raise UsageError(f'"mtu" {mtu!r}: expected 576 to 65000')
@@ -78,7 +81,7 @@ class ContainerPorts:
                 self.ipam.release(ident)
             raise
         attachment = Attachment(ident, spec, inode, ifname, host_iface, address, plugged.mac,
-                                port_no, name, managed)
+                                port_no, name, managed, dns)
         self.attachments.add(attachment)
         log.info("attached container %s (%s in %s) as port %d with %s", ident, ifname, spec,
                  port_no, address)

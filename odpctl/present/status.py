@@ -28,6 +28,7 @@ def render_status(result: dict[str, Any]) -> str:
                  f"drops: {router.get('drops')}  errors: {router.get('errors')}  "
                  f"lost: {router.get('lost')}")
     lines.append(f"mac cache:   {router.get('mac_cache')}")
+    lines.append(f"dns:         {_dns_line(router.get('dns') or {})}")
     lines.append("connections:")
     for conn in router.get("connections") or []:
         reason = f"  ({conn['reason']})" if conn.get("reason") else ""
@@ -35,3 +36,15 @@ def render_status(result: dict[str, Any]) -> str:
                      f"{conn.get('address')} {conn.get('state')} "
                      f"overlay={conn.get('overlay') or '-'}{reason}")
     return "\n".join(lines)
+
+
+def _dns_line(dns: dict[str, Any]) -> str:
+    names = f"{dns.get('records', 0)} name(s), {dns.get('tombstones', 0)} removed"
+    server = dns.get("server")
+    if not server:
+        return f"{names}; not serving (no exposed address, no --dns-listen)"
+    c = server.get("counters") or {}
+    dropped = sum(int(c.get(k) or 0) for k in ("dropped_malformed", "rate_limited", "errors"))
+    return (f"{names}; serving {dns.get('domain')} on {server.get('listen')}: "
+            f"{c.get('queries', 0)} queries, {c.get('forwarded', 0)} forwarded, "
+            f"{dropped} dropped")
