@@ -5,7 +5,7 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo dp vport flow watch router peer'
+    'odpctl' 'shell demo docker-plugin dp vport flow watch router peer'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
@@ -17,6 +17,7 @@ typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
     'odpctl' 'shell:An interactive shell: every odpctl command without `odpctl`, with completion.
 demo:Build three hosts in network namespaces, each running `odpctl router start` with two containers; ping between every pair of containers on different hosts through the overlay; show a router'\''s status and the flows it installed; and tear everything down, even when interrupted.
+docker-plugin:Serve Docker'\''s network and IPAM driver `odpctl` in the foreground (Ctrl-C or SIGTERM stop it): `docker network create -d odpctl --ipam-driver odpctl NAME` puts containers on the overlay of the router of this namespace, which attaches each one as it joins, with its address from the router'\''s IPAM.
 dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
@@ -64,6 +65,12 @@ _odpctl_optdescr=(
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl demo' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl docker-plugin' '--socket:Where Docker finds the plugin (default /run/docker/plugins/odpctl.sock: the driver'\''s name is the file'\''s)
+--control:The router'\''s control socket (default: this namespace'\''s)
+--state:Keep the driver'\''s networks and endpoints in FILE across restarts
+--log-level:debug, info, warning
+--help:Show this message and exit
 -h:Show this message and exit'
     'odpctl dp' '--help:Show this message and exit
 -h:Show this message and exit'
@@ -270,6 +277,10 @@ _odpctl_vals=(
     'odpctl -n' 'netns'
     'odpctl --datapath' '-'
     'odpctl shell --history' 'file'
+    'odpctl docker-plugin --socket' 'file'
+    'odpctl docker-plugin --control' 'file'
+    'odpctl docker-plugin --state' 'file'
+    'odpctl docker-plugin --log-level' '-'
     'odpctl dp list --format' 'choice:table|odp|json'
     'odpctl dp list -f' 'choice:table|odp|json'
     'odpctl dp show --format' 'choice:table|odp|json'

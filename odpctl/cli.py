@@ -17,7 +17,7 @@ import typer
 from typer import _click as click
 from typer._click import exceptions as click_exceptions
 
-from odpctl.commands import demo, dp, flow, names, peer, router, shell, vport, watch
+from odpctl.commands import demo, docker, dp, flow, names, peer, router, shell, vport, watch
 from odpctl.commands.session import Session
 from odpctl.errors import EXIT_FAILURE, EXIT_USAGE, OdpError, ParseError
 
@@ -41,6 +41,7 @@ app.add_typer(router.app, name="router")
 app.add_typer(peer.app, name="peer")
 app.command("shell")(shell.shell)
 app.command("demo")(demo.demo)
+app.command("docker-plugin")(docker.docker_plugin)
 app.command(names.COMMAND, hidden=True)(names.names)
 
 

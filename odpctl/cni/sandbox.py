@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odpctl.errors import NotFoundError, OdpError
-from odpctl.netlink.netns import netns
+from odpctl.netlink.netns import has_interface as netns_has_interface
 
 from .spec import CONTAINER_UNKNOWN, IO_FAILURE, CniError
 
@@ -34,16 +34,12 @@ class Link:
 def has_interface(path: str, ifname: str) -> bool:
     """Whether ``ifname`` exists in the namespace at ``path``."""
     try:
-        with netns(path):
-            socket.if_nametoindex(ifname)
-    except OSError:  # the only failure if_nametoindex tells: no such interface
-        return False
+        return netns_has_interface(path, ifname)
     except NotFoundError as exc:
         raise CniError(CONTAINER_UNKNOWN, f"no network namespace at {path}", exc.message) \
             from None
     except OdpError as exc:
         raise CniError(IO_FAILURE, exc.message) from None
-    return True
 
 
 def read_link(path: str, ifname: str) -> Link | None:
