@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,9 @@ _TIMEOUT = 60.0
 
 def run_ipam(inv: Invocation, command: str, env: Mapping[str, str]) -> dict[str, Any] | None:
     """Run the IPAM plugin's ``command``: its result (ADD), or None; its error is ours."""
+    # Imported here: only a delegated IPAM needs it, and ADD's start-up counts.
+    import subprocess
+
     plugin = _find(str(inv.config["ipam"]["type"]), inv.path)
     try:
         proc = subprocess.run([plugin], input=inv.stdin, capture_output=True, timeout=_TIMEOUT,

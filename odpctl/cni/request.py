@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .spec import (
     DECODE_FAILURE,
@@ -27,15 +26,16 @@ _REQUIRED = {
 _IFNAME_MAX = 15  # IFNAMSIZ - 1
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
+    # A NamedTuple, not a dataclass: dataclasses loads inspect and ast, a tenth of
+    # the plugin's start-up, which every container start pays.
     command: str
     config: dict[str, Any]
     stdin: bytes  # as received: a delegated IPAM plugin is given the same bytes
     container_id: str = ""
     netns: str = ""
     ifname: str = ""
-    args: dict[str, str] = field(default_factory=dict)
+    args: Mapping[str, str] = {}
     path: tuple[str, ...] = ()
 
     @property

@@ -11,8 +11,7 @@ import errno
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from odpctl.errors import NotFoundError, OdpError
 from odpctl.netlink.netns import has_interface as netns_has_interface
@@ -24,8 +23,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     mac: str
     addresses: frozenset[Interface]
     routes: frozenset[tuple[Network, Address | None]]  # (destination, gateway)
