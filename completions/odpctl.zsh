@@ -5,13 +5,14 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo docker-plugin dp vport flow watch router peer'
+    'odpctl' 'shell demo docker-plugin dp vport flow watch router peer ipam'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
     'odpctl watch' 'flows stats vports upcalls'
-    'odpctl router' 'start status attach detach'
+    'odpctl router' 'start status attach detach expose stop'
     'odpctl peer' 'list connect forget'
+    'odpctl ipam' 'status allocate claim release rmpeer'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
@@ -23,7 +24,8 @@ vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
 watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.
 router:Run the overlay router, and ask a running one how it is.
-peer:List the mesh'\''s peers and connections; connect to and forget peers.'
+peer:List the mesh'\''s peers and connections; connect to and forget peers.
+ipam:Ask the router'\''s IPAM how the address range is shared, and allocate by hand.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -47,11 +49,18 @@ vports:Port events (added, changed, deleted) as they happen, and per-port rates.
 upcalls:Misses and userspace() upcalls as they happen: each as its ODP key and a one-line summary of the packet.'
     'odpctl router' 'start:Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
 status:The router'\''s health in one line, then its peers, connections and counters.
-attach:Attach a container interface to the router'\''s datapath.
-detach:Detach a container interface from the router'\''s datapath.'
+attach:Attach a container: by its namespace (a veth pair, an address from IPAM, the route to the overlay'\''s range), or an interface already made.
+detach:Detach a container (removing its veth and releasing its address), or an interface.
+expose:Give the datapath'\''s own port an address from IPAM: the host joins the overlay.
+stop:Stop the router of this namespace (its datapath and flows stay).'
     'odpctl peer' 'list:List the peers of the mesh and this router'\''s connections.
 connect:Connect to peers, and keep reconnecting to them.
 forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).'
+    'odpctl ipam' 'status:State (idle, awaiting consensus, ready, no space), range, and per peer: owned addresses, free, reachable.
+allocate:An address for container ID (the same one each time it is asked).
+claim:Give container ID this address, if it is free here.
+release:Free container ID'\''s address.
+rmpeer:Take over the address ranges of a peer that is gone for good (refused while it is reachable, or while another peer is taking them).'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -244,16 +253,34 @@ _odpctl_optdescr=(
 --iface:Container interface to attach (repeatable)
 --dp:Datapath name (default odp-router)
 --log-level:debug, info, warning
+--ipalloc-range:The containers'\'' address range
+--ipalloc-init:How the range is first split: consensus[=N] (Paxos among N routers; default: this one and the PEERs given), seed=NAME,
+--expose:Give the datapath'\''s own port an address from IPAM (as `odpctl router expose`)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl router status' '--control:The router'\''s control socket (default: this namespace'\''s)
 --json:Print JSON
 --help:Show this message and exit
 -h:Show this message and exit'
-    'odpctl router attach' '--control:The router'\''s control socket (default: this namespace'\''s)
+    'odpctl router attach' '--netns:The container'\''s network namespace: an `ip netns` name or a path like /proc/PID/ns/net
+--id:Container ID (default: from the namespace)
+--ip:This address (claimed in IPAM), not one IPAM chooses
+--ifname:The interface'\''s name inside
+--name:The container'\''s host name (for DNS)
+--control:The router'\''s control socket (default: this namespace'\''s)
+--json:Print JSON
 --help:Show this message and exit
 -h:Show this message and exit'
-    'odpctl router detach' '--control:The router'\''s control socket (default: this namespace'\''s)
+    'odpctl router detach' '--netns:Detach the containers of this namespace
+--id:Detach this container
+--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router expose' '--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl router stop' '--shutdown:Leaving for good: hand this router'\''s address ranges to a live peer first
+--control:The router'\''s control socket (default: this namespace'\''s)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl peer' '--help:Show this message and exit
@@ -268,6 +295,25 @@ _odpctl_optdescr=(
 -h:Show this message and exit'
     'odpctl peer forget' '--control:The router'\''s control socket (default: the one of this network namespace)
 --json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl ipam' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl ipam status' '--control:The router'\''s control socket (default: this namespace'\''s)
+--json:Print JSON
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl ipam allocate' '--cidr:Within this subnet of the range
+--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl ipam claim' '--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl ipam release' '--control:The router'\''s control socket (default: this namespace'\''s)
+--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl ipam rmpeer' '--control:The router'\''s control socket (default: this namespace'\''s)
 --help:Show this message and exit
 -h:Show this message and exit'
 )
@@ -345,12 +391,29 @@ _odpctl_vals=(
     'odpctl router start --iface' '-'
     'odpctl router start --dp' '-'
     'odpctl router start --log-level' '-'
+    'odpctl router start --ipalloc-range' '-'
+    'odpctl router start --ipalloc-init' '-'
     'odpctl router status --control' 'file'
+    'odpctl router attach --netns' '-'
+    'odpctl router attach --id' '-'
+    'odpctl router attach --ip' '-'
+    'odpctl router attach --ifname' '-'
+    'odpctl router attach --name' '-'
     'odpctl router attach --control' 'file'
+    'odpctl router detach --netns' '-'
+    'odpctl router detach --id' '-'
     'odpctl router detach --control' 'file'
+    'odpctl router expose --control' 'file'
+    'odpctl router stop --control' 'file'
     'odpctl peer list --control' 'file'
     'odpctl peer connect --control' 'file'
     'odpctl peer forget --control' 'file'
+    'odpctl ipam status --control' 'file'
+    'odpctl ipam allocate --cidr' '-'
+    'odpctl ipam allocate --control' 'file'
+    'odpctl ipam claim --control' 'file'
+    'odpctl ipam release --control' 'file'
+    'odpctl ipam rmpeer --control' 'file'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
@@ -379,6 +442,10 @@ _odpctl_pos=(
     'odpctl router detach' 'iface'
     'odpctl peer connect' '-'
     'odpctl peer forget' '-'
+    'odpctl ipam allocate' '-'
+    'odpctl ipam claim' '- -'
+    'odpctl ipam release' '-'
+    'odpctl ipam rmpeer' '-'
 )
 typeset -gA _odpctl_rep
 _odpctl_rep=(

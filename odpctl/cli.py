@@ -17,7 +17,19 @@ import typer
 from typer import _click as click
 from typer._click import exceptions as click_exceptions
 
-from odpctl.commands import demo, docker, dp, flow, names, peer, router, shell, vport, watch
+from odpctl.commands import (
+    demo,
+    docker,
+    dp,
+    flow,
+    ipam,
+    names,
+    peer,
+    router,
+    shell,
+    vport,
+    watch,
+)
 from odpctl.commands.session import Session
 from odpctl.errors import EXIT_FAILURE, EXIT_USAGE, OdpError, ParseError
 
@@ -39,6 +51,7 @@ app.add_typer(flow.app, name="flow")
 app.add_typer(watch.app, name="watch")
 app.add_typer(router.app, name="router")
 app.add_typer(peer.app, name="peer")
+app.add_typer(ipam.app, name="ipam")
 app.command("shell")(shell.shell)
 app.command("demo")(demo.demo)
 app.command("docker-plugin")(docker.docker_plugin)

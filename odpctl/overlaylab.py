@@ -11,6 +11,7 @@ kernel datapath dies with its namespace).
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from odpctl.control.client import ControlClient
 from odpctl.errors import OdpError
 from odpctl.lab import Lab
 from odpctl.odp.dpif import Dpif
+from odpctl.odp.endpoint import runtime_dir
 
 UNDERLAY_NET = "192.168.77"
 OVERLAY_NET = "10.40.0"
@@ -73,6 +75,8 @@ class OverlayLab:
         lab.link_up(self.underlay, "br0")
         for i in range(hosts):
             ns = lab.namespace(f"h{i}")
+            # Left by a namespace that had this inode before: never ours to adopt.
+            shutil.rmtree(runtime_dir(ns), ignore_errors=True)
             host = Host(i, ns, f"{UNDERLAY_NET}.{i + 1}",
                         control=self.tmp / f"h{i}.sock", log=self.tmp / f"h{i}.log")
             lab.veth(self.underlay, f"u{i}", ns, "eth0")
@@ -201,4 +205,6 @@ class OverlayLab:
         for host in self.hosts:
             with contextlib.suppress(Exception):
                 self.stop_router(host.index, timeout=5)
+            with contextlib.suppress(OdpError):
+                shutil.rmtree(runtime_dir(host.ns), ignore_errors=True)
         self.lab.close()

@@ -32,6 +32,9 @@ from typing import Any
 
 from odpctl.control.server import ControlServer, default_socket_path
 from odpctl.errors import NotFoundError, OdpError, UsageError
+from odpctl.ipam.addr import Cidr, format_ip, parse_ip
+from odpctl.ipam.allocator import Allocator, IpamConfig
+from odpctl.ipam.store import Store
 from odpctl.mesh.names import PeerName
 from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
 from odpctl.odp.dpif import Dpif
@@ -41,7 +44,9 @@ from odpctl.odp.packet import Execute
 from odpctl.odp.uapi import DpFeature, KeyAttr, VportType
 from odpctl.odp.upcalls import VportEvent, VportEvents
 from odpctl.odp.vport import Vport
-from odpctl.overlay import heartbeat
+from odpctl.overlay import heartbeat, veth
+from odpctl.overlay.attachments import Attachments
+from odpctl.overlay.containers import ContainerPorts
 from odpctl.overlay.fallback import PORT as FALLBACK_PORT
 from odpctl.overlay.fallback import Fallback
 from odpctl.overlay.fastdp import FastDatapath
@@ -57,6 +62,7 @@ log = logging.getLogger("odpctl.router")
 
 DEFAULT_DP = "odp-router"
 DEFAULT_MTU = 1376  # 1500 underlay - VXLAN (50) - room for a relay's headers
+EXPOSE_ID = "router:expose"  # the IPAM ID of the exposed address
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class RouterConfig:
     idle_timeout: float = 60.0  # flows no packet hit for this long go
     grace: float = 30.0  # flows towards a vanished peer stay this long
     fallback_port: int = FALLBACK_PORT
+    ipam: IpamConfig = field(default_factory=IpamConfig)
+    expose: bool = False  # give the datapath's own port an address from IPAM
 
 
 def kernel_datapath_available() -> bool:
@@ -87,6 +95,14 @@ class Router:
         self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port)
         self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu)
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
+        state_dir = self._state_path().parent
+        self.ipam = Allocator(self.node, config.ipam, Store(state_dir, config.dp_name))
+        # DNS subscribes here to hear of containers coming and going.
+        self.attachments = Attachments(state_dir / f"attachments-{config.dp_name}.json")
+        self.containers = ContainerPorts(self.ipam, self.attachments, config.mtu,
+                                         self._attach_container, self._detach_container,
+                                         lambda: self.exposed_ip)
+        self.exposed: str | None = None  # A.B.C.D/LEN on the datapath's own port
         self._saved_short_id: int | None = None
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
         # Peers gone from the view, and neighbours whose connection to us closed (a
@@ -580,10 +596,12 @@ class Router:
             problems.append(f"{len(unhealthy)} connection(s) degraded")
         if lost > 0 or overruns:
             problems.append(f"{max(lost, 0) + overruns} miss(es) lost")
+        ipam = self.ipam.state()
         health = "ok" if not problems else "; ".join(problems)
         summary = (f"{health}: {len(established)} connection(s), "
                    f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
-                   f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}")
+                   f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}, "
+                   f"IPAM {ipam[1]}")
         return {
             "summary": summary,
             "healthy": not problems,
@@ -618,6 +636,10 @@ class Router:
             "handler_restarts": self.handler_restarts,
             "miss_latency": latency_summary(self.handlers),
             "connections": conns,
+            "exposed": self.exposed,
+            "containers": len(self.attachments),
+            "ipam": {"state": ipam[0], "message": ipam[1], "range": str(self.ipam.cidr),
+                     "allocated": len(self.ipam.space)},
         }
 
     def _handlers(self) -> dict[str, Any]:
@@ -628,14 +650,62 @@ class Router:
             result["router"] = self.router_status()
             return result
 
-        def attach(request: dict[str, Any]) -> Any:
+        async def attach(request: dict[str, Any]) -> Any:
+            if "iface" not in request:
+                return await self.containers.attach(request)
             return {"iface": _iface(request), "port": self.attach(_iface(request))}
 
-        def detach(request: dict[str, Any]) -> Any:
+        async def detach(request: dict[str, Any]) -> Any:
+            if "iface" not in request:
+                return await self.containers.detach(request)
             return {"iface": _iface(request), "port": self.detach(_iface(request))}
 
-        handlers.update(status=status, attach=attach, detach=detach)
+        async def expose(request: dict[str, Any]) -> Any:
+            return {"ip": await self.expose()}
+
+        async def stop(request: dict[str, Any]) -> Any:
+            handed = await self.ipam.leave() if request.get("shutdown") else None
+            asyncio.get_running_loop().call_later(0.1, self.request_stop)
+            return {"stopping": True, "handed": handed}
+
+        handlers.update(status=status, attach=attach, detach=detach, expose=expose, stop=stop,
+                        **ipam_handlers(self.ipam))
         return handlers
+
+    # --- containers by namespace ---------------------------------------------------
+
+    def _attach_container(self, iface: str) -> int:
+        return self.attach(iface)
+
+    def _detach_container(self, iface: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            self.detach(iface)
+
+    @property
+    def exposed_ip(self) -> str | None:
+        """The exposed address without its length: the containers' gateway, DNS's server."""
+        return self.exposed.split("/")[0] if self.exposed else None
+
+    async def expose(self) -> str:
+        """An address from IPAM on the datapath's own port, which joins the overlay."""
+        addr = await self.ipam.allocate(EXPOSE_ID)
+        self.exposed = f"{format_ip(addr)}/{self.ipam.prefixlen()}"
+        await asyncio.to_thread(veth.set_address, self.config.dp_name, self.exposed,
+                                self.config.mtu)
+        ports = self.forwarder.ports
+        if 0 not in ports.local:
+            self.forwarder.ports = Ports(ports.local | {0}, ports.vxlan)
+            self._flush("datapath port exposed")
+        log.info("exposed %s on %s", self.exposed, self.config.dp_name)
+        return self.exposed
+
+    async def _expose_when_ready(self) -> None:
+        while True:
+            try:
+                await self.expose()
+                return
+            except OdpError as exc:
+                log.warning("cannot expose yet: %s", exc)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -652,6 +722,9 @@ class Router:
             self._watch_ports(loop)
             self._start_fallback()
             await self.node.start()
+            self.ipam.start()
+            if self.config.expose:
+                exposer = loop.create_task(self._expose_when_ready())
             self._server = ControlServer(self.config.control or default_socket_path(),
                                          self._handlers())
             self._server.register_stream(SUBSCRIBE, self.mirror.serve)
@@ -663,6 +736,8 @@ class Router:
             try:
                 await self._stop.wait()
             finally:
+                if self.config.expose:
+                    exposer.cancel()
                 keeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await keeper
@@ -674,6 +749,7 @@ class Router:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        await self.ipam.stop()
         await self.node.stop()
         for handler in self.handlers:
             handler.stop()
@@ -702,6 +778,41 @@ def _iface(request: dict[str, Any]) -> str:
     if not isinstance(iface, str) or not iface or len(iface) > 15 or "/" in iface:
         raise UsageError('expected "iface": a network interface name')
     return iface
+
+
+def ipam_handlers(ipam: Allocator) -> dict[str, Any]:
+    """The control socket's ipam_* commands."""
+
+    def answer(ident: str, addr: int, subnet: Cidr | None = None) -> dict[str, Any]:
+        return {"id": ident, "ip": f"{format_ip(addr)}/{ipam.prefixlen(subnet)}"}
+
+    async def allocate(request: dict[str, Any]) -> Any:
+        subnet = Cidr.parse(request["cidr"]) if request.get("cidr") else None
+        ident = ipam.check_id(request.get("id"))
+        return answer(ident, await ipam.allocate(ident, subnet), subnet)
+
+    async def claim(request: dict[str, Any]) -> Any:
+        ident, ip = ipam.check_id(request.get("id")), request.get("ip")
+        if not isinstance(ip, str):
+            raise UsageError('expected "ip": an address A.B.C.D')
+        return answer(ident, await ipam.claim(ident, parse_ip(ip.split("/")[0])))
+
+    def release(request: dict[str, Any]) -> Any:
+        ident = ipam.check_id(request.get("id"))
+        addr = ipam.release(ident)
+        return {"id": ident, "ip": format_ip(addr) if addr is not None else None}
+
+    def status(request: dict[str, Any]) -> Any:
+        return {**ipam.status(), "allocations": ipam.allocations()}
+
+    async def rmpeer(request: dict[str, Any]) -> Any:
+        peer = request.get("peer")
+        if not isinstance(peer, str):
+            raise UsageError('expected "peer": a peer name or nickname')
+        return await ipam.rmpeer(peer)
+
+    return {"ipam_allocate": allocate, "ipam_claim": claim, "ipam_release": release,
+            "ipam_status": status, "ipam_rmpeer": rmpeer}
 
 
 def run_router(config: RouterConfig) -> None:

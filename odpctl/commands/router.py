@@ -73,6 +73,17 @@ def start(
         show_default=False)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")
                          ] = "info",
+    ipalloc_range: Annotated[str, typer.Option(
+        "--ipalloc-range", metavar="CIDR", help="The containers' address range.")
+    ] = "10.32.0.0/12",
+    ipalloc_init: Annotated[str | None, typer.Option(
+        "--ipalloc-init", metavar="MODE",
+        help="How the range is first split: consensus[=N] (Paxos among N routers; default: "
+             "this one and the PEERs given), seed=NAME,... (among these peers), or observer "
+             "(owns nothing until it asks).", show_default=False)] = None,
+    expose: Annotated[bool, typer.Option(
+        "--expose", help="Give the datapath's own port an address from IPAM (as "
+        "`odpctl router expose`).")] = False,
 ) -> None:
     """Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
 
@@ -82,6 +93,9 @@ def start(
     whoever adds a netdev port to the datapath (`odpctl vport add`,
     `ovs-dpctl add-if`): the router attaches it when it sees the port
     appear, and detaches it when the port is deleted."""
+    from odpctl.ipam.addr import Cidr
+    from odpctl.ipam.allocator import IpamConfig
+    from odpctl.ipam.bootstrap import Bootstrap
     from odpctl.mesh.names import parse_peer_name
     from odpctl.mesh.node import MeshConfig
     from odpctl.router import DEFAULT_DP, DEFAULT_MTU, RouterConfig, run_router
@@ -106,6 +120,9 @@ def start(
         mesh=mesh, datapath=choice, dp_name=dp_name or DEFAULT_DP,
         mtu=mtu or DEFAULT_MTU, control=control or default_socket_path(s.netns),
         ifaces=tuple(ifaces or ()),
+        ipam=IpamConfig(range=Cidr.parse(ipalloc_range),
+                        bootstrap=Bootstrap.parse(ipalloc_init, len(peers or ()))),
+        expose=expose,
     )
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -156,21 +173,98 @@ def render_status(result: dict[str, Any]) -> str:
 
 
 @app.command("attach")
-def attach(ctx: typer.Context,
-           iface: Annotated[str, typer.Argument(help="Interface to attach.")],
-           control: ControlOption = None) -> None:
-    """Attach a container interface to the router's datapath."""
-    result = ControlClient(_control(ctx, control)).request("attach", iface=iface)
-    print(f"attached {result['iface']} as port {result['port']}")
+def attach(
+    ctx: typer.Context,
+    iface: Annotated[str | None, typer.Argument(
+        help="An interface to attach as it is (instead of --netns).", show_default=False)
+    ] = None,
+    netns: Annotated[str | None, typer.Option(
+        "--netns", metavar="NS", help="The container's network namespace: an `ip netns` name "
+        "or a path like /proc/PID/ns/net.", show_default=False)] = None,
+    ident: Annotated[str | None, typer.Option(
+        "--id", metavar="ID", help="Container ID (default: from the namespace).",
+        show_default=False)] = None,
+    ip: Annotated[str | None, typer.Option(
+        "--ip", metavar="CIDR", help="This address (claimed in IPAM), not one IPAM chooses.",
+        show_default=False)] = None,
+    ifname: Annotated[str, typer.Option("--ifname", help="The interface's name inside.")
+                      ] = "eth0",
+    hostname: Annotated[str | None, typer.Option(
+        "--name", metavar="HOSTNAME", help="The container's host name (for DNS).",
+        show_default=False)] = None,
+    control: ControlOption = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Attach a container: by its namespace (a veth pair, an address from IPAM, the
+    route to the overlay's range), or an interface already made."""
+    client = ControlClient(_control(ctx, control), timeout=30)
+    if netns is None:
+        if iface is None or ident or ip or hostname:
+            raise UsageError("give an interface, or --netns NS (--id, --ip, --name go with it)")
+        result = client.request("attach", iface=iface)
+        print(f"attached {result['iface']} as port {result['port']}")
+        return
+    if iface is not None:
+        raise UsageError("give an interface or --netns, not both")
+    result = client.request("attach", netns=netns, id=ident, ip=ip, ifname=ifname,
+                            name=hostname)
+    print(jsonlib.dumps(result, indent=2, sort_keys=True) if json else result["ip"])
 
 
 @app.command("detach")
-def detach(ctx: typer.Context,
-           iface: Annotated[str, typer.Argument(help="Interface to detach.")],
-           control: ControlOption = None) -> None:
-    """Detach a container interface from the router's datapath."""
-    result = ControlClient(_control(ctx, control)).request("detach", iface=iface)
-    print(f"detached {result['iface']} (was port {result['port']})")
+def detach(
+    ctx: typer.Context,
+    iface: Annotated[str | None, typer.Argument(
+        help="An interface attached as it was (instead of --netns/--id).", show_default=False)
+    ] = None,
+    netns: Annotated[str | None, typer.Option(
+        "--netns", metavar="NS", help="Detach the containers of this namespace.",
+        show_default=False)] = None,
+    ident: Annotated[str | None, typer.Option(
+        "--id", metavar="ID", help="Detach this container.", show_default=False)] = None,
+    control: ControlOption = None,
+) -> None:
+    """Detach a container (removing its veth and releasing its address), or an interface."""
+    client = ControlClient(_control(ctx, control), timeout=30)
+    if netns is None and ident is None:
+        if iface is None:
+            raise UsageError("give an interface, --netns NS or --id ID")
+        result = client.request("detach", iface=iface)
+        print(f"detached {result['iface']} (was port {result['port']})")
+        return
+    if iface is not None or (netns is not None and ident is not None):
+        raise UsageError("give one of an interface, --netns or --id")
+    result = client.request("detach", **({"id": ident} if ident else {"netns": netns}))
+    for gone in result["detached"]:
+        print(f"detached {gone['id']} ({gone['ip']})")
+    if not result["detached"]:
+        released = result.get("released")
+        print(f"released {released}" if released else "nothing attached")
+
+
+@app.command("expose")
+def expose(ctx: typer.Context, control: ControlOption = None) -> None:
+    """Give the datapath's own port an address from IPAM: the host joins the overlay."""
+    print(ControlClient(_control(ctx, control), timeout=30).request("expose")["ip"])
+
+
+@app.command("stop")
+def stop(
+    ctx: typer.Context,
+    shutdown: Annotated[bool, typer.Option(
+        "--shutdown", help="Leaving for good: hand this router's address ranges to a live "
+        "peer first.")] = False,
+    control: ControlOption = None,
+) -> None:
+    """Stop the router of this namespace (its datapath and flows stay)."""
+    result = ControlClient(_control(ctx, control), timeout=30).request("stop",
+                                                                       shutdown=shutdown)
+    handed = result.get("handed")
+    if handed and handed.get("to"):
+        who = handed.get("nickname") or handed["to"]
+        print(f"handed {handed['addresses']} address(es) to {who}; stopping")
+    else:
+        print("stopping")
 
 
 if __name__ == "__main__":  # python -m odpctl.commands.router: before cli.py knows us
