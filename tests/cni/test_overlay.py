@@ -8,6 +8,7 @@ import ipaddress
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +103,29 @@ def test_add_of_an_existing_interface_through_libcni(
     status, out, _ = libcni("check", config, netns=f"/run/netns/{ns}", container="ctr-a")
     assert status == 0, out
     assert libcni("del", config, netns=f"/run/netns/{ns}", container="ctr-a")[0] == 0
+
+
+def test_delegated_ipam_host_local(overlay: OverlayLab, libcni: Callable[..., Outcome],
+                                   tmp_path: Path) -> None:
+    lab = overlay.lab
+    ns = lab.namespace("hl")
+    data = tmp_path / "host-local"
+    config = {"cniVersion": "1.0.0", "name": "odpt-hostlocal", "plugins": [
+        {"type": "odpctl-cni", "control": str(overlay.hosts[0].control),
+         "ipam": {"type": "host-local", "subnet": "10.46.1.0/24", "dataDir": str(data),
+                  "routes": [{"dst": "10.99.0.0/16"}]}}]}
+    status, out, _ = libcni("add", config, netns=f"/run/netns/{ns}", container="ctr-hl")
+    assert status == 0, (out, overlay.log_tail(0))
+    (ip,) = out["ips"]
+    assert ip["address"].startswith("10.46.1.") and ip["interface"] == 0
+    assert out["routes"] == [{"dst": "10.99.0.0/16"}]
+    assert ip["address"] in lab.run(ns, "ip", "-o", "addr", "show", "eth0").stdout
+    assert "10.99.0.0/16 dev eth0" in lab.run(ns, "ip", "route").stdout
+    held = ip["address"].split("/")[0]
+    assert (data / "odpt-hostlocal" / held).exists()  # host-local's own record
+    status, out, _ = libcni("check", config, netns=f"/run/netns/{ns}", container="ctr-hl")
+    assert status == 0, out
+    status, out, _ = libcni("del", config, netns=f"/run/netns/{ns}", container="ctr-hl")
+    assert status == 0, out
+    assert not (data / "odpt-hostlocal" / held).exists()  # handed back to host-local
+    assert "eth0" not in lab.run(ns, "ip", "-o", "link").stdout
