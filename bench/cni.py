@@ -11,7 +11,10 @@ the reference chain (bridge with host-local IPAM: a veth into a Linux bridge)
 ADD then DEL, each plugin a process started inside the host namespace as a
 runtime starts it (nsenter), timed from spawn to exit.  Side by side in one
 run, so the machine's load weighs on both.  Reported per plugin: ADD p50/p99,
-DEL p50, ADD+DEL pairs per second; and the ratio of ADD p50s.
+DEL p50, ADD+DEL pairs per second; and the ratio of ADD p50s.  Where
+odpctl-cni's ADD goes: its start-up alone (VERSION, which reaches no router)
+and the router's attach alone (asked by this process, no process started),
+measured in the same rounds.
 Target (DESIGN.md): odpctl-cni's ADD p50 <= 2x the reference's.
 Exit status 0 on PASS, 1 on FAIL.
 """
@@ -29,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from odpctl.control.client import default_socket_path
+from odpctl.control.client import ControlClient, default_socket_path
 from odpctl.lab import Lab
 from odpctl.overlaylab import OverlayLab
 from odpctl.router import kernel_datapath_available
@@ -39,7 +42,7 @@ DEBIAN = Path("/usr/lib/cni")
 
 
 def invoke(host_ns: str, plugin: Path, command: str, config: dict[str, object],
-           container: str, ns: str) -> float:
+           container: str = "", ns: str = "") -> float:
     """Seconds from spawn to exit of one plugin run; a failure stops the bench."""
     env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": container,
            "CNI_NETNS": f"/run/netns/{ns}", "CNI_IFNAME": "eth0", "CNI_PATH": str(DEBIAN)}
@@ -74,6 +77,7 @@ def main() -> int:
                                           "dataDir": data_dir}}
     times: dict[str, dict[str, list[float]]] = {
         name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")}
+    parts: dict[str, list[float]] = {"start-up (VERSION)": [], "router attach": []}
     with Lab("odpbcni") as lab:
         overlay = OverlayLab(lab, hosts=1, containers=0, datapath=kind)
         default = default_socket_path(overlay.hosts[0].ns)
@@ -90,6 +94,7 @@ def main() -> int:
             default.parent.mkdir(parents=True, exist_ok=True)
             default.symlink_to(overlay.hosts[0].control)
             host = overlay.hosts[0].ns
+            router = ControlClient(overlay.hosts[0].control, timeout=30)
             for i in range(args.rounds):
                 ns = lab.namespace(f"c{i}")
                 for name, plugin, config in (("odpctl-cni", PLUGIN, ours),
@@ -97,6 +102,11 @@ def main() -> int:
                     container = f"bench-{name[:6]}-{i}"
                     times[name]["ADD"].append(invoke(host, plugin, "ADD", config, container, ns))
                     times[name]["DEL"].append(invoke(host, plugin, "DEL", config, container, ns))
+                parts["start-up (VERSION)"].append(invoke(host, PLUGIN, "VERSION", ours))
+                start = time.perf_counter()
+                router.request("attach", netns=f"/run/netns/{ns}", id=f"direct-{i}")
+                parts["router attach"].append(time.perf_counter() - start)
+                router.request("detach", id=f"direct-{i}")
         finally:
             with contextlib.suppress(FileNotFoundError):
                 default.unlink()
@@ -108,6 +118,8 @@ def main() -> int:
         pairs = len(t["ADD"]) / (sum(t["ADD"]) + sum(t["DEL"]))
         print(f"  {name:18} ADD p50 {p(t['ADD'], 0.5):6.1f} ms  p99 {p(t['ADD'], 0.99):6.1f} ms"
               f"   DEL p50 {p(t['DEL'], 0.5):6.1f} ms   {pairs:5.1f} ADD+DEL/s")
+    print("  where odpctl-cni's ADD goes: " + ", ".join(
+        f"{name} p50 {p(t, 0.5):.1f} ms" for name, t in parts.items()))
     ratio = statistics.median(times["odpctl-cni"]["ADD"]) / statistics.median(
         times["bridge+host-local"]["ADD"])
     print(f"ADD p50 ratio odpctl-cni / bridge+host-local: {ratio:.2f} (target <= 2)")

@@ -85,7 +85,7 @@ def add(inv: Invocation, env: Mapping[str, str]) -> dict[str, Any]:
                 run_ipam(inv, "DEL", env)
         raise
     built = results.from_attach(reply, inv.netns, delegated, inv.config.get("dns"))
-    return results.in_version(built, inv.version)
+    return results.in_version(results.after(inv.config.get("prevResult"), built), inv.version)
 
 
 def delete(inv: Invocation, env: Mapping[str, str]) -> None:

@@ -68,13 +68,17 @@ def parse(env: Mapping[str, str], stdin: bytes) -> Invocation:
     if command == "VERSION":
         return Invocation(command, config, stdin)
     _validate(config)
+    container_id = env.get("CNI_CONTAINERID", "")
+    if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in container_id):
+        raise CniError(INVALID_ENVIRONMENT, f"CNI_CONTAINERID {container_id!r}: letters, "
+                       "digits, '-', '_' and '.' only")
     ifname = env.get("CNI_IFNAME", "")
     if len(ifname) > _IFNAME_MAX or "/" in ifname or ifname in (".", "..") or any(
             c.isspace() for c in ifname):
         raise CniError(INVALID_ENVIRONMENT, f"CNI_IFNAME {ifname!r} is not an interface name")
     return Invocation(
         command, config, stdin,
-        container_id=env.get("CNI_CONTAINERID", ""),
+        container_id=container_id,
         netns=env.get("CNI_NETNS", ""),
         ifname=ifname,
         args=_cni_args(env.get("CNI_ARGS", "")),

@@ -35,6 +35,28 @@ def from_attach(reply: dict[str, Any], sandbox: str, ipam: dict[str, Any] | None
     return result
 
 
+def after(prev: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, Any]:
+    """``ours`` appended to the result of the plugins before us in a chain (its
+    prevResult): their interfaces, addresses and routes are kept, ours follow."""
+    if not prev:
+        return ours
+    try:
+        interfaces = list(prev.get("interfaces") or [])
+        shift = len(interfaces)
+        merged: dict[str, Any] = {
+            "interfaces": interfaces + ours["interfaces"],
+            "ips": list(prev.get("ips") or [])
+            + [{**ip, "interface": ip["interface"] + shift} for ip in ours["ips"]],
+            "routes": list(prev.get("routes") or []) + ours["routes"],
+        }
+    except (TypeError, AttributeError) as exc:
+        raise CniError(INVALID_CONFIG, f"prevResult is malformed: {exc}") from None
+    dns = prev.get("dns") or ours.get("dns")
+    if dns:
+        merged["dns"] = dns
+    return merged
+
+
 def in_version(result: dict[str, Any], version: str) -> dict[str, Any]:
     """``result`` as the spec of ``version`` writes it: before 1.0.0, each IP says its
     family ("version": "4" or "6")."""

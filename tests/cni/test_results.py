@@ -91,3 +91,19 @@ def test_hostile_stdin_gets_a_spec_error_never_a_traceback(stdin: bytes) -> None
     assert status == 1
     assert out["code"] in (1, 2, 6, 7, 11), out
     assert "Traceback" not in err and "internal error" not in out["msg"]
+
+
+def test_a_result_follows_the_plugins_before_it_in_a_chain() -> None:
+    ours = result.from_attach(REPLY, "/run/netns/x", None, None)
+    prev = {"cniVersion": "1.0.0",
+            "interfaces": [{"name": "br0", "mac": "aa:aa:aa:aa:aa:aa"},
+                           {"name": "eth1", "mac": "bb:bb:bb:bb:bb:bb", "sandbox": "/x"}],
+            "ips": [{"address": "192.168.1.5/24", "interface": 1}],
+            "routes": [{"dst": "0.0.0.0/0", "gw": "192.168.1.1"}],
+            "dns": {"nameservers": ["192.168.1.1"]}}
+    merged = result.after(prev, ours)
+    assert [i["name"] for i in merged["interfaces"]] == ["br0", "eth1", "eth0"]
+    assert merged["ips"][1] == {**ours["ips"][0], "interface": 2}
+    assert merged["routes"] == [*prev["routes"], *ours["routes"]]
+    assert merged["dns"] == prev["dns"]
+    assert result.after(None, ours) == result.after({}, ours) == ours

@@ -123,3 +123,10 @@ def test_delegated_ipam_plugin_missing_is_code_7(cni: Cni, netns: Callable[[], s
     out = assert_error(cni("ADD", config(ipam={"type": "no-such-ipam"}),
                            **env(f"/run/netns/{ns}")), 7)
     assert "no-such-ipam" in out["msg"]
+
+
+def test_a_container_id_of_other_characters_is_code_4(cni: Cni) -> None:
+    environ = {**env("/proc/self/ns/net"), "CNI_CONTAINERID": "abc def"}
+    assert_error(cni("ADD", config(), **environ), 4)
+    environ["CNI_CONTAINERID"] = "c/../x"
+    assert_error(cni("DEL", config(), **environ), 4)
