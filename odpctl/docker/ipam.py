@@ -53,14 +53,15 @@ class IpamDriver:
         wanted = field(body, "Address", str, required=False)
         options = field(body, "Options", dict, required=False) or {}
         gateway = options.get("RequestAddressType") == GATEWAY_REQUEST
+        # An ID of its own for each address Docker asks for: a second claim of an
+        # address is then refused by IPAM, naming the holder.
+        ident = f"docker-{'gw' if gateway else 'ep'}:{secrets.token_hex(8)}"
         if wanted:
             address = interface(wanted, "Address").ip
             if address not in pool:
                 raise DriverError(f"Address {address} is outside Pool {pool}", bad_request=True)
-            ident = f"docker:{address}"
             reply = self.router.request("ipam_claim", id=ident, ip=str(address))
         else:
-            ident = f"docker-{'gw' if gateway else 'ep'}:{secrets.token_hex(8)}"
             args = {"cidr": str(sub or pool)} if (sub or pool) != self._whole() else {}
             reply = self.router.request("ipam_allocate", id=ident, **args)
         address = interface(str(reply["ip"]), "the router's address").ip

@@ -102,3 +102,22 @@ def test_network_endpoints_join_ping_leave_delete(
     for host in overlay.hosts:
         held = ControlClient(host.control).request("ipam_status")["allocations"]
         assert not [i for i in held if i.startswith("docker")], held
+
+
+def test_a_static_address_is_claimed_once(
+        overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
+    # docker run --ip 10.47.0.200 on host 0, then the same --ip on host 1
+    drivers = [driver_factory(h.control) for h in overlay.hosts]
+    pool = ok(drivers[0].post("/IpamDriver.RequestPool", {"AddressSpace": "odpctl"}))
+    wanted = {"PoolID": pool["PoolID"], "Address": "10.47.0.200", "Options": {}}
+    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
+        "10.47.0.200/24"
+    status, answer = drivers[1].post("/IpamDriver.RequestAddress", wanted)
+    assert status == 500 and "10.47.0.200 is in use" in str(answer["Err"]), answer
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
+                                                      "Address": "10.47.0.200"}))
+    # Released: now host 1 gets it.
+    assert ok(drivers[1].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
+        "10.47.0.200/24"
+    ok(drivers[1].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
+                                                      "Address": "10.47.0.200"}))
