@@ -15,10 +15,11 @@ from odpctl.errors import OdpError
 from . import result as results
 from . import sandbox
 from .delegate import run_ipam
-from .request import Invocation
+from .request import Invocation, attachment_id, gc_prefix
 from .spec import (
     CHECK_FAILED,
     CHECK_SINCE,
+    GC_SINCE,
     INCOMPATIBLE_VERSION,
     INTERFACE_EXISTS,
     INVALID_CONFIG,
@@ -48,6 +49,8 @@ def execute(inv: Invocation, env: Mapping[str, str]) -> dict[str, Any] | None:
         delete(inv, env)
     elif inv.command == "CHECK":
         check(inv, env)
+    elif inv.command == "GC":
+        collect(inv)
     else:
         status(inv)
     return None
@@ -132,6 +135,26 @@ def status(inv: Invocation) -> None:
         if exc.code != TRY_AGAIN_LATER:
             raise
         raise CniError(PLUGIN_NOT_AVAILABLE, exc.message, exc.details) from None
+
+
+def collect(inv: Invocation) -> None:
+    """GC: detach this network's attachments that the runtime no longer lists."""
+    if version_tuple(inv.version) < GC_SINCE:
+        raise CniError(INCOMPATIBLE_VERSION, f"cniVersion {inv.version} has no GC")
+    valid = inv.config.get("cni.dev/valid-attachments")
+    if not isinstance(valid, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("containerID"), str)
+            and isinstance(a.get("ifname"), str) for a in valid):
+        raise CniError(INVALID_CONFIG, '"cni.dev/valid-attachments" must list '
+                       '{"containerID", "ifname"} objects')
+    name = str(inv.config["name"])
+    keep = {attachment_id(name, a["containerID"], a["ifname"]) for a in valid}
+    router = _router(inv)
+    held = (router.request("ipam_status") or {}).get("allocations") or {}
+    for ident in sorted(held):
+        if ident.startswith(gc_prefix(name)) and ident not in keep:
+            with contextlib.suppress(ControlError):  # gone meanwhile
+                router.request("detach", id=ident)
 
 
 class _Router:

@@ -14,7 +14,7 @@ from .spec import (
     check_version,
 )
 
-COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS")
+COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 # The variables each command cannot do without (DEL copes without a namespace).
 _REQUIRED = {
     "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
@@ -22,6 +22,7 @@ _REQUIRED = {
     "DEL": ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"),
     "VERSION": (),
     "STATUS": ("CNI_PATH",),
+    "GC": ("CNI_PATH",),
 }
 _IFNAME_MAX = 15  # IFNAMSIZ - 1
 
@@ -44,9 +45,18 @@ class Invocation(NamedTuple):
 
     @property
     def attachment_id(self) -> str:
-        """The router's key of this attachment: container and interface together, as
-        a container may have several interfaces on one network."""
-        return f"{self.container_id}:{self.ifname}"
+        """The router's key of this attachment."""
+        return attachment_id(str(self.config.get("name")), self.container_id, self.ifname)
+
+
+def attachment_id(network: str, container_id: str, ifname: str) -> str:
+    """The router's key of an attachment: the network, the container and the interface
+    (a container may have several on one network); GC knows ours by the prefix."""
+    return f"{gc_prefix(network)}{container_id}:{ifname}"
+
+
+def gc_prefix(network: str) -> str:
+    return f"cni:{network}:"
 
 
 def command_of(env: Mapping[str, str]) -> str:

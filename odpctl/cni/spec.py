@@ -6,9 +6,9 @@ from odpctl.errors import OdpError
 
 # The versions whose results this plugin writes; the newest first.
 SUPPORTED_VERSIONS = ("1.1.0", "1.0.0", "0.4.0", "0.3.1", "0.3.0")
-# CHECK arrived with 0.4.0; STATUS with 1.1.0.
+# CHECK arrived with 0.4.0; STATUS and GC with 1.1.0.
 CHECK_SINCE = (0, 4, 0)
-STATUS_SINCE = (1, 1, 0)
+STATUS_SINCE = GC_SINCE = (1, 1, 0)
 
 # The spec's well-known error codes.
 INCOMPATIBLE_VERSION = 1

@@ -248,7 +248,7 @@ def _groups(root: CommandSpec) -> list[CommandSpec]:
 # odpctl.cni.spec is here.
 CNI_ERRORS: dict[int, str] = {
     cni.INCOMPATIBLE_VERSION: "The config's cniVersion is not one this plugin speaks, or it "
-    "has no such command (CHECK before 0.4.0, STATUS before 1.1.0).",
+    "has no such command (CHECK before 0.4.0, STATUS and GC before 1.1.0).",
     cni.UNSUPPORTED_FIELD: "A field of the config this plugin does not support.",
     cni.CONTAINER_UNKNOWN: "ADD or CHECK: the container's namespace (CNI_NETNS) does not exist.",
     cni.INVALID_ENVIRONMENT: "A CNI_ variable is missing or malformed (CNI_COMMAND, "
@@ -282,8 +282,10 @@ same container and interface), the overlay's MTU and the route to the range.
 DEL asks it to detach, and succeeds when there is nothing left to undo (a
 second DEL, a namespace already gone). CHECK compares the interface, its
 addresses and routes with the prevResult the runtime kept, and asks whether
-the router is up. VERSION lists the versions spoken; STATUS (1.1.0) says
-whether the router answers.
+the router is up. VERSION lists the versions spoken. From 1.1.0, STATUS says
+whether the router answers, and GC detaches this network's containers that are
+not in the config's `cni.dev/valid-attachments` (those addressed by the
+router's IPAM).
 
 Results are written in the config's cniVersion: 1.0.0, 0.4.0, 0.3.1 or 0.3.0.
 Plugins chained after it (`tuning`, `portmap`, `bandwidth`) read its result as
@@ -325,7 +327,7 @@ def cni_page() -> str:
                   "odpctl overlay")
     out += [".SH SYNOPSIS",
             "\\fBCNI_COMMAND\\fR=\\fIADD\\fR|\\fIDEL\\fR|\\fICHECK\\fR|\\fIVERSION\\fR|"
-            "\\fISTATUS\\fR ... \\fBodpctl\\-cni\\fR < \\fIconfig.json\\fR",
+            "\\fISTATUS\\fR|\\fIGC\\fR ... \\fBodpctl\\-cni\\fR < \\fIconfig.json\\fR",
             ".SH DESCRIPTION", *_paragraphs(_CNI_DESCRIPTION), ".SH CONFIGURATION"]
     out += _json_table("Keys of the plugin's config", _CNI_CONFIG)
     out += _json_table("CNI_ARGS keys (KEY=VALUE;...)", _CNI_ARGS)

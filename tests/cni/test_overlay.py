@@ -129,3 +129,27 @@ def test_delegated_ipam_host_local(overlay: OverlayLab, libcni: Callable[..., Ou
     assert status == 0, out
     assert not (data / "odpt-hostlocal" / held).exists()  # handed back to host-local
     assert "eth0" not in lab.run(ns, "ip", "-o", "link").stdout
+
+
+def test_gc_detaches_what_the_runtime_no_longer_lists(
+        overlay: OverlayLab, cni: Callable[..., Outcome]) -> None:
+    lab = overlay.lab
+    config = {"cniVersion": "1.1.0", "name": "odpt-gc", "type": "odpctl-cni",
+              "control": str(overlay.hosts[0].control)}
+    other = {**config, "name": "odpt-gc-other"}
+    kept, dropped, elsewhere = (lab.namespace(n) for n in ("gckeep", "gcdrop", "gcother"))
+    for ns, conf in ((kept, config), (dropped, config), (elsewhere, other)):
+        status, out, _ = cni("ADD", conf, CNI_CONTAINERID=f"ctr-{ns}",
+                             CNI_NETNS=f"/run/netns/{ns}", CNI_IFNAME="eth0")
+        assert status == 0, out
+    valid = [{"containerID": f"ctr-{kept}", "ifname": "eth0"}]
+    status, out, _ = cni("GC", {**config, "cni.dev/valid-attachments": valid})
+    assert status == 0 and out is None, out
+    assert "eth0" in lab.run(kept, "ip", "-o", "link").stdout
+    assert "eth0" not in lab.run(dropped, "ip", "-o", "link").stdout
+    assert "eth0" in lab.run(elsewhere, "ip", "-o", "link").stdout  # another network's
+    status, out, _ = cni("GC", {**config, "cni.dev/valid-attachments": "all"})
+    assert status == 1 and out["code"] == 7
+    status, out, _ = cni("GC", {**config, "cniVersion": "1.0.0",
+                                "cni.dev/valid-attachments": []})
+    assert status == 1 and out["code"] == 1
