@@ -1,4 +1,5 @@
-"""Two hosts in namespaces, each running a router (userspace datapath) with IPAM ready:
+"""Two hosts in namespaces, each running a router (userspace datapath, or the kernel's
+in the guest) with IPAM ready:
 the overlay the CNI and Docker tests put their containers on."""
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ def ipam_state(overlay: OverlayLab, i: int) -> object:
 
 
 @contextlib.contextmanager
-def two_hosts(prefix: str, ipalloc_range: str) -> Iterator[OverlayLab]:
+def two_hosts(prefix: str, ipalloc_range: str, datapath: str = "userspace"
+              ) -> Iterator[OverlayLab]:
     lab = Lab(prefix)
     try:
-        overlay = OverlayLab(lab, hosts=2, containers=0, datapath="userspace")
+        overlay = OverlayLab(lab, hosts=2, containers=0, datapath=datapath)
         for i in range(2):
             overlay.start_router(i, extra=("--ipalloc-range", ipalloc_range))
-        overlay.wait_ready(30)
+        overlay.wait_ready(60)
         for i in range(2):
             assert wait_until(lambda i=i: ipam_state(overlay, i) == "ready", 30), \
                 overlay.log_tail(i)
