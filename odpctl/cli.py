@@ -17,7 +17,20 @@ import typer
 from typer import _click as click
 from typer._click import exceptions as click_exceptions
 
-from odpctl.commands import demo, dns, dp, flow, ipam, names, peer, router, shell, vport, watch
+from odpctl.commands import (
+    demo,
+    dns,
+    docker,
+    dp,
+    flow,
+    ipam,
+    names,
+    peer,
+    router,
+    shell,
+    vport,
+    watch,
+)
 from odpctl.commands.session import Session
 from odpctl.errors import EXIT_FAILURE, EXIT_USAGE, OdpError, ParseError
 
@@ -43,6 +56,7 @@ app.add_typer(ipam.app, name="ipam")
 app.add_typer(dns.app, name="dns")
 app.command("shell")(shell.shell)
 app.command("demo")(demo.demo)
+app.command("docker-plugin")(docker.docker_plugin)
 app.command(names.COMMAND, hidden=True)(names.names)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from odpctl import errors
 from odpctl.present import jsonout
+from odpctl.cni import spec as cni
 
 from .cmdtree import CommandSpec, OptionSpec
 
@@ -243,9 +244,107 @@ def _groups(root: CommandSpec) -> list[CommandSpec]:
     return [cmd for cmd in root.subcommands if cmd.subcommands]
 
 
+# What each error code of odpctl-cni means; a test checks that every code of
+# odpctl.cni.spec is here.
+CNI_ERRORS: dict[int, str] = {
+    cni.INCOMPATIBLE_VERSION: "The config's cniVersion is not one this plugin speaks, or it "
+    "has no such command (CHECK before 0.4.0, STATUS and GC before 1.1.0).",
+    cni.UNSUPPORTED_FIELD: "A field of the config this plugin does not support.",
+    cni.CONTAINER_UNKNOWN: "ADD or CHECK: the container's namespace (CNI_NETNS) does not exist.",
+    cni.INVALID_ENVIRONMENT: "A CNI_ variable is missing or malformed (CNI_COMMAND, "
+    "CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_PATH, CNI_ARGS).",
+    cni.IO_FAILURE: "The namespace or the router's socket could not be used (permission), "
+    "or a delegated IPAM plugin could not run.",
+    cni.DECODE_FAILURE: "The config on standard input is not a JSON object.",
+    cni.INVALID_CONFIG: "The config is invalid: no name or type, a field of the wrong type, an "
+    "IPAM plugin not on CNI_PATH, CHECK without prevResult.",
+    cni.TRY_AGAIN_LATER: "No router answers on the control socket: try again once "
+    "`odpctl router start` runs.",
+    cni.PLUGIN_NOT_AVAILABLE: "STATUS: no router answers, so no container can be added.",
+    cni.ROUTER_REFUSED: "The router refused the request (an address taken, IPAM not ready, "
+    "...): its message follows.",
+    cni.INTERFACE_EXISTS: "ADD: the interface CNI_IFNAME exists already in the container.",
+    cni.CHECK_FAILED: "CHECK: the container's interface, an address or a route of prevResult "
+    "is missing.",
+    cni.INTERNAL: "A bug in the plugin (the message says what); please report it.",
+}
+
+_CNI_DESCRIPTION = """odpctl-cni is a CNI plugin (the Container Network Interface, spec 1.0.0): a
+container runtime (containerd, CRI-O, Kubernetes' kubelet through them, Podman,
+nerdctl) runs it to put a container on odpctl's overlay. The network config's
+`"type": "odpctl-cni"` names it; the runtime finds it on CNI_PATH.
+
+It adapts the runtime to the router of the network namespace it runs in
+(`odpctl router start`), found through the router's control socket. ADD asks
+the router to attach the container's namespace: a veth pair, the container end
+named CNI_IFNAME, an address from the router's IPAM (the same one again for the
+same container and interface), the overlay's MTU and the route to the range.
+DEL asks it to detach, and succeeds when there is nothing left to undo (a
+second DEL, a namespace already gone). CHECK compares the interface, its
+addresses and routes with the prevResult the runtime kept, and asks whether
+the router is up. VERSION lists the versions spoken. From 1.1.0, STATUS says
+whether the router answers, and GC detaches this network's containers that are
+not in the config's `cni.dev/valid-attachments` (those addressed by the
+router's IPAM).
+
+Results are written in the config's cniVersion: 1.0.0, 0.4.0, 0.3.1 or 0.3.0.
+Plugins chained after it (`tuning`, `portmap`, `bandwidth`) read its result as
+their prevResult. Errors are the spec's JSON object on standard output, with a
+non-zero exit and one line on standard error."""
+
+_CNI_CONFIG = {
+    "type": "`odpctl-cni`.",
+    "control": "The router's control socket (default: that of the namespace the plugin "
+    "runs in, under /run/odpctl).",
+    "mtu": "The container interface's MTU (default: the router's overlay MTU).",
+    "ipam": "Delegate addressing to this standard IPAM plugin on CNI_PATH, e.g. "
+    '`{"type": "host-local", "subnet": "10.32.0.0/12"}`: its address is given to the '
+    "router, its routes added in the container, its result returned. Without it, the "
+    "router's IPAM gives the address.",
+    "dns": "DNS settings returned in the result, as the spec's dns object.",
+    "runtimeConfig.ips": "The `ips` capability: the address the runtime asks for "
+    "(A.B.C.D/LEN), as does the CNI_ARGS key IP.",
+}
+
+_CNI_ARGS = {
+    "IP": "Ask for this address (claimed through the router's IPAM; refused when taken).",
+    "K8S_POD_NAME": "The container's host name, given to the router (for DNS).",
+}
+
+_CNI_EXAMPLE = """{
+  "cniVersion": "1.0.0",
+  "name": "overlay",
+  "plugins": [
+    {"type": "odpctl-cni"},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}"""
+
+
+def cni_page() -> str:
+    """odpctl-cni(1): the CNI plugin, its config, and its error codes."""
+    out = _header("odpctl-cni", "odpctl-cni", "CNI plugin that puts containers on the "
+                  "odpctl overlay")
+    out += [".SH SYNOPSIS",
+            "\\fBCNI_COMMAND\\fR=\\fIADD\\fR|\\fIDEL\\fR|\\fICHECK\\fR|\\fIVERSION\\fR|"
+            "\\fISTATUS\\fR|\\fIGC\\fR ... \\fBodpctl\\-cni\\fR < \\fIconfig.json\\fR",
+            ".SH DESCRIPTION", *_paragraphs(_CNI_DESCRIPTION), ".SH CONFIGURATION"]
+    out += _json_table("Keys of the plugin's config", _CNI_CONFIG)
+    out += _json_table("CNI_ARGS keys (KEY=VALUE;...)", _CNI_ARGS)
+    out.append(".SH ERRORS")
+    out.append("The code of the error object on standard output:")
+    for code, meaning in sorted(CNI_ERRORS.items()):
+        out += [".TP", f"\\fB{code}\\fR", *_lines(_inline(meaning))]
+    out += [".SH EXAMPLES", "A network config list, e.g. /etc/cni/net.d/10-odpctl.conflist:",
+            ".PP", ".RS", ".nf", *[_escape(line) for line in _CNI_EXAMPLE.splitlines()],
+            ".fi", ".RE", ".SH SEE ALSO", ".BR odpctl (1),", ".BR odpctl\\-router (1),",
+            ".BR odpctl\\-ipam (1)"]
+    return "\n".join(out) + "\n"
+
+
 def pages(root: CommandSpec) -> dict[str, str]:
     """File name -> content of every page."""
-    found = {"odpctl.1": main_page(root)}
+    found = {"odpctl.1": main_page(root), "odpctl-cni.1": cni_page()}
     for group in _groups(root):
         found[f"odpctl-{'-'.join(group.path)}.1"] = group_page(group)
     return found

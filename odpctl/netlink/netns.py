@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -106,3 +107,16 @@ def netns(name: str | None) -> Iterator[None]:
 def current_netns_id() -> str:
     """A stable id of the calling thread's network namespace, e.g. ``net:[4026531840]``."""
     return f"net:[{os.stat(_SELF_NETNS).st_ino}]"
+
+
+def has_interface(name: str | None, ifname: str) -> bool:
+    """Whether interface ``ifname`` exists in network namespace ``name`` (None: ours).
+
+    Raises `NotFoundError` when the namespace does not exist.
+    """
+    with netns(name):
+        try:
+            socket.if_nametoindex(ifname)  # the socket it opens is the namespace's
+        except OSError:  # its only failure: no such interface
+            return False
+    return True

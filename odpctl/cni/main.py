@@ -1,0 +1,51 @@
+"""``odpctl-cni``: the executable a CNI runtime runs (a console script).
+
+Whatever happens, the runtime reads either the result or the spec's error
+JSON on stdout, with a non-zero exit for an error; a person running it by
+hand also gets one line on stderr.  Never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import IO
+
+from .plugin import execute
+from .request import command_of, parse
+from .spec import INTERNAL, SUPPORTED_VERSIONS, CniError
+
+
+def run(env: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
+    version = "1.0.0"
+    try:
+        command_of(env)  # before reading stdin: run by hand, it would wait on the terminal
+        data = stdin.read()
+        inv = parse(env, data)
+        if inv.version in SUPPORTED_VERSIONS:
+            version = inv.version
+        result = execute(inv, env)
+    except CniError as exc:
+        return _fail(exc, version, stdout, stderr)
+    except Exception as exc:  # a bug: still the spec's error, not a traceback
+        return _fail(CniError(INTERNAL, f"internal error: {exc!r}"), version, stdout, stderr)
+    if result is not None:
+        stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _fail(exc: CniError, version: str, stdout: IO[str], stderr: IO[str]) -> int:
+    stdout.write(json.dumps(exc.result(version), indent=2) + "\n")
+    details = f" ({exc.details})" if exc.details else ""
+    stderr.write(f"odpctl-cni: {exc.message}{details}\n")
+    return 1
+
+
+def main() -> None:
+    sys.exit(run(os.environ, sys.stdin.buffer, sys.stdout, sys.stderr))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The Docker driver on two hosts of a real overlay, driven with the requests Docker
+sends for `docker network create -d odpctl --ipam-driver odpctl` and two containers,
+one per host: addresses from the routers' IPAM, joined sandboxes ping, then leave and
+delete leave nothing behind."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from cni.hosts import two_hosts
+
+from odpctl.control.client import ControlClient
+from odpctl.demo.overlaylab import OverlayLab
+
+from .conftest import Driver
+
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+]
+
+RANGE = "10.47.0.0/24"
+NID = "0d5e0c1f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"
+
+
+@pytest.fixture(scope="module")
+def overlay() -> Iterator[OverlayLab]:
+    with two_hosts("odpdkr", RANGE) as built:
+        yield built
+
+
+def ok(answer: tuple[int, dict[str, object]]) -> dict[str, object]:
+    status, body = answer
+    assert status == 200 and "Err" not in body, body
+    return body
+
+
+def test_network_endpoints_join_ping_leave_delete(
+        overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
+    drivers = [driver_factory(h.control) for h in overlay.hosts]
+    lab = overlay.lab
+    first = drivers[0]
+    # docker network create -d odpctl --ipam-driver odpctl web (on host 0)
+    ok(first.post("/IpamDriver.GetDefaultAddressSpaces"))
+    pool = ok(first.post("/IpamDriver.RequestPool", {
+        "AddressSpace": "odpctl", "Pool": "", "SubPool": "", "Options": {}, "V6": False}))
+    assert pool["Pool"] == RANGE
+    gateway = ok(first.post("/IpamDriver.RequestAddress", {
+        "PoolID": pool["PoolID"], "Address": "",
+        "Options": {"RequestAddressType": "com.docker.network.gateway"}}))["Address"]
+    ipv4 = [{"AddressSpace": "odpctl", "Pool": pool["Pool"], "Gateway": gateway,
+             "AuxAddresses": {}}]
+    for driver in drivers:  # a global network is created on each host that uses it
+        assert ok(driver.post("/NetworkDriver.CreateNetwork", {
+            "NetworkID": NID, "Options": {"com.docker.network.enable_ipv6": False},
+            "IPv4Data": ipv4, "IPv6Data": []})) == {}
+
+    sandboxes, addresses = [], []
+    for i, driver in enumerate(drivers):
+        eid = f"{i:02d}" + "e" * 62
+        address = ok(driver.post("/IpamDriver.RequestAddress", {
+            "PoolID": pool["PoolID"], "Address": "", "Options": {}}))["Address"]
+        assert isinstance(address, str)
+        assert ipaddress.ip_interface(address) in ipaddress.ip_network(RANGE)
+        assert ok(driver.post("/NetworkDriver.CreateEndpoint", {
+            "NetworkID": NID, "EndpointID": eid, "Options": {},
+            "Interface": {"Address": address, "AddressIPv6": "", "MacAddress": ""}})) == {
+            "Interface": {}}
+        sandbox = lab.namespace(f"sb{i}")
+        joined = ok(driver.post("/NetworkDriver.Join", {
+            "NetworkID": NID, "EndpointID": eid, "SandboxKey": f"/run/netns/{sandbox}",
+            "Options": {}}))
+        assert "InterfaceName" not in joined  # the router put it in the sandbox already
+        inside = lab.run(sandbox, "ip", "-o", "addr", "show", "eth0").stdout
+        assert address in inside, inside
+        info = ok(driver.post("/NetworkDriver.EndpointOperInfo",
+                              {"NetworkID": NID, "EndpointID": eid}))["Value"]
+        assert info["address"] == address and info["ifname"] == "eth0"  # type: ignore[index]
+        sandboxes.append((driver, eid, sandbox))
+        addresses.append(address)
+    assert addresses[0] != addresses[1]
+    ping = lab.run(sandboxes[0][2], "ping", "-c", "3", "-i", "0.2", "-W", "2",
+                   addresses[1].split("/")[0])
+    assert ping.returncode == 0, ping.stdout + overlay.log_tail(0) + overlay.log_tail(1)
+
+    for (driver, eid, sandbox), address in zip(sandboxes, addresses, strict=True):
+        ids = {"NetworkID": NID, "EndpointID": eid}
+        assert ok(driver.post("/NetworkDriver.Leave", ids)) == {}
+        assert "eth0" not in lab.run(sandbox, "ip", "-o", "link").stdout
+        assert ok(driver.post("/NetworkDriver.DeleteEndpoint", ids)) == {}
+        assert ok(driver.post("/IpamDriver.ReleaseAddress",
+                              {"PoolID": pool["PoolID"], "Address": address})) == {}
+    for driver in drivers:
+        assert ok(driver.post("/NetworkDriver.DeleteNetwork", {"NetworkID": NID})) == {}
+    ok(first.post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
+                                                 "Address": gateway}))
+    ok(first.post("/IpamDriver.ReleasePool", {"PoolID": pool["PoolID"]}))
+    # Every address Docker had is back in IPAM.
+    for host in overlay.hosts:
+        held = ControlClient(host.control).request("ipam_status")["allocations"]
+        assert not [i for i in held if i.startswith("docker")], held
+
+
+def test_a_static_address_is_claimed_once(
+        overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
+    # docker run --ip 10.47.0.200 on host 0, then the same --ip on host 1
+    drivers = [driver_factory(h.control) for h in overlay.hosts]
+    pool = ok(drivers[0].post("/IpamDriver.RequestPool", {"AddressSpace": "odpctl"}))
+    wanted = {"PoolID": pool["PoolID"], "Address": "10.47.0.200", "Options": {}}
+    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
+        "10.47.0.200/24"
+    status, answer = drivers[1].post("/IpamDriver.RequestAddress", wanted)
+    assert status == 500 and "10.47.0.200 is in use" in str(answer["Err"]), answer
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
+                                                      "Address": "10.47.0.200"}))
+    # Released: now host 1 gets it.
+    assert ok(drivers[1].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
+        "10.47.0.200/24"
+    ok(drivers[1].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
+                                                      "Address": "10.47.0.200"}))
