@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from odpctl.control.client import ControlClient, default_socket_path
+from odpctl.present import jsonout
 
-from . import jsonout
 from .options import JsonFlag
 from .session import session
 

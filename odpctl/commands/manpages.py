@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable
 
 from odpctl import errors
-from odpctl.present import jsonout
 from odpctl.cni import spec as cni
+from odpctl.present import jsonout
 
 from .cmdtree import CommandSpec, OptionSpec
 

@@ -29,8 +29,8 @@ from pyroute2 import NetNS
 from odpctl.control.client import ControlClient
 from odpctl.demo.lab import Lab
 from odpctl.errors import OdpError
+from odpctl.netlink.rundir import runtime_dir
 from odpctl.odp.dpif import Dpif
-from odpctl.odp.endpoint import runtime_dir
 
 UNDERLAY_NET = "192.168.77"
 OVERLAY_NET = "10.40.0"

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from router.helpers import wait_until
 
 from odpctl.control.client import ControlClient
-from odpctl.errors import OdpError
 from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
+from odpctl.errors import OdpError
 
 
 def ipam_state(overlay: OverlayLab, i: int) -> object:

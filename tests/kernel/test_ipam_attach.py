@@ -10,8 +10,8 @@ import pytest
 
 from odpctl.control.client import ControlClient
 from odpctl.demo.lab import Lab
-from odpctl.odp.uapi import VportType
 from odpctl.demo.overlaylab import OverlayLab
+from odpctl.odp.uapi import VportType
 
 from .router_fixtures import router_logs
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from odpctl.control.client import ControlClient
-from odpctl.errors import OdpError
 from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
+from odpctl.errors import OdpError
 
 from .helpers import wait_until
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from odpctl.control.client import ControlClient
-from odpctl.dns.resolvconf import NETNS_ETC, write_resolv_conf
 from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
+from odpctl.dns.resolvconf import NETNS_ETC, write_resolv_conf
 
 from .helpers import wait_until
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from odpctl.dns.resolvconf import NETNS_ETC
 from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
+from odpctl.dns.resolvconf import NETNS_ETC
 
 from .helpers import wait_until
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from odpctl.control.client import ControlClient
-from odpctl.errors import OdpError
 from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import Container, OverlayLab
+from odpctl.errors import OdpError
 
 from .helpers import wait_until
 
