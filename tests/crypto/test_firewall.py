@@ -1,0 +1,102 @@
+"""The firewall backends for ESP, each in a network namespace of its own.
+
+nftables runs on this host's kernel; iptables-legacy too (the kernel guest has
+only the latter, and the router tests there use it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+
+import pytest
+
+from odpctl.crypto.esp import MARK, MASK
+from odpctl.crypto.firewall import (
+    IPT_IN,
+    IPT_OUT,
+    NFT_SET,
+    NFT_TABLE,
+    IptablesFirewall,
+    NftFirewall,
+    choose_firewall,
+)
+from odpctl.errors import KernelRefusedError
+from odpctl.netlink.netns import netns as inside
+
+PEER, OTHER = "192.168.77.2", "192.168.77.3"
+
+
+def _nft_table(run: Callable[..., str], ns: str) -> dict[str, list[dict[str, object]]]:
+    listing = json.loads(run("nft", "-j", "list", "ruleset", netns=ns))["nftables"]
+    out: dict[str, list[dict[str, object]]] = {}
+    for item in listing:
+        for kind, body in item.items():
+            if kind != "metainfo" and body.get("table", body.get("name")) == NFT_TABLE:
+                out.setdefault(kind, []).append(body)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="needs nft (Debian package nftables)")
+def test_nftables_table_set_and_rules(netns: Callable[[], str], run: Callable[..., str]) -> None:
+    ns = netns()
+    fw = NftFirewall(6784, MARK, MASK)
+    with inside(ns):
+        assert choose_firewall(6784, MARK, MASK).name == "nftables"
+        fw.install()
+        fw.protect(PEER)
+        fw.protect(OTHER)
+        fw.unprotect(OTHER)
+    table = _nft_table(run, ns)
+    (peers,) = [s for s in table["set"] if s["name"] == NFT_SET]
+    assert peers["elem"] == [PEER]
+    chains = {c["name"]: c for c in table["chain"]}
+    assert chains["esp-out"]["type"] == "route" and chains["esp-out"]["hook"] == "output"
+    assert chains["esp-in"]["hook"] == "input"
+    rules = json.dumps(table["rule"])
+    assert '"drop"' in rules and '"ipsec"' in rules and str(MARK) in rules
+
+    # A second install (a restarted router) starts from nothing; remove leaves nothing.
+    with inside(ns):
+        fw.install()
+    assert "elem" not in _nft_table(run, ns)["set"][0]
+    with inside(ns):
+        fw.remove()
+        fw.remove()
+    assert _nft_table(run, ns) == {}
+
+
+def _mangle(run: Callable[..., str], ns: str) -> list[str]:
+    return run("iptables-legacy", "-w", "-t", "mangle", "-S", netns=ns).splitlines()
+
+
+@pytest.mark.skipif(shutil.which("iptables-legacy") is None,
+                    reason="needs iptables-legacy (Debian package iptables)")
+def test_iptables_chains_and_rules(netns: Callable[[], str], run: Callable[..., str]) -> None:
+    ns = netns()
+    fw = IptablesFirewall(6784, MARK, MASK)
+    with inside(ns):
+        fw.install()
+        fw.protect(PEER)
+        fw.protect(OTHER)
+        fw.unprotect(OTHER)
+    rules = _mangle(run, ns)
+    assert f"-A OUTPUT -j {IPT_OUT}" in rules and f"-A INPUT -j {IPT_IN}" in rules
+    (mark,) = [r for r in rules if r.startswith(f"-A {IPT_OUT}")]
+    assert PEER in mark and "--dport 6784" in mark and "0x6f640000/0xffff0000" in mark
+    (drop,) = [r for r in rules if r.startswith(f"-A {IPT_IN}")]
+    assert PEER in drop and "--pol none" in drop and drop.endswith("-j DROP")
+
+    # A killed router's chains (even a doubled jump) go at the next install.
+    run("iptables-legacy", "-w", "-t", "mangle", "-I", "OUTPUT", "-j", IPT_OUT, netns=ns)
+    with inside(ns):
+        fw.install()
+    rules = _mangle(run, ns)
+    assert rules.count(f"-A OUTPUT -j {IPT_OUT}") == 1
+    assert not [r for r in rules if r.startswith((f"-A {IPT_OUT}", f"-A {IPT_IN}"))]
+    with inside(ns):
+        fw.remove()
+        with pytest.raises(KernelRefusedError, match="ESP rule for"):
+            fw.unprotect(PEER)
+    assert not [r for r in _mangle(run, ns) if "ODPCTL" in r]
