@@ -573,6 +573,10 @@ class Router:
             self.esp.start()
             log.info("ESP on the fast path: %s", self.esp.reason or
                      f"yes, firewall {self.esp.firewall.name if self.esp.firewall else '?'}")
+            if self.esp.available:
+                # A killed router's flows: their ESP states were just flushed, so
+                # they would tunnel frames in clear.
+                self._flush("ESP starts")
 
     def _stop_handlers(self) -> None:
         for handler in self.handlers:

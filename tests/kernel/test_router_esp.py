@@ -287,6 +287,8 @@ def test_no_state_left_after_sigterm_killed_leftovers_flushed_new_spis(
     assert len(stale) == 2
     start(overlay, 1)
     wait_esp(overlay, [0, 1])
+    # The killed router's flows went too: without their states they were plaintext.
+    assert overlay.status(1)["router"]["flushes"] >= 1
     states, policies = _ours(h1.ns)
     assert len(states) == 2 and len(policies) == 1, (states, policies)
     assert {s.spi for s in states}.isdisjoint({s.spi for s in stale})
