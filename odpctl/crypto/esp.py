@@ -34,7 +34,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from odpctl.crypto.firewall import Firewall, choose_firewall
+from odpctl.crypto.firewall import Firewall, install_firewall
 from odpctl.crypto.keys import direction_keys
 from odpctl.crypto.xfrm import (
     GCM_KEY_LEN,
@@ -145,8 +145,7 @@ class Esp:
         try:
             self.xfrm = Xfrm()
             self.flush()
-            self.firewall = choose_firewall(self.udp_port, MARK, MASK)
-            self.firewall.install()
+            self.firewall = install_firewall(self.udp_port, MARK, MASK)
         except OdpError as exc:
             self.reason = f"{UNAVAILABLE}: {exc}"
             self.stop()

@@ -14,8 +14,8 @@ Both backends keep everything in a place of their own, named after odpctl, so
 that it can be found and removed whole, leftovers of a killed router included:
 nftables a table ``ip odpctl`` (chains and a set of peers), iptables two chains
 ``ODPCTL-ESP-OUT`` / ``ODPCTL-ESP-IN`` of the mangle table.  Which backend
-works is found out at start (`choose_firewall`): nftables through its JSON
-API where ``nft`` can add a table, else iptables-legacy.
+works is found out at start (`install_firewall`): nftables through its JSON
+API where it can install its table, else iptables-legacy.
 """
 
 from __future__ import annotations
@@ -185,33 +185,25 @@ class IptablesFirewall:
                     self._ipt(op, chain, what=f"remove chain {chain}")
 
 
-def choose_firewall(udp_port: int, mark: int, mask: int) -> Firewall:
-    """nftables where it can add a table here, else iptables-legacy if it answers.
-
-    DatapathUnavailableError with both reasons if neither works.
-    """
+def install_firewall(udp_port: int, mark: int, mask: int) -> Firewall:
+    """The first backend that installs here: nftables, else iptables-legacy (or
+    plain iptables).  DatapathUnavailableError with every reason if none does."""
+    candidates: list[Firewall] = []
     reasons = []
     nft = shutil.which("nft")
-    if nft is None:
-        reasons.append("nft is not installed")
-    else:
-        probe = NftFirewall(udp_port, mark, mask, nft)
+    if nft is not None:
+        candidates.append(NftFirewall(udp_port, mark, mask, nft))
+    iptables = shutil.which("iptables-legacy") or shutil.which("iptables")
+    if iptables is not None:
+        candidates.append(IptablesFirewall(udp_port, mark, mask, iptables))
+    for firewall in candidates:
         try:
-            probe.remove()
-            return probe
+            firewall.install()
+            return firewall
         except OdpError as exc:
-            reasons.append(exc.message)
-    for binary in ("iptables-legacy", "iptables"):
-        path = shutil.which(binary)
-        if path is None:
-            continue
-        try:
-            _run([path, "-w", "-t", IPT_TABLE, "-S", "OUTPUT"], f"{binary} on the mangle table")
-            return IptablesFirewall(udp_port, mark, mask, path)
-        except OdpError as exc:
-            reasons.append(exc.message)
-            break
-    else:
-        reasons.append("iptables is not installed")
-    raise DatapathUnavailableError("no firewall for ESP: " + "; ".join(reasons),
-                                   hint="install nftables or iptables (iptables-legacy)")
+            reasons.append(f"{firewall.name}: {exc.message}")
+            with contextlib.suppress(OdpError):
+                firewall.remove()
+    raise DatapathUnavailableError(
+        "no firewall for ESP: " + ("; ".join(reasons) or "neither nft nor iptables is installed"),
+        hint="install nftables or iptables (iptables-legacy)")

@@ -20,7 +20,7 @@ from odpctl.crypto.firewall import (
     NFT_TABLE,
     IptablesFirewall,
     NftFirewall,
-    choose_firewall,
+    install_firewall,
 )
 from odpctl.errors import KernelRefusedError
 from odpctl.netlink.netns import netns as inside
@@ -43,7 +43,7 @@ def test_nftables_table_set_and_rules(netns: Callable[[], str], run: Callable[..
     ns = netns()
     fw = NftFirewall(6784, MARK, MASK)
     with inside(ns):
-        assert choose_firewall(6784, MARK, MASK).name == "nftables"
+        assert install_firewall(6784, MARK, MASK).name == "nftables"
         fw.install()
         fw.protect(PEER)
         fw.protect(OTHER)

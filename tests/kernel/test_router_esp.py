@@ -202,6 +202,10 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
     assert status["router"]["esp"]["available"] is True
     assert status["router"]["esp"]["firewall"] == "iptables"
 
+    # The routers' views (what their misses decide on) follow the connections at
+    # their next tick: frames may take the fallback until then.
+    time.sleep(1.5)
+    assert ping(overlay, c0, c1, count=1), router_logs(overlay)
     with Capture(overlay.underlay, "u0") as wire:
         assert ping(overlay, c0, c1), router_logs(overlay)
         assert ping(overlay, c1, c0), router_logs(overlay)
