@@ -568,11 +568,14 @@ class Router:
         if not self.config.mesh.password:
             self.esp.reason = "no mesh password"
         elif self.datapath_kind != "kernel":
-            self.esp.reason = f"{UNAVAILABLE}: userspace datapath"
+            self.esp.reason, self.esp.detail = UNAVAILABLE, "the userspace datapath"
         else:
             self.esp.start()
-            log.info("ESP on the fast path: %s", self.esp.reason or
-                     f"yes, firewall {self.esp.firewall.name if self.esp.firewall else '?'}")
+            if self.esp.firewall is not None:
+                log.info("ESP on the fast path, firewall %s", self.esp.firewall.name)
+            else:
+                log.warning("no ESP on the fast path: %s (%s)", self.esp.reason,
+                            self.esp.detail)
             if self.esp.available:
                 # A killed router's flows: their ESP states were just flushed, so
                 # they would tunnel frames in clear.

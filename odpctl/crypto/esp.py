@@ -57,9 +57,10 @@ PROBE_REQID = REQID_BASE  # connections take the ones after it
 _PROBE_SPI = 0x6F64FFFF
 _PROBE_SRC, _PROBE_DST = "127.0.0.1", "127.0.0.2"
 UNAVAILABLE = "fast path needs kernel ESP (esp4, gcm)"
+NO_FIREWALL = "fast path needs nftables or iptables for ESP"
 _IPPROTO_UDP = 17
 
-_probed: str | None = None
+_probe_refusal: str | None = None  # the kernel's answer to the probe, if it said no
 _probe_done = False
 
 
@@ -104,19 +105,31 @@ def _probe(xfrm: Xfrm) -> None:
     xfrm.delete_sa(sa.dst, sa.spi)
 
 
-def esp_unavailable_reason() -> str | None:
-    """Why this host's fast path cannot be encrypted (None if it can); probed once."""
-    global _probed, _probe_done
+def _run_probe() -> str | None:
+    """The kernel's refusal of our kind of association, probed once per process."""
+    global _probe_refusal, _probe_done
     if not _probe_done:
         _load_modules()
         try:
             with Xfrm() as xfrm:
                 _probe(xfrm)
-            _probed = None
+            _probe_refusal = None
         except OdpError as exc:
-            _probed = f"{UNAVAILABLE}: {exc}"
+            _probe_refusal = str(exc)
         _probe_done = True
-    return _probed
+    return _probe_refusal
+
+
+def esp_unavailable_reason() -> str | None:
+    """`UNAVAILABLE` if this host's kernel cannot encrypt the fast path, else None.
+
+    What exactly the kernel said is in `esp_probe_refusal`.
+    """
+    return UNAVAILABLE if _run_probe() is not None else None
+
+
+def esp_probe_refusal() -> str | None:
+    return _run_probe()
 
 
 class Esp:
@@ -124,7 +137,8 @@ class Esp:
 
     def __init__(self, udp_port: int) -> None:
         self.udp_port = udp_port
-        self.reason: str | None = "not started"
+        self.reason: str | None = "not started"  # why no ESP, in a few words
+        self.detail: str | None = None  # and what exactly refused it
         self.firewall: Firewall | None = None
         self.xfrm: Xfrm | None = None
         self.links: set[EspLink] = set()
@@ -138,19 +152,24 @@ class Esp:
 
     def start(self) -> None:
         """Probe, flush leftovers, install the firewall; on failure, `reason` says why."""
-        reason = esp_unavailable_reason()
-        if reason is not None:
-            self.reason = reason
+        refusal = esp_probe_refusal()
+        if refusal is not None:
+            self.reason, self.detail = UNAVAILABLE, refusal
             return
         try:
             self.xfrm = Xfrm()
             self.flush()
-            self.firewall = install_firewall(self.udp_port, MARK, MASK)
         except OdpError as exc:
-            self.reason = f"{UNAVAILABLE}: {exc}"
+            self.reason, self.detail = UNAVAILABLE, str(exc)
             self.stop()
             return
-        self.reason = None
+        try:
+            self.firewall = install_firewall(self.udp_port, MARK, MASK)
+        except OdpError as exc:
+            self.reason, self.detail = NO_FIREWALL, str(exc)
+            self.stop()
+            return
+        self.reason = self.detail = None
 
     def flush(self) -> None:
         """Remove every state and policy of ours (a killed router's)."""
@@ -185,7 +204,7 @@ class Esp:
         return EspLink(self, local_ip, remote_ip, session_key, outbound, next(self._reqids))
 
     def diagnostics(self) -> dict[str, object]:
-        return {"available": self.available, "reason": self.reason,
+        return {"available": self.available, "reason": self.reason, "detail": self.detail,
                 "firewall": self.firewall.name if self.firewall else None}
 
 

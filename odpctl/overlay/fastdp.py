@@ -21,6 +21,7 @@ from typing import Any
 
 from odpctl.crypto import esp
 from odpctl.crypto.esp import Esp, EspLink, EspState
+from odpctl.crypto.xfrm import AEAD_GCM
 from odpctl.mesh.names import PeerName
 from odpctl.mesh.overlay import OverlayConnection, OverlayConnectionParams, OverlayStatus
 
@@ -155,7 +156,7 @@ class FastDatapath:
         if self.esp is None or not self.esp.available:
             return self.esp.reason if self.esp is not None else esp.UNAVAILABLE
         if esp.FEATURE not in params.remote_features:
-            return f"the other end has no kernel ESP: {esp.UNAVAILABLE}"
+            return f"{esp.UNAVAILABLE} at the other end too"
         return None
 
     @property
@@ -182,7 +183,7 @@ class FastDatapath:
     def add_features(self, features: dict[str, str]) -> None:
         features[FEATURE] = f"vxlan:{self.udp_port}"
         if self.esp is not None and self.esp.available:
-            features[esp.FEATURE] = "rfc4106(gcm(aes))"
+            features[esp.FEATURE] = AEAD_GCM
 
     def prepare_connection(self, params: OverlayConnectionParams) -> OverlayConnection:
         return FastDPConnection(self, params)
