@@ -46,11 +46,13 @@ VXLAN_PORT = 6784
 
 
 @pytest.fixture(name="overlay")
-def esp_overlay_fixture() -> Iterator[OverlayLab]:
-    """2 hosts x 1 container, routers not started; all removed afterwards."""
+def esp_overlay_fixture(request: pytest.FixtureRequest) -> Iterator[OverlayLab]:
+    """2 hosts (or as many as the test's indirect parameter says) x 1 container,
+    routers not started; all removed afterwards."""
     lab = Lab("odpe")
     try:
-        built = OverlayLab(lab, hosts=2, containers=1, datapath="kernel")
+        built = OverlayLab(lab, hosts=getattr(request, "param", 2), containers=1,
+                           datapath="kernel")
     except BaseException:
         lab.close()
         raise
@@ -192,12 +194,13 @@ def listen_udp(ns: str, address: str, port: int) -> tuple[socket.socket, Callabl
     return sock, receive
 
 
+@pytest.mark.parametrize("overlay", [3], indirect=True)
 def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab) -> None:
-    h0, h1 = overlay.hosts
-    c0, c1 = h0.containers[0], h1.containers[0]
-    for i in (0, 1):
+    h0, h1, h2 = overlay.hosts
+    c0, c1, c2 = (h.containers[0] for h in overlay.hosts)
+    for i in range(3):
         start(overlay, i)
-    wait_esp(overlay, [0, 1])
+    wait_esp(overlay, [0, 1, 2])
     status = overlay.status(0)
     assert status["router"]["esp"]["available"] is True
     assert status["router"]["esp"]["firewall"] == "iptables"
@@ -209,19 +212,22 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
     with Capture(overlay.underlay, "u0") as wire:
         assert ping(overlay, c0, c1), router_logs(overlay)
         assert ping(overlay, c1, c0), router_logs(overlay)
+        assert ping(overlay, c2, c0), router_logs(overlay)
         time.sleep(0.3)
     assert wire.frames, "nothing captured"
     assert not [f for f in wire.frames if PAYLOAD in f], "the ping payload is on the wire"
     esp_0_to_1 = wire.ip_packets(IPPROTO_ESP, h0.address, h1.address)
     assert len(esp_0_to_1) >= 3, "no ESP from host 0 to host 1"
     assert wire.ip_packets(IPPROTO_ESP, h1.address, h0.address)
+    assert wire.ip_packets(IPPROTO_ESP, h2.address, h0.address)
     plain = [f for f in wire.ip_packets(socket.IPPROTO_UDP, h0.address, h1.address)
              if f[36:38] == struct.pack("!H", VXLAN_PORT)]
     assert not plain, "plaintext VXLAN between the hosts"
 
     # Replay: host 1's inbound state counts the packets its window refuses.
     def inbound() -> SecurityAssociation:
-        (sa,) = [s for s in xfrm_in(h1.ns)[0] if s.dst == h1.address and esp.ours(s.reqid)]
+        (sa,) = [s for s in xfrm_in(h1.ns)[0]
+                 if s.src == h0.address and s.dst == h1.address and esp.ours(s.reqid)]
         return sa
     before = inbound()
     send_frames(overlay.underlay, "u1", esp_0_to_1)
@@ -243,13 +249,14 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
         assert receive() == b"", "a forged plaintext VXLAN frame reached the container"
         # Without the drop rule the same frame gets through: it was the rule.
         rule = next(line for line in ipt_rules(overlay, h1.ns).splitlines()
-                    if line.startswith(f"-A {IPT_IN}"))
+                    if line.startswith(f"-A {IPT_IN} -s {h0.address}/32"))
         done = overlay.lab.run(h1.ns, "iptables-legacy", "-w", "-t", "mangle",
                                "-D", *rule.split()[1:])
         assert done.returncode == 0, done.stderr
         send_frames(overlay.underlay, "u1", [outer])
         assert receive() == b"forged", "the forged frame was not a good one"
     assert ping(overlay, c0, c1), router_logs(overlay)
+    assert ping(overlay, c2, c1), router_logs(overlay)
 
 
 def _ours(ns: str) -> tuple[list[SecurityAssociation], list[Any]]:
