@@ -76,12 +76,16 @@ class EspState:
     spi_in: int | None = None
     spi_out: int | None = None
     reason: str | None = None  # why not "esp"
+    # What the kernel refused on the inbound association, as it counts them.
+    replays: int = 0
+    auth_failures: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {"mode": self.mode,
                 "spi_in": None if self.spi_in is None else f"{self.spi_in:#010x}",
                 "spi_out": None if self.spi_out is None else f"{self.spi_out:#010x}",
-                "reason": self.reason}
+                "reason": self.reason, "replays": self.replays,
+                "auth_failures": self.auth_failures}
 
 
 def _load_modules() -> None:
@@ -225,8 +229,14 @@ class EspLink:
 
     @property
     def state(self) -> EspState:
-        if self.installed:
-            return EspState("esp", self.spi_in, self.spi_out)
+        if self.installed and self.spi_in is not None:
+            try:
+                inbound = self._xfrm().get_sa(self.local_ip, self.spi_in)
+            except OdpError as exc:
+                return EspState("esp", self.spi_in, self.spi_out,
+                                f"cannot read the inbound association: {exc}")
+            return EspState("esp", self.spi_in, self.spi_out, replays=inbound.replayed,
+                            auth_failures=inbound.integrity_failed)
         reason = self.error or ("waiting for the other end's ESP SPI" if self.spi_in
                                 else "no ESP SPI allocated yet")
         return EspState("pending", self.spi_in, self.spi_out, reason)

@@ -2,7 +2,8 @@
 
 The underlay is captured on host 0's bridge port with an AF_PACKET socket: the
 containers' ping payload must not be on the wire, ESP must be.  Replayed ESP
-packets are refused by the receiving state's replay window; a plaintext VXLAN
+packets are refused by the receiving state's replay window, a forged one by
+its authentication, both counted in status; a plaintext VXLAN
 packet forged in a peer's name is dropped by the firewall (and delivered once
 the drop rule is taken away, which shows the forgery was a good one).  A
 router leaves no state, policy, rule or flow behind on SIGTERM; after SIGKILL the
@@ -233,6 +234,18 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
     send_frames(overlay.underlay, "u1", esp_0_to_1)
     assert wait_until(lambda: inbound().replayed >= before.replayed + len(esp_0_to_1), 10), \
         (before, inbound())
+    # A packet with a sequence number not seen yet, but not the one it was sealed
+    # with (the number is authenticated): refused, and counted as such.
+    frame = bytearray(esp_0_to_1[-1])
+    seq = struct.unpack_from("!I", frame, 38)[0]
+    struct.pack_into("!I", frame, 38, seq + 500)
+    send_frames(overlay.underlay, "u1", [bytes(frame)])
+    assert wait_until(lambda: inbound().integrity_failed == before.integrity_failed + 1, 10), \
+        (before, inbound())
+    shown = [c["esp"] for c in overlay.status(1)["overlay"]["fastdp"]["connections"].values()
+             if c["ip"] == h0.address]
+    assert shown[0]["replays"] == inbound().replayed, shown
+    assert shown[0]["auth_failures"] == inbound().integrity_failed, shown
 
     # Forgery: plaintext VXLAN in host 0's name, carrying a datagram to container 1.
     mac0, mac1 = _mac(overlay, c0.ns, "eth0"), _mac(overlay, c1.ns, "eth0")
