@@ -133,6 +133,7 @@ def esp_unavailable_reason() -> str | None:
 
 
 def esp_probe_refusal() -> str | None:
+    """The kernel's refusal of the probe association, with its hint; None if it took it."""
     return _run_probe()
 
 
