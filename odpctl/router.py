@@ -12,7 +12,9 @@ and go.
 
 On the way out the router leaves the datapath, its ports and its flows in
 place: established traffic keeps flowing on the kernel datapath while the
-router is down, and the next router adopts what it finds.
+router is down, and the next router adopts what it finds.  Not with ESP: its
+states go with the router, and the flows with them, lest they carry frames in
+clear.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 from odpctl.control.mirror import SUBSCRIBE, UpcallMirror
 from odpctl.control.server import ControlServer, default_socket_path
+from odpctl.crypto.esp import UNAVAILABLE, Esp
 from odpctl.dns.server import Listen
 from odpctl.dns.service import DnsConfig, DnsService
 from odpctl.errors import NotFoundError, OdpError, UsageError
@@ -98,7 +101,10 @@ class Router:
         self.config = config
         self.macs = MacCache(config.mac_max_age)
         self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port)
-        self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu)
+        # Started with a password on the kernel datapath (see _start_esp).
+        self.esp = Esp(config.udp_port)
+        self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu,
+                                    esp=self.esp)
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         state_dir = self._state_path().parent
         self.ipam = Allocator(self.node, config.ipam, Store(state_dir, config.dp_name))
@@ -585,6 +591,29 @@ class Router:
                     self.dpif.set_vport(dp, vport.port_no,
                                         upcall_pids=[self.handlers[i].port_id])
 
+    def _start_esp(self) -> None:
+        """ESP for the fast path: with a password, on the kernel datapath."""
+        if not self.config.mesh.password:
+            self.esp.reason = "no mesh password"
+        elif self.datapath_kind != "kernel":
+            self.esp.reason, self.esp.detail = UNAVAILABLE, "the userspace datapath"
+        else:
+            self.esp.start()
+            if self.esp.firewall is not None:
+                log.info("ESP on the fast path, firewall %s", self.esp.firewall.name)
+            else:
+                log.warning("no ESP on the fast path: %s (%s)", self.esp.reason,
+                            self.esp.detail)
+            if self.esp.available:
+                # A killed router's flows: their ESP states were just flushed, so
+                # they would tunnel frames in clear.
+                self._flush("ESP starts")
+
+    def _stop_handlers(self) -> None:
+        for handler in self.handlers:
+            handler.stop()
+        self.handlers = []
+
     # --- status ------------------------------------------------------------------
 
     def router_status(self) -> dict[str, Any]:
@@ -638,6 +667,7 @@ class Router:
                          "port": self.config.fallback_port,
                          "alive": self.fallback is not None and self.fallback.alive,
                          "vxlan_error": self.overlay.vxlan_error},
+            "esp": self.esp.diagnostics(),
             "flushes": self.flushes,
             "port_events": self.port_events,
             "dispatch_resets": self.dispatch_resets,
@@ -754,6 +784,7 @@ class Router:
             self._setup_datapath()
             self._watch_ports(loop)
             self._start_fallback()
+            self._start_esp()
             await self.node.start()
             self.ipam.start()
             if self.config.expose:
@@ -785,10 +816,14 @@ class Router:
             await self._server.stop()
             self._server = None
         await self.ipam.stop()
+        if self.esp.available and self.dpif is not None:
+            # Once the ESP states are gone a flow left to VXLAN would carry frames in
+            # clear: with ESP, no flow outlives the router (no miss installs one after).
+            self._stop_handlers()
+            self._flush("ESP stops with the router")
         await self.node.stop()
-        for handler in self.handlers:
-            handler.stop()
-        self.handlers = []
+        self.esp.stop()
+        self._stop_handlers()
         if self.fallback is not None:
             self.fallback.stop()
             self.fallback = None

@@ -47,6 +47,7 @@ from odpctl.netlink.message import (
 )
 
 NETLINK_ROUTE = 0
+NETLINK_XFRM = 6
 NETLINK_GENERIC = 16
 
 # <linux/netlink.h>; the socket module lacks most of these.

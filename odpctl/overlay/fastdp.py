@@ -7,6 +7,11 @@ always cross, through the userspace fallback if not through VXLAN.  Which of
 the two a connection uses is the heartbeats' business (`heartbeat`): fastdp
 while full-size VXLAN heartbeats are acknowledged, fallback otherwise, with
 the reason in its status.  Everything here runs on the mesh's event loop.
+
+With a mesh password (a session key) the fast path is encrypted by the
+kernel (`odpctl.crypto.esp`): the connection carries container frames over
+VXLAN only once both of its ESP associations are installed, and until then,
+or where either end cannot do ESP, it keeps to the fallback.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from odpctl.crypto import esp
+from odpctl.crypto.esp import Esp, EspLink, EspState
+from odpctl.crypto.xfrm import AEAD_GCM
 from odpctl.mesh.names import PeerName
 from odpctl.mesh.overlay import OverlayConnection, OverlayConnectionParams, OverlayStatus
 
@@ -34,10 +42,47 @@ class FastDPConnection:
         self.ip = params.remote_address[0]
         self.health = Health(overlay.interval, overlay.timeout, overlay.mtu)
         self.confirmed = False
+        # --- ESP: set when the connection has a session key
+        self.encrypted = params.session_key is not None
+        self.esp: EspLink | None = None
+        self._esp_reason: str | None = None
+        self._peer_spi: int | None = None
+        if params.session_key is not None:
+            self._esp_reason = overlay.esp_refusal(params)
+            if self._esp_reason is None and overlay.esp is not None:
+                self.esp = overlay.esp.link(params.local_address[0], self.ip,
+                                            params.session_key, params.outbound)
+
+    @property
+    def esp_ready(self) -> bool:
+        """Whether container frames may take VXLAN as far as encryption goes."""
+        return not self.encrypted or (self.esp is not None and self.esp.installed)
+
+    @property
+    def esp_state(self) -> EspState | None:
+        if not self.encrypted:
+            return None
+        if self.esp is None:
+            return EspState("none", reason=self._esp_reason)
+        return self.esp.state
+
+    def _start_esp(self) -> None:
+        if self.esp is None or self.esp.allocate() is None:
+            return
+        assert self.esp.spi_in is not None
+        self.params.send_control(esp.SPI_TAG, esp.encode_spi(self.esp.spi_in))
+        if self._peer_spi is not None:
+            self._esp_peer_spi(self._peer_spi)
+
+    def _esp_peer_spi(self, spi: int) -> None:
+        self._peer_spi = spi
+        if self.esp is not None and self.esp.spi_in is not None and self.esp.peer_spi(spi):
+            self.overlay.changed()
+    # --- end ESP
 
     @property
     def fastdp(self) -> bool:
-        return self.health.ok and self.overlay.vxlan_error is None
+        return self.health.ok and self.overlay.vxlan_error is None and self.esp_ready
 
     @property
     def reason(self) -> str | None:
@@ -45,16 +90,24 @@ class FastDPConnection:
             return self.overlay.vxlan_error
         if FEATURE not in self.params.remote_features:
             return "the other end has no fast datapath"
+        if not self.esp_ready:
+            state = self.esp_state
+            return state.reason if state is not None else None
         return None if self.health.ok else self.health.reason
 
     def confirm(self) -> None:
         self.confirmed = True
         self.overlay.connections[self.params.remote] = self
         self.params.set_established(True)
+        self._start_esp()
         self.overlay.changed()
 
     def control_message(self, tag: int, payload: bytes) -> None:
-        if tag == ACK_TAG and payload[:1] in (bytes([SMALL]), bytes([FULL])):
+        if tag == esp.SPI_TAG:
+            spi = esp.decode_spi(payload)
+            if spi is not None:
+                self._esp_peer_spi(spi)
+        elif tag == ACK_TAG and payload[:1] in (bytes([SMALL]), bytes([FULL])):
             self.health.ack(payload[0])
             if self.health.evaluate(self.overlay.udp_port):
                 self.overlay.changed()
@@ -76,6 +129,8 @@ class FastDPConnection:
                              reason=reason)
 
     def stop(self) -> None:
+        if self.esp is not None:
+            self.esp.remove()
         if self.overlay.connections.get(self.params.remote) is self:
             del self.overlay.connections[self.params.remote]
         self.overlay.changed()
@@ -85,14 +140,24 @@ class FastDatapath:
     """Implements `odpctl.mesh.overlay.Overlay`."""
 
     def __init__(self, on_change: Callable[[], None], udp_port: int = VXLAN_PORT, *,
-                 mtu: int = 1376, interval: float = 1.0, timeout: float = 3.5) -> None:
+                 mtu: int = 1376, interval: float = 1.0, timeout: float = 3.5,
+                 esp: Esp | None = None) -> None:
         self.udp_port = udp_port
         self.mtu = mtu
         self.interval = interval
         self.timeout = timeout
         self.connections: dict[PeerName, FastDPConnection] = {}
         self.vxlan_error: str | None = None  # set: no fast path for anyone
+        self.esp = esp  # the kernel's ESP, if the router started it
         self._on_change = on_change
+
+    def esp_refusal(self, params: OverlayConnectionParams) -> str | None:
+        """Why an encrypted connection cannot have ESP (None if it can)."""
+        if self.esp is None or not self.esp.available:
+            return self.esp.reason if self.esp is not None else esp.UNAVAILABLE
+        if esp.FEATURE not in params.remote_features:
+            return f"{esp.UNAVAILABLE} at the other end too"
+        return None
 
     @property
     def neighbours(self) -> dict[PeerName, str]:
@@ -117,6 +182,8 @@ class FastDatapath:
 
     def add_features(self, features: dict[str, str]) -> None:
         features[FEATURE] = f"vxlan:{self.udp_port}"
+        if self.esp is not None and self.esp.available:
+            features[esp.FEATURE] = AEAD_GCM
 
     def prepare_connection(self, params: OverlayConnectionParams) -> OverlayConnection:
         return FastDPConnection(self, params)
@@ -126,5 +193,7 @@ class FastDatapath:
             "udp_port": self.udp_port, "mtu": self.mtu, "vxlan_error": self.vxlan_error,
             "connections": {f"{p:012x}": {"ip": c.ip, "overlay": c.status().name,
                                           "reason": c.reason, "heartbeats_sent": c.health.sent,
-                                          "acks": c.health.acks}
-                            for p, c in self.connections.items()}}}
+                                          "acks": c.health.acks,
+                                          "esp": c.esp_state.as_dict() if c.esp_state else None}
+                            for p, c in self.connections.items()},
+            "esp": self.esp.diagnostics() if self.esp is not None else None}}
