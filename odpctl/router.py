@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import logging
 import signal
@@ -32,7 +33,7 @@ from typing import Any
 
 from odpctl.control.server import ControlServer, default_socket_path
 from odpctl.errors import NotFoundError, OdpError, UsageError
-from odpctl.mesh.names import PeerName
+from odpctl.mesh.names import PeerName, format_peer_name
 from odpctl.mesh.node import MeshConfig, MeshNode, control_handlers
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.endpoint import default_datapath_socket, runtime_dir
@@ -44,10 +45,11 @@ from odpctl.odp.vport import Vport
 from odpctl.overlay import heartbeat
 from odpctl.overlay.fallback import PORT as FALLBACK_PORT
 from odpctl.overlay.fallback import Fallback
-from odpctl.overlay.fastdp import FastDatapath
+from odpctl.overlay.fastdp import FALLBACK, FastDatapath
 from odpctl.overlay.flows import VXLAN_PORT, tunnel_to, vni
 from odpctl.overlay.forwarder import Forwarder, Ports
 from odpctl.overlay.handlers import MissHandler, latency_summary
+from odpctl.overlay.links import NEEDS_ESP, Links, Policy, Subnet
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.view import MeshView
@@ -74,6 +76,8 @@ class RouterConfig:
     idle_timeout: float = 60.0  # flows no packet hit for this long go
     grace: float = 30.0  # flows towards a vanished peer stay this long
     fallback_port: int = FALLBACK_PORT
+    # Hosts whose underlay addresses are in these exchange plaintext VXLAN, password or not.
+    trusted_subnets: tuple[Subnet, ...] = ()
 
 
 def kernel_datapath_available() -> bool:
@@ -84,7 +88,9 @@ class Router:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.macs = MacCache(config.mac_max_age)
-        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port)
+        self.links = Links(Policy(config.mesh.password is not None, config.trusted_subnets),
+                           self._esp_unavailable)
+        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port, self.links)
         self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu)
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         self._saved_short_id: int | None = None
@@ -392,7 +398,15 @@ class Router:
     # --- the mesh's view ---------------------------------------------------------
 
     def _mesh_changed(self) -> None:
+        # The links at once (a new connection's datagrams may come before the next
+        # tick); the view on the tick.
+        self.links.sync(c.params for c in self.overlay.connections.values())
         self._view_dirty = True
+
+    def _esp_unavailable(self) -> str | None:
+        """Why container traffic cannot take ESP on the fast path here: this router
+        sets up no security associations, so none can."""
+        return NEEDS_ESP
 
     def build_view(self) -> MeshView:
         node, routes = self.node, self.node.routes
@@ -407,11 +421,15 @@ class Router:
             if hop is not None and peer != node.name:
                 next_hops[peer] = hop
         broadcast = {src: tuple(routes.broadcast(src)) for src in short_ids}
+        # No silent downgrade: a connection that may not carry plaintext VXLAN
+        # takes the (sealed) fallback, however healthy its fast path.
+        fast = {p: ip for p, ip in self.overlay.neighbours.items() if self.links.vxlan_ok(p)}
+        slow = {p: ip for p, ip in self.overlay.neighbours.items() if p not in fast}
         return MeshView(
             ourself=node.name, our_short_id=node.short_id, short_ids=short_ids,
             next_hops=next_hops, broadcast=broadcast,
-            neighbour_ips=self.overlay.neighbours,
-            fallback_ips=self.overlay.fallback_neighbours,
+            neighbour_ips=fast,
+            fallback_ips={**self.overlay.fallback_neighbours, **slow},
             by_short_id={sid: peer for peer, sid in short_ids.items()},
         )
 
@@ -524,7 +542,7 @@ class Router:
         assert self.endpoint is not None
         loop = asyncio.get_running_loop()
         try:
-            self.fallback = Fallback(self.config.fallback_port)
+            self.fallback = Fallback(self.links, self.config.fallback_port)
         except OSError as exc:
             log.warning("no userspace fallback: cannot bind UDP %d: %s",
                         self.config.fallback_port, exc.strerror)
@@ -570,7 +588,7 @@ class Router:
         handlers = [h.status() for h in self.handlers]
         overruns = sum(int(h["overruns"] or 0) for h in handlers)  # type: ignore[call-overload]
         dead = [h["index"] for h in handlers if not h["alive"]]
-        conns = self.node.peers_status()["connections"]
+        conns = self._with_links(self.node.peers_status()["connections"])
         established = [c for c in conns if c.get("state") == "established"]
         unhealthy = [c for c in established if c.get("reason")]
         problems = []
@@ -581,6 +599,7 @@ class Router:
         if lost > 0 or overruns:
             problems.append(f"{max(lost, 0) + overruns} miss(es) lost")
         health = "ok" if not problems else "; ".join(problems)
+        warnings = self._warnings()
         summary = (f"{health}: {len(established)} connection(s), "
                    f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
                    f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}")
@@ -618,7 +637,33 @@ class Router:
             "handler_restarts": self.handler_restarts,
             "miss_latency": latency_summary(self.handlers),
             "connections": conns,
+            "encryption": self.links.status(),
+            "warnings": warnings,
         }
+
+    def _with_links(self, conns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mesh's connection entries with how each protects container traffic."""
+        links = {format_peer_name(p): link for p, link in self.links.by_peer.items()}
+        for conn in conns:
+            link = links.get(conn.get("peer") or "")
+            if link is None or conn.get("state") not in ("established", "connected"):
+                continue
+            conn.update(link.status())
+            if not link.vxlan_ok:
+                conn["overlay"] = FALLBACK  # whatever the heartbeats say of VXLAN
+        return conns
+
+    def _warnings(self) -> list[str]:
+        if self.links.required:
+            return []
+        hosts = {c.params.local_address[0] for c in self.overlay.connections.values()}
+        hosts.add(self.config.mesh.listen_host)
+        exposed = sorted(h for h in hosts if _exposed(h))
+        if not exposed:
+            return []
+        return [f"the mesh has no password on {', '.join(exposed)}: anyone on that network "
+                f"can read container traffic, or join the mesh as a peer "
+                f"(start routers with --password-file)"]
 
     def _handlers(self) -> dict[str, Any]:
         handlers = control_handlers(self.node)
@@ -628,13 +673,18 @@ class Router:
             result["router"] = self.router_status()
             return result
 
+        def peers(request: dict[str, Any]) -> Any:
+            result = self.node.peers_status()
+            result["connections"] = self._with_links(result["connections"])
+            return result
+
         def attach(request: dict[str, Any]) -> Any:
             return {"iface": _iface(request), "port": self.attach(_iface(request))}
 
         def detach(request: dict[str, Any]) -> Any:
             return {"iface": _iface(request), "port": self.detach(_iface(request))}
 
-        handlers.update(status=status, attach=attach, detach=detach)
+        handlers.update(status=status, peers=peers, attach=attach, detach=detach)
         return handlers
 
     # --- lifecycle -----------------------------------------------------------------
@@ -695,6 +745,15 @@ class Router:
             except subprocess.TimeoutExpired:
                 self._userspace.kill()
             self._userspace = None
+
+
+def _exposed(host: str) -> bool:
+    """Whether ``host`` is an address others than test beds and private networks reach."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not (address.is_private or address.is_unspecified)
 
 
 def _iface(request: dict[str, Any]) -> str:
