@@ -684,7 +684,8 @@ class Router:
         def detach(request: dict[str, Any]) -> Any:
             return {"iface": _iface(request), "port": self.detach(_iface(request))}
 
-        handlers.update(status=status, peers=peers, attach=attach, detach=detach)
+        handlers.update(status=status, peers=peers, attach=attach, detach=detach,
+                        encryption=lambda request: self.links.status())
         return handlers
 
     # --- lifecycle -----------------------------------------------------------------

@@ -159,3 +159,14 @@ def test_parse_json(cli: Callable[..., Result], tmp_path: Path) -> None:
         {"line": 4, "text": "bogus(", "canonical": None,
          "error": "column 1: unknown key attribute 'bogus'"},
     ]}
+
+
+def test_bad_trusted_subnets_are_one_line_and_exit_2(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    result = cli("router", "start", "--trusted-subnets", "10.0.0.0/8,bogus")
+    assert result.code == EXIT_USAGE and "'bogus'" in one_line(result)
+    empty = tmp_path / "pw"
+    empty.write_text("\n")
+    result = cli("router", "start", "--password-file", str(empty))
+    assert result.code == EXIT_USAGE and "is empty" in one_line(result)

@@ -10,7 +10,10 @@ captures once the connection has new keys.  None of it reaches a container.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +89,29 @@ def _ping(overlay: OverlayLab, a: int, b: int) -> bool:
     return result.returncode == 0
 
 
+def _odpctl(overlay: OverlayLab, *argv: str) -> str:
+    host = overlay.hosts[0]
+    result = subprocess.run([str(Path(sys.executable).with_name("odpctl")), "--netns", host.ns,
+                             *argv, "--control", str(host.control)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _check_faces(overlay: OverlayLab) -> None:
+    """What `peer list`, `router status` and `watch stats` show of it, on host 0."""
+    conns = json.loads(_odpctl(overlay, "peer", "list", "--json"))["connections"]
+    host1 = next(c for c in conns if c["nickname"] == "host1")
+    assert host1["encryption"] == "sealed" and host1["replays"] >= 1, host1
+    assert host1["auth_failures"] == 0 and host1["spis"] is None
+    status = _odpctl(overlay, "router", "status")
+    assert ("encryption: sealed (fast path needs kernel ESP (esp4, gcm): using sealed "
+            "fallback)") in status, status
+    assert "vxlan: plaintext VXLAN 1" in status
+    (line,) = _odpctl(overlay, "watch", "stats", "--json", "--count", "1").splitlines()
+    assert json.loads(line)["refused"]["fallback: plaintext fallback"] == 1, line
+
+
 def test_sealed_wire_refuses_replays_forgeries_and_wrong_passwords(
     overlay: OverlayLab, capture: Capture, tmp_path: Path
 ) -> None:
@@ -139,6 +165,7 @@ def test_sealed_wire_refuses_replays_forgeries_and_wrong_passwords(
         assert overlay.status(0)["router"]["mac_cache"] == macs_before
         assert _ping(overlay, 1, 0)
         assert listener.received == [b"probe"]
+        _check_faces(overlay)
 
         # A router with the wrong password is refused; with the right one it gets
         # new keys, under which the old captures no longer open.
@@ -158,3 +185,20 @@ def test_sealed_wire_refuses_replays_forgeries_and_wrong_passwords(
         assert listener.received == [b"probe"]
     finally:
         listener.close()
+
+
+def test_trusted_subnets_keep_plaintext_vxlan(
+    overlay: OverlayLab, capture: Capture, tmp_path: Path
+) -> None:
+    for host in overlay.hosts:
+        overlay.start_router(host.index, extra=(*_password(tmp_path, "right"),
+                                                "--trusted-subnets", "10.9.0.0/16,192.168.77.0/24"))
+    overlay.wait_ready(timeout=60, overlay="fastdp")
+    link = _links(overlay, 0)["host1"]
+    assert link["encryption"] == "none", link
+    assert link["encryption_reason"] == "192.168.77.2 is in a trusted subnet"
+    assert _ping(overlay, 0, 1)
+    vxlan_payload = [d for d in capture.datagrams() if d.dport == 6784
+                     and bytes.fromhex(PAYLOAD) in d.payload]
+    assert vxlan_payload
+    assert not _drops(overlay, 1)
