@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from odpctl.mesh.names import PeerName, ShortID
+from odpctl.mesh.names import PeerName, PeerUID, ShortID
 from odpctl.mesh.overlay import OverlayConnectionParams
 from odpctl.overlay.fallback import Refused, decode, encode
 from odpctl.overlay.links import ESP, NEEDS_ESP, NONE, SEALED, Links, Policy, parse_subnets
@@ -19,7 +19,8 @@ FRAME = bytes(range(60))
 def _params(peer: int, ip: str, *, outbound: bool, conn_uid: int = 1,
             key: bytes | None = b"k" * 32) -> OverlayConnectionParams:
     return OverlayConnectionParams(
-        remote=PeerName(peer), remote_nickname="", remote_uid=1, remote_short_id=ShortID(1),
+        remote=PeerName(peer), remote_nickname="", remote_uid=PeerUID(1),
+        remote_short_id=ShortID(1),
         local_address=("10.0.0.1", 6783), remote_address=(ip, 6783), outbound=outbound,
         conn_uid=conn_uid, session_key=key, remote_features={},
         send_control=lambda tag, payload: None, set_established=lambda up: None,

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyroute2 import NetNS
@@ -45,7 +46,7 @@ def _password(tmp_path: Path, text: str) -> tuple[str, str]:
     return ("--password-file", str(path))
 
 
-def _links(overlay: OverlayLab, i: int) -> dict[str, dict[str, object]]:
+def _links(overlay: OverlayLab, i: int) -> dict[str, dict[str, Any]]:
     """Router ``i``'s established connections, by peer nickname."""
     conns = overlay.status(i)["router"]["connections"]
     return {c["nickname"]: c for c in conns if c["state"] == "established"}
