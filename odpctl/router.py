@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import json
 import logging
 import signal
@@ -49,7 +48,7 @@ from odpctl.overlay.fastdp import FALLBACK, FastDatapath
 from odpctl.overlay.flows import VXLAN_PORT, tunnel_to, vni
 from odpctl.overlay.forwarder import Forwarder, Ports
 from odpctl.overlay.handlers import MissHandler, latency_summary
-from odpctl.overlay.links import NEEDS_ESP, Links, Policy, Subnet
+from odpctl.overlay.links import NEEDS_ESP, Links, Policy, Subnet, public_address
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.view import MeshView
@@ -658,7 +657,7 @@ class Router:
             return []
         hosts = {c.params.local_address[0] for c in self.overlay.connections.values()}
         hosts.add(self.config.mesh.listen_host)
-        exposed = sorted(h for h in hosts if _exposed(h))
+        exposed = sorted(h for h in hosts if public_address(h))
         if not exposed:
             return []
         return [f"the mesh has no password on {', '.join(exposed)}: anyone on that network "
@@ -746,15 +745,6 @@ class Router:
             except subprocess.TimeoutExpired:
                 self._userspace.kill()
             self._userspace = None
-
-
-def _exposed(host: str) -> bool:
-    """Whether ``host`` is an address others than test beds and private networks reach."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not (address.is_private or address.is_unspecified)
 
 
 def _iface(request: dict[str, Any]) -> str:

@@ -52,6 +52,16 @@ def parse_subnets(text: str) -> tuple[Subnet, ...]:
     return tuple(nets)
 
 
+def public_address(host: str) -> bool:
+    """Whether ``host`` is an address beyond loopback, private and test networks: where
+    a mesh without a password is open to whoever is on the way."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not (address.is_private or address.is_unspecified)
+
+
 @dataclass(frozen=True)
 class Policy:
     password: bool

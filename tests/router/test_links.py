@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from odpctl.mesh.names import PeerName, PeerUID, ShortID
 from odpctl.mesh.overlay import OverlayConnectionParams
 from odpctl.overlay.fallback import Refused, decode, encode
-from odpctl.overlay.links import ESP, NEEDS_ESP, NONE, SEALED, Links, Policy, parse_subnets
+from odpctl.overlay.links import (
+    ESP,
+    NEEDS_ESP,
+    NONE,
+    SEALED,
+    Links,
+    Policy,
+    parse_subnets,
+    public_address,
+)
 
 FRAME = bytes(range(60))
 
@@ -104,3 +113,10 @@ def test_the_fallback_decoder_only_raises_its_own_error(data: bytes, password: b
     except Refused:
         return
     assert not password and len(frame) >= 14 and data[:2] == b"OS"
+
+
+def test_public_addresses_are_told_from_loopback_private_and_test_networks() -> None:
+    assert public_address("1.2.3.4") and public_address("2a00:1450::1")
+    for host in ("127.0.0.1", "10.1.2.3", "192.168.77.1", "172.16.0.1", "192.0.2.7", "::1",
+                 "0.0.0.0", "fd00::1", "not-an-address"):
+        assert not public_address(host), host
