@@ -430,6 +430,7 @@ class Router:
             neighbour_ips=fast,
             fallback_ips={**self.overlay.fallback_neighbours, **slow},
             by_short_id={sid: peer for peer, sid in short_ids.items()},
+            vxlan_from=frozenset(fast.values()) if self.links.required else None,
         )
 
     def _refresh_view(self) -> None:
