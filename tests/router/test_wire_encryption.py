@@ -15,7 +15,12 @@ from odpctl.lab import Lab
 from odpctl.overlaylab import OverlayLab
 
 from .wire import Capture
-from .wire_check import capture_fixture, check_sealed_wire, check_trusted_subnets  # noqa: F401
+from .wire_check import (  # noqa: F401  (capture_fixture: a fixture, by name)
+    capture_fixture,
+    check_relay,
+    check_sealed_wire,
+    check_trusted_subnets,
+)
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -48,3 +53,9 @@ def test_trusted_subnets_keep_plaintext_vxlan(
     overlay: OverlayLab, capture: Capture, tmp_path: Path
 ) -> None:
     check_trusted_subnets(overlay, capture, tmp_path)
+
+
+def test_a_relay_opens_and_seals_again(
+    overlay: OverlayLab, capture: Capture, tmp_path: Path
+) -> None:
+    check_relay(overlay, capture, tmp_path)

@@ -182,3 +182,28 @@ def check_trusted_subnets(overlay: OverlayLab, capture: Capture, tmp_path: Path)
                      and bytes.fromhex(PAYLOAD) in d.payload]
     assert vxlan_payload
     assert not _drops(overlay, 1)
+
+
+def check_relay(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> None:
+    """Hosts 0 and 2 cannot reach each other: host 1 relays, opening with one
+    connection's keys and sealing with the other's."""
+    h0, h2 = overlay.hosts[0], overlay.hosts[2]
+    for host, other in ((h0, h2), (h2, h0)):
+        for rule in (("add", "table", "inet", "odpcut"),
+                     ("add", "chain", "inet", "odpcut", "in",
+                      "{ type filter hook input priority 0 ; }"),
+                     ("add", "rule", "inet", "odpcut", "in", "ip", "saddr", other.address,
+                      "drop")):
+            done = overlay.lab.run(host.ns, "nft", *rule)
+            assert done.returncode == 0, done.stderr
+    password = _password(tmp_path, "right")
+    for host in overlay.hosts:
+        overlay.start_router(host.index, extra=password)
+    overlay.wait_ready(timeout=60, hosts=[0, 1])
+    overlay.wait_ready(timeout=60, hosts=[1, 2])
+    assert wait_until(lambda: _ping(overlay, 0, 2), 30), overlay.log_tail(1, 40)
+    assert set(_links(overlay, 0)) == {"host1"} and set(_links(overlay, 2)) == {"host1"}
+    relay = overlay.status(1)["router"]
+    assert relay["relayed"] > 0 and relay["encryption"]["drops"] == {}, relay
+    assert not [f for f in capture.frames if bytes.fromhex(PAYLOAD) in f]
+    assert _ping(overlay, 2, 0)
