@@ -399,8 +399,11 @@ class Router:
     def _mesh_changed(self) -> None:
         # The links at once (a new connection's datagrams may come before the next
         # tick); the view on the tick.
-        self.links.sync(c.params for c in self.overlay.connections.values())
+        self._sync_links()
         self._view_dirty = True
+
+    def _sync_links(self) -> None:
+        self.links.sync(c.params for c in self.overlay.connections.values())
 
     def _esp_unavailable(self) -> str | None:
         """Why container traffic cannot take ESP on the fast path here: this router
@@ -435,6 +438,7 @@ class Router:
 
     def _refresh_view(self) -> None:
         self._view_dirty = False
+        self._sync_links()  # a connection's ESP may have come up or gone down meanwhile
         view = self.build_view()
         old = self.forwarder.view
         now = time.monotonic()
