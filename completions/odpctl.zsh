@@ -230,7 +230,7 @@ _odpctl_optdescr=(
 -h:Show this message and exit'
     'odpctl router start' '--name:Peer name (12 hex digits; default: from machine and namespace)
 --nickname:Nickname (default: the host name)
---password-file:Encrypt the mesh with this password
+--password-file:The mesh password: authenticates the routers and encrypts their connections and the container traffic between them
 --trusted-subnets:Underlay subnets whose hosts exchange plaintext VXLAN even with a password
 --datapath:Kernel datapath, userspace datapath, or the best available
 --port:TCP port of the mesh

@@ -56,7 +56,9 @@ def start(
     nickname: Annotated[str | None, typer.Option(
         "--nickname", help="Nickname (default: the host name).", show_default=False)] = None,
     password_file: Annotated[Path | None, typer.Option(
-        "--password-file", metavar="FILE", help="Encrypt the mesh with this password.",
+        "--password-file", metavar="FILE",
+        help="The mesh password: authenticates the routers and encrypts their connections "
+        "and the container traffic between them.",
         show_default=False)] = None,
     trusted_subnets: Annotated[str | None, typer.Option(
         "--trusted-subnets", metavar="CIDR,...",

@@ -40,6 +40,23 @@ from .maccache import Local, MacCache, Remote
 from .view import MeshView
 
 
+def tunnel_refusal(links: Links, view: MeshView, tunnel: Tunnel) -> str | None:
+    """Why a VXLAN frame is refused on a mesh with a password (None: taken)."""
+    if not links.required:
+        return None
+    ip = str(ipaddress.IPv4Address(tunnel.ipv4_src or 0))
+    if not links.vxlan_from(ip):
+        return "plaintext VXLAN"
+    src_short, dst_short = split_vni(tunnel.tun_id or 0)
+    src_peer = view.by_short_id.get(src_short)
+    if src_peer is None or dst_short not in view.by_short_id:
+        return "unknown short ID"
+    own = links.by_peer.get(src_peer)
+    if own is not None and own.ip != ip:
+        return "source address"
+    return None
+
+
 @dataclass
 class ForwarderStats:
     misses: int = 0
@@ -117,7 +134,7 @@ class Forwarder:
                 return
         if from_tunnel:
             assert isinstance(tunnel, Tunnel)
-            refusal = self._unauthenticated(view, tunnel)
+            refusal = tunnel_refusal(self.links, view, tunnel)
             if refusal is not None:
                 self.links.drops.add(f"vxlan: {refusal}")
                 self.count(dropped=1)
@@ -229,23 +246,6 @@ class Forwarder:
         flood += self._along_tree(view, ports, view.ourself)
         self.count(flooded=1)
         return flood, is_multicast(dst)  # a flow for real broadcasts only
-
-    def _unauthenticated(self, view: MeshView, tunnel: Tunnel) -> str | None:
-        """Why a VXLAN frame is refused on a mesh with a password (None: taken)."""
-        links = self.links
-        if not links.required:
-            return None
-        ip = str(ipaddress.IPv4Address(tunnel.ipv4_src or 0))
-        if not links.vxlan_from(ip):
-            return "plaintext VXLAN"
-        src_short, dst_short = split_vni(tunnel.tun_id or 0)
-        src_peer = view.by_short_id.get(src_short)
-        if src_peer is None or dst_short not in view.by_short_id:
-            return "unknown short ID"
-        own = links.by_peer.get(src_peer)
-        if own is not None and own.ip != ip:
-            return "source address"
-        return None
 
     def _from_tunnel(self, view: MeshView, ports: Ports, src: bytes, dst: bytes,
                      tunnel: Tunnel) -> tuple[list[Action], bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +11,10 @@ from hypothesis import strategies as st
 
 from odpctl.mesh.names import PeerName, PeerUID, ShortID
 from odpctl.mesh.overlay import OverlayConnectionParams
+from odpctl.odp.keys import Tunnel
 from odpctl.overlay.fallback import Refused, decode, encode
+from odpctl.overlay.flows import vni
+from odpctl.overlay.forwarder import tunnel_refusal
 from odpctl.overlay.links import (
     ESP,
     NEEDS_ESP,
@@ -21,6 +25,7 @@ from odpctl.overlay.links import (
     parse_subnets,
     public_address,
 )
+from odpctl.overlay.view import MeshView
 
 FRAME = bytes(range(60))
 
@@ -120,3 +125,23 @@ def test_public_addresses_are_told_from_loopback_private_and_test_networks() -> 
     for host in ("127.0.0.1", "10.1.2.3", "192.168.77.1", "172.16.0.1", "192.0.2.7", "::1",
                  "0.0.0.0", "fd00::1", "not-an-address"):
         assert not public_address(host), host
+
+
+def test_vxlan_is_taken_from_esp_and_trusted_peers_at_their_own_address_only() -> None:
+    links = _links(trusted="10.0.0.0/24")
+    links.sync([_params(2, "10.0.0.2", outbound=True), _params(3, "10.0.0.3", outbound=True),
+                _params(4, "10.9.0.4", outbound=True)])
+    view = MeshView(ourself=PeerName(1), our_short_id=1,
+                    by_short_id={i: PeerName(i) for i in range(1, 6)})
+
+    def refusal(src_ip: str, src: int, dst: int = 1) -> str | None:
+        tunnel = Tunnel(tun_id=vni(src, dst), ipv4_src=int(ipaddress.IPv4Address(src_ip)))
+        return tunnel_refusal(links, view, tunnel)
+
+    assert refusal("10.0.0.2", 2) is None
+    assert refusal("10.0.0.3", 5) is None  # relayed by 3 (5 is no neighbour of ours)
+    assert refusal("10.0.0.3", 2) == "source address"  # 2 is a neighbour, elsewhere
+    assert refusal("10.9.0.4", 4) == "plaintext VXLAN"  # sealed: no VXLAN at all
+    assert refusal("10.0.0.77", 2) == "plaintext VXLAN"  # no connection there
+    assert refusal("10.0.0.2", 2, dst=9) == "unknown short ID"
+    assert tunnel_refusal(_links(password=False), view, Tunnel(tun_id=vni(9, 9))) is None
