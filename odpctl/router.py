@@ -603,7 +603,7 @@ class Router:
         if lost > 0 or overruns:
             problems.append(f"{max(lost, 0) + overruns} miss(es) lost")
         health = "ok" if not problems else "; ".join(problems)
-        warnings = self._warnings()
+        warnings = self.warnings()
         summary = (f"{health}: {len(established)} connection(s), "
                    f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
                    f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}")
@@ -657,7 +657,8 @@ class Router:
                 conn["overlay"] = FALLBACK  # whatever the heartbeats say of VXLAN
         return conns
 
-    def _warnings(self) -> list[str]:
+    def warnings(self) -> list[str]:
+        """What the operator should know of how exposed this router is."""
         if self.links.required:
             return []
         hosts = {c.params.local_address[0] for c in self.overlay.connections.values()}

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from odpctl.mesh.names import PeerName, PeerUID, ShortID
+from odpctl.mesh.node import MeshConfig
 from odpctl.mesh.overlay import OverlayConnectionParams
 from odpctl.odp.keys import Tunnel
 from odpctl.overlay.fallback import Refused, decode, encode
@@ -26,6 +27,7 @@ from odpctl.overlay.links import (
     public_address,
 )
 from odpctl.overlay.view import MeshView
+from odpctl.router import Router, RouterConfig
 
 FRAME = bytes(range(60))
 
@@ -145,3 +147,14 @@ def test_vxlan_is_taken_from_esp_and_trusted_peers_at_their_own_address_only() -
     assert refusal("10.0.0.77", 2) == "plaintext VXLAN"  # no connection there
     assert refusal("10.0.0.2", 2, dst=9) == "unknown short ID"
     assert tunnel_refusal(_links(password=False), view, Tunnel(tun_id=vni(9, 9))) is None
+
+
+def test_a_router_without_a_password_on_a_public_address_warns() -> None:
+    def warnings(host: str, password: bytes | None) -> list[str]:
+        mesh = MeshConfig(listen_host=host, short_id=5, password=password)
+        return Router(RouterConfig(mesh=mesh)).warnings()
+
+    (warning,) = warnings("1.2.3.4", None)
+    assert "no password on 1.2.3.4" in warning and "--password-file" in warning
+    assert warnings("1.2.3.4", b"secret") == []
+    assert warnings("192.168.77.1", None) == warnings("0.0.0.0", None) == []
