@@ -85,6 +85,8 @@ def _check_faces(overlay: OverlayLab) -> None:
     host1 = next(c for c in conns if c["nickname"] == "host1")
     assert host1["encryption"] == "sealed" and host1["replays"] >= 1, host1
     assert host1["auth_failures"] == 0 and host1["spis"] is None
+    table = _odpctl(overlay, "peer", "list")
+    assert "encryption sealed: fast path needs kernel ESP (esp4, gcm)" in table, table
     assert overlay.status(0)["router"]["warnings"] == []  # a password, and a private network
     status = _odpctl(overlay, "router", "status")
     assert ("encryption: sealed (fast path needs kernel ESP (esp4, gcm): using sealed "
