@@ -53,7 +53,10 @@ def encode(links: Links, ip: str, src_short: int, dst_short: int, frame: bytes) 
     link = links.by_ip.get(ip)
     if link is None or link.sealer is None:
         raise Refused("no key to seal with")  # never plaintext instead
-    return link.sealer.seal(_HEADER.pack(SEALED_MAGIC, src_short, dst_short), frame)
+    try:
+        return link.sealer.seal(_HEADER.pack(SEALED_MAGIC, src_short, dst_short), frame)
+    except SealError as exc:  # its counter exhausted: the connection must be renewed
+        raise Refused(exc.message) from None
 
 
 def decode(links: Links, ip: str, data: bytes) -> tuple[int, int, bytes]:
