@@ -219,6 +219,7 @@ _odpctl_optdescr=(
 -d:Stop after DURATION (500ms, 10s, 5m)
 --lines:Print lines even on a terminal
 --json:Print one JSON object a line
+--control:The router'\''s control socket (default: this namespace'\''s)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl watch vports' '--all:Lines: print every item at each refresh, idle ones too (default: the new, the gone and the busy)
@@ -251,7 +252,8 @@ _odpctl_optdescr=(
 -h:Show this message and exit'
     'odpctl router start' '--name:Peer name (12 hex digits; default: from machine and namespace)
 --nickname:Nickname (default: the host name)
---password-file:Encrypt the mesh with this password
+--password-file:The mesh password: authenticates the routers and encrypts their connections and the container traffic between them
+--trusted-subnets:Underlay subnets whose hosts exchange plaintext VXLAN even with a password
 --datapath:Kernel datapath, userspace datapath, or the best available
 --port:TCP port of the mesh
 --mtu:Overlay MTU (default 1376)
@@ -397,6 +399,7 @@ _odpctl_vals=(
     'odpctl watch stats -c' '-'
     'odpctl watch stats --duration' '-'
     'odpctl watch stats -d' '-'
+    'odpctl watch stats --control' 'file'
     'odpctl watch vports --interval' '-'
     'odpctl watch vports -i' '-'
     'odpctl watch vports --count' '-'
@@ -413,6 +416,7 @@ _odpctl_vals=(
     'odpctl router start --name' '-'
     'odpctl router start --nickname' '-'
     'odpctl router start --password-file' 'file'
+    'odpctl router start --trusted-subnets' '-'
     'odpctl router start --datapath' 'choice:kernel|userspace|auto'
     'odpctl router start --port' '-'
     'odpctl router start --mtu' '-'

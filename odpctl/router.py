@@ -34,14 +34,14 @@ from typing import Any
 
 from odpctl.control.mirror import SUBSCRIBE, UpcallMirror
 from odpctl.control.server import ControlServer, default_socket_path
-from odpctl.crypto.esp import UNAVAILABLE, Esp
+from odpctl.crypto.esp import UNAVAILABLE, Esp, EspState
 from odpctl.dns.server import Listen
 from odpctl.dns.service import DnsConfig, DnsService
 from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.ipam.addr import Cidr, format_ip, parse_ip
 from odpctl.ipam.allocator import Allocator, IpamConfig
 from odpctl.ipam.store import Store
-from odpctl.mesh.names import PeerName
+from odpctl.mesh.names import PeerName, format_peer_name
 from odpctl.mesh.node import MeshConfig, MeshNode
 from odpctl.mesh.status import control_handlers
 from odpctl.netlink.rundir import runtime_dir
@@ -57,10 +57,11 @@ from odpctl.overlay.attachments import ATTACH, Attachment, Attachments
 from odpctl.overlay.containers import ContainerPorts
 from odpctl.overlay.fallback import PORT as FALLBACK_PORT
 from odpctl.overlay.fallback import Fallback
-from odpctl.overlay.fastdp import FastDatapath
+from odpctl.overlay.fastdp import FALLBACK, FastDatapath
 from odpctl.overlay.flows import VXLAN_PORT, tunnel_to, vni
 from odpctl.overlay.forwarder import Forwarder, Ports
 from odpctl.overlay.handlers import MissHandler, latency_summary
+from odpctl.overlay.links import ESP, Links, Policy, Subnet, public_address
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.view import MeshView
@@ -90,6 +91,8 @@ class RouterConfig:
     dns: DnsConfig = field(default_factory=DnsConfig)
     ipam: IpamConfig = field(default_factory=IpamConfig)
     expose: bool = False  # give the datapath's own port an address from IPAM
+    # Hosts whose underlay addresses are in these exchange plaintext VXLAN, password or not.
+    trusted_subnets: tuple[Subnet, ...] = ()
 
 
 def kernel_datapath_available() -> bool:
@@ -100,7 +103,9 @@ class Router:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.macs = MacCache(config.mac_max_age)
-        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port)
+        self.links = Links(Policy(config.mesh.password is not None, config.trusted_subnets),
+                           self._esp_unavailable, self._esp_spis)
+        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port, self.links)
         # Started with a password on the kernel datapath (see _start_esp).
         self.esp = Esp(config.udp_port)
         self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu,
@@ -422,7 +427,29 @@ class Router:
     # --- the mesh's view ---------------------------------------------------------
 
     def _mesh_changed(self) -> None:
+        # The links at once (a new connection's datagrams may come before the next
+        # tick); the view on the tick.
+        self._sync_links()
         self._view_dirty = True
+
+    def _sync_links(self) -> None:
+        self.links.sync(c.params for c in self.overlay.connections.values())
+
+    def _esp_unavailable(self) -> str | None:
+        """Why container traffic cannot take ESP on the fast path here (None: it can,
+        once a connection's security associations are up)."""
+        return None if self.esp.available else (self.esp.reason or UNAVAILABLE)
+
+    def _esp_state(self, peer: PeerName) -> EspState | None:
+        conn = self.overlay.connections.get(peer)
+        return conn.esp_state if conn is not None else None
+
+    def _esp_spis(self, peer: PeerName) -> dict[str, int] | None:
+        """The SPIs of the connection to ``peer`` once both its ESP associations are up."""
+        state = self._esp_state(peer)
+        if state is None or state.mode != "esp" or state.spi_in is None or state.spi_out is None:
+            return None
+        return {"in": state.spi_in, "out": state.spi_out}
 
     def build_view(self) -> MeshView:
         node, routes = self.node, self.node.routes
@@ -437,16 +464,22 @@ class Router:
             if hop is not None and peer != node.name:
                 next_hops[peer] = hop
         broadcast = {src: tuple(routes.broadcast(src)) for src in short_ids}
+        # No silent downgrade: a connection that may not carry plaintext VXLAN
+        # takes the (sealed) fallback, however healthy its fast path.
+        fast = {p: ip for p, ip in self.overlay.neighbours.items() if self.links.vxlan_ok(p)}
+        slow = {p: ip for p, ip in self.overlay.neighbours.items() if p not in fast}
         return MeshView(
             ourself=node.name, our_short_id=node.short_id, short_ids=short_ids,
             next_hops=next_hops, broadcast=broadcast,
-            neighbour_ips=self.overlay.neighbours,
-            fallback_ips=self.overlay.fallback_neighbours,
+            neighbour_ips=fast,
+            fallback_ips={**self.overlay.fallback_neighbours, **slow},
             by_short_id={sid: peer for peer, sid in short_ids.items()},
+            vxlan_from=frozenset(fast.values()) if self.links.required else None,
         )
 
     def _refresh_view(self) -> None:
         self._view_dirty = False
+        self._sync_links()  # a connection's ESP may have come up or gone down meanwhile
         view = self.build_view()
         old = self.forwarder.view
         now = time.monotonic()
@@ -558,7 +591,7 @@ class Router:
         assert self.endpoint is not None
         loop = asyncio.get_running_loop()
         try:
-            self.fallback = Fallback(self.config.fallback_port)
+            self.fallback = Fallback(self.links, self.config.fallback_port)
         except OSError as exc:
             log.warning("no userspace fallback: cannot bind UDP %d: %s",
                         self.config.fallback_port, exc.strerror)
@@ -627,7 +660,7 @@ class Router:
         handlers = [h.status() for h in self.handlers]
         overruns = sum(int(h["overruns"] or 0) for h in handlers)  # type: ignore[call-overload]
         dead = [h["index"] for h in handlers if not h["alive"]]
-        conns = self.node.peers_status()["connections"]
+        conns = self._with_links(self.node.peers_status()["connections"])
         established = [c for c in conns if c.get("state") == "established"]
         unhealthy = [c for c in established if c.get("reason")]
         problems = []
@@ -639,6 +672,7 @@ class Router:
             problems.append(f"{max(lost, 0) + overruns} miss(es) lost")
         ipam = self.ipam.state()
         health = "ok" if not problems else "; ".join(problems)
+        warnings = self.warnings()
         summary = (f"{health}: {len(established)} connection(s), "
                    f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
                    f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}, "
@@ -683,7 +717,39 @@ class Router:
             "containers": len(self.attachments),
             "ipam": {"state": ipam[0], "message": ipam[1], "range": str(self.ipam.cidr),
                      "allocated": len(self.ipam.space)},
+            "encryption": self.links.status(),
+            "warnings": warnings,
         }
+
+    def _with_links(self, conns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The mesh's connection entries with how each protects container traffic."""
+        links = {format_peer_name(p): link for p, link in self.links.by_peer.items()}
+        for conn in conns:
+            link = links.get(conn.get("peer") or "")
+            if link is None or conn.get("state") not in ("established", "connected"):
+                continue
+            conn.update(link.status())
+            esp = self._esp_state(link.peer)
+            if link.encryption == ESP and esp is not None:
+                # What the kernel refused on the inbound association.
+                conn["auth_failures"] += esp.auth_failures
+                conn["replays"] += esp.replays
+            if not link.vxlan_ok:
+                conn["overlay"] = FALLBACK  # whatever the heartbeats say of VXLAN
+        return conns
+
+    def warnings(self) -> list[str]:
+        """What the operator should know of how exposed this router is."""
+        if self.links.required:
+            return []
+        hosts = {c.params.local_address[0] for c in self.overlay.connections.values()}
+        hosts.add(self.config.mesh.listen_host)
+        exposed = sorted(h for h in hosts if public_address(h))
+        if not exposed:
+            return []
+        return [f"the mesh has no password on {', '.join(exposed)}: anyone on that network "
+                f"can read container traffic, or join the mesh as a peer "
+                f"(start routers with --password-file)"]
 
     def _handlers(self) -> dict[str, Any]:
         handlers = control_handlers(self.node)
@@ -691,6 +757,11 @@ class Router:
         def status(request: dict[str, Any]) -> Any:
             result = self.node.status()
             result["router"] = self.router_status()
+            return result
+
+        def peers(request: dict[str, Any]) -> Any:
+            result = self.node.peers_status()
+            result["connections"] = self._with_links(result["connections"])
             return result
 
         async def attach(request: dict[str, Any]) -> Any:
@@ -711,8 +782,9 @@ class Router:
             asyncio.get_running_loop().call_later(0.1, self.request_stop)
             return {"stopping": True, "handed": handed}
 
-        handlers.update(status=status, attach=attach, detach=detach, expose=expose, stop=stop,
-                        **ipam_handlers(self.ipam))
+        handlers.update(status=status, peers=peers, attach=attach, detach=detach,
+                        expose=expose, stop=stop, **ipam_handlers(self.ipam))
+        handlers.update(encryption=lambda request: self.links.status())
         handlers.update(self.dns.handlers())
         return handlers
 

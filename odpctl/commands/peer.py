@@ -62,6 +62,12 @@ CONNECTION_KEYS: dict[str, str] = {
     "protocol": "negotiated protocol version, or null",
     "retry_in": "seconds until the next attempt, or null",
     "since": "seconds in this state (established: since when), or null",
+    "encryption": 'how container traffic crosses it: "none", "esp" (kernel IPsec on the fast '
+    'path) or "sealed" (the userspace fallback, each datagram sealed); null for a bare mesh',
+    "encryption_reason": "why this encryption (e.g. why not esp), or null",
+    "spis": 'the ESP security parameter indexes, {"in": N, "out": N}, when esp; else null',
+    "auth_failures": "datagrams on it that failed authentication (dropped), or null",
+    "replays": "datagrams on it seen before (dropped), or null",
 }
 
 LIST_KEYS: dict[str, str] = {
@@ -194,6 +200,18 @@ def _dash(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def _encryption(conn: Mapping[str, Any]) -> Text:
+    """``sealed``, with the datagrams refused on the connection if any."""
+    if conn["encryption"] is None:
+        return Text("-")
+    text = Text(str(conn["encryption"]), style="green" if conn["encryption"] != "none" else "")
+    refused = [f"{n} {what}" for what, n in (("auth failures", conn["auth_failures"]),
+                                              ("replays", conn["replays"])) if n]
+    if refused:
+        text.append(f" ({', '.join(refused)})", style="red")
+    return text
+
+
 def render_peer_list(doc: Mapping[str, Any]) -> RenderableType:
     peers: list[dict[str, Any]] = doc["peers"]
     conns: list[dict[str, Any]] = doc["connections"]
@@ -221,7 +239,11 @@ def render_peer_list(doc: Mapping[str, Any]) -> RenderableType:
     parts.append(table)
 
     if conns:
-        table = _table("Address", "Peer", "Direction", "State", "Overlay")
+        # Encryption only where there is some to show: a bare mesh, or one without a
+        # password, keeps its table narrow.
+        encrypted = any(c["encryption"] not in (None, "none") for c in conns)
+        columns = ("Address", "Peer", "Direction", "State", "Overlay")
+        table = _table(*columns, *(("Encryption",) if encrypted else ()))
         reasons = []
         for c in conns:
             who = _dash(c["peer"])
@@ -229,13 +251,17 @@ def render_peer_list(doc: Mapping[str, Any]) -> RenderableType:
                 who += f" ({c['nickname']})"
             state = Text(_dash(c["state"]), style=_STATE_STYLES.get(str(c["state"]), ""))
             table.add_row(_dash(c["address"]), who, _dash(c["direction"]), state,
-                          _dash(c["overlay"]))
+                          _dash(c["overlay"]), *((_encryption(c),) if encrypted else ()))
             if c["reason"]:
                 # Reasons are sentences: below the table, where they have room.
                 note = Text(f"{_dash(c['address'])}: ", style="bold")
                 note.append(str(c["reason"]), style="red" if c["state"] != "connected" else "")
                 if c["retry_in"] is not None:
                     note.append(f" (retry in {tables.ago(float(c['retry_in']))})", style="dim")
+                reasons.append(note)
+            if c["encryption_reason"] and c["encryption"] != "none":
+                note = Text(f"{_dash(c['address'])}: ", style="bold")
+                note.append(f"encryption {c['encryption']}: {c['encryption_reason']}")
                 reasons.append(note)
         parts += [Text(""), table]
         if reasons:

@@ -57,7 +57,13 @@ def start(
     nickname: Annotated[str | None, typer.Option(
         "--nickname", help="Nickname (default: the host name).", show_default=False)] = None,
     password_file: Annotated[Path | None, typer.Option(
-        "--password-file", metavar="FILE", help="Encrypt the mesh with this password.",
+        "--password-file", metavar="FILE",
+        help="The mesh password: authenticates the routers and encrypts their connections "
+        "and the container traffic between them.",
+        show_default=False)] = None,
+    trusted_subnets: Annotated[str | None, typer.Option(
+        "--trusted-subnets", metavar="CIDR,...",
+        help="Underlay subnets whose hosts exchange plaintext VXLAN even with a password.",
         show_default=False)] = None,
     datapath: Annotated[DatapathChoice, typer.Option(
         "--datapath", help="Kernel datapath, userspace datapath, or the best available.",
@@ -113,6 +119,7 @@ def start(
     from odpctl.ipam.bootstrap import Bootstrap
     from odpctl.mesh.names import parse_peer_name
     from odpctl.mesh.node import MeshConfig
+    from odpctl.overlay.links import parse_subnets
     from odpctl.router import DEFAULT_DP, DEFAULT_MTU, RouterConfig, run_router
 
     s = session(ctx)
@@ -122,10 +129,16 @@ def start(
             password = password_file.read_bytes().strip()
         except OSError as exc:
             raise UsageError(f"cannot read {password_file}: {exc.strerror}") from None
+        if not password:
+            raise UsageError(f"the password file {password_file} is empty")
     mesh = MeshConfig(
         name=parse_peer_name(name) if name else None, nickname=nickname,
         listen_port=port, password=password, peers=tuple(peers or ()),
     )
+    try:
+        trusted = parse_subnets(trusted_subnets or "")
+    except ValueError as exc:
+        raise UsageError(f"--trusted-subnets: {exc}") from None
     if mtu is not None and not 576 <= mtu <= 65000:
         raise UsageError(f"--mtu {mtu}: expected 576 to 65000")
     if not 0 <= dns_ttl <= 86400:
@@ -140,7 +153,7 @@ def start(
     config = RouterConfig(
         mesh=mesh, datapath=choice, dp_name=dp_name or DEFAULT_DP,
         mtu=mtu or DEFAULT_MTU, control=control or default_socket_path(s.netns),
-        ifaces=tuple(ifaces or ()), dns=dns,
+        ifaces=tuple(ifaces or ()), dns=dns, trusted_subnets=trusted,
         ipam=IpamConfig(range=Cidr.parse(ipalloc_range),
                         bootstrap=Bootstrap.parse(ipalloc_init, len(peers or ()))),
         expose=expose,

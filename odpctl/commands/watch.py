@@ -20,7 +20,8 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 from rich.console import Console
 
-from odpctl.errors import EXIT_FAILURE, UsageError
+from odpctl.control.client import ControlClient, default_socket_path
+from odpctl.errors import EXIT_FAILURE, OdpError, UsageError
 from odpctl.odp.flow import Flow
 from odpctl.present import tables
 from odpctl.watch import lines
@@ -196,6 +197,13 @@ def flows(
         watcher.frame(), as_json=json, every=every, port_names=port_names)))
 
 
+RouterControl = Annotated[
+    Path | None,
+    typer.Option("--control", metavar="PATH", show_default=False,
+                 help="The router's control socket (default: this namespace's)."),
+]
+
+
 @app.command("stats")
 @stoppable
 def stats(
@@ -206,21 +214,44 @@ def stats(
     duration: Duration = None,
     lines_: Lines = False,
     json: Json = False,
+    control: RouterControl = None,
 ) -> None:
     """The datapath's hit, miss and lost rates, per refresh and on average.
 
     hit: packets that matched a flow; missed: packets sent up as upcalls;
     lost: misses nobody received (no handler, or its socket full). Lines:
     one per refresh (the first has the counters, as there is no rate yet).
+    With a router running here, refused: the tunnel and fallback traffic it
+    dropped unauthenticated (forged, replayed, or plaintext where the mesh
+    has a password), by reason.
     """
     s = session(ctx)
-    watcher = StatsWatcher(s.dpif(), s.dp_name(dp))
+    watcher = StatsWatcher(s.dpif(), s.dp_name(dp), refused=_router_refusals(
+        control or default_socket_path(s.netns)))
     ticker = _ticker(interval, count, duration)
     if _live(json, lines_):
         _run_live(StatsView(watcher, interval), ticker)
         return
     _run_lines(ticker, lambda: lines.write(sys.stdout, lines.stats_lines(
         watcher.frame(), as_json=json)))
+
+
+def _router_refusals(path: Path) -> Callable[[], dict[str, int] | None]:
+    """What the router at ``path`` refused, by reason (None: no router answers)."""
+
+    def ask() -> dict[str, int] | None:
+        if not path.exists():
+            return None
+        try:
+            result = ControlClient(path, timeout=1).request("encryption")
+        except OdpError:
+            return None
+        drops = result.get("drops") if isinstance(result, Mapping) else None
+        if not isinstance(drops, Mapping):
+            return None
+        return {str(why): int(n) for why, n in drops.items()}
+
+    return ask
 
 
 @app.command("vports")
@@ -275,11 +306,7 @@ def upcalls(
         bool, typer.Option("--force", help="tap: take upcall PIDs whose owner cannot be "
                            "checked (a userspace datapath's clients).")
     ] = False,
-    control: Annotated[
-        Path | None,
-        typer.Option("--control", metavar="PATH", show_default=False,
-                     help="The router's control socket (default: this namespace's)."),
-    ] = None,
+    control: RouterControl = None,
     names: Names = False,
     count: Count = None,
     duration: Duration = None,

@@ -172,6 +172,12 @@ class Connection:
             return ""
         return format_address(self.remote_socket[0], self.remote.listen_port)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the peer is heard from (its heartbeats, or anything, pass)."""
+        return (self.state in (ConnState.CONNECTED, ConnState.ESTABLISHED)
+                and time.monotonic() - self.last_received <= self.heartbeat_timeout)
+
     def describe(self) -> str:
         """``->[10.0.0.2:6783|02:..(host2)]`` for logs, as mesh writes it."""
         arrow = "->" if self.outbound else "<-"

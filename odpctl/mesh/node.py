@@ -94,6 +94,7 @@ class MeshConfig:
 
 
 DUPLICATE = "duplicate connection"
+NAME_TAKEN = "peer name in use"
 
 # Event loop lag (seconds) above which no new connection attempts start.
 MAX_LOOP_LAG = 0.5
@@ -382,6 +383,8 @@ class MeshNode:
             )
         existing = self._conns.get(hello.name)
         if existing is not None:
+            if (squatter := self._squatter(existing, conn, hello.name)) is not None:
+                return squatter
             new_initiator = self._name if conn.outbound else hello.name
             if self._keeps_existing(existing, new_initiator, conn.conn_id ^ hello.conn_id):
                 return self._duplicate_reason(existing)
@@ -404,6 +407,21 @@ class MeshNode:
             return old_initiator < new_initiator
         return existing.conn_uid <= new_uid
 
+    @staticmethod
+    def _squatter(existing: Connection, conn: Connection, name: PeerName) -> str | None:
+        """Why ``conn`` may not take the name of the neighbour on ``existing`` (None: it may).
+
+        Without a password nothing proves a name, but a newcomer from another
+        address must not displace a neighbour that is alive: its heartbeats
+        pass.  A neighbour that restarted comes from its old address (and one
+        that moved is let in once its old connection has timed out).
+        """
+        old_ip, new_ip = existing.remote_socket[0], conn.remote_socket[0]
+        if old_ip == new_ip or not existing.alive:
+            return None
+        return (f"{NAME_TAKEN}: {format_peer_name(name)} is connected from {old_ip} and its "
+                f"heartbeats pass; refused from {new_ip}")
+
     def _duplicate_reason(self, kept: Connection) -> str:
         assert kept.initiator is not None
         return f"{DUPLICATE}: keeping the one opened by {format_peer_name(kept.initiator)}"
@@ -415,6 +433,10 @@ class MeshNode:
         if not self._running:
             raise ConnectionClosed("peer shutting down")
         existing = self._conns.get(hello.name)
+        if existing is not None and (squatter := self._squatter(existing, conn, hello.name)):
+            log.warning("%s: %s", conn.describe(), squatter)
+            conn.close(squatter)
+            raise ConnectionClosed(squatter)
         if existing is not None:
             assert conn.initiator is not None
             if self._keeps_existing(existing, conn.initiator, conn.conn_uid):

@@ -10,6 +10,12 @@ port: its VNI says who sent it and for whom; if for someone else, relay it
 to the next hop; if for us, learn the source MAC behind the sender and
 deliver it locally, continuing a flood along the sender's tree.  Sending a
 frame back where it came from (a hairpin) is refused.
+
+With a mesh password, a frame from the VXLAN port is only taken from a
+neighbour whose connection may carry plaintext VXLAN (ESP, or a trusted
+subnet), from that neighbour's own address when it claims to be the source,
+and between known short IDs; anything else is counted by its reason in the
+links' drops and dropped before it can teach the MAC cache anything.
 """
 
 from __future__ import annotations
@@ -29,8 +35,26 @@ from odpctl.odp.uapi import KeyAttr
 from . import heartbeat
 from .fallback import Fallback
 from .flows import flowable, is_multicast, local_flow, split_vni, tunnel_flow, tunnel_to, vni
+from .links import Links
 from .maccache import Local, MacCache, Remote
 from .view import MeshView
+
+
+def tunnel_refusal(links: Links, view: MeshView, tunnel: Tunnel) -> str | None:
+    """Why a VXLAN frame is refused on a mesh with a password (None: taken)."""
+    if not links.required:
+        return None
+    ip = str(ipaddress.IPv4Address(tunnel.ipv4_src or 0))
+    if not links.vxlan_from(ip):
+        return "plaintext VXLAN"
+    src_short, dst_short = split_vni(tunnel.tun_id or 0)
+    src_peer = view.by_short_id.get(src_short)
+    if src_peer is None or dst_short not in view.by_short_id:
+        return "unknown short ID"
+    own = links.by_peer.get(src_peer)
+    if own is not None and own.ip != ip:
+        return "source address"
+    return None
 
 
 @dataclass
@@ -58,9 +82,10 @@ class Ports:
 class Forwarder:
     """Shared by all miss-handler threads; each passes its own Dpif."""
 
-    def __init__(self, dp: DpRef, macs: MacCache, udp_port: int) -> None:
+    def __init__(self, dp: DpRef, macs: MacCache, udp_port: int, links: Links) -> None:
         self.dp = dp
         self.macs = macs
+        self.links = links
         self.udp_port = udp_port
         self.view: MeshView | None = None
         self.ports = Ports()
@@ -109,6 +134,11 @@ class Forwarder:
                 return
         if from_tunnel:
             assert isinstance(tunnel, Tunnel)
+            refusal = tunnel_refusal(self.links, view, tunnel)
+            if refusal is not None:
+                self.links.drops.add(f"vxlan: {refusal}")
+                self.count(dropped=1)
+                return
             actions, flow_ok = self._from_tunnel(view, ports, eth.src, eth.dst, tunnel)
         elif in_port in ports.local:
             actions, flow_ok = self._from_local(view, ports, in_port, eth.src, eth.dst)

@@ -6,7 +6,9 @@ Weave flushed every flow on any change.  We look at each flow instead:
   peers we still know by those short IDs and its destination is the current
   next hop's address towards the VNI's destination peer;
 - a flow matching a tunnel's ingress is right while its VNI's source peer is
-  known by that short ID;
+  known by that short ID, and (with a mesh password) while VXLAN from its
+  outer source address is still taken: a connection that left ESP must not
+  keep a door open to plaintext;
 - a flow that floods (a broadcast, or several outputs) depends on the broadcast trees: it goes
   whenever the view changed;
 - everything else (local output) stays.
@@ -48,7 +50,9 @@ def verdict(flow: Flow, view: MeshView, vanished: set[PeerName], view_changed: b
     match = flow.key.get(KeyAttr.TUNNEL)
     if isinstance(match, Tunnel) and match.tun_id is not None:
         src_short, _ = split_vni(match.tun_id)
-        if view.by_short_id.get(src_short) is None:
+        if view.by_short_id.get(src_short) is None or (view.vxlan_from is not None and (
+                match.ipv4_src is None
+                or str(ipaddress.IPv4Address(match.ipv4_src)) not in view.vxlan_from)):
             result = STALE
     for tunnel in tunnels:
         src_short, dst_short = split_vni(tunnel.tun_id or 0)

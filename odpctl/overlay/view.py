@@ -29,3 +29,6 @@ class MeshView:
     # Neighbours reached through the userspace fallback instead.
     fallback_ips: dict[PeerName, str] = field(default_factory=dict)
     by_short_id: dict[int, PeerName] = field(default_factory=dict)
+    # With a mesh password: the underlay addresses VXLAN is taken from (their
+    # connections are on ESP, or trusted); None: from anywhere, as without one.
+    vxlan_from: frozenset[str] | None = None

@@ -29,12 +29,15 @@ def render_status(result: dict[str, Any]) -> str:
                  f"lost: {router.get('lost')}")
     lines.append(f"mac cache:   {router.get('mac_cache')}")
     lines.append(f"dns:         {_dns_line(router.get('dns') or {})}")
+    lines += _encryption_lines(router)
     lines.append("connections:")
     for conn in router.get("connections") or []:
         reason = f"  ({conn['reason']})" if conn.get("reason") else ""
         lines.append(f"  {conn.get('peer') or '-'} {conn.get('nickname') or ''} "
                      f"{conn.get('address')} {conn.get('state')} "
                      f"overlay={conn.get('overlay') or '-'}{reason}")
+        if conn.get("encryption"):
+            lines.append(f"    encryption: {describe_encryption(conn)}")
     return "\n".join(lines)
 
 
@@ -48,3 +51,29 @@ def _dns_line(dns: dict[str, Any]) -> str:
     return (f"{names}; serving {dns.get('domain')} on {server.get('listen')}: "
             f"{c.get('queries', 0)} queries, {c.get('forwarded', 0)} forwarded, "
             f"{dropped} dropped")
+
+
+def describe_encryption(conn: dict[str, Any]) -> str:
+    """``sealed (why), 0 auth failures, 0 replays`` for one connection."""
+    text = str(conn.get("encryption"))
+    if conn.get("encryption_reason"):
+        text += f" ({conn['encryption_reason']})"
+    if conn.get("spis"):
+        text += ", SPIs " + ", ".join(f"{k} 0x{v:08x}" for k, v in sorted(conn["spis"].items()))
+    return (text + f", {conn.get('auth_failures', 0)} auth failures, "
+            f"{conn.get('replays', 0)} replays")
+
+
+def _encryption_lines(router: dict[str, Any]) -> list[str]:
+    crypto = router.get("encryption") or {}
+    lines = []
+    if crypto:
+        what = "container traffic encrypted" if crypto.get("required") else "no password"
+        trusted = crypto.get("trusted_subnets")
+        if trusted:
+            what += f", plaintext VXLAN within {', '.join(trusted)}"
+        drops = crypto.get("drops") or {}
+        refused = ", ".join(f"{reason} {n}" for reason, n in drops.items()) or "none"
+        lines += [f"encryption:  {what}", f"refused:     {refused}"]
+    lines += [f"warning:     {w}" for w in router.get("warnings") or []]
+    return lines

@@ -51,6 +51,9 @@ class StatsFrame:
     rates: LookupRates | None  # over the last interval
     average: LookupRates | None  # since the first sample
     history: tuple[LookupRates, ...]  # oldest first
+    # The router's tunnel and fallback traffic refused unauthenticated, by reason
+    # (None: no router answers here).
+    refused: dict[str, int] | None = None
 
 
 def _lookup_rates(before: Datapath, after: Datapath, seconds: float) -> LookupRates | None:

@@ -68,6 +68,8 @@ STATS_KEYS: dict[str, str] = {
     "lookups": 'object: the "hit", "missed", "lost" counters',
     "flows": "number of flows",
     "masks": "masks in use",
+    "refused": "object: the router's tunnel and fallback traffic dropped unauthenticated, "
+    "by reason (counters), or null when no router answers here",
 }
 PORT_EVENT_KEYS: dict[str, str] = {
     "kind": "new, set or del",
@@ -196,7 +198,7 @@ def stats_lines(frame: StatsFrame, *, as_json: bool) -> Iterator[str]:
             "hit_ratio": None if ratio is None else round(ratio, 3),
             "average": _lookups(frame.average),
             "lookups": {"hit": dp.hit, "missed": dp.missed, "lost": dp.lost},
-            "flows": dp.flows, "masks": dp.masks,
+            "flows": dp.flows, "masks": dp.masks, "refused": frame.refused,
         })
         return
     line = f"{clock(frame.wall)} {dp.name} "
@@ -204,7 +206,18 @@ def stats_lines(frame: StatsFrame, *, as_json: bool) -> Iterator[str]:
         line += f"hit {dp.hit} missed {dp.missed} lost {dp.lost} (totals)"
     else:
         line += f"{_lookups_text(frame.rates)} hit-ratio {percent(ratio)}"
-    yield line + f" flows {dp.flows} masks {dp.masks}"
+    line += f" flows {dp.flows} masks {dp.masks}"
+    if frame.refused is not None:
+        line += " refused " + refused_text(frame.refused)
+    yield line
+
+
+def refused_text(refused: Mapping[str, int]) -> str:
+    """``3 (vxlan: plaintext VXLAN 2, fallback: replay 1)``, or ``0``."""
+    total = sum(refused.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{why} {n}" for why, n in refused.items()) + ")"
 
 
 # --- ports ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ datapath's own counter reads, however long a big dump takes.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from collections import deque
@@ -51,16 +52,20 @@ def _gc_paused() -> Iterator[None]:
 
 
 class StatsWatcher:
-    """Lookup rates of datapath ``dp``."""
+    """Lookup rates of datapath ``dp``, and what its router refused (``refused``)."""
 
-    def __init__(self, dpif: Dpif, dp: str, history: int = 120) -> None:
+    def __init__(self, dpif: Dpif, dp: str, history: int = 120,
+                 refused: Callable[[], dict[str, int] | None] = lambda: None) -> None:
         self.dpif = dpif
         self.dp = dp
         self.tracker = StatsTracker(history)
+        self.refused = refused
 
     def frame(self) -> StatsFrame:
         now, wall = _now()
-        return self.tracker.update(self.dpif.get_datapath(self.dp), now, wall)
+        frame = self.tracker.update(self.dpif.get_datapath(self.dp), now, wall)
+        refused = self.refused()
+        return frame if refused is None else dataclasses.replace(frame, refused=refused)
 
 
 class FlowWatcher:

@@ -41,7 +41,7 @@ from .frames import (
     TimedEvent,
     sort_entries,
 )
-from .lines import upcall_fields
+from .lines import refused_text, upcall_fields
 from .sampler import FlowWatcher, PortWatcher, StatsWatcher
 from .tracker import Entry, State
 
@@ -271,6 +271,10 @@ def stats_table(frame: StatsFrame, *, interval: float = 1.0, spark: int = 40) ->
         ("   masks ", "bold"), f"{dp.masks} (hit/pkt {dp.masks_hit_per_packet:.2f})",
         ("   mask cache ", "bold"), f"{dp.cache_hit_rate:.1f}%",
     )
+    if frame.refused is not None:
+        # Drops of unauthenticated tunnel traffic: an attack, or a peer out of step.
+        facts.append("   refused ", style="bold")
+        facts.append(refused_text(frame.refused), style="red" if frame.refused else "")
     return Group(_title("stats", dp.name, frame.wall, interval), facts, Text(""), table,
                  Text("q: quit", style="dim"))
 

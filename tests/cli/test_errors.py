@@ -170,3 +170,14 @@ def test_demo_without_pyroute2_says_which_extra() -> None:
     assert proc.returncode == EXIT_USAGE
     assert proc.stderr == ("odpctl: error: odpctl demo needs pyroute2, which is not installed "
                            "(pip install 'odpctl[demo]')\n")
+
+
+def test_bad_trusted_subnets_are_one_line_and_exit_2(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    result = cli("router", "start", "--trusted-subnets", "10.0.0.0/8,bogus")
+    assert result.code == EXIT_USAGE and "'bogus'" in one_line(result)
+    empty = tmp_path / "pw"
+    empty.write_text("\n")
+    result = cli("router", "start", "--password-file", str(empty))
+    assert result.code == EXIT_USAGE and "is empty" in one_line(result)

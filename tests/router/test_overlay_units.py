@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import time
 
 from odpctl.mesh.names import PeerName
-from odpctl.odp.keys import Eth
+from odpctl.odp.actions import Output
+from odpctl.odp.keys import Eth, Tunnel
 from odpctl.overlay import heartbeat
-from odpctl.overlay.flows import local_flow, split_vni, tunnel_to, vni
+from odpctl.overlay.flows import local_flow, split_vni, tunnel_flow, tunnel_to, vni
 from odpctl.overlay.maccache import Local, MacCache, Remote
 from odpctl.overlay.revalidate import GRACE, KEEP, STALE, verdict
 from odpctl.overlay.view import MeshView
@@ -67,3 +70,16 @@ def test_revalidation_keeps_right_flows_and_drops_stale_ones() -> None:
     flood = local_flow(2, Eth(b"\x02" * 6, b"\xff" * 6), 0x0806, [])
     assert verdict(flood, _view(), set(), False) == KEEP
     assert verdict(flood, _view(), set(), True) == STALE
+
+
+def test_with_a_password_tunnel_ingress_flows_go_when_vxlan_from_their_source_is_not_taken(
+) -> None:
+    eth = Eth(b"\x02" * 6, b"\x04" * 6)
+    tunnel = Tunnel(tun_id=vni(2, 1), ipv4_src=int(ipaddress.IPv4Address("192.168.0.2")),
+                    ipv4_dst=int(ipaddress.IPv4Address("192.168.0.1")), ttl=64)
+    flow = tunnel_flow(3, tunnel, eth, 0x0800, [Output(2)])
+    assert verdict(flow, _view(), set(), False) == KEEP  # no password: from anywhere
+    esp = dataclasses.replace(_view(), vxlan_from=frozenset({"192.168.0.2"}))
+    assert verdict(flow, esp, set(), False) == KEEP
+    sealed = dataclasses.replace(_view(), vxlan_from=frozenset())
+    assert verdict(flow, sealed, set(), False) == STALE
