@@ -500,7 +500,7 @@ class Router:
         self._saved_short_id = self.node.short_id
         path = self._state_path()
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # shared: see ControlServer
             path.write_text(json.dumps({"short_id": self.node.short_id}))
         except OSError as exc:
             log.warning("cannot save %s: %s", path, exc)

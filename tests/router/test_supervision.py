@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from odpctl.cli import run
 from odpctl.errors import OdpError
 from odpctl.lab import Lab
 from odpctl.odp.dpif import Dpif
+from odpctl.odp.endpoint import default_datapath_socket
 from odpctl.overlaylab import OverlayLab
 
 from .helpers import wait_until
@@ -155,3 +157,24 @@ def _answers(overlay: OverlayLab) -> bool:
     except OdpError:
         return False
     return True
+
+
+def test_control_socket_removed_is_bound_again_and_a_shared_directory_kept(
+        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+    host = overlay.hosts[0]
+    shared = overlay.tmp / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    host.control = shared / "router.sock"
+    overlay.start_router(0)
+    overlay.wait_ready(timeout=60, hosts=[0])
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    runtime = default_datapath_socket(host.ns).parent
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o755  # others reach the datapath there
+
+    host.control.unlink()
+    assert wait_until(lambda: run(["router", "status", "--control", str(host.control)]) == 0, 10)
+    assert stat.S_IMODE(host.control.stat().st_mode) == 0o600
+    assert overlay.stop_router(0) == 0
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert not host.control.exists()
