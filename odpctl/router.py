@@ -52,6 +52,7 @@ from odpctl.overlay.logrepeat import RepeatFilter
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.supervisor import DatapathSupervisor, exit_reason
+from odpctl.overlay.underlay import underlay_use
 from odpctl.overlay.view import MeshView
 from odpctl.watch.mirror import SUBSCRIBE, UpcallMirror
 
@@ -253,6 +254,10 @@ class Router:
     def attach(self, iface: str, *, flush: bool = True) -> int:
         self._live_dpif()
         assert self.dpif is not None
+        peers = [*self.config.mesh.peers, *self.overlay.neighbours.values(),
+                 *self.overlay.fallback_neighbours.values()]
+        if use := underlay_use(iface, peers, self.config.mesh.listen_host):
+            raise UsageError(use, hint="attach a container's interface, not the host's")
         dp = self.config.dp_name
         try:
             vport = self.dpif.get_vport(dp, iface)
