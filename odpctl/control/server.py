@@ -69,6 +69,11 @@ class ControlServer:
         self.streams[cmd] = handler
 
     async def start(self) -> None:
+        await self._remove_stale()
+        await self._bind()
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_path())
+
+    async def _bind(self) -> None:
         directory = self.path.parent
         if not directory.is_dir():
             try:
@@ -76,11 +81,6 @@ class ControlServer:
                 os.chmod(directory, 0o755)  # whatever the umask: others reach the datapath here
             except OSError as exc:
                 raise error_from_errno(exc.errno or errno.EIO, f"create {directory}") from None
-        await self._remove_stale()
-        await self._bind()
-        self._keeper = asyncio.get_running_loop().create_task(self._keep_path())
-
-    async def _bind(self) -> None:
         old_umask = os.umask(0o177)  # the socket is born 0600: no window for others
         try:
             self._server = await asyncio.start_unix_server(

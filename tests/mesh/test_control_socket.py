@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import stat
 import threading
@@ -128,3 +129,10 @@ def test_stop_leaves_a_successors_socket(servers: Servers, tmp_path: Path) -> No
         assert server.path.exists() and server.path.stat().st_ino == inode
     finally:
         successor.close()
+
+
+def test_a_removed_directory_is_made_again(servers: Servers, tmp_path: Path) -> None:
+    server = servers.start(tmp_path / "run" / "router.sock", check_interval=0.2)
+    shutil.rmtree(tmp_path / "run")
+    assert _wait(lambda: _answers(server.path)), "the socket was not bound again"
+    assert stat.S_IMODE(server.path.parent.stat().st_mode) == 0o755
