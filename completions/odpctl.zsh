@@ -115,6 +115,9 @@ _odpctl_optdescr=(
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl dp serve' '--socket:Serve on this unix socket (default: this namespace'\''s, under /run/odpctl, where `--datapath userspace` looks)
+--socket-mode:The socket'\''s mode, octal: who may connect at all (default 0666: everyone may look)
+--socket-group:The socket'\''s group, a name or number (with --socket-mode 0660: only root and this group may connect)
+--user-connections:Connections each user other than root may hold (default 64; 0: no limit)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl vport' '--help:Show this message and exit
@@ -367,6 +370,9 @@ _odpctl_vals=(
     'odpctl dp set --upcall-pid' '-'
     'odpctl dp set --per-cpu-pids' '-'
     'odpctl dp serve --socket' 'file'
+    'odpctl dp serve --socket-mode' '-'
+    'odpctl dp serve --socket-group' '-'
+    'odpctl dp serve --user-connections' '-'
     'odpctl vport list --format' 'choice:table|odp|json'
     'odpctl vport list -f' 'choice:table|odp|json'
     'odpctl vport add --type' 'choice:netdev|internal|vxlan|geneve|gre'

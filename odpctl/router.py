@@ -37,7 +37,7 @@ from odpctl.control.server import ControlServer, default_socket_path
 from odpctl.crypto.esp import UNAVAILABLE, Esp, EspState
 from odpctl.dns.server import Listen
 from odpctl.dns.service import DnsConfig, DnsService
-from odpctl.errors import NotFoundError, OdpError, UsageError
+from odpctl.errors import DatapathUnavailableError, NotFoundError, OdpError, UsageError
 from odpctl.ipam.addr import Cidr, format_ip, parse_ip
 from odpctl.ipam.allocator import Allocator, IpamConfig
 from odpctl.ipam.store import Store
@@ -62,8 +62,11 @@ from odpctl.overlay.flows import VXLAN_PORT, tunnel_to, vni
 from odpctl.overlay.forwarder import Forwarder, Ports
 from odpctl.overlay.handlers import MissHandler, latency_summary
 from odpctl.overlay.links import ESP, Links, Policy, Subnet, public_address
+from odpctl.overlay.logrepeat import RepeatFilter
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
+from odpctl.overlay.supervisor import DatapathSupervisor, exit_reason
+from odpctl.overlay.underlay import underlay_use
 from odpctl.overlay.view import MeshView
 
 log = logging.getLogger("odpctl.router")
@@ -71,6 +74,9 @@ log = logging.getLogger("odpctl.router")
 DEFAULT_DP = "odp-router"
 DEFAULT_MTU = 1376  # 1500 underlay - VXLAN (50) - room for a relay's headers
 EXPOSE_ID = "router:expose"  # the IPAM ID of the exposed address
+# The loggers of a router's parts, whose repeated warnings are counted, not repeated.
+ROUTER_LOGGERS = ("odpctl.router", "odpctl.mesh", "odpctl.control")
+SUPERVISE_INTERVAL = 0.25  # seconds between looks at the datapath
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ class Router:
         self.started = time.monotonic()
         self._server: ControlServer | None = None
         self._userspace: subprocess.Popen[bytes] | None = None
+        self._owns_datapath = False  # a userspace datapath started here is restarted here
+        self.supervisor = DatapathSupervisor()
+        self.repeats = RepeatFilter()
         self._stop = asyncio.Event()
         self._view_dirty = True
         self.fallback: Fallback | None = None
@@ -157,6 +166,7 @@ class Router:
         self.port_events = 0  # vport events that attached or detached a port
         self._features = DpFeature.UNALIGNED | DpFeature.VPORT_PIDS
         self.dispatch_resets = 0
+        self._reattach: list[str] = []  # container ports to attach again to a new datapath
 
     # --- datapath --------------------------------------------------------------
 
@@ -180,15 +190,18 @@ class Router:
         endpoint = f"unix:{path}"
         if self._answers(endpoint):
             return endpoint
-        self._userspace = subprocess.Popen(
+        child = subprocess.Popen(
             [sys.executable, "-m", "odpctl.datapath", "--socket", str(path)])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._answers(endpoint):
+                self._userspace, self._owns_datapath = child, True
                 return endpoint
-            if self._userspace.poll() is not None:
+            if child.poll() is not None:
                 break
             time.sleep(0.05)
+        child.kill()
+        child.wait()
         raise OdpError("the userspace datapath did not start",
                        hint="run `odpctl dp serve` by hand to see why")
 
@@ -266,8 +279,20 @@ class Router:
     def _pid_for(self, port_no: int) -> int:
         return self.handlers[port_no % len(self.handlers)].port_id
 
+    def _live_dpif(self) -> Dpif:
+        if self.dpif is None:
+            raise DatapathUnavailableError(
+                f"{self.supervisor.problem()}: the router is bringing it back",
+                hint="see `odpctl router status`")
+        return self.dpif
+
     def attach(self, iface: str, *, flush: bool = True) -> int:
+        self._live_dpif()
         assert self.dpif is not None
+        peers = [*self.config.mesh.peers, *self.overlay.neighbours.values(),
+                 *self.overlay.fallback_neighbours.values()]
+        if use := underlay_use(iface, peers, self.config.mesh.listen_host):
+            raise UsageError(use, hint="attach a container's interface, not the host's")
         dp = self.config.dp_name
         try:
             vport = self.dpif.get_vport(dp, iface)
@@ -311,6 +336,7 @@ class Router:
         return added.port_no
 
     def detach(self, iface: str) -> int:
+        self._live_dpif()
         assert self.dpif is not None
         dp = self.config.dp_name
         vport = self.dpif.get_vport(dp, iface)
@@ -364,6 +390,8 @@ class Router:
             if events.overruns != overruns:
                 log.warning("vport events lost (receive buffer overrun): rereading the ports")
                 self.resync_ports()
+        except DatapathUnavailableError:
+            self._unwatch_ports()  # a dead socket is always readable: the supervisor's business
         except OdpError as exc:
             log.warning("vport events: %s", exc)
         except Exception:
@@ -509,9 +537,8 @@ class Router:
             self._save_state()
 
     def _sweep(self, view_changed: bool) -> None:
-        assert self.dpif is not None
         view = self.forwarder.view
-        if view is None:
+        if view is None or self.dpif is None:
             return
         dp = self.config.dp_name
         graced = set(self._vanished_at) | set(self._disconnected_at)
@@ -544,7 +571,7 @@ class Router:
         self._saved_short_id = self.node.short_id
         path = self._state_path()
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # shared: see ControlServer
             path.write_text(json.dumps({"short_id": self.node.short_id}))
         except OSError as exc:
             log.warning("cannot save %s: %s", path, exc)
@@ -559,6 +586,9 @@ class Router:
                     self._last_beat = time.monotonic()
                     self.overlay.tick(self._send_heartbeat)
                 self._refresh_view()
+                self.repeats.flush()
+                if self.dpif is None:
+                    continue  # the datapath is gone: _supervise brings it back
                 self._watchdog()
                 self._check_dispatch()
                 self.macs.expire()
@@ -596,9 +626,15 @@ class Router:
             log.warning("no userspace fallback: cannot bind UDP %d: %s",
                         self.config.fallback_port, exc.strerror)
             return
-        dpif = self._fallback_dpif = Dpif.open(self.endpoint)
+        self._fallback_dpif = Dpif.open(self.endpoint)
         forwarder = self.forwarder
-        self.fallback.start(lambda src, dst, frame, ip: forwarder.inject(dpif, src, dst, frame, ip))
+
+        def receive(src: int, dst: int, frame: bytes, ip: str) -> None:
+            dpif = self._fallback_dpif  # a new one after the datapath came back
+            if dpif is not None:
+                forwarder.inject(dpif, src, dst, frame, ip)
+
+        self.fallback.start(receive)
         forwarder.fallback = self.fallback
 
         def beat(sender: int, kind: int) -> None:
@@ -610,7 +646,7 @@ class Router:
         """Replace a miss handler whose thread died: never lose the miss path silently."""
         assert self.endpoint is not None and self.dpif is not None
         for i, handler in enumerate(self.handlers):
-            if handler.alive:
+            if handler.alive or handler.lost:
                 continue
             log.error("miss handler %d died (%s); starting a new one", i, handler.last_error)
             handler.stop()
@@ -647,13 +683,94 @@ class Router:
             handler.stop()
         self.handlers = []
 
+    # --- the datapath gone, and back ----------------------------------------------------
+
+    async def _supervise(self) -> None:
+        """Notice within a second that the datapath is gone; bring it back, with backoff."""
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL)
+            try:
+                if self.supervisor.outage is None:
+                    reason = self._datapath_trouble()
+                    if reason is not None:
+                        self._datapath_lost(reason)
+                if self.supervisor.due():
+                    await self._recover()
+            except Exception:
+                log.exception("datapath supervision")
+
+    def _datapath_trouble(self) -> str | None:
+        """Why the datapath is gone, or None while it is there."""
+        assert self.dpif is not None
+        if self._userspace is not None and (why := exit_reason(self._userspace)):
+            return why
+        try:
+            self.dpif.get_datapath(self.config.dp_name)
+        except NotFoundError:
+            return f"datapath {self.config.dp_name} was deleted"
+        except DatapathUnavailableError as exc:
+            return exc.message
+        return next((h.lost for h in self.handlers if h.lost), None)
+
+    def _datapath_lost(self, reason: str) -> None:
+        self.supervisor.lost(reason)
+        self._userspace = None  # reaped by exit_reason, if it was what ended
+        log.error("datapath %s lost: %s; %s", self.config.dp_name, reason,
+                  "restarting it" if self._owns_datapath else "reconnecting")
+        # Port numbers start afresh in the new datapath: MACs learnt on ports are stale.
+        for port_no in self.attached:
+            self.macs.forget_port(port_no)
+        self._reattach = list(self.attached.values())
+        self.attached = {}
+        self.forwarder.ports = Ports(frozenset(), None)
+        self._drop_datapath()
+
+    def _drop_datapath(self) -> None:
+        """Close everything held to the datapath (sockets to a dead one are always readable)."""
+        self._unwatch_ports()
+        self._stop_handlers()
+        for dpif in (self.dpif, self._fallback_dpif):
+            if dpif is not None:
+                dpif.close()
+        self.dpif = self._fallback_dpif = None
+
+    async def _recover(self) -> None:
+        """One try at the datapath: restarted if it was ours, recreated with its ports."""
+        assert self.endpoint is not None
+        loop = asyncio.get_running_loop()
+        restart = self._owns_datapath and self._userspace is None
+        try:
+            if restart:
+                self.endpoint = await loop.run_in_executor(None, self._start_userspace)
+            self.dpif = Dpif.open(self.endpoint)
+            self._setup_datapath()
+            self._watch_ports(loop)
+            self._fallback_dpif = Dpif.open(self.endpoint)
+        except OdpError as exc:
+            self._drop_datapath()
+            delay = self.supervisor.failed(exc.message)
+            log.debug("datapath %s still unreachable (%s): next try in %.2f s",
+                      self.config.dp_name, exc, delay)
+            return
+        for iface in self._reattach:
+            if iface in self.attached.values():
+                continue
+            try:
+                self.attach(iface, flush=False)
+            except OdpError as exc:
+                log.warning("cannot attach %s again: %s", iface, exc)
+        down = self.supervisor.recovered(restarted=restart)
+        log.warning("datapath %s back after %.1f s%s, ports %s: misses rebuild the flows",
+                    self.config.dp_name, down, " (restarted)" if restart else "",
+                    sorted(self.attached.values()))
+        self._view_dirty = True
+
     # --- status ------------------------------------------------------------------
 
     def router_status(self) -> dict[str, Any]:
-        assert self.dpif is not None
         stats = self.forwarder.stats
         try:
-            dp = self.dpif.get_datapath(self.config.dp_name)
+            dp = self._live_dpif().get_datapath(self.config.dp_name)
             flows, lost = dp.flows, dp.lost
         except OdpError:
             flows, lost = -1, -1
@@ -663,7 +780,7 @@ class Router:
         conns = self._with_links(self.node.peers_status()["connections"])
         established = [c for c in conns if c.get("state") == "established"]
         unhealthy = [c for c in established if c.get("reason")]
-        problems = []
+        problems = [p for p in [self.supervisor.problem()] if p]
         if dead:
             problems.append(f"miss handler(s) {dead} down")
         if unhealthy:
@@ -685,7 +802,8 @@ class Router:
                          "ports": sorted(self.forwarder.ports.local),
                          "ifaces": {name: no for no, name in sorted(self.attached.items())},
                          "vxlan_port": self.forwarder.ports.vxlan,
-                         "udp_port": self.config.udp_port},
+                         "udp_port": self.config.udp_port,
+                         **self.supervisor.status()},
             "mtu": self.config.mtu,
             "flows": flows,
             "lost": lost,
@@ -851,6 +969,7 @@ class Router:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
+        self.repeats.install(*ROUTER_LOGGERS)
         try:
             self._open_datapath()
             self._setup_datapath()
@@ -869,20 +988,21 @@ class Router:
             self._refresh_view()
             log.info("router %s up: datapath %s (%s), control socket %s", self.node,
                      self.config.dp_name, self.datapath_kind, self._server.path)
-            keeper = loop.create_task(self._housekeeping())
+            tasks = [loop.create_task(self._housekeeping()), loop.create_task(self._supervise())]
             try:
                 await self._stop.wait()
             finally:
                 if self.config.expose:
-                    exposer.cancel()
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
+                    tasks.append(exposer)
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             await self.close()
 
     async def close(self) -> None:
-        self._unwatch_ports()
+        self.repeats.uninstall(*ROUTER_LOGGERS)
         await self.dns.stop()
         if self._server is not None:
             await self._server.stop()
@@ -895,16 +1015,10 @@ class Router:
             self._flush("ESP stops with the router")
         await self.node.stop()
         self.esp.stop()
-        self._stop_handlers()
         if self.fallback is not None:
             self.fallback.stop()
             self.fallback = None
-        if self._fallback_dpif is not None:
-            self._fallback_dpif.close()
-            self._fallback_dpif = None
-        if self.dpif is not None:
-            self.dpif.close()
-            self.dpif = None
+        self._drop_datapath()
         if self._userspace is not None:
             # The userspace datapath dies with us: its flows can't outlive it.
             self._userspace.send_signal(signal.SIGTERM)

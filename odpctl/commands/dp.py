@@ -184,16 +184,44 @@ def serve(
                      help="Serve on this unix socket (default: this namespace's, under "
                      "/run/odpctl, where `--datapath userspace` looks)."),
     ] = None,
+    socket_mode: Annotated[
+        str | None,
+        typer.Option("--socket-mode", metavar="MODE",
+                     help="The socket's mode, octal: who may connect at all "
+                     "(default 0666: everyone may look).", show_default=False),
+    ] = None,
+    socket_group: Annotated[
+        str | None,
+        typer.Option("--socket-group", metavar="GROUP",
+                     help="The socket's group, a name or number (with --socket-mode 0660: "
+                     "only root and this group may connect).", show_default=False),
+    ] = None,
+    user_connections: Annotated[
+        int | None,
+        typer.Option("--user-connections", metavar="N",
+                     help="Connections each user other than root may hold "
+                     "(default 64; 0: no limit).", show_default=False),
+    ] = None,
 ) -> None:
     """Run the userspace datapath in the foreground: the same generic-netlink
     messages as the kernel's, over a unix socket, for hosts without the
-    openvswitch module."""
+    openvswitch module.
+
+    Anyone who can open the socket may look (list, show, dump), as anyone may
+    ask the kernel's datapath; only root may change anything.  What one user
+    may take is bounded: --user-connections connections each (root: no
+    bound; past it a client is refused with EUSERS), the server's last 32
+    file descriptors are kept for root, and a client that never reads its
+    replies holds no more than the system's default socket buffer.  A request
+    too big to read gets EMSGSIZE.  --socket-mode and --socket-group narrow
+    who may connect at all."""
     try:
         module = importlib.import_module("odpctl.datapath")
-        serve_fn = module.serve
+        serve_fn, access_cls = module.serve, module.Access
     except (ImportError, AttributeError):
         raise OdpError(
             "this odpctl has no userspace datapath (odpctl.datapath.serve is missing)",
             hint="use the kernel datapath: modprobe openvswitch",
         ) from None
-    serve_fn(socket, session(ctx).netns)
+    access = access_cls.parse(socket_mode, socket_group, user_connections)
+    serve_fn(socket, session(ctx).netns, access)

@@ -170,12 +170,16 @@ def status(
     control: ControlOption = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The router's health in one line, then its peers, connections and counters."""
+    """The router's health in one line, then its peers, connections and counters.
+
+    Exits 1 while the router's datapath is unreachable (it is bringing it back)."""
     result = ControlClient(_control(ctx, control)).request("status")
     if json:
         print(jsonlib.dumps(result, indent=2, sort_keys=True))
-        return
-    print(render_status(result))
+    else:
+        print(render_status(result))
+    if ((result.get("router") or {}).get("datapath") or {}).get("unreachable_since"):
+        raise typer.Exit(1)
 
 
 @app.command("attach")

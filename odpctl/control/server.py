@@ -1,9 +1,17 @@
 """The control socket's server side (asyncio; runs on the router's event loop).
 
-Root-only: the socket is mode 0600 in a 0700 directory, and each client's
-credentials (SO_PEERCRED) are checked too, so that a socket moved or
-re-permissioned by mistake still refuses others.  The owner of the server
-process is let in as well, so that an unprivileged test can run one.
+Root-only: the socket is mode 0600, and each client's credentials
+(SO_PEERCRED) are checked too, so that a socket moved or re-permissioned by
+mistake still refuses others.  The owner of the server process is let in as
+well, so that an unprivileged test can run one.
+
+The directory is left as it is: one the server creates is 0755 (the
+namespace's runtime directory also holds the userspace datapath's socket,
+which others may use), and one that exists (/tmp, a shared 1777 directory)
+is never re-permissioned.  The server keeps its path: every few seconds it
+looks, and binds again if the file was removed or replaced by a dead socket;
+on stop it removes the file only if it is still its own (a successor's
+socket stays).
 """
 
 from __future__ import annotations
@@ -37,13 +45,22 @@ StreamHandler = Callable[
 __all__ = ["ControlServer", "Handler", "StreamHandler", "default_socket_path"]
 
 
+CHECK_INTERVAL = 3.0  # seconds between looks at the socket's path
+
+
 class ControlServer:
-    def __init__(self, path: Path | str, handlers: Mapping[str, Handler] | None = None) -> None:
+    def __init__(self, path: Path | str, handlers: Mapping[str, Handler] | None = None,
+                 *, check_interval: float = CHECK_INTERVAL) -> None:
         self.path = Path(path)
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.streams: dict[str, StreamHandler] = {}
+        self.check_interval = check_interval
+        self.rebinds = 0  # times the socket was bound again after it went
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[None]] = set()
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
+        self._keeper: asyncio.Task[None] | None = None
+        self._told_foreign: tuple[int, int] | None = None
 
     def register(self, cmd: str, handler: Handler) -> None:
         self.handlers[cmd] = handler
@@ -52,13 +69,18 @@ class ControlServer:
         self.streams[cmd] = handler
 
     async def start(self) -> None:
-        directory = self.path.parent
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(directory, 0o700)
-        except OSError as exc:
-            raise error_from_errno(exc.errno or errno.EIO, f"create {directory}") from None
         await self._remove_stale()
+        await self._bind()
+        self._keeper = asyncio.get_running_loop().create_task(self._keep_path())
+
+    async def _bind(self) -> None:
+        directory = self.path.parent
+        if not directory.is_dir():
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                os.chmod(directory, 0o755)  # whatever the umask: others reach the datapath here
+            except OSError as exc:
+                raise error_from_errno(exc.errno or errno.EIO, f"create {directory}") from None
         old_umask = os.umask(0o177)  # the socket is born 0600: no window for others
         try:
             self._server = await asyncio.start_unix_server(
@@ -69,6 +91,33 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
+        self._identity = _identity(self.path)
+
+    async def _keep_path(self) -> None:
+        """Bind again when our socket file is removed, or replaced by a dead socket."""
+        while True:
+            await asyncio.sleep(self.check_interval)
+            now = _identity(self.path)
+            if now is not None and now == self._identity:
+                continue
+            try:
+                await self._remove_stale()
+            except OdpError:
+                if now != self._told_foreign:  # somebody else's live socket: said once
+                    self._told_foreign = now
+                    log.warning("%s is now another server's socket: not taking it back",
+                                self.path)
+                continue
+            log.warning("control socket %s was %s: listening on it again", self.path,
+                        "removed" if now is None else "replaced")
+            if self._server is not None:
+                self._server.close()  # the old listening socket, not its clients
+            try:
+                await self._bind()
+            except OdpError as exc:
+                log.warning("%s", exc)
+                continue
+            self.rebinds += 1
 
     async def _remove_stale(self) -> None:
         if not self.path.exists():
@@ -88,14 +137,21 @@ class ControlServer:
         )
 
     async def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         if self._server is not None:
             self._server.close()
         for task in list(self._clients):
             task.cancel()
         if self._clients:
             await asyncio.wait(list(self._clients), timeout=1.0)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        # Only our own file: the path may be a successor's socket by now.
+        if self._identity is not None and _identity(self.path) == self._identity:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
     def _allowed(self, writer: asyncio.StreamWriter) -> bool:
         sock = writer.get_extra_info("socket")
@@ -176,6 +232,15 @@ class ControlServer:
     async def _reply(self, writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
         writer.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
         await writer.drain()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """What tells one socket file from another one at the same path; None if none is there."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _parse(line: bytes) -> dict[str, Any] | str:

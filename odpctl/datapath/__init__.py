@@ -46,25 +46,27 @@ from __future__ import annotations
 import signal
 import threading
 
-from odpctl.datapath.server import Server
+from odpctl.datapath.server import Access, Server
 from odpctl.netlink.netns import netns as in_netns
 from odpctl.odp.endpoint import default_datapath_socket
 
-__all__ = ["Server", "serve"]
+__all__ = ["Access", "Server", "serve"]
 
 
-def serve(socket_path: str | None = None, netns: str | None = None) -> None:
+def serve(socket_path: str | None = None, netns: str | None = None,
+          access: Access | None = None) -> None:
     """Run a userspace datapath in the foreground until SIGINT or SIGTERM.
 
     ``socket_path`` defaults to the per-namespace default socket that
     clients look for by themselves (`default_datapath_socket`); ``netns``
-    is the network namespace whose interfaces the datapath uses.  Refuses
+    is the network namespace whose interfaces the datapath uses; ``access``
+    who may connect and how much a user may take.  Refuses
     to start (`AlreadyExistsError`) if another server answers on the
     socket; removes the socket, and every device it made, on the way out.
     """
     path = socket_path or str(default_datapath_socket(netns))
     with in_netns(netns):
-        server = Server(path)
+        server = Server(path, access)
         server.start()
         previous = {}
         if threading.current_thread() is threading.main_thread():

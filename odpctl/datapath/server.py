@@ -18,22 +18,36 @@ client cannot take one now it is lost, and counted (see
 
 The datapaths belong to the server, not to the clients: a client that goes
 away (a router restarting) leaves them, their ports and flows as they were.
+
+Anyone who can reach the socket may connect and look (it is 0666 by
+default, as generic netlink is open to all; changes need root), so what a
+user can take is bounded (`Access`): connections per uid other than root's
+(refused with EUSERS, said in place of the greeting); the last file
+descriptors under the server's limit are kept for root; out of descriptors
+altogether, accepting pauses a moment rather than spinning.  A connection's
+send buffer is the system's default; a root client's grows when its replies
+or upcalls do not fit, so that a user who never reads pins little memory.
+Every request gets its reply or an error, even one too big to read
+(EMSGSIZE).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import itertools
 import logging
 import os
+import resource
 import select
 import selectors
 import socket
 import stat
 import struct
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from odpctl.datapath.control import Controller, FamilySpec, Operation
 from odpctl.datapath.dp import now_ms
@@ -101,15 +115,58 @@ _UCRED = struct.Struct("=iII")
 _U32 = struct.Struct("=I")
 READS_PER_WAKEUP = 16
 REBALANCE_MS = 1000
+ACCEPT_PAUSE_MS = 200  # out of file descriptors: no accepting for this long
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may connect, and how much one user may take.
+
+    ``mode`` and ``group`` are the socket file's; ``per_user`` bounds the
+    connections of each uid but root's and the server's own (0: no bound);
+    ``root_reserve`` descriptors under the file limit are for root alone.
+    """
+
+    mode: int = 0o666
+    group: int | None = None
+    per_user: int = 64
+    root_reserve: int = 32
+
+    @classmethod
+    def parse(cls, mode: str | None = None, group: str | None = None,
+              per_user: int | None = None) -> Access:
+        """From the command line's words: an octal mode, a group name or number."""
+        access = cls()
+        if mode is not None:
+            try:
+                value = int(mode, 8)
+            except ValueError:
+                value = -1
+            if not 0 <= value <= 0o777:
+                raise UsageError(f"--socket-mode {mode}: expected an octal mode such as 0660")
+            access = replace(access, mode=value)
+        if group is not None:
+            try:
+                gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise UsageError(f"--socket-group {group}: no such group") from None
+            access = replace(access, group=gid)
+        if per_user is not None:
+            if per_user < 0:
+                raise UsageError(f"--user-connections {per_user}: expected 0 (no limit) or more")
+            access = replace(access, per_user=per_user)
+        return access
 
 
 class Client:
     """One connection: its port id, multicast groups and pending output."""
 
-    def __init__(self, sock: socket.socket, port_id: int, privileged: bool) -> None:
+    def __init__(self, sock: socket.socket, port_id: int, uid: int, privileged: bool) -> None:
         self.sock = sock
         self.port_id = port_id
+        self.uid = uid
         self.privileged = privileged
+        self.grown = False  # its send buffer raised past the default (root's only)
         self.groups: set[int] = set()
         self.out: deque[bytes] = deque()
         self.dumps: deque[tuple[Message, Iterator[bytes]]] = deque()
@@ -121,8 +178,13 @@ class Client:
 
 
 class Server:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, access: Access | None = None) -> None:
         self.path = path
+        self.access = access or Access()
+        self._per_uid: Counter[int] = Counter()
+        self._fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self._accept_paused_until = 0
+        self.refused = 0  # connections refused, by the limits above
         self._sel = selectors.DefaultSelector()
         self._clients: dict[int, Client] = {}
         self._groups: dict[int, set[Client]] = {}
@@ -226,8 +288,11 @@ class Server:
                     f"a userspace datapath already serves {path}", errno=e.errno
                 ) from None
             raise OdpError(f"cannot listen on {path}: {e.strerror}", errno=e.errno) from None
-        # Anyone may look (GET and dumps); changes need root, checked per request.
-        os.chmod(path, 0o666)
+        # Who may look (GET and dumps) is the socket's mode; changes need root,
+        # checked per request.
+        os.chmod(path, self.access.mode)
+        if self.access.group is not None:
+            os.chown(path, -1, self.access.group)
         sock.listen(64)
         sock.setblocking(False)
         self._inode = os.stat(path).st_ino
@@ -253,8 +318,13 @@ class Server:
 
     def _tick(self) -> None:
         # Output a port could not send yet is retried soon, not at the next packet.
-        events = self._sel.select(0.001 if self._retry else 1.0)
+        timeout = 0.001 if self._retry else 1.0
+        if self._accept_paused_until:
+            timeout = min(timeout, max(0.0, (self._accept_paused_until - now_ms()) / 1000))
+        events = self._sel.select(timeout)
         now = now_ms()
+        if self._accept_paused_until and now >= self._accept_paused_until:
+            self._resume_accepting()
         for dp in self.registry.by_name.values():
             dp.now = now
         for key, mask in events:
@@ -313,33 +383,80 @@ class Server:
         assert self._listen is not None
         try:
             sock, _ = self._listen.accept()
-        except OSError:
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                # The listening socket stays readable: without a pause, a spin.
+                self._pause_accepting()
             return
         try:
             _pid, uid, _gid = _UCRED.unpack(
                 sock.getsockopt(socket.SOL_SOCKET, SO_PEERCRED, _UCRED.size)
             )
             privileged = uid in (0, os.geteuid())
-            for opt in (SO_SNDBUFFORCE, socket.SO_SNDBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, opt, CLIENT_SNDBUF)
-                    break
-                except OSError:
-                    continue
+            refusal = None if privileged else self._refusal(sock, uid)
+            if refusal is not None:
+                self.refused += 1
+                err, reason = refusal
+                # In place of the greeting, so that the client can say why.
+                sock.send(error_message(Message(NLMSG_NOOP, 0, 0, 0, b""), err, reason))
+                sock.close()
+                return
             port_id = next(self._port_ids)
             sock.send(NLMSG_HDR.pack(NLMSG_HDRLEN, NLMSG_NOOP, 0, 0, port_id))
             sock.setblocking(False)
         except OSError:
             sock.close()
             return
-        client = Client(sock, port_id, privileged)
+        client = Client(sock, port_id, uid, privileged)
         self._clients[port_id] = client
+        self._per_uid[uid] += 1
         self._sel.register(sock, selectors.EVENT_READ, lambda m: self._client_event(client, m))
+
+    def _refusal(self, sock: socket.socket, uid: int) -> tuple[int, str] | None:
+        """Why an unprivileged connection is refused (errno, reason), or None."""
+        access = self.access
+        if access.per_user and self._per_uid[uid] >= access.per_user:
+            return errno.EUSERS, (f"too many connections from uid {uid} "
+                                  f"(at most {access.per_user} per user)")
+        # Descriptors are handed out lowest first: this one's number says how many are taken.
+        if sock.fileno() >= self._fd_limit - access.root_reserve:
+            return errno.EMFILE, "the datapath server keeps its last file descriptors for root"
+        return None
+
+    def _pause_accepting(self) -> None:
+        if self._listen is None or self._accept_paused_until:
+            return
+        log.warning("out of file descriptors: not accepting connections for %d ms",
+                    ACCEPT_PAUSE_MS)
+        with contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(self._listen)
+        self._accept_paused_until = now_ms() + ACCEPT_PAUSE_MS
+
+    def _resume_accepting(self) -> None:
+        self._accept_paused_until = 0
+        if self._listen is not None:
+            self._sel.register(self._listen, selectors.EVENT_READ, self._accept)
+
+    def _grow(self, client: Client) -> bool:
+        """Give a root client's socket the big send buffer; whether it grew (once only)."""
+        if client.grown or not client.privileged:
+            return False
+        client.grown = True
+        for opt in (SO_SNDBUFFORCE, socket.SO_SNDBUF):
+            try:
+                client.sock.setsockopt(socket.SOL_SOCKET, opt, CLIENT_SNDBUF)
+                return True
+            except OSError:
+                continue
+        return False
 
     def _drop(self, client: Client) -> None:
         if client.closed:
             return
         client.closed = True
+        self._per_uid[client.uid] -= 1
+        if self._per_uid[client.uid] <= 0:
+            del self._per_uid[client.uid]
         with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(client.sock)
         client.sock.close()
@@ -357,7 +474,8 @@ class Server:
                 if client.busy or client.closed:
                     break
                 try:
-                    n = client.sock.recv_into(self._buf, MAX_REQUEST)
+                    # MSG_TRUNC: the datagram's whole length, even past the buffer.
+                    n = client.sock.recv_into(self._buf, MAX_REQUEST, socket.MSG_TRUNC)
                 except BlockingIOError:
                     break
                 except OSError:
@@ -368,6 +486,9 @@ class Server:
                     if _peer_closed(client.sock):
                         self._drop(client)
                         return
+                    continue
+                if n > MAX_REQUEST:
+                    self._too_big(client, n)
                     continue
                 self._serve_datagram(client, bytes(memoryview(self._buf)[:n]))
         self._update_interest(client)
@@ -380,6 +501,13 @@ class Server:
         with contextlib.suppress(KeyError, ValueError):
             if self._sel.get_key(client.sock).events != events:
                 self._sel.modify(client.sock, events, self._sel.get_key(client.sock).data)
+
+    def _too_big(self, client: Client, size: int) -> None:
+        """EMSGSIZE for a datagram cut to the buffer (a netlink socket's sendmsg says as much)."""
+        _len, type_, flags, seq, pid = NLMSG_HDR.unpack_from(self._buf)
+        request = Message(type_, flags, seq, pid, b"")
+        reason = f"a request of {size} bytes is past the {MAX_REQUEST}-byte limit"
+        self._send(client, [error_message(request, errno.EMSGSIZE, reason)])
 
     def _serve_datagram(self, client: Client, data: bytes) -> None:
         out: list[bytes] = []
@@ -496,6 +624,8 @@ class Server:
             try:
                 client.sock.send(out[0])
             except BlockingIOError:
+                if self._grow(client):
+                    continue
                 return False
             except OSError:
                 self._drop(client)
@@ -536,6 +666,8 @@ class Server:
         try:
             client.sock.send(message)
         except BlockingIOError:
+            if self._grow(client):
+                return self._deliver(port_id, message)
             return False
         except OSError:
             self._drop(client)

@@ -16,7 +16,9 @@ transport carries them.  Two exist:
     * Greeting: right after accepting a connection the server sends one
       datagram before anything else, a bare 16-byte nlmsghdr of type
       NLMSG_NOOP (flags 0, seq 0) whose nlmsg_pid is the client's port id.
-      The client waits for it before sending anything.
+      The client waits for it before sending anything.  A server that
+      refuses the connection (too many from one user) sends an NLMSG_ERROR
+      with the errno and reason instead, and hangs up.
     * Multicast: ``add_membership(group)`` sends one message of type
       NLMSG_NOOP with NLM_F_REQUEST, seq 0, the client's port id, and a
       4-byte payload holding the group id in host byte order.  No reply.
@@ -40,10 +42,12 @@ from typing import Protocol
 from odpctl.errors import DatapathUnavailableError, NetlinkProtocolError, error_from_errno
 from odpctl.netlink.message import (
     NLM_F_REQUEST,
+    NLMSG_ERROR,
     NLMSG_HDR,
     NLMSG_HDRLEN,
     NLMSG_NOOP,
     encode_message,
+    parse_error,
 )
 
 NETLINK_ROUTE = 0
@@ -300,7 +304,14 @@ class UnixTransport(_SocketTransport):
                 f"datapath server at {self.path}: greeting of {len(data)} bytes, "
                 f"expected an nlmsghdr"
             )
-        _, type_, _, _, pid = NLMSG_HDR.unpack_from(data)
+        _, type_, flags, _, pid = NLMSG_HDR.unpack_from(data)
+        if type_ == NLMSG_ERROR and len(data) >= NLMSG_HDRLEN + 4:
+            # Refused (too many connections): said in place of the greeting.
+            self._sock.close()
+            err, reason = parse_error(data[NLMSG_HDRLEN:], flags)
+            what = f"the datapath server at {self.path} refused the connection"
+            raise error_from_errno(err or errno.EPROTO,
+                                   f"{what}: {reason}" if reason else what)
         if type_ != NLMSG_NOOP:
             self._sock.close()
             raise NetlinkProtocolError(

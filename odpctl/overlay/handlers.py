@@ -4,7 +4,9 @@ Every datapath port lists all the handlers' socket IDs as its upcall PIDs,
 so the kernel spreads misses over them.  A handler survives any error in
 one packet (counted, logged); if its thread dies anyway, the router's
 watchdog notices (`alive`) and starts a new one in its place, counting the
-restart: the miss path never dies silently.
+restart: the miss path never dies silently.  A handler whose datapath went
+away (`lost`) ends instead of spinning on a dead socket: the router's
+supervisor brings the datapath back, with new handlers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections import deque
 
 from odpctl.control.mirror import UpcallMirror
-from odpctl.errors import OdpError
+from odpctl.errors import DatapathUnavailableError, OdpError
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.uapi import PacketCmd
 from odpctl.odp.upcalls import UpcallChannel
@@ -36,6 +38,7 @@ class MissHandler:
         self.dpif = Dpif.open(endpoint)
         self.channel: UpcallChannel = self.dpif.open_upcall_channel()
         self.last_error: str | None = None
+        self.lost: str | None = None  # why the datapath went away, when it did
         self.last_seen = time.monotonic()
         # How long each of the latest misses took to handle (decide, install,
         # execute), in seconds: the router's share of miss-to-flow latency.
@@ -67,6 +70,9 @@ class MissHandler:
             self.last_seen = time.monotonic()
             try:
                 upcall = self.channel.receive(timeout=0.2)
+            except DatapathUnavailableError as exc:
+                self.lost = self.last_error = exc.message
+                return
             except OdpError as exc:
                 # A full socket buffer (ENOBUFS) loses misses, not the handler.
                 self.forwarder.count(errors=1)
@@ -82,6 +88,9 @@ class MissHandler:
             try:
                 self.forwarder.handle(self.dpif, upcall)
                 self.latencies.append(time.perf_counter() - start)
+            except DatapathUnavailableError as exc:
+                self.lost = self.last_error = exc.message
+                return
             except OdpError as exc:
                 self.forwarder.count(errors=1)
                 self.last_error = str(exc)
