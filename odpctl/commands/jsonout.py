@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odpctl.odp.datapath import Datapath
-from odpctl.odp.flow import Flow
 from odpctl.odp.uapi import DpFeature
 from odpctl.odp.vport import Vport
+
+if TYPE_CHECKING:
+    from odpctl.odp.flow import Flow
 
 from . import odptext
 

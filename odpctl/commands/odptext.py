@@ -12,14 +12,15 @@ import re
 import struct
 import time
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from odpctl.errors import ParseError
 from odpctl.odp.datapath import Datapath
-from odpctl.odp.flow import UFID_SIZE, Flow
-from odpctl.odp.text.actions import format_actions
-from odpctl.odp.text.keys import format_key
 from odpctl.odp.uapi import VportType
 from odpctl.odp.vport import DEFAULT_DST_PORTS, VPORT_TYPES_BY_NAME, Vport
+
+if TYPE_CHECKING:
+    from odpctl.odp.flow import Flow
 
 # The prefix ovs-dpctl puts before a kernel datapath's name ("system@dp0").
 KERNEL_DPIF_TYPE = "system"
@@ -218,7 +219,6 @@ def split_ufid(text: str) -> tuple[bytes | None, str]:
         raise ParseError("expected a UUID after 'ufid:'", text, column)
     a, b, c, d, e, f = (int(g, 16) for g in m.groups())
     ufid = struct.pack("=4I", a, b << 16 | c, d << 16 | e, f)
-    assert len(ufid) == UFID_SIZE
     rest = stripped[m.end():].lstrip(" \t")
     return ufid, rest[1:] if rest.startswith(",") else rest
 
@@ -230,6 +230,10 @@ def match_text(
     flow: Flow, *, verbose: bool = False, port_names: Mapping[int, str] | None = None
 ) -> str:
     """The flow's key and mask as dump-flows prints them (``-m``: ``verbose``)."""
+    # Imported here, as in actions_text: the text codec is most of the start-up
+    # of commands that print no flow (dp show, vport list).
+    from odpctl.odp.text.keys import format_key
+
     text = format_key(flow.key, flow.mask if flow.mask is not None else None, verbose=verbose)
     if port_names:
         # format_key knows no port names; in_port(N) appears once, at the top.
@@ -240,6 +244,8 @@ def match_text(
 
 
 def actions_text(flow: Flow, port_names: Mapping[int, str] | None = None) -> str:
+    from odpctl.odp.text.actions import format_actions
+
     return format_actions(flow.actions, port_names or None)
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
 from odpctl.errors import NotFoundError, UsageError
-from odpctl.odp.datapath import Datapath
-from odpctl.odp.dpif import Dpif
-from odpctl.odp.vport import Vport
 
-from .odptext import KERNEL_DPIF_TYPE
+if TYPE_CHECKING:
+    from odpctl.odp.datapath import Datapath
+    from odpctl.odp.dpif import Dpif
+    from odpctl.odp.vport import Vport
 
 USERSPACE_DPIF_TYPE = "userspace"
 
@@ -30,6 +31,10 @@ class Session:
 
     def dpif(self) -> Dpif:
         if self._dpif is None:
+            # Imported here: the ODP codec is most of a command's start-up,
+            # and --help, completion and the router commands never need it.
+            from odpctl.odp.dpif import Dpif
+
             self._dpif = Dpif.open(self.datapath, netns=self.netns)
         return self._dpif
 
@@ -41,6 +46,8 @@ class Session:
     @property
     def dpif_type(self) -> str:
         """What ovs-dpctl would put before ``@name``."""
+        from .odptext import KERNEL_DPIF_TYPE  # with the ODP constants it needs: see dpif()
+
         return KERNEL_DPIF_TYPE if self.dpif().endpoint.kind == "kernel" else USERSPACE_DPIF_TYPE
 
     def dp_name(self, name: str | None) -> str:
