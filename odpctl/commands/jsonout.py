@@ -120,7 +120,7 @@ def port_json(vport: Vport) -> dict[str, Any]:
         "name": vport.name,
         "type": display_type(vport),
         "vport_type": vport.type_name,
-        "options": odptext.port_options(vport),
+        "options": odptext.effective_options(vport),
         "ifindex": vport.ifindex,
         "upcall_pids": list(vport.upcall_pids),
         "stats": vport.stats._asdict() if vport.stats is not None else None,

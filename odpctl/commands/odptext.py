@@ -70,13 +70,9 @@ def _tunnel_prefix(name: str) -> str | None:
     return None
 
 
-def port_options(vport: Vport) -> dict[str, str]:
-    """The options worth showing, as ``key=value`` pairs sorted by key.
-
-    odpctl reports what the datapath says (``dst_port`` when it is not the
-    type's default, ``exts=gbp``), where ovs-dpctl reports the defaults of a
-    tunnel device it opens afresh (``packet_type=ptap``).
-    """
+def effective_options(vport: Vport) -> dict[str, str]:
+    """Every option in force, defaults included, sorted by key: what ``--json``
+    carries, so that scripts need not know a tunnel type's default UDP port."""
     opts = vport.options()
     kind = port_type(vport)
     if vport.type == VportType.NETDEV and kind in _UDP_DEFAULT_PORTS:
@@ -84,10 +80,27 @@ def port_options(vport: Vport) -> dict[str, str]:
         tail = vport.name.rpartition("_")[2]
         if tail.isdigit():
             opts["dst_port"] = tail
-    default = DEFAULT_DST_PORTS.get(VPORT_TYPES_BY_NAME.get(kind, VportType.UNSPEC))
-    if default is not None and opts.get("dst_port") == str(default):
-        del opts["dst_port"]
+    default = _default_dst_port(kind)
+    if default is not None:
+        opts.setdefault("dst_port", str(default))
     return dict(sorted(opts.items()))
+
+
+def port_options(vport: Vport) -> dict[str, str]:
+    """The options worth showing to people, as ``key=value`` pairs sorted by key.
+
+    odpctl reports what the datapath says (``dst_port`` when it is not the
+    type's default, ``exts=gbp``), where ovs-dpctl reports the defaults of a
+    tunnel device it opens afresh (``packet_type=ptap``).
+    """
+    opts = effective_options(vport)
+    if opts.get("dst_port") == str(_default_dst_port(port_type(vport))):
+        del opts["dst_port"]
+    return opts
+
+
+def _default_dst_port(kind: str) -> int | None:
+    return DEFAULT_DST_PORTS.get(VPORT_TYPES_BY_NAME.get(kind, VportType.UNSPEC))
 
 
 def port_line(vport: Vport) -> str:
