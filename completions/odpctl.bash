@@ -3,7 +3,7 @@
 # Install: copy to /usr/share/bash-completion/completions/odpctl, or source it.
 
 declare -gA _odpctl_sub=(
-    ['odpctl']='shell demo dp vport flow watch router peer'
+    ['odpctl']='shell demo doctor dp vport flow watch router peer'
     ['odpctl dp']='list show add del set serve'
     ['odpctl vport']='list add del set'
     ['odpctl flow']='dump get add mod del flush parse'
@@ -15,6 +15,7 @@ declare -gA _odpctl_opts=(
     ['odpctl']='--netns -n --datapath --version --help -h'
     ['odpctl shell']='--history --help -h'
     ['odpctl demo']='--help -h'
+    ['odpctl doctor']='--control --interval --json --help -h'
     ['odpctl dp']='--help -h'
     ['odpctl dp list']='--format -f --json --help -h'
     ['odpctl dp show']='--statistics -s --format -f --json --help -h'
@@ -55,6 +56,8 @@ declare -gA _odpctl_vals=(
     ['odpctl -n']='netns'
     ['odpctl --datapath']='-'
     ['odpctl shell --history']='file'
+    ['odpctl doctor --control']='file'
+    ['odpctl doctor --interval']='-'
     ['odpctl dp list --format']='choice:table|odp|json'
     ['odpctl dp list -f']='choice:table|odp|json'
     ['odpctl dp show --format']='choice:table|odp|json'

@@ -5,7 +5,7 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo dp vport flow watch router peer'
+    'odpctl' 'shell demo doctor dp vport flow watch router peer'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
@@ -17,6 +17,7 @@ typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
     'odpctl' 'shell:An interactive shell: every odpctl command without `odpctl`, with completion.
 demo:Build three hosts in network namespaces, each running `odpctl router start` with two containers; ping between every pair of containers on different hosts through the overlay; show a router'\''s status and the flows it installed; and tear everything down, even when interrupted.
+doctor:Find what is wrong with the overlay on this host, and say how to fix it.
 dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
@@ -64,6 +65,11 @@ _odpctl_optdescr=(
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl demo' '--help:Show this message and exit
+-h:Show this message and exit'
+    'odpctl doctor' '--control:The router'\''s control socket (default: this namespace'\''s)
+--interval:How long to watch the datapath'\''s counters
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
+--help:Show this message and exit
 -h:Show this message and exit'
     'odpctl dp' '--help:Show this message and exit
 -h:Show this message and exit'
@@ -270,6 +276,8 @@ _odpctl_vals=(
     'odpctl -n' 'netns'
     'odpctl --datapath' '-'
     'odpctl shell --history' 'file'
+    'odpctl doctor --control' 'file'
+    'odpctl doctor --interval' '-'
     'odpctl dp list --format' 'choice:table|odp|json'
     'odpctl dp list -f' 'choice:table|odp|json'
     'odpctl dp show --format' 'choice:table|odp|json'

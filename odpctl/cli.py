@@ -43,6 +43,7 @@ class _Lazy:
 _COMMANDS = {
     "shell": _Lazy("odpctl.commands.shell", "shell"),
     "demo": _Lazy("odpctl.commands.demo", "demo"),
+    "doctor": _Lazy("odpctl.commands.doctor", "doctor"),
     names.COMMAND: _Lazy("odpctl.commands.names", "names", hidden=True),
     "dp": _Lazy("odpctl.commands.dp", "app"),
     "vport": _Lazy("odpctl.commands.vport", "app"),

@@ -18,7 +18,7 @@ from odpctl.mesh.names import PeerName
 from odpctl.mesh.overlay import OverlayConnection, OverlayConnectionParams, OverlayStatus
 
 from .flows import VXLAN_PORT
-from .heartbeat import ACK_TAG, FULL, SMALL, Health
+from .heartbeat import ACK_TAG, FULL, SMALL, Health, ack_payload, parse_ack
 
 FEATURE = "fastdp"
 FALLBACK = "fallback"
@@ -54,19 +54,21 @@ class FastDPConnection:
         self.overlay.changed()
 
     def control_message(self, tag: int, payload: bytes) -> None:
-        if tag == ACK_TAG and payload[:1] in (bytes([SMALL]), bytes([FULL])):
-            self.health.ack(payload[0])
+        ack = parse_ack(payload) if tag == ACK_TAG else None
+        if ack is not None:
+            self.health.ack(*ack)
             if self.health.evaluate(self.overlay.udp_port):
                 self.overlay.changed()
 
     def heartbeat_received(self, kind: int) -> None:
-        self.params.send_control(ACK_TAG, bytes([kind]))
+        self.health.heard()
+        self.params.send_control(ACK_TAG, ack_payload(kind))
 
     def tick(self, send: SendHeartbeat) -> None:
         if self.overlay.vxlan_error is None:
             for kind in (SMALL, FULL):
                 if send(self.params.remote, self.ip, kind):
-                    self.health.sent += 1
+                    self.health.sending(kind)
         if self.health.evaluate(self.overlay.udp_port):
             self.overlay.changed()
 
@@ -125,6 +127,5 @@ class FastDatapath:
         return {"fastdp": {
             "udp_port": self.udp_port, "mtu": self.mtu, "vxlan_error": self.vxlan_error,
             "connections": {f"{p:012x}": {"ip": c.ip, "overlay": c.status().name,
-                                          "reason": c.reason, "heartbeats_sent": c.health.sent,
-                                          "acks": c.health.acks}
+                                          "reason": c.reason, **c.health.report()}
                             for p, c in self.connections.items()}}}
