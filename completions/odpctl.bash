@@ -9,7 +9,7 @@ declare -gA _odpctl_sub=(
     ['odpctl flow']='dump get add mod del flush parse'
     ['odpctl watch']='flows stats vports upcalls'
     ['odpctl router']='start status attach detach'
-    ['odpctl peer']='list connect forget'
+    ['odpctl peer']='list connect forget graph'
 )
 declare -gA _odpctl_opts=(
     ['odpctl']='--netns -n --datapath --version --help -h'
@@ -50,6 +50,7 @@ declare -gA _odpctl_opts=(
     ['odpctl peer list']='--control --json --help -h'
     ['odpctl peer connect']='--control --json --help -h'
     ['odpctl peer forget']='--control --json --help -h'
+    ['odpctl peer graph']='--control --format -f --interval --help -h'
 )
 declare -gA _odpctl_vals=(
     ['odpctl --netns']='netns'
@@ -128,6 +129,10 @@ declare -gA _odpctl_vals=(
     ['odpctl peer list --control']='file'
     ['odpctl peer connect --control']='file'
     ['odpctl peer forget --control']='file'
+    ['odpctl peer graph --control']='file'
+    ['odpctl peer graph --format']='choice:terminal|dot|svg'
+    ['odpctl peer graph -f']='choice:terminal|dot|svg'
+    ['odpctl peer graph --interval']='-'
 )
 declare -gA _odpctl_pos=(
     ['odpctl shell']='dp'

@@ -11,7 +11,7 @@ _odpctl_sub=(
     'odpctl flow' 'dump get add mod del flush parse'
     'odpctl watch' 'flows stats vports upcalls'
     'odpctl router' 'start status attach detach'
-    'odpctl peer' 'list connect forget'
+    'odpctl peer' 'list connect forget graph'
 )
 typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
@@ -51,7 +51,8 @@ attach:Attach a container interface to the router'\''s datapath.
 detach:Detach a container interface from the router'\''s datapath.'
     'odpctl peer' 'list:List the peers of the mesh and this router'\''s connections.
 connect:Connect to peers, and keep reconnecting to them.
-forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).'
+forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).
+graph:Draw the mesh: each peer with its nickname, name and short ID, and the containers behind it; each connection with its overlay (fastdp or fallback), the reason when it is degraded, its heartbeat round trip and its traffic rates on the fast path (this router'\''s connections; the others as the peers gossip them).'
 )
 typeset -gA _odpctl_optdescr
 _odpctl_optdescr=(
@@ -269,6 +270,12 @@ _odpctl_optdescr=(
 --json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
+    'odpctl peer graph' '--control:The router'\''s control socket (default: the one of this network namespace)
+--format:terminal: a tree for people; dot: Graphviz text; svg: a picture, drawn by Graphviz (dot)
+-f:terminal: a tree for people; dot: Graphviz text; svg: a picture, drawn by Graphviz (dot)
+--interval:How long to count the traffic of each connection
+--help:Show this message and exit
+-h:Show this message and exit'
 )
 typeset -gA _odpctl_vals
 _odpctl_vals=(
@@ -348,6 +355,10 @@ _odpctl_vals=(
     'odpctl peer list --control' 'file'
     'odpctl peer connect --control' 'file'
     'odpctl peer forget --control' 'file'
+    'odpctl peer graph --control' 'file'
+    'odpctl peer graph --format' 'choice:terminal|dot|svg'
+    'odpctl peer graph -f' 'choice:terminal|dot|svg'
+    'odpctl peer graph --interval' '-'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(
