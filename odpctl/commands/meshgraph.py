@@ -71,7 +71,9 @@ def build(status: dict[str, Any], peers: dict[str, Any],
         if other not in hosts:
             hosts[other] = Host(other, conn.get("nickname"), None, False, False)
         ip = str(conn.get("address", "")).rpartition(":")[0]
-        out_rate, in_rate = rates.get(ip, (None, None))
+        # The fallback's traffic goes through no flow: rates of the fast path only.
+        out_rate, in_rate = (rates.get(ip, (0.0, 0.0)) if conn.get("overlay") == "fastdp"
+                             else (None, None))
         beat = beats.get(other.replace(":", ""), {})
         links.append(Link(me, other, conn.get("state") or "?", conn.get("overlay"),
                           conn.get("reason"), beat.get("rtt_ms"), out_rate, in_rate))

@@ -146,7 +146,7 @@ def _clock(subject: str, beats: dict[str, Any]) -> Check:
     offset = beats.get("clock_offset_s")
     if offset is None:
         return ok("peer", subject, "clock", "skew unknown: no acknowledgement with a clock yet")
-    skew = f"its clock is {offset * 1000:+.0f} ms from ours"
+    skew = f"its clock is {round(offset * 1000):+d} ms from ours"
     if abs(offset) > CLOCK_SKEW_WARN:
         return warn("peer", subject, "clock", skew,
                     "synchronise the clocks (NTP: chrony or systemd-timesyncd)")

@@ -112,7 +112,9 @@ class Health:
         return {
             "heartbeats_sent": self.sent, "acks": self.acks,
             "last_ack": {"small": age(self.acked.get(SMALL)), "full": age(self.acked.get(FULL))},
-            "rtt_ms": None if self.rtt is None else round(self.rtt * 1000, 3),
+            # A round trip is news while acks come; after, it describes a path now gone.
+            "rtt_ms": (round(self.rtt * 1000, 3) if self.rtt is not None and self.acked
+                       and now - max(self.acked.values()) <= self.timeout else None),
             "heartbeats_received": self.received, "last_received": age(self.last_received),
             "clock_offset_s": None if self.clock_offset is None else round(self.clock_offset, 3),
             "timeout": self.timeout,

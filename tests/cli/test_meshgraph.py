@@ -38,13 +38,22 @@ def test_build_and_dot() -> None:
     assert graph.hosts["aa:00:00:00:00:01"].containers == ["c0 02:00:00:00:00:0a"]
     assert graph.hosts["aa:00:00:00:00:02"].containers == ["02:00:00:00:00:0b"]
     mine, gossiped = graph.links
-    assert (mine.overlay, mine.rtt_ms, mine.out_rate) == ("fallback", 0.25, 1500.0)
+    # On the fallback: its traffic goes through no flow, so no rate is known.
+    assert (mine.overlay, mine.rtt_ms, mine.out_rate) == ("fallback", 0.25, None)
     assert (gossiped.a, gossiped.b, gossiped.state) == (
         "aa:00:00:00:00:02", "aa:00:00:00:00:03", "gossiped")
     text = graphview.dot(graph)
     assert '"say \\"far\\"\\naa:00:00:00:00:02, short ID 2' in text
-    assert "UDP 6784 blocked?\\nRTT 0.25 ms\\nout 1.5 KiB/s, in 0 B/s" in text
-    assert "color=darkorange" in text
+    assert '[label="fallback\\nUDP 6784 blocked?\\nRTT 0.25 ms", color=darkorange]' in text
+
+
+def test_fast_path_connections_carry_their_rates() -> None:
+    conn = {**STATUS["router"]["connections"][0], "overlay": "fastdp", "reason": None}
+    status = {**STATUS, "router": {**STATUS["router"], "connections": [conn]}}
+    (mine, _) = meshgraph.build(status, PEERS, {"10.0.0.2": (1500.0, 0.0)}).links
+    assert (mine.out_rate, mine.in_rate) == (1500.0, 0.0)
+    assert "RTT 0.25 ms\\nout 1.5 KiB/s, in 0 B/s" in graphview.dot(
+        meshgraph.build(status, PEERS, {"10.0.0.2": (1500.0, 0.0)}))
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz (./setup installs it)")
