@@ -134,6 +134,19 @@ def test_a_container_mtu_above_the_overlay_mtu_is_named(
                         str(overlay.overlay_mtu))
 
 
+def test_a_veth_whose_container_end_is_down_is_named(overlay: OverlayLab, doctor: Doctor) -> None:
+    container = overlay.hosts[0].containers[0]
+    overlay.lab.run(container.ns, "ip", "link", "set", "eth0", "down")
+    try:
+        code, report = doctor(0)
+        assert code == 1
+        (link,) = problems(report)
+        assert link["area"] == "port" and link["subject"].startswith(f"{container.iface} ")
+        assert "veth whose peer is down or gone" in link["evidence"]
+    finally:
+        overlay.lab.run(container.ns, "ip", "link", "set", "eth0", "up")
+
+
 def test_a_killed_router_is_named(overlay: OverlayLab, doctor: Doctor) -> None:
     overlay.stop_router(1, signal.SIGKILL)
     code, report = doctor(1)
