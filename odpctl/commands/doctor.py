@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from odpctl.control.client import default_socket_path
 from odpctl.errors import OdpError
 
 from . import jsonout
 from .options import JsonFlag
-from .router import ControlOption, _control
+from .router import ControlOption
 from .session import session
 
 
@@ -40,7 +41,8 @@ def doctor(
 
     s = session(ctx)
     try:
-        report, facts = diagnose(s.netns, _control(ctx, control), s.datapath, interval)
+        control = control or default_socket_path(s.netns)
+        report, facts = diagnose(s.netns, control, s.datapath, interval)
     except OdpError as exc:
         print(f"odpctl doctor: could not run: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
