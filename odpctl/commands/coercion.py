@@ -68,6 +68,9 @@ def plain_values_first(cmd: click.Command) -> None:
 
 
 def _plain_first(param: click.Parameter) -> None:
-    if isinstance(param, _TyperParameter) and param.type_descriptor.file_annotation is None:
-        desc = param.type_descriptor
+    if not isinstance(param, _TyperParameter):
+        return
+    desc = param.type_descriptor
+    # A file to open or a parser of its own: a string is not yet the value.
+    if desc.file_annotation is None and desc.parameter_info.parser is None:
         param._runtime_param = _PlainFirst(desc.parameter_info, desc.annotation)
