@@ -5,13 +5,13 @@
 
 typeset -gA _odpctl_sub
 _odpctl_sub=(
-    'odpctl' 'shell demo docker-plugin dp vport flow watch router peer ipam dns'
+    'odpctl' 'shell demo doctor dp vport flow watch router peer ipam dns docker-plugin'
     'odpctl dp' 'list show add del set serve'
     'odpctl vport' 'list add del set'
     'odpctl flow' 'dump get add mod del flush parse'
     'odpctl watch' 'flows stats vports upcalls'
     'odpctl router' 'start status attach detach expose stop'
-    'odpctl peer' 'list connect forget'
+    'odpctl peer' 'list connect forget graph'
     'odpctl ipam' 'status allocate claim release rmpeer'
     'odpctl dns' 'add remove lookup list'
 )
@@ -19,7 +19,7 @@ typeset -gA _odpctl_subdescr
 _odpctl_subdescr=(
     'odpctl' 'shell:An interactive shell: every odpctl command without `odpctl`, with completion.
 demo:Build three hosts in network namespaces, each running `odpctl router start` with two containers; ping between every pair of containers on different hosts through the overlay; show a router'\''s status and the flows it installed; and tear everything down, even when interrupted.
-docker-plugin:Serve Docker'\''s network and IPAM driver `odpctl` in the foreground (Ctrl-C or SIGTERM stop it): `docker network create -d odpctl --ipam-driver odpctl NAME` puts containers on the overlay of the router of this namespace, which attaches each one as it joins, with its address from the router'\''s IPAM.
+doctor:Find what is wrong with the overlay on this host, and say how to fix it.
 dp:List, show, create, change and delete datapaths.
 vport:List, add, change and delete datapath ports.
 flow:Add, show and delete datapath flows; parse ODP flow text.
@@ -27,7 +27,8 @@ watch:Watch a datapath as it moves: flows, upcalls, ports and lookup rates.
 router:Run the overlay router, and ask a running one how it is.
 peer:List the mesh'\''s peers and connections; connect to and forget peers.
 ipam:Ask the router'\''s IPAM how the address range is shared, and allocate by hand.
-dns:Add, remove and look up the names of the mesh'\''s containers.'
+dns:Add, remove and look up the names of the mesh'\''s containers.
+docker-plugin:Serve Docker'\''s network and IPAM driver `odpctl` in the foreground (Ctrl-C or SIGTERM stop it): `docker network create -d odpctl --ipam-driver odpctl NAME` puts containers on the overlay of the router of this namespace, which attaches each one as it joins, with its address from the router'\''s IPAM.'
     'odpctl dp' 'list:List the datapaths with their port and flow counts.
 show:Show datapaths: lookups (hit, missed, lost), flows, masks, mask cache and every port with its number, type and options, as `ovs-dpctl show` does.
 add:Create a datapath (and its internal port of the same name), then add IFACEs to it as netdev ports.
@@ -57,7 +58,8 @@ expose:Give the datapath'\''s own port an address from IPAM: the host joins the 
 stop:Stop the router of this namespace (its datapath and flows stay).'
     'odpctl peer' 'list:List the peers of the mesh and this router'\''s connections.
 connect:Connect to peers, and keep reconnecting to them.
-forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).'
+forget:Stop connecting to peers given with `connect` (or the router'\''s --peer).
+graph:Draw the mesh: each peer with its nickname, name and short ID, and the containers behind it; each connection with its overlay (fastdp or fallback), the reason when it is degraded, its heartbeat round trip and its traffic rates on the fast path (this router'\''s connections; the others as the peers gossip them).'
     'odpctl ipam' 'status:State (idle, awaiting consensus, ready, no space), range, and per peer: owned addresses, free, reachable.
 allocate:An address for container ID (the same one each time it is asked).
 claim:Give container ID this address, if it is free here.
@@ -81,10 +83,9 @@ _odpctl_optdescr=(
 -h:Show this message and exit'
     'odpctl demo' '--help:Show this message and exit
 -h:Show this message and exit'
-    'odpctl docker-plugin' '--socket:Where Docker finds the plugin (default /run/docker/plugins/odpctl.sock: the driver'\''s name is the file'\''s)
---control:The router'\''s control socket (default: this namespace'\''s)
---state:Keep the driver'\''s networks and endpoints in FILE across restarts
---log-level:debug, info, warning
+    'odpctl doctor' '--control:The router'\''s control socket (default: this namespace'\''s)
+--interval:How long to watch the datapath'\''s counters
+--json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl dp' '--help:Show this message and exit
@@ -313,6 +314,12 @@ _odpctl_optdescr=(
 --json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
+    'odpctl peer graph' '--control:The router'\''s control socket (default: the one of this network namespace)
+--format:terminal: a tree for people; dot: Graphviz text; svg: a picture, drawn by Graphviz (dot)
+-f:terminal: a tree for people; dot: Graphviz text; svg: a picture, drawn by Graphviz (dot)
+--interval:How long to count the traffic of each connection
+--help:Show this message and exit
+-h:Show this message and exit'
     'odpctl ipam' '--help:Show this message and exit
 -h:Show this message and exit'
     'odpctl ipam status' '--control:The router'\''s control socket (default: this namespace'\''s)
@@ -350,6 +357,12 @@ _odpctl_optdescr=(
 --json:Print one JSON document (its keys: odpctl(1), JSON OUTPUT)
 --help:Show this message and exit
 -h:Show this message and exit'
+    'odpctl docker-plugin' '--socket:Where Docker finds the plugin (default /run/docker/plugins/odpctl.sock: the driver'\''s name is the file'\''s)
+--control:The router'\''s control socket (default: this namespace'\''s)
+--state:Keep the driver'\''s networks and endpoints in FILE across restarts
+--log-level:debug, info, warning
+--help:Show this message and exit
+-h:Show this message and exit'
 )
 typeset -gA _odpctl_vals
 _odpctl_vals=(
@@ -357,10 +370,8 @@ _odpctl_vals=(
     'odpctl -n' 'netns'
     'odpctl --datapath' '-'
     'odpctl shell --history' 'file'
-    'odpctl docker-plugin --socket' 'file'
-    'odpctl docker-plugin --control' 'file'
-    'odpctl docker-plugin --state' 'file'
-    'odpctl docker-plugin --log-level' '-'
+    'odpctl doctor --control' 'file'
+    'odpctl doctor --interval' '-'
     'odpctl dp list --format' 'choice:table|odp|json'
     'odpctl dp list -f' 'choice:table|odp|json'
     'odpctl dp show --format' 'choice:table|odp|json'
@@ -451,6 +462,10 @@ _odpctl_vals=(
     'odpctl peer list --control' 'file'
     'odpctl peer connect --control' 'file'
     'odpctl peer forget --control' 'file'
+    'odpctl peer graph --control' 'file'
+    'odpctl peer graph --format' 'choice:terminal|dot|svg'
+    'odpctl peer graph -f' 'choice:terminal|dot|svg'
+    'odpctl peer graph --interval' '-'
     'odpctl ipam status --control' 'file'
     'odpctl ipam allocate --cidr' '-'
     'odpctl ipam allocate --control' 'file'
@@ -461,6 +476,10 @@ _odpctl_vals=(
     'odpctl dns remove --control' 'file'
     'odpctl dns lookup --control' 'file'
     'odpctl dns list --control' 'file'
+    'odpctl docker-plugin --socket' 'file'
+    'odpctl docker-plugin --control' 'file'
+    'odpctl docker-plugin --state' 'file'
+    'odpctl docker-plugin --log-level' '-'
 )
 typeset -gA _odpctl_pos
 _odpctl_pos=(

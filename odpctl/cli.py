@@ -7,36 +7,101 @@ documented exit code (`odpctl.errors`), never a traceback.
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 from typer import _click as click
 from typer._click import exceptions as click_exceptions
+from typer.core import TyperGroup
+from typer.models import CommandInfo, TyperInfo
 
-from odpctl.commands import (
-    demo,
-    dns,
-    docker,
-    dp,
-    flow,
-    ipam,
-    names,
-    peer,
-    router,
-    shell,
-    vport,
-    watch,
-)
-from odpctl.commands.session import Session
+from odpctl import __version__
+from odpctl.commands import names
+from odpctl.commands.coercion import plain_values_first
+from odpctl.commands.session import RUNNER, Session
 from odpctl.errors import EXIT_FAILURE, EXIT_USAGE, OdpError, ParseError
 
 PROG = "odpctl"
 
+
+@dataclass(frozen=True)
+class _Lazy:
+    """A command whose module is imported only when it is run or documented."""
+
+    module: str
+    attr: str  # a typer.Typer (a command group) or a function (one command)
+    hidden: bool = False
+
+
+# In the order `odpctl --help` lists them.  Importing every group for every
+# run was most of a command's start-up (the ODP codec, rich, the overlay lab).
+_COMMANDS = {
+    "shell": _Lazy("odpctl.commands.shell", "shell"),
+    "demo": _Lazy("odpctl.commands.demo", "demo"),
+    "doctor": _Lazy("odpctl.commands.doctor", "doctor"),
+    names.COMMAND: _Lazy("odpctl.commands.names", "names", hidden=True),
+    "dp": _Lazy("odpctl.commands.dp", "app"),
+    "vport": _Lazy("odpctl.commands.vport", "app"),
+    "flow": _Lazy("odpctl.commands.flow", "app"),
+    "watch": _Lazy("odpctl.commands.watch", "app"),
+    "router": _Lazy("odpctl.commands.router", "app"),
+    "peer": _Lazy("odpctl.commands.peer", "app"),
+    "ipam": _Lazy("odpctl.commands.ipam", "app"),
+    "dns": _Lazy("odpctl.commands.dns", "app"),
+    "docker-plugin": _Lazy("odpctl.commands.docker", "docker_plugin"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The top-level group: each subcommand built from its module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*_COMMANDS, *super().list_commands(ctx)]))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in _COMMANDS and args[0] not in self.commands:
+            # A typo: typer suggests the nearest of the commands it holds, so hold them all.
+            for name in _COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            self.add_command(_load(cmd_name, _COMMANDS[cmd_name]), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def _load(name: str, lazy: _Lazy) -> click.Command:
+    target = getattr(importlib.import_module(lazy.module), lazy.attr)
+    # Built as app.add_typer / app.command would build them, with the root's settings.
+    cmd: click.Command
+    if isinstance(target, typer.Typer):
+        cmd = typer.main.get_group_from_info(
+            TyperInfo(target, name=name),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+    else:
+        cmd = typer.main.get_command_from_info(
+            CommandInfo(name=name, callback=target, hidden=lazy.hidden),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+    _plain_argument_names(cmd)
+    plain_values_first(cmd)
+    return cmd
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name=PROG,
     help="Inspect and drive the Open vSwitch datapath (kernel or userspace): datapaths, "
     "ports and flows, as ovs-dpctl does, for people and for scripts.",
@@ -46,27 +111,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(dp.app, name="dp")
-app.add_typer(vport.app, name="vport")
-app.add_typer(flow.app, name="flow")
-app.add_typer(watch.app, name="watch")
-app.add_typer(router.app, name="router")
-app.add_typer(peer.app, name="peer")
-app.add_typer(ipam.app, name="ipam")
-app.add_typer(dns.app, name="dns")
-app.command("shell")(shell.shell)
-app.command("demo")(demo.demo)
-app.command("docker-plugin")(docker.docker_plugin)
-app.command(names.COMMAND, hidden=True)(names.names)
 
 
 def _version(value: bool) -> None:
     if value:
-        try:
-            version = importlib.metadata.version(PROG)
-        except importlib.metadata.PackageNotFoundError:
-            version = "(not installed)"
-        print(f"{PROG} {version}")
+        print(f"{PROG} {__version__}")
         raise typer.Exit()
 
 
@@ -93,7 +142,7 @@ def global_options(
 ) -> None:
     session = Session(netns=netns, datapath=datapath)
     ctx.obj = session
-    ctx.meta[shell.RUNNER] = run  # the shell runs its lines as we do
+    ctx.meta[RUNNER] = run  # the shell runs its lines as we do
     ctx.call_on_close(session.close)
 
 
@@ -115,6 +164,7 @@ def command() -> click.Command:
     """The click command tree, as run and as documented (completions, man pages)."""
     cmd = typer.main.get_command(app)
     _plain_argument_names(cmd)
+    plain_values_first(cmd)
     return cmd
 
 

@@ -826,6 +826,7 @@ class Router:
             "revalidated": {"stale": self.revalidator.deleted_stale,
                             "idle": self.revalidator.deleted_idle},
             "mac_cache": len(self.macs),
+            "macs": self.macs.places(),
             "handlers": handlers,
             "handler_restarts": self.handler_restarts,
             "miss_latency": latency_summary(self.handlers),

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Any
 
 from typer import _click as click
+from typer.core import TyperGroup
 
 # Metavar word -> what to complete.
 ARG_KINDS = {"DP": "dp", "PORT": "port", "IFACE": "iface", "FLOW": "flow", "FILE": "file"}
@@ -168,8 +169,10 @@ def build(
             spec.args.append(_argument(param))
         else:
             spec.options.append(_option(param, ctx))
-    commands: dict[str, click.Command] = getattr(cmd, "commands", {})
-    for name, sub in commands.items():
-        if not sub.hidden:
-            spec.subcommands.append(build(sub, (*path, name), ctx))
+    if isinstance(cmd, TyperGroup):
+        # Through the group's interface: the top level loads its groups lazily.
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
+                spec.subcommands.append(build(sub, (*path, name), ctx))
     return spec

@@ -9,7 +9,7 @@ import typer
 
 from odpctl.errors import OdpError, UsageError
 from odpctl.odp.vport import Vport
-from odpctl.present import jsonout, odptext, tables
+from odpctl.present import jsonout, odptext
 
 from .options import Dp, Format, FormatOption, JsonFlag, comma_ints, output_format
 from .session import session
@@ -47,6 +47,8 @@ def list_datapaths(
         jsonout.emit({"datapaths": docs})
         return
     counts = {dp.name: len(s.ports(dp.name)) for dp in dps}
+    from odpctl.present import tables  # rich, for people only: scripts do without it
+
     tables.make_console().print(tables.datapath_list(dps, counts))
 
 
@@ -89,6 +91,8 @@ def show(
             for line in odptext.show_lines(dp, ports, stats=stats, dpif_type=s.dpif_type):
                 print(line)
     else:
+        from odpctl.present import tables  # as in list_datapaths
+
         console = tables.make_console()
         if not views:
             console.print(tables.datapath_list([], {}))

@@ -9,6 +9,7 @@ whose router is asked; ``--control PATH`` names a socket directly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,6 +157,51 @@ def forget(
     reconnect.  JSON: {"addresses": [ADDR, ...]} (those forgotten).
     """
     _change(ctx, control, "forget", addresses, json, "forgot")
+
+
+class GraphFormat(StrEnum):
+    terminal = "terminal"
+    dot = "dot"
+    svg = "svg"
+
+
+@app.command("graph")
+def graph(
+    ctx: typer.Context,
+    control: ControlOption = None,
+    fmt: Annotated[GraphFormat, typer.Option(
+        "--format", "-f", help="terminal: a tree for people; dot: Graphviz text; svg: a "
+        "picture, drawn by Graphviz (dot).")] = GraphFormat.terminal,
+    interval: Annotated[float, typer.Option(
+        "--interval", metavar="S", min=0.1,
+        help="How long to count the traffic of each connection.")] = 1.0,
+) -> None:
+    """Draw the mesh: each peer with its nickname, name and short ID, and the
+    containers behind it; each connection with its overlay (fastdp or
+    fallback), the reason when it is degraded, its heartbeat round trip and its
+    traffic rates on the fast path (this router's connections; the others as
+    the peers gossip them).
+    """
+    # Imported here: the graph needs the datapath's flows (the codec), rich and Graphviz.
+    from odpctl.odp.dpif import Dpif
+
+    from . import graphview, meshgraph
+
+    s = session(ctx)
+    client = _client(ctx, control)
+    status, peers = client.request("status"), client.request("peers")
+    rates: dict[str, tuple[float, float]] = {}
+    router = status.get("router")
+    if router is not None:
+        with Dpif.open(router["datapath"]["endpoint"], netns=s.netns) as dpif:
+            rates = meshgraph.tunnel_rates(dpif, router["datapath"]["name"], interval)
+    drawn = meshgraph.build(status, peers, rates)
+    if fmt is GraphFormat.terminal:
+        tables.make_console().print(graphview.terminal(drawn))
+    elif fmt is GraphFormat.dot:
+        print(graphview.dot(drawn), end="")
+    else:
+        print(graphview.svg(graphview.dot(drawn)), end="")
 
 
 def _change(

@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
 from odpctl.errors import NotFoundError, UsageError
-from odpctl.odp.datapath import Datapath
-from odpctl.odp.dpif import Dpif
-from odpctl.odp.vport import Vport
-from odpctl.present.odptext import KERNEL_DPIF_TYPE
+
+if TYPE_CHECKING:
+    from odpctl.odp.datapath import Datapath
+    from odpctl.odp.dpif import Dpif
+    from odpctl.odp.vport import Vport
 
 USERSPACE_DPIF_TYPE = "userspace"
+
+# The key of the root context's meta under which the command line puts its runner
+# (`odpctl.cli.run`): the shell runs each line through it, and sits below it.
+RUNNER = "odpctl.run"
 
 # What a network device name can be, for practical purposes (IFNAMSIZ is 16).
 _DEVICE_NAME = re.compile(r"[\w.:@-]{1,15}")
@@ -29,6 +35,10 @@ class Session:
 
     def dpif(self) -> Dpif:
         if self._dpif is None:
+            # Imported here: the ODP codec is most of a command's start-up,
+            # and --help, completion and the router commands never need it.
+            from odpctl.odp.dpif import Dpif
+
             self._dpif = Dpif.open(self.datapath, netns=self.netns)
         return self._dpif
 
@@ -40,6 +50,10 @@ class Session:
     @property
     def dpif_type(self) -> str:
         """What ovs-dpctl would put before ``@name``."""
+        from odpctl.present.odptext import (
+            KERNEL_DPIF_TYPE,  # with the ODP constants it needs: see dpif()
+        )
+
         return KERNEL_DPIF_TYPE if self.dpif().endpoint.kind == "kernel" else USERSPACE_DPIF_TYPE
 
     def dp_name(self, name: str | None) -> str:

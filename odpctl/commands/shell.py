@@ -9,11 +9,7 @@ import typer
 
 from .cmdtree import build
 from .options import OptionalDp
-from .session import session
-
-# The key of the root context's meta under which the command line puts its runner
-# (`odpctl.cli.run`): the shell runs each line through it, and sits below it.
-RUNNER = "odpctl.run"
+from .session import RUNNER, session
 
 
 def shell(

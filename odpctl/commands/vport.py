@@ -9,7 +9,7 @@ import typer
 
 from odpctl.errors import NotFoundError, UsageError
 from odpctl.odp.vport import VPORT_TYPES_BY_NAME, Vport
-from odpctl.present import jsonout, odptext, tables
+from odpctl.present import jsonout, odptext
 
 from .options import Dp, Format, FormatOption, JsonFlag, OptionalDp, comma_ints, output_format
 from .session import Session, session
@@ -89,6 +89,8 @@ def list_ports(
             if stats:
                 print("\n".join(odptext.port_stats_lines(v)))
     else:
+        from odpctl.present import tables  # rich, for people only: scripts do without it
+
         tables.make_console().print(tables.port_table(ports, stats=stats))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable, Iterator
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from odpctl.errors import DatapathUnavailableError, NotFoundError, OdpError, UsageError
 from odpctl.netlink.attrs import attr, attr_str, attr_u32
@@ -24,10 +24,7 @@ from odpctl.netlink.genl import Family, resolve_family
 from odpctl.netlink.message import NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, Message
 from odpctl.odp.datapath import Datapath, decode_datapath, encode_pids
 from odpctl.odp.endpoint import NO_DATAPATH_HINT, Endpoint, resolve_endpoint
-from odpctl.odp.flow import Flow, decode_flow_attrs, encode_flow_attrs
 from odpctl.odp.header import ODP_HEADER_SIZE, odp_payload, split_odp
-from odpctl.odp.keys import FlowKey
-from odpctl.odp.packet import Execute, encode_execute
 from odpctl.odp.uapi import (
     DATAPATH_FAMILY,
     FLOW_FAMILY,
@@ -42,8 +39,16 @@ from odpctl.odp.uapi import (
     VportCmd,
     VportType,
 )
-from odpctl.odp.upcalls import UpcallChannel, VportEvents
 from odpctl.odp.vport import Vport, decode_vport, encode_vport_options
+
+# The flow and packet codec (keys, actions) is imported by the methods that
+# use it: it is most of the library's import time, which a client that never
+# touches a flow (`odpctl dp show`, `vport list`) should not pay at start-up.
+if TYPE_CHECKING:
+    from odpctl.odp.flow import Flow
+    from odpctl.odp.keys import FlowKey
+    from odpctl.odp.packet import Execute
+    from odpctl.odp.upcalls import UpcallChannel, VportEvents
 
 # A datapath named by name, by ifindex, or by a Datapath from this library.
 DpRef = str | int | Datapath
@@ -334,6 +339,8 @@ class Dpif:
         datapath answer EEXIST (`AlreadyExistsError`).  ``replace=True``
         upserts: an existing flow with the same key gets the new actions.
         """
+        from odpctl.odp.flow import encode_flow_attrs
+
         self._request(
             self._flow_family, FlowCmd.NEW, self.dp_ifindex(dp), encode_flow_attrs(flow),
             _new_flow_flags(replace), "add flow",
@@ -347,6 +354,8 @@ class Dpif:
 
     def modify_flow(self, dp: DpRef, flow: Flow, *, clear_stats: bool = False) -> None:
         """Replace the actions of the existing flow with ``flow``'s key."""
+        from odpctl.odp.flow import encode_flow_attrs
+
         self._request(
             self._flow_family, FlowCmd.SET, self.dp_ifindex(dp),
             encode_flow_attrs(flow, clear=clear_stats), 0, "modify flow",
@@ -364,6 +373,8 @@ class Dpif:
         self, dp: DpRef, cmd: FlowCmd, flows: Iterable[Flow], *, replace: bool = False,
         clear: bool = False,
     ) -> list[OdpError | None]:
+        from odpctl.odp.flow import encode_flow_attrs
+
         ifindex = self.dp_ifindex(dp)
         fam = self._flow_family
         flags = _new_flow_flags(replace) if cmd == FlowCmd.NEW else 0
@@ -405,6 +416,8 @@ class Dpif:
 
     def dump_flows(self, dp: DpRef) -> Iterator[Flow]:
         """Every flow with key, mask, actions and statistics, as they stream in."""
+        from odpctl.odp.flow import decode_flow_attrs
+
         what = f"dump flows of {_describe(dp)}"
         for message in self._dump(self._flow_family, FlowCmd.GET, self.dp_ifindex(dp), b"", what):
             payload = message.payload
@@ -417,12 +430,16 @@ class Dpif:
 
     def execute(self, dp: DpRef, request: Execute) -> None:
         """Run a packet through actions; the datapath's error is raised here."""
+        from odpctl.odp.packet import encode_execute
+
         self._request(
             self._packet_family, PacketCmd.EXECUTE, self.dp_ifindex(dp),
             encode_execute(request), 0, "execute packet",
         )
 
     def execute_many(self, dp: DpRef, requests: Iterable[Execute]) -> list[OdpError | None]:
+        from odpctl.odp.packet import encode_execute
+
         ifindex = self.dp_ifindex(dp)
         fam = self._packet_family
         batch = [
@@ -437,10 +454,14 @@ class Dpif:
     def open_upcall_channel(self, *, rcvbuf: int = 4 << 20) -> UpcallChannel:
         """A new socket to receive upcalls on: give its ``port_id`` to a vport
         (``Vport.upcall_pids`` / `set_vport`) or to the datapath's per-CPU PIDs."""
+        from odpctl.odp.upcalls import UpcallChannel
+
         return UpcallChannel(self.endpoint.connect(), rcvbuf=rcvbuf)
 
     def watch_vports(self) -> VportEvents:
         """A listener for vport events (ports added, changed, deleted)."""
+        from odpctl.odp.upcalls import VportEvents
+
         return VportEvents(self.endpoint.connect(), self._vport_family)
 
 
@@ -465,10 +486,15 @@ def _describe(dp: DpRef) -> str:
 def _flow_selector(key: FlowKey | None, ufid: bytes | None) -> bytes:
     if key is None and ufid is None:
         raise UsageError("name a flow by its key or its UFID")
+    from odpctl.odp.flow import Flow, encode_flow_attrs
+    from odpctl.odp.keys import FlowKey
+
     return encode_flow_attrs(Flow(key or FlowKey(), ufid=ufid), actions=False)
 
 
 def _flow_reply(replies: list[Message]) -> Flow:
+    from odpctl.odp.flow import decode_flow_attrs
+
     for message in replies:
         return decode_flow_attrs(split_odp(message.payload)[2])
     raise OdpError("the datapath sent no flow in its reply")

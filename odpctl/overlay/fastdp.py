@@ -26,7 +26,7 @@ from odpctl.mesh.names import PeerName
 from odpctl.mesh.overlay import OverlayConnection, OverlayConnectionParams, OverlayStatus
 
 from .flows import VXLAN_PORT
-from .heartbeat import ACK_TAG, FULL, SMALL, Health
+from .heartbeat import ACK_TAG, FULL, SMALL, Health, ack_payload, parse_ack
 
 FEATURE = "fastdp"
 FALLBACK = "fallback"
@@ -107,19 +107,22 @@ class FastDPConnection:
             spi = esp.decode_spi(payload)
             if spi is not None:
                 self._esp_peer_spi(spi)
-        elif tag == ACK_TAG and payload[:1] in (bytes([SMALL]), bytes([FULL])):
-            self.health.ack(payload[0])
+            return
+        ack = parse_ack(payload) if tag == ACK_TAG else None
+        if ack is not None:
+            self.health.ack(*ack)
             if self.health.evaluate(self.overlay.udp_port):
                 self.overlay.changed()
 
     def heartbeat_received(self, kind: int) -> None:
-        self.params.send_control(ACK_TAG, bytes([kind]))
+        self.health.heard()
+        self.params.send_control(ACK_TAG, ack_payload(kind))
 
     def tick(self, send: SendHeartbeat) -> None:
         if self.overlay.vxlan_error is None:
             for kind in (SMALL, FULL):
                 if send(self.params.remote, self.ip, kind):
-                    self.health.sent += 1
+                    self.health.sending(kind)
         if self.health.evaluate(self.overlay.udp_port):
             self.overlay.changed()
 
@@ -192,8 +195,7 @@ class FastDatapath:
         return {"fastdp": {
             "udp_port": self.udp_port, "mtu": self.mtu, "vxlan_error": self.vxlan_error,
             "connections": {f"{p:012x}": {"ip": c.ip, "overlay": c.status().name,
-                                          "reason": c.reason, "heartbeats_sent": c.health.sent,
-                                          "acks": c.health.acks,
+                                          "reason": c.reason, **c.health.report(),
                                           "esp": c.esp_state.as_dict() if c.esp_state else None}
                             for p, c in self.connections.items()},
             "esp": self.esp.diagnostics() if self.esp is not None else None}}

@@ -44,6 +44,25 @@ def parse(packet: bytes) -> tuple[int, int] | None:
     return kind, sender
 
 
+# An acknowledgement: the kind acknowledged, then the acknowledging router's
+# wall clock (seconds since the epoch), for the clock skew `odpctl doctor`
+# reports.  A router that sends the kind alone is still understood.
+_ACK_CLOCK = struct.Struct("!d")
+
+
+def ack_payload(kind: int) -> bytes:
+    return bytes([kind]) + _ACK_CLOCK.pack(time.time())
+
+
+def parse_ack(payload: bytes) -> tuple[int, float | None] | None:
+    """(kind, the acknowledger's clock or None) of an acknowledgement, or None."""
+    if not payload or payload[0] not in (SMALL, FULL):
+        return None
+    if len(payload) >= 1 + _ACK_CLOCK.size:
+        return payload[0], _ACK_CLOCK.unpack_from(payload, 1)[0]
+    return payload[0], None
+
+
 @dataclass
 class Health:
     """What one connection's heartbeats say, on the event loop."""
@@ -57,10 +76,49 @@ class Health:
     reason: str = "no fast datapath heartbeat acknowledged yet"
     sent: int = 0
     acks: int = 0
+    sent_at: dict[int, float] = field(default_factory=dict)  # kind -> last sent
+    rtt: float | None = None  # the last round trip, heartbeat out to its ack back
+    clock_offset: float | None = None  # the other end's clock minus ours
+    received: int = 0  # the other end's heartbeats that reached us
+    last_received: float | None = None
 
-    def ack(self, kind: int) -> None:
+    def sending(self, kind: int) -> None:
+        self.sent += 1
+        self.sent_at[kind] = time.monotonic()
+
+    def ack(self, kind: int, remote_clock: float | None = None) -> None:
+        now = time.monotonic()
         self.acks += 1
-        self.acked[kind] = time.monotonic()
+        self.acked[kind] = now
+        sent = self.sent_at.get(kind)
+        # Heartbeats go out a second apart, far longer than a round trip, so
+        # an ack answers the last one sent of its kind.
+        if sent is not None and now - sent < self.interval:
+            self.rtt = now - sent
+            if remote_clock is not None:
+                self.clock_offset = remote_clock - (time.time() - self.rtt / 2)
+
+    def heard(self) -> None:
+        self.received += 1
+        self.last_received = time.monotonic()
+
+    def report(self) -> dict[str, object]:
+        """The evidence, for status: round trip, ages of the last acks, skew."""
+        now = time.monotonic()
+
+        def age(t: float | None) -> float | None:
+            return None if t is None else round(now - t, 3)
+
+        return {
+            "heartbeats_sent": self.sent, "acks": self.acks,
+            "last_ack": {"small": age(self.acked.get(SMALL)), "full": age(self.acked.get(FULL))},
+            # A round trip is news while acks come; after, it describes a path now gone.
+            "rtt_ms": (round(self.rtt * 1000, 3) if self.rtt is not None and self.acked
+                       and now - max(self.acked.values()) <= self.timeout else None),
+            "heartbeats_received": self.received, "last_received": age(self.last_received),
+            "clock_offset_s": None if self.clock_offset is None else round(self.clock_offset, 3),
+            "timeout": self.timeout,
+        }
 
     def evaluate(self, port: int) -> bool:
         """Update ``ok`` and ``reason``; whether ``ok`` changed."""

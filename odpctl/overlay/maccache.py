@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from odpctl.mesh.names import PeerName
+from odpctl.mesh.names import PeerName, format_peer_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +77,15 @@ class MacCache:
     def snapshot(self) -> dict[bytes, Location]:
         with self._lock:
             return {m: w for m, (w, _) in self._entries.items()}
+
+    def places(self) -> dict[str, dict[str, list[str]]]:
+        """MACs by where they live, for status: {"ports": {"2": [MAC]}, "peers": {PEER: [MAC]}}
+        (the containers of each host, as `odpctl peer graph` draws them)."""
+        out: dict[str, dict[str, list[str]]] = {"ports": {}, "peers": {}}
+        for mac, where in sorted(self.snapshot().items()):
+            if isinstance(where, Local):
+                place = out["ports"].setdefault(str(where.port), [])
+            else:
+                place = out["peers"].setdefault(format_peer_name(where.peer), [])
+            place.append(mac.hex(":"))
+        return out

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odpctl.odp.datapath import Datapath
-from odpctl.odp.flow import Flow
 from odpctl.odp.uapi import DpFeature
 from odpctl.odp.vport import Vport
+
+if TYPE_CHECKING:
+    from odpctl.odp.flow import Flow
 
 from . import odptext
 
@@ -118,7 +120,7 @@ def port_json(vport: Vport) -> dict[str, Any]:
         "name": vport.name,
         "type": display_type(vport),
         "vport_type": vport.type_name,
-        "options": odptext.port_options(vport),
+        "options": odptext.effective_options(vport),
         "ifindex": vport.ifindex,
         "upcall_pids": list(vport.upcall_pids),
         "stats": vport.stats._asdict() if vport.stats is not None else None,

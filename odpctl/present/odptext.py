@@ -12,14 +12,15 @@ import re
 import struct
 import time
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from odpctl.errors import ParseError
 from odpctl.odp.datapath import Datapath
-from odpctl.odp.flow import UFID_SIZE, Flow
-from odpctl.odp.text.actions import format_actions
-from odpctl.odp.text.keys import format_key
 from odpctl.odp.uapi import VportType
 from odpctl.odp.vport import DEFAULT_DST_PORTS, VPORT_TYPES_BY_NAME, Vport
+
+if TYPE_CHECKING:
+    from odpctl.odp.flow import Flow
 
 # The prefix ovs-dpctl puts before a kernel datapath's name ("system@dp0").
 KERNEL_DPIF_TYPE = "system"
@@ -69,13 +70,9 @@ def _tunnel_prefix(name: str) -> str | None:
     return None
 
 
-def port_options(vport: Vport) -> dict[str, str]:
-    """The options worth showing, as ``key=value`` pairs sorted by key.
-
-    odpctl reports what the datapath says (``dst_port`` when it is not the
-    type's default, ``exts=gbp``), where ovs-dpctl reports the defaults of a
-    tunnel device it opens afresh (``packet_type=ptap``).
-    """
+def effective_options(vport: Vport) -> dict[str, str]:
+    """Every option in force, defaults included, sorted by key: what ``--json``
+    carries, so that scripts need not know a tunnel type's default UDP port."""
     opts = vport.options()
     kind = port_type(vport)
     if vport.type == VportType.NETDEV and kind in _UDP_DEFAULT_PORTS:
@@ -83,10 +80,27 @@ def port_options(vport: Vport) -> dict[str, str]:
         tail = vport.name.rpartition("_")[2]
         if tail.isdigit():
             opts["dst_port"] = tail
-    default = DEFAULT_DST_PORTS.get(VPORT_TYPES_BY_NAME.get(kind, VportType.UNSPEC))
-    if default is not None and opts.get("dst_port") == str(default):
-        del opts["dst_port"]
+    default = _default_dst_port(kind)
+    if default is not None:
+        opts.setdefault("dst_port", str(default))
     return dict(sorted(opts.items()))
+
+
+def port_options(vport: Vport) -> dict[str, str]:
+    """The options worth showing to people, as ``key=value`` pairs sorted by key.
+
+    odpctl reports what the datapath says (``dst_port`` when it is not the
+    type's default, ``exts=gbp``), where ovs-dpctl reports the defaults of a
+    tunnel device it opens afresh (``packet_type=ptap``).
+    """
+    opts = effective_options(vport)
+    if opts.get("dst_port") == str(_default_dst_port(port_type(vport))):
+        del opts["dst_port"]
+    return opts
+
+
+def _default_dst_port(kind: str) -> int | None:
+    return DEFAULT_DST_PORTS.get(VPORT_TYPES_BY_NAME.get(kind, VportType.UNSPEC))
 
 
 def port_line(vport: Vport) -> str:
@@ -218,7 +232,6 @@ def split_ufid(text: str) -> tuple[bytes | None, str]:
         raise ParseError("expected a UUID after 'ufid:'", text, column)
     a, b, c, d, e, f = (int(g, 16) for g in m.groups())
     ufid = struct.pack("=4I", a, b << 16 | c, d << 16 | e, f)
-    assert len(ufid) == UFID_SIZE
     rest = stripped[m.end():].lstrip(" \t")
     return ufid, rest[1:] if rest.startswith(",") else rest
 
@@ -230,6 +243,10 @@ def match_text(
     flow: Flow, *, verbose: bool = False, port_names: Mapping[int, str] | None = None
 ) -> str:
     """The flow's key and mask as dump-flows prints them (``-m``: ``verbose``)."""
+    # Imported here, as in actions_text: the text codec is most of the start-up
+    # of commands that print no flow (dp show, vport list).
+    from odpctl.odp.text.keys import format_key
+
     text = format_key(flow.key, flow.mask if flow.mask is not None else None, verbose=verbose)
     if port_names:
         # format_key knows no port names; in_port(N) appears once, at the top.
@@ -240,6 +257,8 @@ def match_text(
 
 
 def actions_text(flow: Flow, port_names: Mapping[int, str] | None = None) -> str:
+    from odpctl.odp.text.actions import format_actions
+
     return format_actions(flow.actions, port_names or None)
 
 

@@ -8,6 +8,7 @@ when stdout is not a terminal or NO_COLOR is set.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -15,8 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from odpctl.odp.datapath import Datapath
-from odpctl.odp.flow import Flow
 from odpctl.odp.vport import Vport
+
+if TYPE_CHECKING:
+    from odpctl.odp.flow import Flow
 
 from . import odptext
 from .jsonout import display_type, feature_names

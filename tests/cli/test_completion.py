@@ -18,8 +18,19 @@ from .shells import COMPLETIONS, fake_path, type_in_terminal
 # What follows `odpctl `: the app's commands, hidden ones left out.
 GROUPS = [cmd.path[0] for cmd in build(command()).subcommands]
 
+SHELLS = ("bash", "zsh", "fish")
 needs = {sh: pytest.mark.skipif(shutil.which(sh) is None, reason=f"{sh} is not installed")
-         for sh in ("bash", "zsh", "fish")}
+         for sh in SHELLS}
+SETUP = Path(__file__).resolve().parents[2] / "setup"
+
+
+def test_setup_installs_every_shell_tested() -> None:
+    # Else CI skips that shell's tests (the skips above are for machines without ./setup).
+    packages = re.search(r"^PACKAGES=\((.*?)^\)", SETUP.read_text(), re.M | re.S)
+    assert packages is not None
+    words = {w for line in packages[1].splitlines() for w in line.split("#")[0].split()}
+    # bash is Essential in Debian: every machine has it.
+    assert [sh for sh in SHELLS if sh != "bash" and sh not in words] == []
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from rich.console import Console, RenderableType
 
-from odpctl.present import jsonout, tables
+from odpctl.present import jsonout, odptext, tables
 
 from .samples import NOW, UFID_TEXT, datapath, flows, ports
 
@@ -84,6 +84,11 @@ def test_port_json_keys() -> None:
     assert tunnel["vport_type"] == "netdev"
     assert tunnel["upcall"] == {"success": 5, "fail": 1}
     assert jsonout.port_json(ports()[2])["options"] == {"dst_port": "4790"}
+    # The geneve port on its default UDP port: --json says so, the table does not.
+    geneve = ports()[4]
+    assert geneve.dst_port == 6081
+    assert jsonout.port_json(geneve)["options"] == {"dst_port": "6081"}
+    assert odptext.port_options(geneve) == {}
 
 
 def test_flow_json_keys() -> None:

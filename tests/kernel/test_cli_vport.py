@@ -53,6 +53,16 @@ def test_add_list_delete(odpctl: Odpctl, backend: Backend, run: Callable[..., st
         "dpv", "in1"}
 
 
+def test_json_carries_a_tunnel_ports_default_options(odpctl: Odpctl) -> None:
+    odpctl("dp", "add", "dpg")
+    assert odpctl("vport", "add", "dpg", "gnv0", "-t", "geneve").code == 0
+    assert odpctl("vport", "add", "dpg", "vx0", "-t", "vxlan", "--dst-port", "4790").code == 0
+    ports = {p["name"]: p for p in odpctl("vport", "list", "--json").json()["ports"]}
+    assert ports["gnv0"]["options"] == {"dst_port": "6081"}
+    assert ports["vx0"]["options"] == {"dst_port": "4790"}
+    # People's views leave the default out, as ovs-dpctl does.
+    assert "  port 1: gnv0 (geneve)" in odpctl("vport", "list", "-f", "odp").lines()
+
 def test_tunnel_ports(kodpctl: Odpctl, ovs: Callable[..., str]) -> None:
     kodpctl("dp", "add", "dpt")
     assert kodpctl("vport", "add", "dpt", "vx0", "-t", "vxlan", "--dst-port", "4790",
@@ -65,7 +75,10 @@ def test_tunnel_ports(kodpctl: Odpctl, ovs: Callable[..., str]) -> None:
     ports = {p["name"]: p for p in kodpctl("vport", "list", "--json").json()["ports"]}
     assert ports["vx0"]["type"] == "vxlan"
     assert ports["vx0"]["options"] == {"dst_port": "4790", "exts": "gbp"}
-    assert ports["gnv0"]["type"] == "geneve" and ports["gnv0"]["options"] == {}
+    # --json carries the effective options, the defaults too (the tables omit those)
+    assert ports["gnv0"]["type"] == "geneve"
+    assert ports["gnv0"]["options"] == {"dst_port": "6081"}
+    assert ports["vxlan_sys_4789"]["options"] == {"dst_port": "4789"}
     assert ports["gret0"]["type"] == "gre"
     assert ports["vxlan_sys_4789"]["type"] == "vxlan"
     assert ports["vxlan_sys_4789"]["vport_type"] == "netdev"

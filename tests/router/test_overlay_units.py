@@ -43,6 +43,27 @@ def test_health_says_why_the_fast_path_is_not_used() -> None:
     assert health.evaluate(6784) and not health.ok and "UDP 6784" in health.reason
 
 
+def test_acks_carry_the_round_trip_and_the_other_clock() -> None:
+    health = heartbeat.Health(interval=1, timeout=3.5, mtu=1376)
+    health.sending(heartbeat.FULL)
+    ack = heartbeat.parse_ack(heartbeat.ack_payload(heartbeat.FULL))
+    assert ack is not None and ack[0] == heartbeat.FULL and ack[1] is not None
+    # The other end's clock 2 s ahead of ours.
+    health.ack(heartbeat.FULL, ack[1] + 2.0)
+    report = health.report()
+    assert report["rtt_ms"] is not None and 0 <= report["rtt_ms"] < 1000
+    assert report["clock_offset_s"] is not None and abs(report["clock_offset_s"] - 2.0) < 0.1
+    assert report["last_ack"]["small"] is None and report["last_ack"]["full"] is not None
+    health.heard()
+    assert health.report()["heartbeats_received"] == 1
+
+
+def test_an_ack_without_a_clock_is_still_understood() -> None:
+    assert heartbeat.parse_ack(bytes([heartbeat.SMALL])) == (heartbeat.SMALL, None)
+    assert heartbeat.parse_ack(b"") is None
+    assert heartbeat.parse_ack(bytes([7])) is None
+
+
 def test_mac_cache_reports_moves() -> None:
     macs = MacCache()
     mac = b"\x02\x00\x00\x00\x00\x01"

@@ -121,15 +121,19 @@ SYNTAX: dict[str, Field] = {
 
 
 def scan_fields(
-    sc: Scanner, attr: str, fields: dict[str, Field], close: str = ")"
+    sc: Scanner, attr: str, fields: dict[str, Field], close: str = ")", *,
+    repeats: bool = False,
 ) -> list[tuple[str, Any, Any, int]]:
     """Read ``name=value[/mask],...`` up to and including ``close``.
 
     Returns ``(name, value, mask, column)`` in the order written; a field
     written without ``/mask`` gets its full mask.  Like OVS, fields may come
-    in any order and repeat, the list may be empty and may end with a comma.
+    in any order, the list may be empty and may end with a comma.  A field
+    given twice is refused at the second (OVS lets the last one win, which
+    hides a typo), unless ``repeats`` says that repeating means something.
     """
     got: list[tuple[str, Any, Any, int]] = []
+    seen: set[str] = set()
     text = sc.text
     size = len(text)
     pos = sc.pos
@@ -150,6 +154,10 @@ def scan_fields(
                 f"expected a field name in {attr}(...), found "
                 f"{repr(found) if found else 'end of text'}"
             )
+        if fname in seen and not repeats:
+            sc.pos = pos
+            raise sc.error(f"field '{fname}' given twice in {attr}(...)", pos)
+        seen.add(fname)
         start = eq + 1
         end = _token_end(text, start, size, close)
         value = _convert(sc, field.value, field.what, text[start:end], start)

@@ -929,7 +929,7 @@ def _parse_mpls(sc: Scanner, start: int, depth: int) -> _Parsed:
     keys: list[int] = [0]
     masks: list[int] = [0]
     seen: set[str] = set()
-    for fname, value, m, _ in scan_fields(sc, "mpls", _MPLS_TABLE):
+    for fname, value, m, _ in scan_fields(sc, "mpls", _MPLS_TABLE, repeats=True):
         if fname in seen:
             keys.append(0)
             masks.append(0)

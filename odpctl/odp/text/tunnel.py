@@ -306,8 +306,12 @@ def parse_tunnel(sc: Scanner) -> tuple[Tunnel, Tunnel]:
     text = sc.text
     if sc.accept(")"):
         return key, mask
+    seen: set[str] = set()  # as scan_fields: a field given twice is refused
     while True:
         name, start = skip_name(sc)
+        if name in seen:
+            raise sc.error(f"field '{name}' given twice in tunnel(...)", start)
+        seen.add(name)
         if name in _SIMPLE and sc.accept("="):
             attr, field = _SIMPLE[name]
             value = sc.value(field.value, field.what)
