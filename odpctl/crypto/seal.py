@@ -34,7 +34,8 @@ TAG_SIZE = 16
 _COUNTER = struct.Struct("!Q")
 COUNTER_SIZE = _COUNTER.size
 OVERHEAD = COUNTER_SIZE + TAG_SIZE  # what sealing adds to a datagram
-_NONCE_PAD = bytes(4)  # the 96-bit nonce: 32 zero bits, then the counter
+_NONCE = struct.Struct("!4xQ")  # the 96-bit nonce: 32 zero bits, then the counter
+_NONCE_PAD = bytes(4)
 _MAX_COUNTER = (1 << 64) - 1
 
 
@@ -55,8 +56,9 @@ class Sealer:
         counter = next(self._counter)
         if counter > _MAX_COUNTER:
             raise SealError("the datagram counter of this connection is exhausted: reconnect")
-        clear = header + _COUNTER.pack(counter)
-        return clear + self._aead.encrypt(_NONCE_PAD + clear[-COUNTER_SIZE:], payload, clear)
+        nonce = _NONCE.pack(counter)
+        clear = header + nonce[-COUNTER_SIZE:]
+        return clear + self._aead.encrypt(nonce, payload, clear)
 
 
 class Opener:
@@ -79,8 +81,9 @@ class Opener:
         if not self.window.fresh(counter):
             raise ReplayError(f"datagram {counter} replayed")
         nonce = _NONCE_PAD + datagram[header_size:clear_size]
+        view = memoryview(datagram)  # no copies of a frame on its way in
         try:
-            payload = self._aead.decrypt(nonce, datagram[clear_size:], datagram[:clear_size])
+            payload = self._aead.decrypt(nonce, view[clear_size:], view[:clear_size])
         except InvalidTag:
             raise SealError("a datagram that fails authentication") from None
         self.window.accept(counter)
