@@ -251,13 +251,18 @@ class Router:
                 hint="see `odpctl router status`")
         return self.dpif
 
-    def attach(self, iface: str, *, flush: bool = True) -> int:
+    def _check_attachable(self, iface: str) -> None:
+        """Refuse while the datapath is gone, and refuse the interface that carries the
+        mesh's own traffic: attached, it would cut this host off its peers."""
         self._live_dpif()
-        assert self.dpif is not None
         peers = [*self.config.mesh.peers, *self.overlay.neighbours.values(),
                  *self.overlay.fallback_neighbours.values()]
         if use := underlay_use(iface, peers, self.config.mesh.listen_host):
             raise UsageError(use, hint="attach a container's interface, not the host's")
+
+    def attach(self, iface: str, *, flush: bool = True) -> int:
+        self._check_attachable(iface)
+        assert self.dpif is not None
         dp = self.config.dp_name
         try:
             vport = self.dpif.get_vport(dp, iface)
