@@ -286,13 +286,18 @@ class Router:
                 hint="see `odpctl router status`")
         return self.dpif
 
-    def attach(self, iface: str, *, flush: bool = True) -> int:
+    def _check_attachable(self, iface: str) -> None:
+        """Refuse while the datapath is gone, and refuse the interface that carries the
+        mesh's own traffic: attached, it would cut this host off its peers."""
         self._live_dpif()
-        assert self.dpif is not None
         peers = [*self.config.mesh.peers, *self.overlay.neighbours.values(),
                  *self.overlay.fallback_neighbours.values()]
         if use := underlay_use(iface, peers, self.config.mesh.listen_host):
             raise UsageError(use, hint="attach a container's interface, not the host's")
+
+    def attach(self, iface: str, *, flush: bool = True) -> int:
+        self._check_attachable(iface)
+        assert self.dpif is not None
         dp = self.config.dp_name
         try:
             vport = self.dpif.get_vport(dp, iface)
@@ -406,7 +411,10 @@ class Router:
             if self.attached.get(vport.port_no) != vport.name:  # else ours, or known
                 self._adopt(vport.name, vport.port_no)
         elif event.kind == "del" and self.attached.get(vport.port_no) == vport.name:
-            # Not one we deleted ourselves (detach forgets it at once).
+            # Not one we deleted ourselves (detach forgets it at once), nor one that went
+            # with the whole datapath: _supervise attaches it again to the new one.
+            if self._datapath_trouble() is not None:
+                return
             log.info("port %d (%s) left datapath %s: detached", vport.port_no, vport.name,
                      self.config.dp_name)
             self.port_events += 1
@@ -702,19 +710,34 @@ class Router:
     def _datapath_trouble(self) -> str | None:
         """Why the datapath is gone, or None while it is there."""
         assert self.dpif is not None
-        if self._userspace is not None and (why := exit_reason(self._userspace)):
-            return why
         try:
             self.dpif.get_datapath(self.config.dp_name)
         except NotFoundError:
             return f"datapath {self.config.dp_name} was deleted"
         except DatapathUnavailableError as exc:
-            return exc.message
-        return next((h.lost for h in self.handlers if h.lost), None)
+            return self._child_gone(exc.message)
+        if lost := next((h.lost for h in self.handlers if h.lost), None):
+            return self._child_gone(lost)
+        return exit_reason(self._userspace) if self._userspace is not None else None
+
+    def _child_gone(self, reason: str) -> str:
+        """``reason``, or better the end of the userspace datapath we started: it is over
+        (killed now if it still runs, unreachable)."""
+        child = self._userspace
+        if child is None:
+            return reason
+        try:
+            child.wait(0.5)  # its sockets close a moment before its exit status is there
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            return f"{reason}; the userspace datapath (pid {child.pid}) was killed"
+        return exit_reason(child) or reason
 
     def _datapath_lost(self, reason: str) -> None:
         self.supervisor.lost(reason)
-        self._userspace = None  # reaped by exit_reason, if it was what ended
+        if self._userspace is not None and self._userspace.poll() is not None:
+            self._userspace = None  # ended and reaped: started again by _recover
         log.error("datapath %s lost: %s; %s", self.config.dp_name, reason,
                   "restarting it" if self._owns_datapath else "reconnecting")
         # Port numbers start afresh in the new datapath: MACs learnt on ports are stale.

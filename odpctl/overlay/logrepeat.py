@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _Key = tuple[str, int, str]
@@ -25,9 +26,10 @@ class _Run:
 
 
 class RepeatFilter(logging.Filter):
-    def __init__(self, window: float = 10.0) -> None:
+    def __init__(self, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.window = window
+        self._clock = clock
         self._lock = threading.Lock()  # miss handlers log from their own threads
         self._runs: dict[_Key, _Run] = {}
         self.suppressed = 0  # records kept out of the log, in all
@@ -36,7 +38,7 @@ class RepeatFilter(logging.Filter):
         if record.levelno < logging.WARNING or getattr(record, "repeat_summary", False):
             return True
         key = (record.name, record.levelno, record.getMessage())
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             run = self._runs.get(key)
             if run is None or now - run.since >= self.window:
@@ -52,7 +54,7 @@ class RepeatFilter(logging.Filter):
 
     def flush(self) -> None:
         """Say how often each run that ended (its window over) repeated."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             ended = [(key, run) for key, run in self._runs.items()
                      if now - run.since >= self.window]

@@ -178,3 +178,20 @@ def test_control_socket_removed_is_bound_again_and_a_shared_directory_kept(
     assert overlay.stop_router(0) == 0
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     assert not host.control.exists()
+
+
+def test_datapath_deleted_in_a_running_server_is_recreated(
+        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+    _ready(overlay)
+    host = overlay.hosts[0]
+    router = host.router
+    assert router is not None
+    (child,) = _children(router.pid)
+    endpoint = overlay.status(0)["router"]["datapath"]["endpoint"]
+    assert run(["--netns", host.ns, "--datapath", endpoint, "dp", "del", "odp-router"]) == 0
+    assert wait_until(lambda: _pings(overlay), 30), overlay.log_tail(0, 40)
+    assert _children(router.pid) == [child], "the datapath's server was restarted for nothing"
+    dp = overlay.status(0)["router"]["datapath"]
+    assert (dp["outages"], dp["restarts"]) == (1, 0)
+    assert "deleted" in dp["last_outage"]["reason"]
+    assert sorted(dp["ifaces"]) == ["c0"] and dp["vxlan_port"] is not None
