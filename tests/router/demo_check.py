@@ -10,8 +10,10 @@ from pathlib import Path
 
 
 def _namespaces() -> set[str]:
+    """The demo's namespaces (``odpdemo<hex>-...``): other tests, of this suite or of
+    someone else on the machine, make and remove namespaces of their own meanwhile."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    return {name for line in out.splitlines() if (name := line.split(" ")[0]).startswith("odpdemo")}
 
 
 def check_demo(datapath: str) -> None:
