@@ -137,7 +137,8 @@ class DnsService:
     # --- the records' changes -------------------------------------------------------------
 
     def _changed(self, records: list[Record]) -> None:
-        own = [r for r in records if r.origin == self.node.name]
+        # Our records as they now are (not those collected or dropped just now).
+        own = [r for r in records if r.origin == self.node.name and self.records.get(r.key) == r]
         if own:
             # Ours changed (added, removed, or restated over a stale copy): tell everyone.
             self.channel.gossip_broadcast(self.gossiper.data(own))
