@@ -54,13 +54,13 @@ def merged(*batches: list[Record]) -> Records:
     return mine
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(records_st, max_size=12), st.lists(records_st, max_size=12))
 def test_merge_is_commutative(xs: list[Record], ys: list[Record]) -> None:
     assert state(merged(xs, ys)) == state(merged(ys, xs))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(records_st, max_size=12), st.randoms())
 def test_merge_ignores_order_and_repeats(xs: list[Record], rnd: object) -> None:
     shuffled = list(xs) * 2
@@ -71,7 +71,7 @@ def test_merge_ignores_order_and_repeats(xs: list[Record], rnd: object) -> None:
     assert again.merge(xs) == []  # idempotent: nothing new the second time
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(records_st, max_size=12))
 def test_lookups_follow_the_winners(xs: list[Record]) -> None:
     mine = merged(xs)
