@@ -1,13 +1,15 @@
 """``odpctl demo``: a three-host overlay, built, exercised, shown and torn down.
 
 Three hosts (network namespaces on a bridge, the underlay) each run
-`odpctl router start` with two containers (namespaces with a veth into their
-host).  The routers form a mesh, the containers ping each other across
-hosts over VXLAN, and the status and flows of one router are shown: the first
-packets of each conversation miss and install flows, the rest never leave
-the datapath.  The best datapath available is used: the kernel's if the
-openvswitch module is loaded, else the userspace one.  Everything the demo
-creates is removed at the end, also when interrupted.
+`odpctl router start` with two containers (namespaces that the router
+attaches as `odpctl router attach --netns` does: a veth, and an address from
+IPAM, unique across the hosts with no store of its own).  The routers form a
+mesh, the containers ping each other across hosts over VXLAN, and the
+status and flows of one router are shown: the first packets of each
+conversation miss and install flows, the rest never leave the datapath.
+The best datapath available is used: the kernel's if the openvswitch module
+is loaded, else the userspace one.  Everything the demo creates is removed
+at the end, also when interrupted.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ def run_demo(datapath: str | None, console: Console) -> bool:
     kind = _choose(datapath)
     console.print(f"[bold]datapath:[/] {kind}, one per host; 3 hosts x 2 containers")
     with Lab("odpdemo") as lab:
-        overlay = OverlayLab(lab, datapath=kind)
+        overlay = OverlayLab(lab, datapath=kind, ipam=True)
         try:
             overlay.start_routers()
             overlay.wait_ready(timeout=60)
+            overlay.attach_all()
+            _show_containers(overlay, console)
             _wait_fastdp(overlay, 15.0)
             ok = _ping_all(overlay, console)
             _show(overlay, kind, console)
@@ -56,6 +60,16 @@ def run_demo(datapath: str | None, console: Console) -> bool:
         finally:
             overlay.close()
     return ok
+
+
+def _show_containers(overlay: OverlayLab, console: Console) -> None:
+    table = Table(title="containers attached by namespace (odpctl router attach --netns)",
+                  title_justify="left")
+    for column in ("container", "host", "address (IPAM)", "port"):
+        table.add_column(column)
+    for c in overlay.containers:
+        table.add_row(c.name, f"host{c.host}", c.address, c.iface)
+    console.print(table)
 
 
 def _wait_fastdp(overlay: OverlayLab, timeout: float) -> None:

@@ -3,7 +3,9 @@
 Hosts are network namespaces joined by a bridge (the underlay, in a
 namespace of its own); containers are namespaces with a veth into their
 host.  Each host runs `odpctl router start` as a child process with its
-containers' veths attached.  Everything is made through a `Lab`, so closing
+containers' veths attached; or, with ``ipam=True``, the containers are bare
+namespaces that the routers attach (`odpctl router attach --netns`), with
+addresses from IPAM.  Everything is made through a `Lab`, so closing
 it kills the routers and removes every namespace, link and datapath (a
 kernel datapath dies with its namespace).
 """
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,14 +53,15 @@ class Container:
     ns: str
     address: str
     host: int
-    iface: str  # its veth's end in the host
+    iface: str  # its veth's end in the host ("" until attached, with IPAM)
 
 
 class OverlayLab:
     def __init__(self, lab: Lab, *, hosts: int = 3, containers: int = 2,
                  datapath: str = "auto", underlay_mtu: int = 1500,
-                 overlay_mtu: int = 1376) -> None:
+                 overlay_mtu: int = 1376, ipam: bool = False) -> None:
         self.lab = lab
+        self.ipam = ipam
         self.datapath = datapath
         self.underlay_mtu = underlay_mtu
         self.overlay_mtu = overlay_mtu
@@ -95,6 +99,8 @@ class OverlayLab:
         """
         host = self.hosts[i]
         cns = self.lab.namespace(f"h{i}c{j}")
+        if self.ipam:
+            return Container(f"h{i}c{j}", cns, "", i, "")
         self.lab.veth(host.ns, f"c{j}", cns, "eth0")
         self._set_link(host.ns, f"c{j}", mtu=self.overlay_mtu)
         self._set_link(cns, "eth0", mtu=self.overlay_mtu)
@@ -121,14 +127,28 @@ class OverlayLab:
         argv = ["ip", "netns", "exec", host.ns, sys.executable, "-m", "odpctl.commands.router",
                 "start", "--datapath", self.datapath, "--nickname", f"host{i}",
                 "--control", str(host.control), "--mtu", str(self.overlay_mtu),
-                *[arg for c in host.containers for arg in ("--iface", c.iface)], *extra,
-                *peers]
+                *[arg for c in host.containers if c.iface and not self.ipam
+                  for arg in ("--iface", c.iface)], *extra, *peers]
         with host.log.open("ab") as log:
             host.router = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
     def start_routers(self) -> None:
         for host in self.hosts:
             self.start_router(host.index)
+
+    def attach(self, container: Container, **options: Any) -> dict[str, Any]:
+        """Attach ``container`` to its host's router by its namespace (IPAM mode)."""
+        client = ControlClient(self.hosts[container.host].control, timeout=30)
+        result: dict[str, Any] = client.request("attach", netns=container.ns,
+                                                name=container.name, **options)
+        container.address = result["ip"].split("/")[0]
+        container.iface = result["host_iface"]
+        return result
+
+    def attach_all(self) -> None:
+        """Attach every container, all at once (as a cluster's runtimes would)."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(self.attach, self.containers))
 
     def stop_router(self, i: int, sig: int = signal.SIGTERM, timeout: float = 10) -> int | None:
         proc = self.hosts[i].router

@@ -178,6 +178,10 @@ def render_status(result: dict[str, Any]) -> str:
     if isinstance(ifaces, dict):
         lines.append("containers:  " + (", ".join(f"{name} (port {no})"
                                                   for name, no in ifaces.items()) or "none"))
+    ipam = router.get("ipam") or {}
+    lines.append(f"ipam:        {ipam.get('message')}, range {ipam.get('range')}, "
+                 f"{ipam.get('allocated')} allocated here, exposed "
+                 f"{router.get('exposed') or 'no'}")
     lines.append(f"mtu:         {router.get('mtu')}")
     lines.append(f"flows:       {router.get('flows')}  misses: {router.get('misses')}  "
                  f"drops: {router.get('drops')}  errors: {router.get('errors')}  "

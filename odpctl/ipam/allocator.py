@@ -97,9 +97,14 @@ class Allocator:
     # --- lifecycle -------------------------------------------------------------------
 
     def _load(self) -> None:
-        if self.store is None:
-            return
-        saved, allocations = self.store.load()
+        if self.store is not None:
+            self._restore(self.store)
+        boot = self.config.bootstrap
+        if not self.ring.made and boot.mode == "seed":
+            self.ring.make(boot.seeds)
+
+    def _restore(self, store: Store) -> None:
+        saved, allocations = store.load()
         if saved is not None:
             try:
                 ring = Ring.decode(saved)
@@ -113,9 +118,6 @@ class Allocator:
                 self.space.add(ident, addr)
         if allocations:
             log.info("IPAM: %d address(es) claimed back from the saved state", len(self.space))
-        boot = self.config.bootstrap
-        if not self.ring.made and boot.mode == "seed":
-            self.ring.make(boot.seeds)
 
     def start(self) -> None:
         self._progress_at = asyncio.get_running_loop().time()
@@ -527,6 +529,8 @@ class Allocator:
                 self.nicknames[name] = peer.nickname
 
     def describe_peer(self, peer: PeerName) -> str:
+        if peer not in self.nicknames:
+            self._learn_nicknames()
         nick = self.nicknames.get(peer)
         return f"{format_peer_name(peer)} ({nick})" if nick else format_peer_name(peer)
 

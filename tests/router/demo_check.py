@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,11 @@ def check_demo(datapath: str) -> None:
     # 3 hosts x 2 containers: every pair of containers on different hosts
     assert proc.stdout.count(" ok ") == 12, proc.stdout
     assert "unreachable" not in proc.stdout
+    # the containers' addresses came from IPAM: unique, in its default range
+    addresses = re.findall(r"(\d+\.\d+\.\d+\.\d+)\s+\S+ vodp", proc.stdout)
+    assert len(addresses) == 6 and len(set(addresses)) == 6, proc.stdout
+    assert all(ipaddress.IPv4Address(a) in ipaddress.IPv4Network("10.32.0.0/12")
+               for a in addresses)
     assert f"datapath: {datapath}" in proc.stdout
     # the routers' connections run on the fast path (VXLAN), which carried the pings
     assert proc.stdout.count("overlay=fastdp") == 2, proc.stdout
