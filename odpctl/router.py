@@ -663,6 +663,8 @@ class Router:
 
         async def attach(request: dict[str, Any]) -> Any:
             if "iface" not in request:
+                if request.get("dns", True) is not False:
+                    await self._dns_server_for_containers()
                 return await self.containers.attach(request)
             return {"iface": _iface(request), "port": self.attach(_iface(request))}
 
@@ -719,6 +721,16 @@ class Router:
             await self.dns.start(Listen(self.exposed_ip) if self.exposed_ip else None)
         except OdpError as exc:
             log.warning("no DNS server: %s", exc)
+
+    async def _dns_server_for_containers(self) -> None:
+        """A container that wants DNS needs our server: expose the router (which starts
+        it) if nothing else did.  Failing that, the container still gets attached."""
+        if self.dns.server is not None or self.exposed is not None:
+            return
+        try:
+            await self.expose()
+        except OdpError as exc:
+            log.warning("no DNS server for the containers: cannot expose the router: %s", exc)
 
     def _container_dns(self, event: str, attachment: Attachment) -> None:
         """A container came or went: its name and its resolv.conf (unless --without-dns)."""
