@@ -110,6 +110,7 @@ class Router:
         self.dns = DnsService(self.node, replace(
             config.dns, state=config.dns.state or self._state_dir() / f"dns-{config.dp_name}.json"))
         self.attachments.subscribe(self._container_dns)
+        self._exposing = asyncio.Lock()  # containers attached at once expose the router once
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
         # Peers gone from the view, and neighbours whose connection to us closed (a
         # router restarting: its datapath still forwards), since when: flows towards
@@ -725,12 +726,14 @@ class Router:
     async def _dns_server_for_containers(self) -> None:
         """A container that wants DNS needs our server: expose the router (which starts
         it) if nothing else did.  Failing that, the container still gets attached."""
-        if self.dns.server is not None or self.exposed is not None:
-            return
-        try:
-            await self.expose()
-        except OdpError as exc:
-            log.warning("no DNS server for the containers: cannot expose the router: %s", exc)
+        async with self._exposing:
+            if self.dns.server is not None or self.exposed is not None:
+                return
+            try:
+                await self.expose()
+            except OdpError as exc:
+                log.warning("no DNS server for the containers: cannot expose the router: %s",
+                            exc)
 
     def _container_dns(self, event: str, attachment: Attachment) -> None:
         """A container came or went: its name and its resolv.conf (unless --without-dns)."""
