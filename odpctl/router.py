@@ -108,7 +108,7 @@ class Router:
         self.exposed: str | None = None  # A.B.C.D/LEN on the datapath's own port
         self._saved_short_id: int | None = None
         self.dns = DnsService(self.node, replace(
-            config.dns, state=config.dns.state or self._state_dir() / f"dns-{config.dp_name}.json"))
+            config.dns, state=config.dns.state or state_dir / f"dns-{config.dp_name}.json"))
         self.attachments.subscribe(self._container_dns)
         self._exposing = asyncio.Lock()  # containers attached at once expose the router once
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
@@ -483,11 +483,8 @@ class Router:
 
     # --- state kept across restarts ---------------------------------------------------
 
-    def _state_dir(self) -> Path:
-        return runtime_dir(None)
-
     def _state_path(self) -> Path:
-        return self._state_dir() / f"router-{self.config.dp_name}.json"
+        return runtime_dir(None) / f"router-{self.config.dp_name}.json"
 
     def _load_state(self) -> MeshConfig:
         """Our short ID from the previous run: the flows it left name it in VNIs."""
