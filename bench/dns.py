@@ -116,6 +116,7 @@ def queries_per_second(args: argparse.Namespace) -> tuple[float, float]:
             for _ in range(args.rounds):
                 ours.append(dnsperf(ns, lab, OURS, queries, args.seconds))
                 theirs.append(dnsperf(ns, lab, DNSMASQ, queries, args.seconds))
+                print(f"  round ratio {ours[-1] / theirs[-1]:.2f}")
             return max(ours), max(theirs)
         finally:
             if dnsmasq is not None:

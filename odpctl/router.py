@@ -127,8 +127,9 @@ class Router:
         self.exposed: str | None = None  # A.B.C.D/LEN on the datapath's own port
         self._saved_short_id: int | None = None
         self.dns = DnsService(self.node, replace(
-            config.dns, state=config.dns.state or self._state_dir() / f"dns-{config.dp_name}.json"))
+            config.dns, state=config.dns.state or state_dir / f"dns-{config.dp_name}.json"))
         self.attachments.subscribe(self._container_dns)
+        self._exposing = asyncio.Lock()  # containers attached at once expose the router once
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
         # Peers gone from the view, and neighbours whose connection to us closed (a
         # router restarting: its datapath still forwards), since when: flows towards
@@ -558,11 +559,8 @@ class Router:
 
     # --- state kept across restarts ---------------------------------------------------
 
-    def _state_dir(self) -> Path:
-        return runtime_dir(None)
-
     def _state_path(self) -> Path:
-        return self._state_dir() / f"router-{self.config.dp_name}.json"
+        return runtime_dir(None) / f"router-{self.config.dp_name}.json"
 
     def _load_state(self) -> MeshConfig:
         """Our short ID from the previous run: the flows it left name it in VNIs."""
@@ -908,6 +906,8 @@ class Router:
 
         async def attach(request: dict[str, Any]) -> Any:
             if "iface" not in request:
+                if request.get("dns", True) is not False:
+                    await self._dns_server_for_containers()
                 return await self.containers.attach(request)
             return {"iface": _iface(request), "port": self.attach(_iface(request))}
 
@@ -965,6 +965,18 @@ class Router:
             await self.dns.start(Listen(self.exposed_ip) if self.exposed_ip else None)
         except OdpError as exc:
             log.warning("no DNS server: %s", exc)
+
+    async def _dns_server_for_containers(self) -> None:
+        """A container that wants DNS needs our server: expose the router (which starts
+        it) if nothing else did.  Failing that, the container still gets attached."""
+        async with self._exposing:
+            if self.dns.server is not None or self.exposed is not None:
+                return
+            try:
+                await self.expose()
+            except OdpError as exc:
+                log.warning("no DNS server for the containers: cannot expose the router: %s",
+                            exc)
 
     def _container_dns(self, event: str, attachment: Attachment) -> None:
         """A container came or went: its name and its resolv.conf (unless --without-dns)."""

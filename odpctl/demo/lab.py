@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 from types import TracebackType
@@ -17,6 +18,7 @@ from typing import Self
 
 from pyroute2 import NetNS, netns
 
+from odpctl.dns.resolvconf import NETNS_ETC
 from odpctl.errors import OdpError
 
 
@@ -74,6 +76,8 @@ class Lab:
             _kill_processes_in(name)
             with contextlib.suppress(OSError):
                 netns.remove(name)
+            # Files `ip netns exec` mounts in it (a router writes resolv.conf there).
+            shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
         self.namespaces.clear()
 
 

@@ -87,6 +87,8 @@ class Answerer:
             if cached is not None:
                 self.counters.cache_hits += 1
                 self.counters.local += 1
+                if cached[0][1] & 0x0F == dns.rcode.NXDOMAIN:  # the rcode, after the ID
+                    self.counters.nxdomain += 1
                 return wire[:2] + (random.choice(cached) if len(cached) > 1 else cached[0])
         try:
             query = dns.message.from_wire(wire)

@@ -81,6 +81,9 @@ class Records:
     def all(self) -> list[Record]:
         return sorted(self._records.values(), key=lambda r: (r.hostname, r.address, r.origin))
 
+    def get(self, key: Key) -> Record | None:
+        return self._records.get(key)
+
     def own(self) -> list[Record]:
         return [r for r in self._records.values() if r.origin == self.ourself]
 
@@ -139,7 +142,10 @@ class Records:
         dropped (a forgotten peer's, relayed by a peer that has not forgotten it yet).
         """
         changed: dict[Key, Record] = {}
+        expired = self.clock() - TOMBSTONE_LIFETIME
         for record in records:
+            if record.tombstone and record.tombstone < expired:
+                continue  # collected here already, or about to be: not news to anyone
             if record.origin == self.ourself:
                 for answer in self._own_copy(record):
                     changed[answer.key] = answer

@@ -95,6 +95,23 @@ class DnsServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Port 0: the kernel picks the UDP port, and TCP takes the same one if it is free.
+        for _ in range(10 if self.listen.port == 0 else 1):
+            try:
+                await self._bind()
+                break
+            except DnsServerError as exc:
+                if self.listen.port != 0 or exc.errno != errno.EADDRINUSE:
+                    raise
+        else:
+            raise DnsServerError(f"no port free for UDP and TCP on {self.listen.address}")
+        self._running = True
+        self._thread = threading.Thread(target=self._udp_loop, name="dns-udp", daemon=True)
+        self._thread.start()
+        log.info("DNS server on %s:%d (UDP and TCP), domain %s", self.listen.address, self.port,
+                 self.answerer.domain)
+
+    async def _bind(self) -> None:
         where = f"{self.listen.address}:{self.listen.port}"
         try:
             family = socket.AF_INET6 if ":" in self.listen.address else socket.AF_INET
@@ -117,11 +134,6 @@ class DnsServer:
                                  errno=exc.errno,
                                  hint="is another DNS server (dnsmasq?) listening there, "
                                       "or is the address not on this host?") from None
-        self._running = True
-        self._thread = threading.Thread(target=self._udp_loop, name="dns-udp", daemon=True)
-        self._thread.start()
-        log.info("DNS server on %s:%d (UDP and TCP), domain %s", self.listen.address, self.port,
-                 self.answerer.domain)
 
     async def stop(self) -> None:
         self._running = False

@@ -24,7 +24,7 @@ from odpctl.mesh.peer import Peer
 
 from .answer import Answerer
 from .gossip import CHANNEL, DnsGossiper, MalformedRecords, decode_record, encode_record
-from .names import DEFAULT_DOMAIN, normalize_address, normalize_name
+from .names import DEFAULT_DOMAIN, in_domain, normalize_address, normalize_name
 from .records import Record, Records
 from .resolvconf import remove_resolv_conf, write_resolv_conf
 from .server import DNS_PORT, DnsServer, Listen
@@ -116,8 +116,10 @@ class DnsService:
         The resolv.conf goes where `ip netns exec` finds it, so only for a
         namespace given by name (not a /proc/PID/ns/net path)."""
         if hostname is not None:
-            self.records.add(container, normalize_address(address),
-                             normalize_name(hostname, self.config.domain))
+            try:
+                self.records.add(container, normalize_address(address), self.hostname(hostname))
+            except UsageError as exc:
+                log.warning("container %s: no DNS name: %s", container, exc)
         if "/" in netns:
             log.info("container %s: namespace %s has no /etc/netns directory: its resolv.conf "
                      "is the runtime's business", container, netns)
@@ -134,10 +136,21 @@ class DnsService:
             remove_resolv_conf(netns)
         return len(gone)
 
+    def hostname(self, name: str) -> str:
+        """``name`` as the records hold it; `UsageError` if the server would not answer it."""
+        hostname = normalize_name(name, self.config.domain)
+        if not in_domain(hostname, self.config.domain) or hostname == self.config.domain:
+            raise UsageError(f"{hostname} is not a name in the domain {self.config.domain}: "
+                             "the DNS server would not answer it",
+                             hint=f"a single label (web1) or a name ending in "
+                                  f".{self.config.domain}")
+        return hostname
+
     # --- the records' changes -------------------------------------------------------------
 
     def _changed(self, records: list[Record]) -> None:
-        own = [r for r in records if r.origin == self.node.name]
+        # Our records as they now are (not those collected or dropped just now).
+        own = [r for r in records if r.origin == self.node.name and self.records.get(r.key) == r]
         if own:
             # Ours changed (added, removed, or restated over a stale copy): tell everyone.
             self.channel.gossip_broadcast(self.gossiper.data(own))
@@ -206,7 +219,7 @@ class DnsService:
             if not isinstance(container, str) or len(container) > 256:
                 raise UsageError('"container": expected a container ID')
             record = self.records.add(container, normalize_address(address),
-                                      normalize_name(name, self.config.domain))
+                                      self.hostname(name))
             return self.describe(record)
 
         def remove(request: dict[str, Any]) -> Any:

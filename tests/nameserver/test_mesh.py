@@ -19,6 +19,7 @@ import pytest
 
 from odpctl.dns.server import Listen
 from odpctl.dns.service import DnsConfig, DnsService
+from odpctl.errors import NotFoundError, UsageError
 from odpctl.mesh.gossip import RawGossipData
 from odpctl.mesh.names import name_from_bytes
 from odpctl.mesh.node import MeshConfig, MeshNode
@@ -154,5 +155,22 @@ def test_the_server_answers_through_malformed_gossip(tmp_path: Path) -> None:
             request(b, "dns_add", name="web1", address="10.32.0.9")
             await until(lambda: len(a.addresses()) == 2, "news after garbage")
             assert a.dns.status()["gossip"]["malformed"] >= 20
+
+    arun(go())
+
+
+def test_names_outside_the_domain_are_refused(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with peers(tmp_path, "a") as (a,):
+            for name in ("api.example.com", "odpctl.local."):
+                with pytest.raises(UsageError, match="not a name in the domain"):
+                    request(a, "dns_add", name=name, address="10.32.0.1")
+            with pytest.raises(UsageError, match="invalid IPv4"):
+                request(a, "dns_add", name="web1", address="10.32.0.300")
+            with pytest.raises(NotFoundError):
+                request(a, "dns_remove", name="web1")
+            added = request(a, "dns_add", name="Web1.ODPCTL.local", address="10.32.0.1")
+            assert added["hostname"] == WEB and added["local"] is True
+            assert a.dns.records.generation > 0
 
     arun(go())

@@ -209,13 +209,13 @@ def check_answer(wire: bytes, tcp: bool) -> None:
     assert reply.flags & dns.flags.QR
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=600), st.booleans())
 def test_fuzz_random_bytes_get_an_answer_or_nothing(wire: bytes, tcp: bool) -> None:
     check_answer(wire, tcp)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.sampled_from(_valid), st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)),
                                           max_size=6), st.booleans())
 def test_fuzz_mutated_queries(base: bytes, flips: list[tuple[int, int]], tcp: bool) -> None:

@@ -142,6 +142,11 @@ def test_names_resolve_across_hosts_and_go_when_removed(mesh: Mesh) -> None:
         assert reverse == "web2.odpctl.local."
     listed = mesh.odpctl(1, "dns", "list", "--json")
     assert '"hostname": "web2.odpctl.local."' in listed.stdout
+    table = mesh.odpctl(1, "dns", "list").stdout.splitlines()
+    assert table[0].split() == ["NAME", "ADDRESS", "ORIGIN", "CONTAINER", "STATE"]
+    assert "web2.odpctl.local.  10.40.0.12  host0" in table[2] and table[2].endswith("live")
+    status = mesh.odpctl(1, "router", "status").stdout
+    assert "2 name(s), 0 removed; serving odpctl.local. on 10.53.0.1:53" in status
     looked = mesh.odpctl(1, "dns", "lookup", "db")
     assert looked.stdout.split() == ["10.40.0.31", "db.odpctl.local."]
     # Only its origin removes a name.
