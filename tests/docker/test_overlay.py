@@ -106,18 +106,21 @@ def test_network_endpoints_join_ping_leave_delete(
 
 def test_a_static_address_is_claimed_once(
         overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
-    # docker run --ip 10.47.0.200 on host 0, then the same --ip on host 1
+    # docker run --ip X on host 0, then the same --ip on host 1
     drivers = [driver_factory(h.control) for h in overlay.hosts]
     pool = ok(drivers[0].post("/IpamDriver.RequestPool", {"AddressSpace": "odpctl"}))
-    wanted = {"PoolID": pool["PoolID"], "Address": "10.47.0.200", "Options": {}}
-    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
-        "10.47.0.200/24"
+    pool_id = pool["PoolID"]
+    # An address of host 0's share of the range (a claim is made where it is owned).
+    some = ok(drivers[0].post("/IpamDriver.RequestAddress", {"PoolID": pool_id}))["Address"]
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": some}))
+    address = str(some).split("/")[0]
+    wanted = {"PoolID": pool_id, "Address": address, "Options": {}}
+    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == some
     status, answer = drivers[1].post("/IpamDriver.RequestAddress", wanted)
-    assert status == 500 and "10.47.0.200 is in use" in str(answer["Err"]), answer
-    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
-                                                      "Address": "10.47.0.200"}))
-    # Released: now host 1 gets it.
-    assert ok(drivers[1].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
-        "10.47.0.200/24"
-    ok(drivers[1].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
-                                                      "Address": "10.47.0.200"}))
+    assert status == 500 and address in str(answer["Err"]), answer
+    status, answer = drivers[0].post("/IpamDriver.RequestAddress", wanted)  # a second container
+    assert status == 500 and f"{address} is in use" in str(answer["Err"]), answer
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": address}))
+    # Released: the next container asking for it gets it.
+    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == some
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": address}))
