@@ -1,4 +1,4 @@
-"""The CNI commands: ADD, DEL and CHECK through the router, VERSION and STATUS."""
+"""The CNI commands: ADD, DEL and CHECK through the router; VERSION, STATUS and GC."""
 
 from __future__ import annotations
 

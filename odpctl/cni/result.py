@@ -19,17 +19,21 @@ def from_attach(reply: dict[str, Any], sandbox: str, ipam: dict[str, Any] | None
         interface = {"name": str(reply["ifname"]), "mac": str(reply["mac"]), "sandbox": sandbox}
     except (KeyError, ValueError) as exc:
         raise CniError(ROUTER_REFUSED, f"the router's attach reply lacks {exc}") from None
+    # The host's end first, as bridge and ptp list theirs: `bandwidth` shapes it.
+    interfaces = [{"name": str(reply["host_iface"])}] if reply.get("host_iface") else []
+    mine = len(interfaces)
+    interfaces.append(interface)
     if ipam is not None:
-        ips = [{**ip, "interface": 0} for ip in ipam.get("ips", [])]
+        ips = [{**ip, "interface": mine} for ip in ipam.get("ips", [])]
         routes = list(ipam.get("routes", []))
         dns = ipam.get("dns") or dns
     else:
-        ip: dict[str, Any] = {"address": str(address), "interface": 0}
+        ip: dict[str, Any] = {"address": str(address), "interface": mine}
         if reply.get("gateway"):
             ip["gateway"] = str(reply["gateway"])
         ips = [ip]
         routes = [{"dst": str(address.network)}]
-    result: dict[str, Any] = {"interfaces": [interface], "ips": ips, "routes": routes}
+    result: dict[str, Any] = {"interfaces": interfaces, "ips": ips, "routes": routes}
     if reply.get("dns") or dns:
         result["dns"] = reply.get("dns") or dns
     return result

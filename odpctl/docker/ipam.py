@@ -35,7 +35,7 @@ class IpamDriver:
             raise DriverError("odpctl's IPAM has no IPv6 pools", bad_request=True)
         if sub_text and not pool_text:
             raise DriverError("SubPool without Pool", bad_request=True)
-        whole = self._whole()
+        whole = self.range()
         pool = network(pool_text, "Pool") if pool_text else whole
         if not pool.subnet_of(whole):
             raise DriverError(f"Pool {pool} is outside the overlay's range {whole}")
@@ -62,7 +62,7 @@ class IpamDriver:
                 raise DriverError(f"Address {address} is outside Pool {pool}", bad_request=True)
             reply = self.router.request("ipam_claim", id=ident, ip=str(address))
         else:
-            args = {"cidr": str(sub or pool)} if (sub or pool) != self._whole() else {}
+            args = {"cidr": str(sub or pool)} if (sub or pool) != self.range() else {}
             reply = self.router.request("ipam_allocate", id=ident, **args)
         address = interface(str(reply["ip"]), "the router's address").ip
         with self.state.lock:
@@ -98,7 +98,8 @@ class IpamDriver:
             raise DriverError("the router's IPAM status has no range")
         return status
 
-    def _whole(self) -> Network:
+    def range(self) -> Network:
+        """The router's address range."""
         if self._range is None:
             self._range = network(str(self._status()["range"]), "the router's range")
         return self._range

@@ -1,12 +1,14 @@
 """NetworkDriver: Docker's networks and endpoints, joined through the router's attach.
 
-Join asks the router to attach the sandbox's namespace (SandboxKey) itself:
-the router makes the veth, moves its end into the sandbox, and sets its address
-(the endpoint's, from IPAM), MTU and the overlay's route, as it does for every
-container.  So the reply names no interface for Docker to move (it would find
-none in the host: it is in the sandbox already); it carries the router's
-gateway when it has one, else Docker gives the container its gateway bridge
-for traffic leaving the overlay.
+Join asks the router to attach the sandbox's namespace (SandboxKey), as it
+attaches any container: the veth, its host end on the datapath, the other end in
+the sandbox with the endpoint's address (from IPAM) and the overlay's MTU.  Then,
+as libnetwork expects, the driver brings that end out into its own namespace and
+hands it back by name (SrcName); Docker moves it into the sandbox as eth<N> and
+sets the endpoint's address, the static routes (the overlay's range, when the
+address's subnet does not cover it) and the gateway: the router's, when it has
+one (`odpctl router expose`), else Docker gives the container its gateway
+bridge for traffic leaving the overlay.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from __future__ import annotations
 from typing import Any
 
 from odpctl.errors import OdpError
-from odpctl.netlink.netns import has_interface
 
 from .ipam import IpamDriver
+from .links import bring_out
 from .requests import field, interface, network
 from .router import DriverError, Router
 from .state import State
 
-# The sandbox's interfaces are named like Docker's own: eth0, eth1, ...
+# Docker names the interface in the sandbox: eth0, eth1, ...
 IFNAME_PREFIX = "eth"
+HANDED_PREFIX = "vodc"
 
 
 class NetworkDriver:
@@ -101,20 +104,38 @@ class NetworkDriver:
             raise DriverError(f"SandboxKey {sandbox!r} is not a namespace path",
                               bad_request=True)
         address = endpoint["address"]
+        eid = str(body["EndpointID"])
         # The ID that holds the address in IPAM, so that the router's claim is its own.
-        ident = self.ipam.holder(address.split("/")[0]) or f"docker:{body['EndpointID']}"
+        ident = self.ipam.holder(address.split("/")[0]) or f"docker:{eid}"
+        # A name of the endpoint's own while the interface is ours: Docker renames it.
+        handed = f"{HANDED_PREFIX}{eid[:15 - len(HANDED_PREFIX)]}"
         reply = self.router.request("attach", netns=sandbox, id=ident, ip=address,
-                                    ifname=self._free_ifname(sandbox))
+                                    ifname=handed)
         if not isinstance(reply, dict):
             raise DriverError("the router's attach reply is not an object")
+        try:
+            bring_out(sandbox, handed)
+        except OdpError as exc:
+            self.router.request("detach", id=ident)  # nothing half-done
+            raise DriverError(str(exc)) from None
         with self.state.lock:
-            endpoint.update(attached=ident, sandbox=sandbox, ifname=reply.get("ifname"),
+            endpoint.update(attached=ident, sandbox=sandbox, ifname=handed,
                             mac=reply.get("mac"), port_no=reply.get("port_no"))
             self.state.save()
-        answer: dict[str, Any] = {"StaticRoutes": []}
+        answer: dict[str, Any] = {
+            "InterfaceName": {"SrcName": handed, "DstPrefix": IFNAME_PREFIX},
+            "StaticRoutes": self._routes(address)}
         if reply.get("gateway"):
-            answer["Gateway"] = str(reply["gateway"])
+            answer["Gateway"] = str(reply["gateway"]).split("/")[0]
         return answer
+
+    def _routes(self, address: str) -> list[dict[str, Any]]:
+        """The overlay's range, as a connected route, if the address's subnet (Docker
+        sets that one) does not cover it."""
+        overlay = self.ipam.range()
+        if overlay.subnet_of(interface(address, "Address").network):
+            return []
+        return [{"Destination": str(overlay), "RouteType": 1}]
 
     def Leave(self, body: dict[str, Any]) -> dict[str, Any]:
         endpoint = self._endpoint(body)
@@ -141,12 +162,3 @@ class NetworkDriver:
         if endpoint is None:
             raise DriverError(f"unknown endpoint {eid}", bad_request=True)
         return endpoint
-
-    def _free_ifname(self, sandbox: str) -> str:
-        try:
-            return next(f"{IFNAME_PREFIX}{n}" for n in range(100)
-                        if not has_interface(sandbox, f"{IFNAME_PREFIX}{n}"))
-        except StopIteration:
-            raise DriverError(f"no free interface name in {sandbox}") from None
-        except OdpError as exc:
-            raise DriverError(f"SandboxKey {sandbox}: {exc}") from None

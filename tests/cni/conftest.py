@@ -65,10 +65,13 @@ def libcni(cni_path: str, tmp_path: Path) -> Iterator[Callable[..., Outcome]]:
     cache = tmp_path / "libcni-cache"
 
     def drive(action: str, conflist: dict[str, Any], *, netns: str, container: str,
-              ifname: str = "eth0", args: str = "") -> Outcome:
+              ifname: str = "eth0", args: str = "", runs_in: str | None = None) -> Outcome:
+        """``runs_in``: the (host's) namespace the runtime, so the plugins, run in."""
         path = tmp_path / f"{conflist['name']}.conflist"
         path.write_text(json.dumps(conflist))
         argv = [str(DRIVER), action, "-conflist", str(path), "-netns", netns, "-id", container,
                 "-ifname", ifname, "-path", cni_path, "-cache", str(cache), "-args", args]
+        if runs_in is not None:
+            argv = ["ip", "netns", "exec", runs_in, *argv]
         return _outcome(subprocess.run(argv, capture_output=True, timeout=120))
     yield drive

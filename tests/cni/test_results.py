@@ -35,6 +35,17 @@ def test_router_ipam_result_in_each_version() -> None:
     assert result.in_version(result.in_version(built, "0.3.1"), "1.0.0") == new
 
 
+def test_the_host_end_comes_first_when_the_router_names_it() -> None:
+    built = result.from_attach({**REPLY, "host_iface": "vodp0123456789"}, "/run/netns/x",
+                               None, None)
+    assert built["interfaces"] == [
+        {"name": "vodp0123456789"},
+        {"name": "eth0", "mac": "0a:58:0a:20:00:05", "sandbox": "/run/netns/x"}]
+    assert built["ips"][0]["interface"] == 1
+    mac, addresses, _ = result.expected(built, "/run/netns/x", "eth0")
+    assert mac == REPLY["mac"] and {str(a) for a in addresses} == {"10.32.0.5/12"}
+
+
 def test_delegated_result_keeps_the_ipam_addresses_routes_and_dns() -> None:
     ipam = {"ips": [{"address": "10.22.0.9/16", "gateway": "10.22.0.1"}],
             "routes": [{"dst": "0.0.0.0/0", "gw": "10.22.0.1"}],

@@ -47,11 +47,16 @@ def post_to(path: Path) -> Post:
 
 
 class Driver:
-    def __init__(self, tmp: Path, control: Path, state: Path | None = None) -> None:
+    def __init__(self, tmp: Path, control: Path, state: Path | None = None,
+                 netns: str | None = None) -> None:
+        """``netns``: the host namespace the driver runs in (Docker's, the router's)."""
+        tmp.mkdir(exist_ok=True)
         self.socket = tmp / "odpctl.sock"
         self.log = tmp / "driver.log"
         argv = [str(ODPCTL), "docker-plugin", "--socket", str(self.socket),
                 "--control", str(control), "--log-level", "debug"]
+        if netns is not None:
+            argv = ["ip", "netns", "exec", netns, *argv]
         if state is not None:
             argv += ["--state", str(state)]
         with self.log.open("ab") as log:
@@ -82,8 +87,8 @@ class Driver:
 def driver_factory(tmp_path: Path) -> Iterator[Callable[..., Driver]]:
     drivers: list[Driver] = []
 
-    def start(control: Path, state: Path | None = None) -> Driver:
-        driver = Driver(tmp_path, control, state)
+    def start(control: Path, state: Path | None = None, netns: str | None = None) -> Driver:
+        driver = Driver(tmp_path / f"driver{len(drivers)}", control, state, netns)
         drivers.append(driver)
         return driver
 

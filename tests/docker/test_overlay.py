@@ -40,7 +40,8 @@ def ok(answer: tuple[int, dict[str, object]]) -> dict[str, object]:
 
 def test_network_endpoints_join_ping_leave_delete(
         overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
-    drivers = [driver_factory(h.control) for h in overlay.hosts]
+    # Each host's driver runs in the host's namespace, as Docker's would.
+    drivers = [driver_factory(h.control, netns=h.ns) for h in overlay.hosts]
     lab = overlay.lab
     first = drivers[0]
     # docker network create -d odpctl --ipam-driver odpctl web (on host 0)
@@ -73,12 +74,23 @@ def test_network_endpoints_join_ping_leave_delete(
         joined = ok(driver.post("/NetworkDriver.Join", {
             "NetworkID": NID, "EndpointID": eid, "SandboxKey": f"/run/netns/{sandbox}",
             "Options": {}}))
-        assert "InterfaceName" not in joined  # the router put it in the sandbox already
-        inside = lab.run(sandbox, "ip", "-o", "addr", "show", "eth0").stdout
-        assert address in inside, inside
+        handed = joined["InterfaceName"]
+        assert isinstance(handed, dict) and handed["DstPrefix"] == "eth"
+        src = handed["SrcName"]
+        host_ns = overlay.hosts[i].ns
+        # Handed back in the driver's namespace, as libnetwork expects ...
+        assert f" {src}@" in lab.run(host_ns, "ip", "-o", "link").stdout
+        assert joined["StaticRoutes"] == []  # the address's subnet is the whole range
+        assert "Gateway" not in joined  # the router exposes none: Docker's bridge it is
+        # ... and what Docker does with it: into the sandbox as eth0, with the address.
+        assert lab.run(host_ns, "ip", "link", "set", src, "netns", sandbox).returncode == 0
+        for argv in (("ip", "link", "set", src, "name", "eth0"),
+                     ("ip", "addr", "add", str(address), "dev", "eth0"),
+                     ("ip", "link", "set", "eth0", "up")):
+            assert lab.run(sandbox, *argv).returncode == 0, argv
         info = ok(driver.post("/NetworkDriver.EndpointOperInfo",
                               {"NetworkID": NID, "EndpointID": eid}))["Value"]
-        assert info["address"] == address and info["ifname"] == "eth0"  # type: ignore[index]
+        assert info["address"] == address and info["ifname"] == src  # type: ignore[index]
         sandboxes.append((driver, eid, sandbox))
         addresses.append(address)
     assert addresses[0] != addresses[1]
@@ -89,6 +101,7 @@ def test_network_endpoints_join_ping_leave_delete(
     for (driver, eid, sandbox), address in zip(sandboxes, addresses, strict=True):
         ids = {"NetworkID": NID, "EndpointID": eid}
         assert ok(driver.post("/NetworkDriver.Leave", ids)) == {}
+        # The router deleted the pair, wherever Docker had put the container's end.
         assert "eth0" not in lab.run(sandbox, "ip", "-o", "link").stdout
         assert ok(driver.post("/NetworkDriver.DeleteEndpoint", ids)) == {}
         assert ok(driver.post("/IpamDriver.ReleaseAddress",
@@ -106,18 +119,21 @@ def test_network_endpoints_join_ping_leave_delete(
 
 def test_a_static_address_is_claimed_once(
         overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
-    # docker run --ip 10.47.0.200 on host 0, then the same --ip on host 1
+    # docker run --ip X on host 0, then the same --ip on host 1
     drivers = [driver_factory(h.control) for h in overlay.hosts]
     pool = ok(drivers[0].post("/IpamDriver.RequestPool", {"AddressSpace": "odpctl"}))
-    wanted = {"PoolID": pool["PoolID"], "Address": "10.47.0.200", "Options": {}}
-    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
-        "10.47.0.200/24"
+    pool_id = pool["PoolID"]
+    # An address of host 0's share of the range (a claim is made where it is owned).
+    some = ok(drivers[0].post("/IpamDriver.RequestAddress", {"PoolID": pool_id}))["Address"]
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": some}))
+    address = str(some).split("/")[0]
+    wanted = {"PoolID": pool_id, "Address": address, "Options": {}}
+    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == some
     status, answer = drivers[1].post("/IpamDriver.RequestAddress", wanted)
-    assert status == 500 and "10.47.0.200 is in use" in str(answer["Err"]), answer
-    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
-                                                      "Address": "10.47.0.200"}))
-    # Released: now host 1 gets it.
-    assert ok(drivers[1].post("/IpamDriver.RequestAddress", wanted))["Address"] == \
-        "10.47.0.200/24"
-    ok(drivers[1].post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
-                                                      "Address": "10.47.0.200"}))
+    assert status == 500 and address in str(answer["Err"]), answer
+    status, answer = drivers[0].post("/IpamDriver.RequestAddress", wanted)  # a second container
+    assert status == 500 and f"{address} is in use" in str(answer["Err"]), answer
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": address}))
+    # Released: the next container asking for it gets it.
+    assert ok(drivers[0].post("/IpamDriver.RequestAddress", wanted))["Address"] == some
+    ok(drivers[0].post("/IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": address}))
