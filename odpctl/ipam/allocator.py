@@ -22,7 +22,7 @@ from typing import Any
 
 from odpctl.errors import NotFoundError, OdpError, UsageError
 from odpctl.mesh.errors import MeshError
-from odpctl.mesh.gossip import GossipChannel, GossipData
+from odpctl.mesh.gossip import GossipChannel, GossipData, RawGossipData
 from odpctl.mesh.names import PeerName, format_peer_name, parse_peer_name
 from odpctl.mesh.node import MeshNode
 from odpctl.mesh.wire import pack, unpack
@@ -30,7 +30,7 @@ from odpctl.mesh.wire import pack, unpack
 from .addr import Cidr, format_ip
 from .bootstrap import Bootstrap
 from .errors import AddressInUse, NoSpace, NotReady, Refused
-from .paxos import Paxos, decode_claims
+from .paxos import NONE, Paxos, decode_claims
 from .ring import Removal, Ring, describe
 from .space import Space
 from .store import Store
@@ -42,6 +42,7 @@ DEFAULT_RANGE = "10.32.0.0/12"
 _ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 IDLE, AWAITING, READY, NO_SPACE = "idle", "awaiting consensus", "ready", "no space"
+PATIENCE = 2.0  # seconds of no Paxos progress before a peer proposes (again)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class IpamConfig:
 
 
 class _State:
-    """What goes out on the channel: encoded when sent, so always the latest."""
+    """Our whole state on the channel: encoded when sent, so always the latest."""
 
     __slots__ = ("allocator",)
 
@@ -66,6 +67,29 @@ class _State:
 
     def merge(self, other: GossipData) -> GossipData:
         return self
+
+
+class _Delta:
+    """What changed: ring entries, removals, Paxos claims (by peer); encoded at their
+    latest when sent, and deltas waiting for a busy connection merged into one."""
+
+    __slots__ = ("allocator", "claims", "tokens", "victims")
+
+    def __init__(self, allocator: Allocator, tokens: set[int], victims: set[PeerName],
+                 claims: set[PeerName]) -> None:
+        self.allocator = allocator
+        self.tokens = tokens
+        self.victims = victims
+        self.claims = claims
+
+    def encode(self) -> list[bytes]:
+        return [self.allocator.encode_delta(self)]
+
+    def merge(self, other: GossipData) -> GossipData:
+        if not isinstance(other, _Delta):
+            return other  # the whole state: it holds everything a delta would
+        return _Delta(self.allocator, self.tokens | other.tokens,
+                      self.victims | other.victims, self.claims | other.claims)
 
 
 class Allocator:
@@ -83,12 +107,14 @@ class Allocator:
         self.refusals: dict[PeerName, str] = {}
         self.nicknames: dict[PeerName, str] = {}
         self.counters = {"allocated": 0, "released": 0, "space_asked": 0, "space_given": 0,
-                         "gossip_sent": 0, "gossip_bytes": 0, "gossip_received": 0}
+                         "gossip_sent": 0, "gossip_bytes": 0, "gossip_received": 0,
+                         "delta_bytes_received": 0}
         self._changed = asyncio.Event()
         self._rng = random.Random()
         self._asked_at = -1e9
         self._proposed_at = -1e9
         self._progress_at = 0.0
+        self._patience = PATIENCE * self._rng.uniform(1.5, 3.0)
         self._task: asyncio.Task[None] | None = None
         self._state = _State(self)
         self.channel: GossipChannel = node.gossip_channel(CHANNEL, self)
@@ -150,17 +176,19 @@ class Allocator:
         if paxos.heard() < paxos.quorum:
             return
         # The lowest-named peer heard proposes at once; the others only when
-        # nothing has moved for a while, so that proposers seldom duel.
-        first = min(paxos.knows) == self.ourself
-        patience = 0.0 if first else 1.0 + self._rng.uniform(0, 1.0)
-        ours = paxos.knows[self.ourself]
+        # nothing has moved for a while, so that proposers seldom duel.  A
+        # proposal under way is left alone while the claims keep changing.
+        if min(paxos.knows) == self.ourself:
+            promised = paxos.knows[self.ourself].promise != (0, 0)
+            patience = PATIENCE if promised else 0.0
+        else:
+            patience = self._patience
         if now - max(self._progress_at, self._proposed_at) < patience:
-            return
-        if first and ours.promise != (0, 0) and now - self._proposed_at < 1.0:
             return
         paxos.propose()
         self._proposed_at = now
         self._after_paxos_change()
+        self._announce()
 
     def _after_paxos_change(self) -> None:
         assert self.paxos is not None
@@ -170,8 +198,11 @@ class Allocator:
             self.ring.make(value)
             log.info("IPAM: consensus reached; ring made for %d peer(s)", len(value))
             self._ring_changed()
+            if self.paxos.knows[self.ourself].promise[1] == self.ourself:
+                # We proposed: the acceptances came to us alone; now all learn of them.
+                self._announce_decision(self.paxos)
         self._progress_at = asyncio.get_running_loop().time()
-        self._send_neighbours()
+        self._patience = PATIENCE * self._rng.uniform(1.5, 3.0)
         self._changed.set()
 
     # --- the gossip channel ---------------------------------------------------------------
@@ -184,19 +215,70 @@ class Allocator:
         if self.paxos is not None and not self.ring.made:
             body["paxos"] = self.paxos.encode()
             body["n"] = self.paxos.quorum_of
-        data = pack(body)
+        return self._count(pack(body))
+
+    def encode_delta(self, delta: _Delta) -> bytes:
+        body: dict[str, Any] = {"v": 1, "range": [self.cidr.start, self.cidr.end],
+                                "delta": True}
+        if self.ring.made and (delta.tokens or delta.victims):
+            body["ring"] = self.ring.encode_partial(delta.tokens, delta.victims)
+        if self.paxos is not None and delta.claims:
+            body["paxos"] = self.paxos.encode(delta.claims)
+            body["n"] = self.paxos.quorum_of
+        return self._count(pack(body))
+
+    def _count(self, data: bytes) -> bytes:
         self.counters["gossip_sent"] += 1
         self.counters["gossip_bytes"] += len(data)
         return data
 
+    def _announce(self) -> None:
+        """Our own changes, to every peer along our broadcast tree: each hears each
+        change once (periodic gossip of the whole state repairs what trees miss)."""
+        tokens, victims = self.ring.take_touched()
+        if tokens or victims:
+            self.channel.gossip_broadcast(_Delta(self, tokens, victims, set()))
+        if self.paxos is not None and self.paxos.take_touched():
+            self._announce_claims(self.paxos)
+
+    def _announce_claims(self, paxos: Paxos) -> None:
+        """A promise or an acceptance matters to its proposer alone: it goes there
+        (n messages a phase, where broadcasting them all would cost n²); the
+        proposer's own claims, and the quorum that decided, go to everyone."""
+        promise = paxos.knows[self.ourself].promise
+        proposer = PeerName(promise[1])
+        if promise != NONE and proposer != self.ourself:
+            delta = _Delta(self, set(), set(), {self.ourself})
+            try:
+                self.channel.gossip_unicast(proposer, pack({"state": self.encode_delta(delta)}))
+                return
+            except (MeshError, OdpError):
+                pass  # no route to it now: everyone hears, and it will too
+        self.channel.gossip_broadcast(_Delta(self, set(), set(), {self.ourself}))
+
+    def _announce_decision(self, paxos: Paxos) -> None:
+        chosen = paxos.knows[self.ourself].accepted
+        deciders = {p for p, c in paxos.knows.items() if c.accepted == chosen}
+        self.channel.gossip_broadcast(_Delta(self, set(), set(), deciders))
+
     def gossip(self) -> GossipData | None:
+        self._report_free()
+        self._announce()
         return self._state
 
     def on_gossip(self, src: PeerName, msg: bytes) -> GossipData | None:
-        return self._state if self._receive(src, msg) else None
+        # A repair, or a new neighbour's state: merged, not spread (the others repair
+        # themselves the same way); what we do about it is ours to announce.
+        if self._receive(src, msg):
+            self._announce()
+        return None
 
     def on_gossip_broadcast(self, src: PeerName, update: bytes) -> GossipData | None:
-        return self._state if self._receive(src, update) else None
+        if self._receive(src, update):
+            self._announce()
+        # Passed on along the sender's tree whatever it was to us: the peers below
+        # us hear it from no one else.
+        return RawGossipData([update])
 
     def on_gossip_unicast(self, src: PeerName, msg: bytes) -> None:
         try:
@@ -204,8 +286,8 @@ class Allocator:
             if not isinstance(body, dict):
                 raise UsageError("not a map")
             state = body.get("state")
-            if isinstance(state, bytes):
-                self._receive(src, state)
+            if isinstance(state, bytes) and self._receive(src, state):
+                self._announce()
             ask = body.get("ask")
             if ask is not None:
                 if (not isinstance(ask, list) or len(ask) != 2
@@ -222,6 +304,8 @@ class Allocator:
             body = unpack(payload, "IPAM state")
             if not isinstance(body, dict) or body.get("v") != 1:
                 raise UsageError("not IPAM state version 1")
+            if body.get("delta") is True:
+                self.counters["delta_bytes_received"] += len(payload)
             if body.get("range") != [self.cidr.start, self.cidr.end]:
                 other = body.get("range")
                 where = (describe(*other) if isinstance(other, list) and len(other) == 2
@@ -231,8 +315,9 @@ class Allocator:
             changed = False
             if "ring" in body:
                 ring = Ring.decode(body["ring"])
-                self.ring.check_compatible(ring, "its ring")
-                if self.ring.merge(ring):
+                self.ring.check_compatible(ring, "the peer")
+                # A delta completes a ring we have, never makes one.
+                if (self.ring.made or not ring.partial) and self.ring.merge(ring):
                     changed = True
                     self._ring_changed()
             if "paxos" in body and self.paxos is not None and not self.ring.made:
@@ -256,9 +341,6 @@ class Allocator:
         if changed:
             self._changed.set()
         return changed
-
-    def _send_neighbours(self) -> None:
-        self.channel.gossip_neighbour_subset(self._state)
 
     def _ring_changed(self) -> None:
         if self.store is not None:
@@ -310,7 +392,7 @@ class Allocator:
                  format_ip(given[1] - 1), given[1] - given[0], format_peer_name(to))
         self._ring_changed()
         self._unicast_state(to)
-        self._send_neighbours()
+        self._announce()
 
     def _unicast_state(self, to: PeerName) -> None:
         """Our state straight to ``to``, which waits for it (gossip may take a detour)."""
@@ -471,9 +553,9 @@ class Allocator:
         if victim not in self.ring.peers():
             raise NotFoundError(f"peer {who} owns no addresses")
         counter = (lease.counter + 1) if lease is not None else 1
-        self.ring.removals[victim] = Removal(counter, self.ourself)
+        self.ring.lease(victim, Removal(counter, self.ourself))
         self._ring_changed()
-        self._send_neighbours()
+        self._announce()
         await asyncio.sleep(self.config.settle)
         lease = self.ring.removals[victim]
         if lease.taker != self.ourself:
@@ -481,9 +563,9 @@ class Allocator:
         if victim in self.node.routes.reachable():
             raise Refused(f"peer {who} came back: it keeps its ranges")
         moved = self.ring.transfer(victim, self.ourself)
-        self.ring.removals[victim] = Removal(lease.counter, self.ourself, True)
+        self.ring.lease(victim, Removal(lease.counter, self.ourself, True))
         self._ring_changed()
-        self._send_neighbours()
+        self._announce()
         log.info("IPAM: took over %d address(es) of %s", moved, who)
         return {"peer": format_peer_name(victim), "nickname": self.nicknames.get(victim),
                 "addresses": moved}
@@ -513,7 +595,7 @@ class Allocator:
         self.space = Space()
         self._ring_changed()
         self._unicast_state(to)
-        self._send_neighbours()
+        self._announce()
         await asyncio.sleep(0.3)  # for the writers to put it on the wire
         if self.store is not None:
             self.store.forget()

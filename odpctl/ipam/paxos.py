@@ -15,6 +15,7 @@ so merging everyone's claims by the greater is a CRDT like the ring.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class Paxos:
     ourself: PeerName
     quorum_of: int  # the N of consensus=N
     knows: dict[PeerName, Claims] = field(default_factory=dict)
+    touched: bool = True  # our claims changed since `take_touched`
 
     def __post_init__(self) -> None:
         self.knows.setdefault(self.ourself, Claims())
@@ -67,6 +69,7 @@ class Paxos:
         top = max(max(c.promise[0], c.accepted[0]) for c in self.knows.values())
         ours = self.knows[self.ourself]
         self.knows[self.ourself] = Claims((top + 1, self.ourself), ours.accepted, ours.value)
+        self.touched = True
 
     def think(self) -> bool:
         """Act on what we know: promise, choose, accept; whether our claims changed."""
@@ -88,6 +91,8 @@ class Paxos:
                 if leader is not None and leader.accepted == current:
                     ours = Claims(current, current, leader.value)
         self.knows[self.ourself] = ours
+        if ours != before:
+            self.touched = True
         return ours != before
 
     def consensus(self) -> tuple[PeerName, ...] | None:
@@ -101,29 +106,51 @@ class Paxos:
                 return next(c.value for c in self.knows.values() if c.accepted == proposal)
         return None
 
-    def encode(self) -> list[list[Any]]:
-        return [[p, *c.promise, *c.accepted, list(c.value)] for p, c in self.knows.items()]
+    def take_touched(self) -> bool:
+        """Whether our claims changed since the last call."""
+        touched, self.touched = self.touched, False
+        return touched
+
+    def encode(self, peers: Iterable[PeerName] | None = None) -> dict[str, Any]:
+        """Claims, with each distinct value once (a value names up to every peer)."""
+        values: dict[tuple[PeerName, ...], int] = {}
+        claims = []
+        for p in self.knows if peers is None else peers:
+            c = self.knows[p]
+            ref = values.setdefault(c.value, len(values) + 1) if c.value else 0
+            claims.append([p, *c.promise, *c.accepted, ref])
+        return {"claims": claims, "values": [list(v) for v in values]}
 
 
 def decode_claims(data: Any) -> dict[PeerName, Claims]:
     try:
-        if not isinstance(data, list):
-            raise TypeError("not a list")
+        if not isinstance(data, dict):
+            raise TypeError("not a map")
+        values = [_value(v) for v in _list(data.get("values"))]
         out: dict[PeerName, Claims] = {}
-        for item in data:
-            if not isinstance(item, list) or len(item) != 6:
+        for item in _list(data.get("claims")):
+            if type(item) is not list or len(item) != 6:
                 raise ValueError(f"bad claims {item!r}")
-            nums = item[:5]
-            if not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 64
-                       for x in nums):
+            p, r1, p1, r2, p2, ref = item
+            if not all(type(x) is int and 0 <= x < _MAX for x in item) or ref > len(values):
                 raise ValueError(f"bad claims {item!r}")
-            value = item[5]
-            if not isinstance(value, list) or not all(
-                    isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 1 << 48
-                    for x in value):
-                raise ValueError(f"bad value {value!r}")
-            out[PeerName(nums[0])] = Claims((nums[1], nums[2]), (nums[3], nums[4]),
-                                            tuple(PeerName(x) for x in value))
+            value = values[ref - 1] if ref else ()
+            out[PeerName(p)] = Claims((r1, p1), (r2, p2), value)
         return out
     except (TypeError, ValueError) as exc:
         raise DecodeError(f"malformed IPAM consensus state: {exc}") from None
+
+
+_MAX = 1 << 64
+
+
+def _list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"bad list {value!r}")
+    return value
+
+
+def _value(value: Any) -> tuple[PeerName, ...]:
+    if not all(type(x) is int and 0 <= x < 1 << 48 for x in _list(value)):
+        raise ValueError(f"bad value {value!r}")
+    return tuple(PeerName(x) for x in value)

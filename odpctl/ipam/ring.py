@@ -25,6 +25,7 @@ back.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -67,6 +68,12 @@ class Ring:
         self.tokens: list[int] = []
         self.entries: dict[int, Entry] = {}
         self.removals: dict[PeerName, Removal] = {}
+        # What we changed ourselves since `take_touched`: what we announce.
+        self.touched: set[int] = set()
+        self.touched_removals: set[PeerName] = set()
+        self.partial = False  # decoded from a delta: some entries only, seeds by digest
+        self.digest = 0  # of the seeds, as a delta gives them
+        self._owned: dict[PeerName, list[tuple[int, int]]] = {}  # cache; any change clears
 
     # --- reading ---------------------------------------------------------------
 
@@ -83,6 +90,12 @@ class Ring:
 
     def owned(self, peer: PeerName) -> list[tuple[int, int]]:
         """The ranges ``peer`` owns, adjacent ones joined."""
+        cached = self._owned.get(peer)
+        if cached is None:
+            cached = self._owned[peer] = self._find_owned(peer)
+        return list(cached)
+
+    def _find_owned(self, peer: PeerName) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
         for _, lo, hi, entry in self.ranges():
             if entry.peer != peer:
@@ -139,9 +152,11 @@ class Ring:
             width = share + (1 if i < extra else 0)
             if width == 0:
                 break
+            # Not news to announce: every peer makes the same ring itself.
             self.entries[token] = Entry(0, peer, width)
             self.tokens.append(token)
             token += width
+        self._owned.clear()
         self.seeds = seeds
 
     def grant(self, lo: int, hi: int, frm: PeerName, to: PeerName) -> None:
@@ -158,9 +173,9 @@ class Ring:
             # The rest of the range stays ours, under a token of its own.
             self._put(hi, Entry(entry.version + 1, frm, 0))
         if lo == token:
-            self.entries[token] = entry.bumped(peer=to, free=0)
+            self._put(token, entry.bumped(peer=to, free=0))
         else:
-            self.entries[token] = entry.bumped()
+            self._put(token, entry.bumped())
             self._put(lo, Entry(entry.version + 1, to, 0))
 
     def transfer(self, frm: PeerName, to: PeerName) -> int:
@@ -168,7 +183,7 @@ class Ring:
         moved = 0
         for token, lo, hi, entry in list(self.ranges()):
             if entry.peer == frm:
-                self.entries[token] = entry.bumped(peer=to)
+                self._put(token, entry.bumped(peer=to))
                 moved += hi - lo
         return moved
 
@@ -178,14 +193,22 @@ class Ring:
         for token, count in free.items():
             entry = self.entries.get(token)
             if entry is not None and entry.peer == peer and entry.free != count:
-                self.entries[token] = entry.bumped(free=count)
+                self._put(token, entry.bumped(free=count))
                 changed = True
         return changed
 
-    def _put(self, token: int, entry: Entry) -> None:
+    def lease(self, victim: PeerName, removal: Removal, *, ours: bool = True) -> None:
+        self.removals[victim] = removal
+        if ours:
+            self.touched_removals.add(victim)
+
+    def _put(self, token: int, entry: Entry, *, ours: bool = True) -> None:
         if token not in self.entries:
             bisect.insort(self.tokens, token)
         self.entries[token] = entry
+        if ours:
+            self.touched.add(token)
+        self._owned.clear()
 
     # --- merging -------------------------------------------------------------------
 
@@ -195,6 +218,10 @@ class Ring:
             raise Refused(f"{who} allocates from {describe(other.start, other.end)}, "
                           f"we from {describe(self.start, self.end)}",
                           hint="give every router the same --ipalloc-range")
+        if self.made and other.partial and other.digest != seeds_digest(self.seeds):
+            raise Refused(f"{who}'s ring was made for other peers than ours "
+                          f"({_names(self.seeds)}): two clusters bootstrapped apart",
+                          hint="give every router the same --ipalloc-init, or reset one side")
         if self.made and other.made and other.seeds != self.seeds:
             raise Refused(f"{who}'s ring was made for peers {_names(other.seeds)}, ours for "
                           f"{_names(self.seeds)}: two clusters bootstrapped apart",
@@ -208,18 +235,21 @@ class Ring:
             changed = True
         for token, entry in other.entries.items():
             mine = self.entries.get(token)
-            if mine is None:
-                self._put(token, entry)
-                changed = True
-            elif entry > mine:
-                self.entries[token] = entry
+            if mine is None or entry > mine:
+                self._put(token, entry, ours=False)
                 changed = True
         for victim, removal in other.removals.items():
             mine_r = self.removals.get(victim)
             if mine_r is None or removal > mine_r:
-                self.removals[victim] = removal
+                self.lease(victim, removal, ours=False)
                 changed = True
         return changed
+
+    def take_touched(self) -> tuple[set[int], set[PeerName]]:
+        """The tokens and removals changed since the last call."""
+        touched = (self.touched, self.touched_removals)
+        self.touched, self.touched_removals = set(), set()
+        return touched
 
     def copy(self) -> Ring:
         ring = Ring(self.start, self.end)
@@ -229,10 +259,21 @@ class Ring:
     # --- encoding ------------------------------------------------------------------
 
     def encode(self) -> dict[str, Any]:
+        return self._encode(self.tokens, sorted(self.removals))
+
+    def encode_partial(self, tokens: Iterable[int], victims: Iterable[PeerName]
+                       ) -> dict[str, Any]:
+        """These entries and removals only, and the seeds by their digest: a delta."""
+        return {**self._encode(sorted(tokens), sorted(victims)), "seeds": [],
+                "partial": True, "digest": seeds_digest(self.seeds)}
+
+    def _encode(self, tokens: Iterable[int], victims: Iterable[PeerName]) -> dict[str, Any]:
+        entries = [(t, self.entries[t]) for t in tokens]
+        removals = [(v, self.removals[v]) for v in victims]
         return {
             "start": self.start, "end": self.end, "seeds": list(self.seeds),
-            "entries": [[t, e.peer, e.version, e.free] for t, e in sorted(self.entries.items())],
-            "removals": [[v, r.counter, r.taker, r.done] for v, r in sorted(self.removals.items())],
+            "entries": [[t, e.peer, e.version, e.free] for t, e in entries],
+            "removals": [[v, r.counter, r.taker, r.done] for v, r in removals],
         }
 
     @classmethod
@@ -252,11 +293,14 @@ class Ring:
                 victim, counter, taker, done = _list(item, 4)
                 ring.removals[PeerName(_int(victim))] = Removal(
                     _int(counter), PeerName(_int(taker)), bool(done))
+            ring.partial = data.get("partial") is True
+            if ring.partial:
+                ring.digest = _int(data.get("digest"))
         except (KeyError, TypeError, ValueError) as exc:
             raise DecodeError(f"malformed IPAM ring: {exc}") from None
-        if ring.tokens and ring.tokens[0] != ring.start:
+        if ring.tokens and ring.tokens[0] != ring.start and not ring.partial:
             raise DecodeError("malformed IPAM ring: no entry at the start of the range")
-        if ring.tokens and not ring.seeds:
+        if ring.tokens and not ring.seeds and not ring.partial:
             raise DecodeError("malformed IPAM ring: entries but no seeds")
         return ring
 
@@ -264,6 +308,11 @@ class Ring:
         return isinstance(other, Ring) and self.encode() == other.encode()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def seeds_digest(seeds: Iterable[PeerName]) -> int:
+    data = b"".join(p.to_bytes(6, "big") for p in seeds)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
 def describe(start: int, end: int) -> str:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from odpctl.errors import AlreadyExistsError, NotFoundError, OdpError, UsageError
@@ -40,6 +40,9 @@ class ContainerPorts:
         self._add_port = add_port
         self._remove_port = remove_port
         self._gateway = gateway
+        # One attach or detach at a time per container: a runtime retrying an ADD
+        # must not see the first attempt's address released by the second's failure.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # and how many use it
 
     def result(self, a: Attachment) -> dict[str, Any]:
         return {"ip": a.ip, "mac": a.mac, "ifname": a.ifname, "port_no": a.port_no,
@@ -59,6 +62,26 @@ class ContainerPorts:
         if not isinstance(mtu, int) or not 576 <= mtu <= 65000:
             raise UsageError(f'"mtu" {mtu!r}: expected 576 to 65000')
         subnet = Cidr.parse(request["cidr"]) if request.get("cidr") else None
+        async with self._lock(ident):
+            return await self._attach(ident, spec, inode, ifname, name, mtu, subnet,
+                                      request.get("ip"))
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, ident: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(ident, (asyncio.Lock(), 0))
+        self._locks[ident] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[ident]
+            if users == 1:
+                del self._locks[ident]
+            else:
+                self._locks[ident] = (lock, users - 1)
+
+    async def _attach(self, ident: str, spec: str, inode: int, ifname: str, name: str | None,
+                      mtu: int, subnet: Cidr | None, ip: Any) -> dict[str, Any]:
         existing = self.attachments.get(ident)
         if existing is not None:
             if existing.netns_inode != inode:
@@ -66,7 +89,7 @@ class ContainerPorts:
                                          f"in namespace {existing.netns}")
             return self.result(existing)
         had = self.ipam.lookup(ident)
-        address, managed = await self._address(ident, request.get("ip"), subnet)
+        address, managed = await self._address(ident, ip, subnet)
         host_iface = veth.host_iface_for(ident)
         try:
             plugged = await asyncio.to_thread(veth.plug, spec, host_iface, ifname, mtu, address,
@@ -118,12 +141,13 @@ class ContainerPorts:
         else:
             raise UsageError('expected "id" or "netns"')
         for attachment in found:
-            with contextlib.suppress(OdpError):
-                self._remove_port(attachment.host_iface)
-            await asyncio.to_thread(veth.unplug, attachment.host_iface)
-            if attachment.managed:
-                self.ipam.release(attachment.id)
-            self.attachments.remove(attachment.id)
+            async with self._lock(attachment.id):
+                with contextlib.suppress(OdpError):
+                    self._remove_port(attachment.host_iface)
+                await asyncio.to_thread(veth.unplug, attachment.host_iface)
+                if attachment.managed:
+                    self.ipam.release(attachment.id)
+                self.attachments.remove(attachment.id)
             log.info("detached container %s (%s)", attachment.id, attachment.ip)
         released = None
         if not found and isinstance(ident, str):

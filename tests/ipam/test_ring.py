@@ -161,3 +161,18 @@ def test_decoder_refuses_an_entry_outside_the_range() -> None:
     encoded["entries"].append([END + 1, 1, 0, 0])
     with pytest.raises(DecodeError, match="bad token"):
         Ring.decode(encoded)
+
+
+def test_a_delta_carries_what_changed_and_refuses_another_clusters_ring() -> None:
+    ring = made()
+    ring.take_touched()  # making is no news: every peer makes the same ring
+    ring.grant(START + 5, START + 9, PEERS[0], PEERS[3])
+    tokens, victims = ring.take_touched()
+    delta = Ring.decode(unpack(pack(ring.encode_partial(tokens, victims))))
+    assert delta.partial and set(delta.tokens) == tokens
+    replica = made()
+    replica.check_compatible(delta, "peer x")
+    replica.merge(delta)
+    assert replica == ring
+    with pytest.raises(Refused, match="made for other peers"):
+        made(PEERS[1:]).check_compatible(delta, "peer x")

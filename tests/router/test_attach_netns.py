@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,18 @@ def test_expose_puts_the_host_on_the_overlay(host: OverlayLab) -> None:
     assert attached["gateway"] == exposed
     ping = lab.run(web, "ping", "-c", "2", "-i", "0.2", "-W", "2", exposed)
     assert ping.returncode == 0, ping.stdout + host.log_tail(0)
+
+
+def test_the_same_container_attached_twice_at_once_gets_one_address(host: OverlayLab) -> None:
+    ns = host.lab.namespace("twice")
+
+    def attach() -> dict[str, object]:
+        result = _client(host).request("attach", netns=ns, id="retried")
+        assert isinstance(result, dict)
+        return result
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(lambda _: attach(), range(2))
+    assert first["ip"] == second["ip"] and first["port_no"] == second["port_no"]
+    assert _ipam(host)["allocations"]["retried"] == str(first["ip"]).split("/")[0]  # type: ignore[index]
+    assert links(host, ns).count("eth0") == 1

@@ -171,3 +171,17 @@ def test_rmpeer_of_a_killed_router(overlay: OverlayLab) -> None:
     assert wait_until(lambda: owned(overlay, 1) == after, 15)
     text = odpctl("ipam", "status")
     assert text.returncode == 0 and "took the ranges of" in text.stdout, text.stdout
+
+
+def test_a_router_leaving_for_good_hands_its_ranges_over(overlay: OverlayLab) -> None:
+    host1 = overlay.hosts[1]
+    out = subprocess.run(["ip", "netns", "exec", host1.ns, ODPCTL, "router", "stop",
+                          "--shutdown", "--control", str(host1.control)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "handed" in out.stdout and "host0" in out.stdout, \
+        out.stdout + out.stderr
+    proc = host1.router
+    assert proc is not None and proc.wait(15) == 0
+    host1.router = None
+    assert wait_until(lambda: owned(overlay, 0).get("host1", 0) == 0, 15), owned(overlay, 0)
+    assert owned(overlay, 0)["host0"] == RANGE.num_addresses
