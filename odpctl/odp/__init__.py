@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from odpctl.odp.flow import Flow
     from odpctl.odp.keys import FlowKey, decode_key, encode_key
     from odpctl.odp.packet import Execute, Upcall
-    from odpctl.odp.text.actions import format_actions, parse_actions
+    from odpctl.odp.text.actionparse import parse_actions
+    from odpctl.odp.text.actions import format_actions
     from odpctl.odp.text.keys import format_key, parse_key
     from odpctl.odp.uapi import KeyAttr, VportType
     from odpctl.odp.upcalls import UpcallChannel, VportEvent, VportEvents
@@ -52,7 +53,8 @@ _WHERE = {
     "Flow": "odpctl.odp.flow",
     **dict.fromkeys(["FlowKey", "decode_key", "encode_key"], "odpctl.odp.keys"),
     **dict.fromkeys(["Execute", "Upcall"], "odpctl.odp.packet"),
-    **dict.fromkeys(["format_actions", "parse_actions"], "odpctl.odp.text.actions"),
+    "format_actions": "odpctl.odp.text.actions",
+    "parse_actions": "odpctl.odp.text.actionparse",
     **dict.fromkeys(["format_key", "parse_key"], "odpctl.odp.text.keys"),
     **dict.fromkeys(["KeyAttr", "VportType"], "odpctl.odp.uapi"),
     **dict.fromkeys(["UpcallChannel", "VportEvent", "VportEvents"], "odpctl.odp.upcalls"),

@@ -9,7 +9,7 @@ from prompt_toolkit.document import Document
 from odpctl.cli import command
 from odpctl.commands.cmdtree import build
 from odpctl.errors import ParseError
-from odpctl.odp.text import actions as action_text
+from odpctl.odp.text import actionparse
 from odpctl.odp.text.actions import parse_actions
 from odpctl.odp.text.keys import parse_key
 from odpctl.shell.completer import ShellCompleter
@@ -118,7 +118,7 @@ def test_help_and_nothing_after_use() -> None:
 
 def test_action_names_are_the_parsers() -> None:
     # The parser keeps its table private; the list here must not drift from it.
-    assert set(ACTION_NAMES) == set(action_text._ACTION_PARSERS)
+    assert set(ACTION_NAMES) == set(actionparse._ACTION_PARSERS)
 
 
 def test_every_action_offered_parses() -> None:
