@@ -29,7 +29,7 @@ Receiver = Callable[[int, int, bytes, str], None]  # src short, dst short, frame
 
 
 class Fallback:
-    def __init__(self, port: int = PORT, host: str = "0.0.0.0") -> None:
+    def __init__(self, port: int = PORT, host: str = "0.0.0.0") -> None:  # noqa: S104 - peers' address
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
