@@ -308,7 +308,7 @@ class SamplingProfiler:
         self.total_counts: dict[str, int] = {}
         self.samples = 0
 
-    def _sample(self, signum: int, frame: object) -> None:
+    def _sample(self, _signum: int, frame: object) -> None:
         self.samples += 1
         seen: set[str] = set()
         f = frame

@@ -168,7 +168,6 @@ def test_tunnel_metadata_of_a_miss(dpif: Dpif, vxlan_setup: Tunnel) -> None:
 def test_geneve_between_two_userspace_datapaths(
     dp_ns: str,
     netns: Callable[[], str],
-    host: Callable[[str], tuple[Host, str]],
     socket_dir: str,
 ) -> None:
     # Two userspace datapaths, one per "host" namespace, over one underlay.

@@ -285,7 +285,7 @@ class Recorder:
     def gossip(self) -> Any:
         return Items(self.state) if self.state else None
 
-    def on_gossip(self, src: PeerName, msg: bytes) -> Any:
+    def on_gossip(self, _src: PeerName, msg: bytes) -> Any:
         new = set(msg.decode().split(",")) - self.state
         self.state |= new
         return Items(new) if new else None
@@ -447,7 +447,7 @@ def test_heartbeats_detect_a_silent_peer() -> None:
             await until(lambda: established(a) == {b.name})
             (conn,) = b.connections()
             # b falls silent (a host gone, its cable cut): no heartbeats, no gossip.
-            conn.send = lambda msg: None  # type: ignore[method-assign]
+            conn.send = lambda _msg: None  # type: ignore[method-assign]
             await until(lambda: not established(a), timeout=4, what="heartbeat timeout")
             assert a.routes.unicast(b.name) is None
 

@@ -61,7 +61,7 @@ def family_reply(name: str, id_: int, groups: dict[str, int]) -> bytes:
 
 
 def controller(families: dict[str, tuple[int, dict[str, int]]]) -> Handler:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         out = []
         for m in msgs:
             cmd, _, body = G.split_genl(m.payload)
@@ -105,13 +105,13 @@ def test_unknown_family_is_not_found(peer: MakePeer) -> None:
 
 
 def test_other_errors_pass_through(peer: MakePeer) -> None:
-    _, conn = peer(lambda peer, msgs: [ack(m, errno.EPERM) for m in msgs])
+    _, conn = peer(lambda _peer, msgs: [ack(m, errno.EPERM) for m in msgs])
     with pytest.raises(PermissionDeniedError, match="resolve generic netlink family 'x'"):
         G.resolve_family(conn, "x")
 
 
 def test_reply_without_an_id_is_a_decode_error(peer: MakePeer) -> None:
     body = G.genl_payload(1, 2, A.attr_str(G.CTRL_ATTR_FAMILY_NAME, "x"))
-    _, conn = peer(lambda peer, msgs: [reply(m, body) + ack(m) for m in msgs])
+    _, conn = peer(lambda _peer, msgs: [reply(m, body) + ack(m) for m in msgs])
     with pytest.raises(DecodeError, match="no family id"):
         G.resolve_family(conn, "x")

@@ -175,7 +175,7 @@ def test_compiled_equals_generic_on_random_keys() -> None:
     assert compiled_hits > 50
 
 
-def random_key_value(rng: random.Random, kind: int, value: Any) -> Any:
+def random_key_value(rng: random.Random, _kind: int, value: Any) -> Any:
     """A value of the same shape as ``value`` (same tunnel fields, same sizes)."""
     if isinstance(value, Tunnel):
         t = Tunnel()
