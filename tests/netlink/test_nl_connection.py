@@ -239,8 +239,7 @@ def test_dump_error_in_done_raises(peer: MakePeer) -> None:
     _, conn = peer(dumper(2, err=errno.EPERM))
     got = []
     with pytest.raises(PermissionDeniedError, match="dump things"):
-        for m in conn.dump(FAMILY, b"", "dump things"):
-            got.append(m.payload)
+        got.extend(m.payload for m in conn.dump(FAMILY, b"", "dump things"))
     assert got == [b"item0", b"item1"]
 
 
@@ -254,8 +253,7 @@ def test_dump_interrupted_reads_to_the_end_then_raises(peer: MakePeer) -> None:
     _, conn = peer(dumper(6, intr_at=2))
     got = []
     with pytest.raises(DumpInterrupted, match="changed during the dump"):
-        for m in conn.dump(FAMILY, b"", "dump flows"):
-            got.append(m.payload)
+        got.extend(m.payload for m in conn.dump(FAMILY, b"", "dump flows"))
     # Messages from the inconsistent point on are not handed out.
     assert got == [b"item0", b"item1"]
     assert conn.transport.recv_nowait() is None  # the rest was read

@@ -98,9 +98,15 @@ def test_socket_made_inside_stays_inside(scratch_netns: str) -> None:
 @needs_root
 def test_namespace_is_left_on_exceptions(scratch_netns: str) -> None:
     home = current_netns_id()
-    with pytest.raises(RuntimeError, match="boom"), netns(scratch_netns):
-        assert current_netns_id() != home
+    inside: list[str] = []
+
+    def fail() -> None:
+        inside.append(current_netns_id())
         raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"), netns(scratch_netns):
+        fail()
+    assert inside and inside[0] != home
     assert current_netns_id() == home
 
 

@@ -4,7 +4,6 @@ bytes: what it hands out must be what decoding gives, and each flow's own."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,12 +23,11 @@ ALL6 = b"\xff" * 6
 
 
 @pytest.fixture(autouse=True)
-def fresh_memos(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_memos(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with empty tables and leaves the module's alone."""
     for name in ("_MASKS", "_ACTION_LISTS"):
         old = getattr(flow_module, name)
         monkeypatch.setattr(flow_module, name, flow_module._Memo(old.decode, old.plan))
-    yield
 
 
 def weave_flow(i: int) -> Flow:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,10 +24,9 @@ from .test_key_shapes import random_key
 
 
 @pytest.fixture(autouse=True)
-def fresh_encoders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_encoders(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no compiled encoder and leaves the module's cache alone."""
     monkeypatch.setattr(keys, "_KEY_ENCODERS", {})
-    yield
 
 
 def generic(key: dict[int, Any]) -> bytes | str:
