@@ -8,8 +8,10 @@ from pathlib import Path
 
 
 def _namespaces() -> set[str]:
+    """The demo's namespaces (its lab names them odpdemo...): other runs' come and go."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    return {n for n in (line.split()[0] for line in out.splitlines() if line.strip())
+            if n.startswith("odpdemo")}
 
 
 def check_demo(datapath: str) -> None:
@@ -26,4 +28,5 @@ def check_demo(datapath: str) -> None:
     # the routers' connections run on the fast path (VXLAN), which carried the pings
     assert proc.stdout.count("overlay=fastdp") == 2, proc.stdout
     assert "set(tunnel(tun_id=" in proc.stdout and "actions:" in proc.stdout
-    assert _namespaces() == before
+    after = _namespaces()
+    assert after == before, f"left: {sorted(after - before)}, gone: {sorted(before - after)}"
