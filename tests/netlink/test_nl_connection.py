@@ -10,7 +10,6 @@ from collections import deque
 from collections.abc import Callable
 
 import pytest
-from nl_helpers import FakePeer, Handler, ack, done, reply
 
 from odpctl.errors import (
     AlreadyExistsError,
@@ -33,6 +32,8 @@ from odpctl.netlink.message import (
     Message,
     encode_message,
 )
+
+from .nl_helpers import FakePeer, Handler, ack, done, reply
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -237,7 +238,7 @@ def test_empty_dump(peer: MakePeer) -> None:
 
 def test_dump_error_in_done_raises(peer: MakePeer) -> None:
     _, conn = peer(dumper(2, err=errno.EPERM))
-    got = []
+    got: list[bytes] = []
     with pytest.raises(PermissionDeniedError, match="dump things"):
         got.extend(m.payload for m in conn.dump(FAMILY, b"", "dump things"))
     assert got == [b"item0", b"item1"]
@@ -251,7 +252,7 @@ def test_dump_refused_with_nlmsg_error(peer: MakePeer) -> None:
 
 def test_dump_interrupted_reads_to_the_end_then_raises(peer: MakePeer) -> None:
     _, conn = peer(dumper(6, intr_at=2))
-    got = []
+    got: list[bytes] = []
     with pytest.raises(DumpInterrupted, match="changed during the dump"):
         got.extend(m.payload for m in conn.dump(FAMILY, b"", "dump flows"))
     # Messages from the inconsistent point on are not handed out.

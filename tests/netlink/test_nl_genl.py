@@ -7,13 +7,14 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from nl_helpers import FakePeer, Handler, ack, reply
 
 from odpctl.errors import DecodeError, NotFoundError, PermissionDeniedError
 from odpctl.netlink import attrs as A
 from odpctl.netlink import genl as G
 from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.message import NLM_F_ACK, NLM_F_REQUEST, Message
+
+from .nl_helpers import FakePeer, Handler, ack, reply
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from nl_helpers import needs_genl, needs_root
 
 from odpctl.errors import NotFoundError, UsageError
 from odpctl.netlink import attrs as A
@@ -16,6 +15,8 @@ from odpctl.netlink import genl as G
 from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.netns import current_netns_id, netns
 from odpctl.netlink.transport import NETLINK_ROUTE, KernelTransport
+
+from .nl_helpers import needs_genl, needs_root
 
 pytestmark = pytest.mark.timeout(30)
 
