@@ -37,6 +37,7 @@ def dumped_flows(n: int) -> list[Flow]:
     """``weave_flows(n)`` as a dump of the kernel's would decode them."""
     out = []
     for flow in weave_flows(n):
+        assert flow.mask is not None  # weave_flows are megaflows
         installed = DpFlow(parse_match(encode_key(flow.key), encode_key(flow.mask)), None)
         installed.actions = flow.actions
         out.append(decode_flow_attrs(flow_attrs(installed)))

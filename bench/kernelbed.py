@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -160,11 +161,10 @@ class Bed:
             preexec_fn=lambda: _setns(fd, CLONE_NEWNET), pass_fds=(fd,),
         ).stdout
 
-    def run_in_netns(self, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess:
+    def run_in_netns(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
         fd = self._nsfd
         return subprocess.run(
-            list(argv), preexec_fn=lambda: _setns(fd, CLONE_NEWNET), pass_fds=(fd,),
-            **kwargs,  # type: ignore[arg-type]
+            list(argv), preexec_fn=lambda: _setns(fd, CLONE_NEWNET), pass_fds=(fd,), **kwargs,
         )
 
     @property
@@ -216,7 +216,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, result
 
 
-def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+def table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*header), "  ".join("-" * w for w in widths)]
@@ -237,7 +237,7 @@ class _CountingSocket:
             return real
         counter = self._counter
 
-        def counted(*args: object, **kwargs: object) -> object:
+        def counted(*args: Any, **kwargs: Any) -> Any:
             result = real(*args, **kwargs)
             if name.startswith("send"):
                 counter.sends += 1
@@ -246,11 +246,11 @@ class _CountingSocket:
             counter.recvs += 1
             pos = 1 if name == "recv" else 2
             flags = args[pos] if len(args) > pos else kwargs.get("flags", 0)
-            if flags & socket.MSG_PEEK:  # type: ignore[operator]
+            if flags & socket.MSG_PEEK:
                 counter.peeks += 1
                 return result
             got = result[0] if isinstance(result, tuple) else result
-            size = len(got) if isinstance(got, bytes) else int(got)  # type: ignore[arg-type]
+            size = len(got) if isinstance(got, bytes) else int(got)
             counter.datagrams += 1
             counter.recv_bytes += size
             counter.max_recv = max(counter.max_recv, size)
@@ -308,7 +308,7 @@ class SamplingProfiler:
         self.total_counts: dict[str, int] = {}
         self.samples = 0
 
-    def _sample(self, signum: int, frame: object) -> None:
+    def _sample(self, _signum: int, frame: object) -> None:
         self.samples += 1
         seen: set[str] = set()
         f = frame

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from odpctl.odp.actions import Recirc  # noqa: E402
-from odpctl.odp.dpif import Dpif  # noqa: E402
+from odpctl.odp.dpif import Dpif, DpRef  # noqa: E402
 from odpctl.odp.flow import Flow  # noqa: E402
 from odpctl.odp.keys import FlowKey  # noqa: E402
 from odpctl.odp.packet import Execute  # noqa: E402
@@ -116,19 +116,19 @@ def main() -> None:
         subprocess.run(["ip", "netns", "del", ns])
 
 
-def miss_to_flow(d: Dpif, dp: object, n: int) -> list[float]:
+def miss_to_flow(d: Dpif, dp: DpRef, n: int) -> list[float]:
     """Execute a packet that recirculates into a miss; time upcall + install."""
     out = []
     with d.open_upcall_channel() as channel:
         # In port 0 is the local port: its upcall PID gets the misses.
-        d.set_vport(dp, 0, upcall_pids=[channel.port_id])  # type: ignore[arg-type]
+        d.set_vport(dp, 0, upcall_pids=[channel.port_id])
         for i in range(n):
             start = time.perf_counter()
             d.execute(
                 dp,
                 Execute(
                     arp(i),
-                    FlowKey({KeyAttr.IN_PORT: 0}),  # type: ignore[arg-type]
+                    FlowKey({KeyAttr.IN_PORT: 0}),
                     [Recirc(1 + i)],
                 ),
             )
@@ -143,7 +143,7 @@ def miss_to_flow(d: Dpif, dp: object, n: int) -> list[float]:
                     KeyAttr.ETHERTYPE: 0xFFFF,
                 }
             )
-            d.add_flow(dp, Flow(key, mask, parse_actions("1")))  # type: ignore[arg-type]
+            d.add_flow(dp, Flow(key, mask, parse_actions("1")))
             out.append(time.perf_counter() - start)
     return out
 

@@ -135,7 +135,7 @@ def global_options(
             "there, else the userspace one), kernel, userspace or unix:PATH.",
         ),
     ] = None,
-    version: Annotated[
+    version: Annotated[  # noqa: ARG001 - typer names the option after it; its callback acts
         bool, typer.Option("--version", callback=_version, is_eager=True,
                            help="Print the version and exit.")
     ] = False,
@@ -183,7 +183,7 @@ def _plain_argument_names(cmd: click.Command) -> None:
             vars(param).update(
                 _usage_display_name=lambda m=metavar: m,
                 _rich_display_name=lambda m=metavar: m,
-                display_type_rich=lambda ctx: None,
+                display_type_rich=lambda ctx: None,  # noqa: ARG005 - typer passes ctx=
             )
     for sub in getattr(cmd, "commands", {}).values():
         _plain_argument_names(sub)

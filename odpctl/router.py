@@ -894,7 +894,7 @@ class Router:
     def _handlers(self) -> dict[str, Any]:
         handlers = control_handlers(self.node)
 
-        def status(request: dict[str, Any]) -> Any:
+        def status(_request: dict[str, Any]) -> Any:
             result = self.node.status()
             result["router"] = self.router_status()
             return result

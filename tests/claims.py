@@ -43,7 +43,10 @@ def _ours(item: pytest.Item, directory: str) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+def pytest_runtest_protocol(
+    item: pytest.Item,
+    nextitem: pytest.Item | None,  # noqa: ARG001 - pytest calls hooks by argument name
+) -> bool | None:
     directory = item.config.getoption("claim_dir")
     if not directory:
         return None

@@ -104,7 +104,7 @@ def _choices(param: click.Parameter) -> list[str]:
     return [c.value if isinstance(c, Enum) else str(c) for c in desc.choices or ()]
 
 
-def _default(param: click.Parameter, ctx: click.Context) -> str:
+def _default(param: click.Parameter, _ctx: click.Context) -> str:
     if getattr(param, "is_flag", False) or not getattr(param, "show_default", True):
         return ""
     default = param.default

@@ -105,7 +105,7 @@ def stoppable(command: C) -> C:
 def _interruptible() -> Iterator[None]:
     previous: dict[signal.Signals, Any] = {}
 
-    def interrupt(signum: int, frame: object) -> None:
+    def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     try:

@@ -63,7 +63,7 @@ class Datapath:
 
     # --- the packet path ---------------------------------------------------------
 
-    def receive(self, port: Port, pkt: Packet) -> None:
+    def receive(self, _port: Port, pkt: Packet) -> None:
         self.process(pkt, 0)
 
     def process(self, pkt: Packet, depth: int) -> None:

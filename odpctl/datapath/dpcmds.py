@@ -283,7 +283,7 @@ class Registry:
         self.destroy(dp)
         req.announce(self._dp_group, DpCmd.DEL, dp.ifindex, attrs)
 
-    def dp_dump(self, req: Request) -> DumpItems:
+    def dp_dump(self, _req: Request) -> DumpItems:
         for dp in list(self.by_name.values()):
             yield DpCmd.GET, dp.ifindex, self.dp_attrs(dp)
 
@@ -312,7 +312,7 @@ class Registry:
         dp.ports.pop(port.port_no, None)
         self.ports_by_name.pop(port.name, None)
 
-    def _port_gone(self, dp: Datapath, port: Port, reason: str) -> None:
+    def _port_gone(self, dp: Datapath, port: Port, _reason: str) -> None:
         """A port's device disappeared: detach it and say so, as the kernel does."""
         if dp.ports.get(port.port_no) is not port:
             return

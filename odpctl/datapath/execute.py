@@ -102,7 +102,7 @@ def _compile_one(a: Action, actions_attr: Callable[[], bytes]) -> Step:
     if isinstance(a, Output):
         port = a.port
 
-        def output(rt: Runtime, pkt: Packet, depth: int) -> bool:
+        def output(rt: Runtime, pkt: Packet, _depth: int) -> bool:
             rt.output(pkt, port)
             pkt.cutlen = 0
             return True
@@ -111,7 +111,7 @@ def _compile_one(a: Action, actions_attr: Callable[[], bytes]) -> Step:
     if isinstance(a, Userspace):
         action = a
 
-        def userspace(rt: Runtime, pkt: Packet, depth: int) -> bool:
+        def userspace(rt: Runtime, pkt: Packet, _depth: int) -> bool:
             rt.userspace(pkt, action, actions_attr() if action.actions else None)
             pkt.cutlen = 0
             return True
@@ -149,11 +149,11 @@ def _compile_one(a: Action, actions_attr: Callable[[], bytes]) -> Step:
 # --- control steps ---------------------------------------------------------------
 
 
-def _drop(rt: Runtime, pkt: Packet, depth: int) -> bool:
+def _drop(_rt: Runtime, _pkt: Packet, _depth: int) -> bool:
     return False
 
 
-def _nothing(rt: Runtime, pkt: Packet, depth: int) -> bool:
+def _nothing(_rt: Runtime, _pkt: Packet, _depth: int) -> bool:
     return True
 
 
@@ -187,7 +187,7 @@ def _recirc(recirc_id: int) -> Step:
 def _hash(alg: int, basis: int) -> Step:
     symmetric = alg == HashAlg.SYM_L4
 
-    def hash_(rt: Runtime, pkt: Packet, depth: int) -> bool:
+    def hash_(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
         pkt.set_meta("dp_hash", flow_hash(pkt, basis, symmetric) or 1)
         return True
 
@@ -216,7 +216,7 @@ def flow_hash(pkt: Packet, basis: int = 0, symmetric: bool = False) -> int:
 
 
 def _trunc(max_len: int) -> Step:
-    def trunc(rt: Runtime, pkt: Packet, depth: int) -> bool:
+    def trunc(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
         pkt.cutlen = max(0, pkt.frame_len - max_len)
         return True
 
@@ -281,7 +281,7 @@ def _push_vlan(tpid: int, tci: int) -> Step:
     tag = struct.pack("!HH", tpid, tci)
     at = VNET_LEN + 12
 
-    def push_vlan(rt: Runtime, pkt: Packet, depth: int) -> bool:
+    def push_vlan(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
         d = pkt.writable()
         d[at:at] = tag
         _shift_offloads(d, 4)
@@ -290,7 +290,7 @@ def _push_vlan(tpid: int, tci: int) -> Step:
     return push_vlan
 
 
-def _pop_vlan(rt: Runtime, pkt: Packet, depth: int) -> bool:
+def _pop_vlan(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
     at = VNET_LEN + 12
     if len(pkt.data) < at + 6 or _BE16.unpack_from(pkt.data, at)[0] not in _VLAN_TYPES:
         return True
@@ -311,7 +311,7 @@ def _compile_set(kind: int, value: Any, mask: Any) -> Step:
     if kind == KeyAttr.TUNNEL:
         egress = egress_tunnel(value)
 
-        def set_tunnel(rt: Runtime, pkt: Packet, depth: int) -> bool:
+        def set_tunnel(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
             pkt.egress = egress
             return True
 
@@ -320,7 +320,7 @@ def _compile_set(kind: int, value: Any, mask: Any) -> Step:
         name = "priority" if kind == KeyAttr.PRIORITY else "skb_mark"
         full = _MAX_U32 if mask is None else mask
 
-        def set_meta(rt: Runtime, pkt: Packet, depth: int) -> bool:
+        def set_meta(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
             from odpctl.datapath.layout import FIELD, OFFSET
 
             old = FIELD[name].unpack_from(pkt.meta, OFFSET[name])[0]
@@ -338,7 +338,7 @@ def _compile_set(kind: int, value: Any, mask: Any) -> Step:
         raw_mask = encode_key_attr(kind, mask)[4:]
     writer = _WRITERS[kind]
 
-    def set_field(rt: Runtime, pkt: Packet, depth: int) -> bool:
+    def set_field(_rt: Runtime, pkt: Packet, _depth: int) -> bool:
         writer(pkt, raw_value, raw_mask)
         return True
 

@@ -159,7 +159,7 @@ class Request:
     privileged: bool
     replies: list[bytes] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
-    has_listeners: Callable[[int], bool] = lambda group: False
+    has_listeners: Callable[[int], bool] = lambda _group: False
 
     @property
     def echo(self) -> bool:

@@ -360,7 +360,7 @@ class Server:
             s.close()
         self._sel.close()
 
-    def _woken(self, mask: int) -> None:
+    def _woken(self, _mask: int) -> None:
         with contextlib.suppress(OSError):
             self._wake_r.recv(64)
 
@@ -369,7 +369,7 @@ class Server:
     def _watch_port(self, port: Port) -> None:
         fd = port.fileno()
         if fd is not None:
-            self._sel.register(fd, selectors.EVENT_READ, lambda mask: port.on_readable())
+            self._sel.register(fd, selectors.EVENT_READ, lambda _mask: port.on_readable())
 
     def _unwatch_port(self, port: Port) -> None:
         fd = port.fileno()
@@ -379,7 +379,7 @@ class Server:
 
     # --- clients ------------------------------------------------------------------------
 
-    def _accept(self, mask: int) -> None:
+    def _accept(self, _mask: int) -> None:
         assert self._listen is not None
         try:
             sock, _ = self._listen.accept()

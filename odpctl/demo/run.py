@@ -102,7 +102,7 @@ def _ping_all(overlay: OverlayLab, console: Console) -> bool:
     return ok
 
 
-def _show(overlay: OverlayLab, kind: str, console: Console) -> None:
+def _show(overlay: OverlayLab, _kind: str, console: Console) -> None:
     host = overlay.hosts[0]
     console.print("[bold]odpctl router status[/] on host0:", highlight=False)
     console.print(render_status(overlay.status(0)), highlight=False, soft_wrap=True,

@@ -232,7 +232,8 @@ class ConnectionMaker:
             self.initial_interval if target.interval <= 0
             else min(target.interval * 2, self.max_interval)
         )
-        target.try_after = time.monotonic() + target.interval * random.uniform(0.5, 1.5)
+        # jitter, not a secret
+        target.try_after = time.monotonic() + target.interval * random.uniform(0.5, 1.5)  # noqa: S311
 
     # --- the loop -------------------------------------------------------------
 
@@ -271,7 +272,8 @@ class ConnectionMaker:
                 target.state = TargetState.WAITING
                 target.connected_since = None
                 target.interval = 0.0
-                target.try_after = now + self.initial_interval * random.uniform(0.0, 0.5)
+                # jitter, not a secret
+                target.try_after = now + self.initial_interval * random.uniform(0.0, 0.5)  # noqa: S311
             if target.state == TargetState.STOPPED:
                 continue
             if target.try_after <= now:
@@ -328,7 +330,8 @@ class ConnectionMaker:
                 # Of two peers that discover each other, the one with the lower
                 # name dials first: its connection is the one the duplicate
                 # tie-break keeps, so the other one's attempt would be wasted.
-                delay = 0.0 if ourself < remote else self.initial_interval * random.uniform(1, 2)
+                jitter = random.uniform(1, 2)  # noqa: S311 - not a secret
+                delay = 0.0 if ourself < remote else self.initial_interval * jitter
                 self.targets[address] = Target(
                     address, direct=False, peer=remote, try_after=now + delay
                 )

@@ -101,16 +101,16 @@ class RawGossipData:
 class SurrogateGossiper:
     """Stands in for a channel we don't know: relays broadcasts, drops the rest."""
 
-    def on_gossip_unicast(self, src: PeerName, msg: bytes) -> None:
+    def on_gossip_unicast(self, _src: PeerName, _msg: bytes) -> None:
         return None
 
-    def on_gossip_broadcast(self, src: PeerName, update: bytes) -> GossipData | None:
+    def on_gossip_broadcast(self, _src: PeerName, update: bytes) -> GossipData | None:
         return RawGossipData([update])
 
     def gossip(self) -> GossipData | None:
         return None
 
-    def on_gossip(self, src: PeerName, msg: bytes) -> GossipData | None:
+    def on_gossip(self, _src: PeerName, _msg: bytes) -> GossipData | None:
         # Relaying opaque gossip could loop forever: we can't tell what is new.
         return None
 

@@ -43,7 +43,7 @@ from .wire import (
     parse_greeting,
 )
 
-PASSWORD_MISMATCH = "password mismatch"
+PASSWORD_MISMATCH = "password mismatch"  # noqa: S105 - a refusal reason, not a password
 
 # Returns a reason to refuse the remote peer, or None to go on.
 Vetter = Callable[[Hello], str | None]

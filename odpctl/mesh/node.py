@@ -67,7 +67,7 @@ log = logging.getLogger("odpctl.mesh")
 class MeshConfig:
     name: PeerName | None = None  # default: from the machine id and network namespace
     nickname: str | None = None  # default: the host name
-    listen_host: str = "0.0.0.0"
+    listen_host: str = "0.0.0.0"  # noqa: S104 - peers reach us on any address
     listen_port: int | None = DEFAULT_PORT  # 0: any free port; None: don't listen
     password: bytes | None = None
     peers: tuple[str, ...] = ()
@@ -687,7 +687,7 @@ class MeshNode:
         interval = self.config.gossip_interval
         if self._recently_changed():
             interval = min(interval, QUICK_GOSSIP_INTERVAL)
-        interval *= random.uniform(0.9, 1.1)
+        interval *= random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not a secret
         self._gossip_handle = asyncio.get_running_loop().call_later(interval, self._gossip_tick)
 
     def _gossip_tick(self) -> None:

@@ -83,7 +83,7 @@ class _ControlOnlyConnection:
     def confirm(self) -> None:
         self._params.set_established(True)
 
-    def control_message(self, tag: int, payload: bytes) -> None:
+    def control_message(self, _tag: int, _payload: bytes) -> None:
         return None
 
     def status(self) -> OverlayStatus:
@@ -96,7 +96,7 @@ class _ControlOnlyConnection:
 class NullOverlay:
     """The overlay of a bare mesh node: control plane only."""
 
-    def add_features(self, features: dict[str, str]) -> None:
+    def add_features(self, _features: dict[str, str]) -> None:
         return None
 
     def prepare_connection(self, params: OverlayConnectionParams) -> OverlayConnection:

@@ -337,6 +337,7 @@ class Routes:
         if not weights:
             return []
         needed = min(int(2 * math.log2(max(len(self._unicast_all), 2))), len(weights))
-        # Weighted sampling without replacement (Efraimidis-Spirakis keys).
-        keyed = sorted(weights, key=lambda n: random.random() ** (1.0 / weights[n]), reverse=True)
+        # Weighted sampling without replacement (Efraimidis-Spirakis keys); a spread of
+        # gossip, not a secret: random is the right generator (S311).
+        keyed = sorted(weights, key=lambda n: random.random() ** (1.0 / weights[n]), reverse=True)  # noqa: S311
         return keyed[:needed]

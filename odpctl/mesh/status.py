@@ -129,10 +129,10 @@ def connection_list(
 def control_handlers(node: MeshNode) -> dict[str, Any]:
     """The control socket's commands that the mesh answers."""
 
-    def status(request: dict[str, Any]) -> Any:
+    def status(_request: dict[str, Any]) -> Any:
         return node.status()
 
-    def peers(request: dict[str, Any]) -> Any:
+    def peers(_request: dict[str, Any]) -> Any:
         return node.peers_status()
 
     def connect(request: dict[str, Any]) -> Any:

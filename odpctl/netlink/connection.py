@@ -222,7 +222,7 @@ class NetlinkConnection:
             exc.args = (exc.message,)
         return exc
 
-    def _collect(self, seq: int, box: deque[Message], what: str) -> list[Message] | OdpError:
+    def _collect(self, _seq: int, box: deque[Message], what: str) -> list[Message] | OdpError:
         """The replies to request ``seq`` up to its ACK, or the error it got."""
         replies: list[Message] = []
         while True:

@@ -585,7 +585,7 @@ _new = object.__new__
 _set_output_port = Output.__dict__["port"].__set__
 
 
-def _dec_output(p: bytes, depth: int) -> Action:
+def _dec_output(p: bytes, _depth: int) -> Action:
     # The hottest action: skip the frozen dataclass __init__.
     (port,) = _U32_unpack(p)
     out = _new(Output)
@@ -594,14 +594,14 @@ def _dec_output(p: bytes, depth: int) -> Action:
 
 
 def _dec_u32(cls: Callable[[int], Action]) -> _Decoder:
-    def decode(p: bytes, depth: int) -> Action:
+    def decode(p: bytes, _depth: int) -> Action:
         return cls(_U32_unpack(p)[0])
 
     return decode
 
 
 def _dec_empty(instance: Action, name: str) -> _Decoder:
-    def decode(p: bytes, depth: int) -> Action:
+    def decode(p: bytes, _depth: int) -> Action:
         if p:
             raise ValueError(f"{name} carries {len(p)} bytes, expected none")
         return instance
@@ -615,7 +615,7 @@ _US_TUN_PORT = int(UserspaceAttr.EGRESS_TUN_PORT)
 _US_ACTIONS = int(UserspaceAttr.ACTIONS)
 
 
-def _dec_userspace(p: bytes, depth: int) -> Action:
+def _dec_userspace(p: bytes, _depth: int) -> Action:
     attrs = attrs_to_dict(p)
     pid = attrs.get(_US_PID)
     if pid is None:
@@ -661,7 +661,7 @@ def new_set(kind: int, value: Any) -> Set:
     return out
 
 
-def _dec_set(p: bytes, depth: int) -> Action:
+def _dec_set(p: bytes, _depth: int) -> Action:
     # Exactly one key attribute: its padded length is the whole payload.
     if len(p) < 4 or (_U16_unpack_from(p, 0)[0] + 3) & ~3 < len(p):
         raise ValueError("a set action must hold exactly one key attribute")
@@ -673,7 +673,7 @@ def _dec_set(p: bytes, depth: int) -> Action:
     raise ValueError("set action without a key attribute")  # pragma: no cover
 
 
-def _dec_set_masked(p: bytes, depth: int) -> Action:
+def _dec_set_masked(p: bytes, _depth: int) -> Action:
     kind, payload = _one_key_attr(p)
     if kind == KeyAttr.NSH:
         value, mask = _split_nsh(payload)
@@ -701,7 +701,7 @@ def _split_nsh(payload: bytes) -> tuple[Nsh, Nsh]:
     return value, mask
 
 
-def _dec_push_vlan(p: bytes, depth: int) -> Action:
+def _dec_push_vlan(p: bytes, _depth: int) -> Action:
     tpid, tci = _PUSH_VLAN.unpack(p)
     return PushVlan(tpid, tci)
 
@@ -719,21 +719,21 @@ def _dec_sample(p: bytes, depth: int) -> Action:
     return Sample(probability, actions)
 
 
-def _dec_hash(p: bytes, depth: int) -> Action:
+def _dec_hash(p: bytes, _depth: int) -> Action:
     alg, basis = _HASH.unpack(p)
     return Hash(alg, basis)
 
 
-def _dec_push_mpls(p: bytes, depth: int) -> Action:
+def _dec_push_mpls(p: bytes, _depth: int) -> Action:
     lse, ethertype = _PUSH_MPLS.unpack(p)
     return PushMpls(lse, ethertype)
 
 
-def _dec_pop_mpls(p: bytes, depth: int) -> Action:
+def _dec_pop_mpls(p: bytes, _depth: int) -> Action:
     return PopMpls(_BE16.unpack(p)[0])
 
 
-def _dec_add_mpls(p: bytes, depth: int) -> Action:
+def _dec_add_mpls(p: bytes, _depth: int) -> Action:
     (tun_flags,) = _ADD_MPLS.unpack(p)
     lse, ethertype = _ADD_MPLS_HEAD.unpack_from(p, 0)
     return AddMpls(lse, ethertype, tun_flags)
@@ -778,7 +778,7 @@ def _nat_addr(payload: bytes) -> bytes:
     return payload
 
 
-def _dec_ct(p: bytes, depth: int) -> Action:
+def _dec_ct(p: bytes, _depth: int) -> Action:
     commit = force = False
     zone = eventmask = None
     mark: tuple[int, int] | None = None
@@ -810,12 +810,12 @@ def _dec_ct(p: bytes, depth: int) -> Action:
     return Ct(commit, force, zone, mark, labels, helper, timeout, eventmask, nat)
 
 
-def _dec_push_eth(p: bytes, depth: int) -> Action:
+def _dec_push_eth(p: bytes, _depth: int) -> Action:
     src, dst = _PUSH_ETH.unpack(p)
     return PushEth(src, dst)
 
 
-def _dec_push_nsh(p: bytes, depth: int) -> Action:
+def _dec_push_nsh(p: bytes, _depth: int) -> Action:
     kind, _ = _one_key_attr(p)
     if kind != KeyAttr.NSH:
         raise ValueError(f"push_nsh holds key attribute {kind}, expected NSH")
@@ -849,7 +849,7 @@ def _dec_dec_ttl(p: bytes, depth: int) -> Action:
     return DecTtl(())
 
 
-def _dec_psample(p: bytes, depth: int) -> Action:
+def _dec_psample(p: bytes, _depth: int) -> Action:
     group: int | None = None
     cookie: bytes | None = None
     for kind, payload in attrs_to_dict(p).items():
@@ -862,7 +862,7 @@ def _dec_psample(p: bytes, depth: int) -> Action:
     return Psample(group, cookie)
 
 
-def _dec_tunnel_push(p: bytes, depth: int) -> Action:
+def _dec_tunnel_push(p: bytes, _depth: int) -> Action:
     tnl_port, out_port, header_len, tnl_type = _PUSH_TNL.unpack_from(p, 0)
     if header_len != len(p) - TNL_PUSH_FIXED_SIZE:
         raise ValueError(
@@ -1020,7 +1020,7 @@ def _enc_u32(kind: int, field: str) -> _Encoder:
 def _enc_empty(kind: int) -> _Encoder:
     packed = _NLA_EMPTY.pack(4, kind)
 
-    def encode(a: Any) -> bytes:
+    def encode(_a: Any) -> bytes:
         return packed
 
     return encode

@@ -91,7 +91,8 @@ def decode(links: Links, ip: str, data: bytes) -> tuple[int, int, bytes]:
 
 
 class Fallback:
-    def __init__(self, links: Links, port: int = PORT, host: str = "0.0.0.0") -> None:
+    def __init__(self, links: Links, port: int = PORT,
+                 host: str = "0.0.0.0") -> None:  # noqa: S104 - peers' address
         self.links = links
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -91,7 +91,7 @@ class Forwarder:
         self.ports = Ports()
         self.fallback: Fallback | None = None
         # Called on a handler thread with (sender, kind) for each heartbeat.
-        self.on_heartbeat: Callable[[int, int], None] = lambda sender, kind: None
+        self.on_heartbeat: Callable[[int, int], None] = lambda _sender, _kind: None
         # Per thread: its Dpif, and the frames of the current decision that go
         # through the userspace fallback (which forbid a flow).
         self._tls = threading.local()

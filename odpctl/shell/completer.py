@@ -53,7 +53,7 @@ class ShellCompleter(Completer):
         self._paths = PathCompleter(expanduser=True)
 
     def get_completions(
-        self, document: Document, complete_event: CompleteEvent
+        self, document: Document, _complete_event: CompleteEvent
     ) -> Iterator[Completion]:
         sp = split(document.text_before_cursor)
         words = sp.words[1:] if sp.words[:1] == ["odpctl"] else sp.words

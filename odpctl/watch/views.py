@@ -97,7 +97,7 @@ def _marker(entry: Entry[Any], fresh: Set[object] = frozenset()) -> str:
 class _Quiet:
     """What a view without keys or events of its own answers."""
 
-    def key(self, key: str) -> bool:
+    def key(self, _key: str) -> bool:
         """Answer a key; whether to redraw."""
         return False
 
@@ -248,7 +248,7 @@ class StatsView(_Quiet):
     def sample(self) -> StatsFrame:
         return self.watcher.frame()
 
-    def render(self, frame: StatsFrame, rows: int) -> RenderableType:
+    def render(self, frame: StatsFrame, _rows: int) -> RenderableType:
         return stats_table(frame, interval=self.interval)
 
 

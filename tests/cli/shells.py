@@ -81,7 +81,7 @@ def type_in_terminal(argv: list[str], env: dict[str, str], setup: list[str], key
     (TAB is "\\t"), press Enter, and return everything the terminal showed."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: become the shell
-        os.execvpe(argv[0], argv, env)
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - the shell under test, by name
     try:
         # Setup, then wait for the shell to say it is done (compinit can be slow).
         for line in [*setup, "echo SET''UP-DONE"]:

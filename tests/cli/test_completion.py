@@ -42,7 +42,7 @@ def ran(shown: str) -> str:
     """The command line the fake odpctl received, as '[a] [b]'."""
     found = re.findall(r"ARGS:([^\r\n]*)", shown)
     assert found, f"the command did not run; the terminal showed: {shown!r}"
-    return found[-1].strip()
+    return str(found[-1]).strip()
 
 
 # --- bash: the completion function, as bash calls it ------------------------------------

@@ -15,7 +15,7 @@ from odpctl.commands.filters import (
 from odpctl.commands.flowtext import is_ufid_only, parse_flow, parse_flow_actions
 from odpctl.errors import ParseError, UsageError
 from odpctl.odp.actions import Output
-from odpctl.odp.keys import KeyAttr
+from odpctl.odp.uapi import KeyAttr
 from odpctl.present.odptext import match_text
 
 from .samples import NOW, UFID, UFID_TEXT, flow, flows

@@ -41,7 +41,7 @@ class Pair:
             except TimeoutError:
                 return seqs
 
-    def send(self, seqs: range, size: Callable[[int], int] = lambda seq: 1000) -> None:
+    def send(self, seqs: range, size: Callable[[int], int] = lambda _seq: 1000) -> None:
         """Queue a frame for each of ``seqs``, then flush until the ring is done."""
         for seq in seqs:
             assert self.rings.queue(_frame(seq, size(seq))), f"no room for frame {seq}"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from odpctl.odp.dpif import Dpif
+from odpctl.odp.dpif import Dpif, DpRef
 from odpctl.odp.flow import Flow
 from odpctl.odp.text.actions import parse_actions
 from odpctl.odp.text.keys import parse_key
@@ -25,9 +25,9 @@ from .conftest import Host
 HostFactory = Callable[[str], tuple[Host, str]]
 
 
-def add(dpif: Dpif, dp: object, key: str, actions: str) -> None:
+def add(dpif: Dpif, dp: DpRef, key: str, actions: str) -> None:
     k, m = parse_key(key)
-    dpif.add_flow(dp, Flow(k, m, parse_actions(actions)))  # type: ignore[arg-type]
+    dpif.add_flow(dp, Flow(k, m, parse_actions(actions)))
 
 
 def ping(src: Host, dst_ip: str, *, count: int = 3, size: int = 56, ok: bool = True) -> None:
@@ -114,7 +114,7 @@ def iperf(
 
 def two_hosts(
     dpif: Dpif, host: HostFactory, name: str, subnet: str = "10.7.0"
-) -> tuple[object, Host, Host, int, int]:
+) -> tuple[DpRef, Host, Host, int, int]:
     dp = dpif.create_datapath(name)
     a, a_if = host(f"{subnet}.1/24")
     b, b_if = host(f"{subnet}.2/24")
@@ -123,7 +123,7 @@ def two_hosts(
     return dp, a, b, pa, pb
 
 
-def connect(dpif: Dpif, dp: object, pa: int, pb: int) -> None:
+def connect(dpif: Dpif, dp: DpRef, pa: int, pb: int) -> None:
     """Everything from one port to the other, both ways."""
     add(dpif, dp, f"in_port({pa}),eth()", str(pb))
     add(dpif, dp, f"in_port({pb}),eth()", str(pa))
@@ -144,8 +144,9 @@ def test_ping_and_statistics(dpif: Dpif, host: HostFactory) -> None:
     assert icmp.packets >= 5 and icmp.bytes >= 5 * 98
     assert icmp.used > 0
     ports = {p.port_no: p for p in dpif.list_vports(dp)}
-    assert ports[pb].stats is not None and ports[pb].stats.tx_packets >= 5
-    assert ports[pa].stats is not None and ports[pa].stats.rx_packets >= 5
+    b_stats, a_stats = ports[pb].stats, ports[pa].stats
+    assert b_stats is not None and b_stats.tx_packets >= 5
+    assert a_stats is not None and a_stats.rx_packets >= 5
     stats = dpif.get_datapath(dp)
     assert stats.hit >= 10 and stats.missed >= 1
 

@@ -356,10 +356,10 @@ class Recorder:
         frame = frames(pkt.data)[0]
         self.out.append((port_no, frame[: len(frame) - pkt.cutlen] if pkt.cutlen else frame))
 
-    def userspace(self, pkt: Packet, action: object, actions_attr: bytes | None) -> None:
+    def userspace(self, pkt: Packet, _action: object, _actions_attr: bytes | None) -> None:
         self.upcalls.append(bytes(pkt.data))
 
-    def recirculate(self, pkt: Packet, depth: int) -> None:
+    def recirculate(self, pkt: Packet, _depth: int) -> None:
         self.recirculated.append(pkt.key())
 
 

@@ -129,7 +129,7 @@ def test_vport_events(
     with dpif.watch_vports() as events:
         dpif.add_vport(dp, Vport(outer))
         dpif.delete_vport(dp, outer)
-        seen = []
+        seen: list[tuple[str, str]] = []
         while len(seen) < 2:
             event = events.receive(timeout=5)
             assert event is not None, f"got only {seen}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from odpctl.odp.dpif import Dpif
+from odpctl.odp.dpif import Dpif, DpRef
 from odpctl.odp.flow import Flow
 from odpctl.odp.text.actions import parse_actions
 from odpctl.odp.text.keys import parse_key
@@ -35,7 +35,7 @@ def sh(*args: str) -> None:
 
 @dataclass
 class Tunnel:
-    dp: object
+    dp: DpRef
     port: int  # the datapath's host port
     vxlan: int  # the datapath's vxlan port
     host: Host  # on the datapath's side
@@ -101,9 +101,9 @@ def vxlan_setup(
     return Tunnel(dp, port, vxlan, h, remote)
 
 
-def add(dpif: Dpif, dp: object, key: str, actions: str) -> None:
+def add(dpif: Dpif, dp: DpRef, key: str, actions: str) -> None:
     k, m = parse_key(key)
-    dpif.add_flow(dp, Flow(k, m, parse_actions(actions)))  # type: ignore[arg-type]
+    dpif.add_flow(dp, Flow(k, m, parse_actions(actions)))
 
 
 def install(dpif: Dpif, t: Tunnel) -> None:
@@ -168,7 +168,6 @@ def test_tunnel_metadata_of_a_miss(dpif: Dpif, vxlan_setup: Tunnel) -> None:
 def test_geneve_between_two_userspace_datapaths(
     dp_ns: str,
     netns: Callable[[], str],
-    host: Callable[[str], tuple[Host, str]],
     socket_dir: str,
 ) -> None:
     # Two userspace datapaths, one per "host" namespace, over one underlay.

@@ -92,7 +92,7 @@ def test_duplicate_datapath_is_refused(dpif: Dpif) -> None:
 
 
 def test_vport_netdev_internal_and_listing(
-    dpif: Dpif, ns: str, veth_pair: Callable[..., tuple[str, str]], run: Callable[..., str]
+    dpif: Dpif, ns: str, run: Callable[..., str]
 ) -> None:
     dp = dpif.create_datapath("dpv")
     run("ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", netns=ns)

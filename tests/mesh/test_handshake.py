@@ -114,7 +114,7 @@ def test_password_on_one_end_only_refused_at_both(secure_end: str) -> None:
 
 
 def test_vetting_refusal_reaches_the_other_end() -> None:
-    a, b = run(plain(), plain(), vet_b=lambda hello: "connection limit reached (3)")
+    a, b = run(plain(), plain(), vet_b=lambda _hello: "connection limit reached (3)")
     assert isinstance(b, HandshakeRefused) and not b.by_remote
     assert isinstance(a, HandshakeRefused) and a.by_remote
     assert a.refusal == "connection limit reached (3)"
@@ -122,7 +122,7 @@ def test_vetting_refusal_reaches_the_other_end() -> None:
 
 
 def test_vetting_refusal_reaches_the_other_end_encrypted() -> None:
-    _a, b = run(secret(b"pw"), secret(b"pw"), vet_a=lambda hello: "connection to ourself")
+    _a, b = run(secret(b"pw"), secret(b"pw"), vet_a=lambda _hello: "connection to ourself")
     assert isinstance(b, HandshakeRefused) and b.by_remote and b.permanent
     assert b.refusal == "connection to ourself"
 

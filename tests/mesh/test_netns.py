@@ -7,6 +7,7 @@ asked through its control socket, as ``odpctl peer`` asks it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,15 @@ def full_mesh(nodes: list[Node]) -> bool:
         return False
     first = view(nodes[0])
     return len(first) == len(nodes) and all(view(n) == first for n in nodes[1:])
+
+
+def logged(node: Node, text: str) -> bool:
+    return text in node.log_text()
+
+
+def refused(node: Node) -> list[dict[str, Any]]:
+    """The node's connections that have a reason (a refusal) in its status."""
+    return [c for c in node.ask("peers")["connections"] if c["reason"]]
 
 
 def test_mesh_forms_splits_and_heals(mesh_lab: Callable[[int], Lab]) -> None:
@@ -86,10 +96,9 @@ def test_wrong_password_refused_with_the_reason_at_both_ends(
     h1 = lab.start(1, "--password-file", str(tmp_path / "pw1"))
     h2 = lab.start(2, "--password-file", str(tmp_path / "pw2"), peers=(1,))
     for node in (h1, h2):
-        wait(lambda node=node: "password mismatch" in node.log_text(), 10,
+        wait(partial(logged, node, "password mismatch"), 10,
              f"host {node.index} logging the refusal")
-        conns = wait(lambda node=node: [c for c in node.ask("peers")["connections"]
-                                        if c["reason"]], 10, "the reason in the status")
+        conns = wait(partial(refused, node), 10, "the reason in the status")
         assert "password mismatch: the peers' passwords differ" in conns[0]["reason"]
         assert "WARNING" in node.log_text()
     assert not established(h1) and not established(h2)
@@ -107,7 +116,7 @@ def test_incompatible_versions_refused_with_the_reason(mesh_lab: Callable[[int],
     h1 = lab.start(1)
     h2 = lab.start(2, "--protocol-min", "2", "--protocol-max", "3", peers=(1,))
     for node in (h1, h2):
-        wait(lambda node=node: "no common protocol version" in node.log_text(), 10,
+        wait(partial(logged, node, "no common protocol version"), 10,
              f"host {node.index} logging the refusal")
     (at_h2,) = [c for c in h2.ask("peers")["connections"] if c["reason"]]
     assert "this peer speaks 2..3, the other 1..1" in at_h2["reason"]

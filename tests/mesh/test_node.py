@@ -285,7 +285,7 @@ class Recorder:
     def gossip(self) -> Any:
         return Items(self.state) if self.state else None
 
-    def on_gossip(self, src: PeerName, msg: bytes) -> Any:
+    def on_gossip(self, _src: PeerName, msg: bytes) -> Any:
         new = set(msg.decode().split(",")) - self.state
         self.state |= new
         return Items(new) if new else None
@@ -414,7 +414,7 @@ def test_overlay_hook_decides_when_a_connection_is_established() -> None:
         await b.start()
         try:
             b.connect([addr(a)])
-            await until(lambda: oa.conns and ob.conns and oa.conns[0].messages)
+            await until(lambda: bool(oa.conns and ob.conns and oa.conns[0].messages))
             assert oa.conns[0].messages == [(7, b"hi")]
             assert oa.conns[0].params.remote_features == {"overlay": "test"}
             assert oa.conns[0].params.conn_uid == ob.conns[0].params.conn_uid
@@ -447,7 +447,7 @@ def test_heartbeats_detect_a_silent_peer() -> None:
             await until(lambda: established(a) == {b.name})
             (conn,) = b.connections()
             # b falls silent (a host gone, its cable cut): no heartbeats, no gossip.
-            conn.send = lambda msg: None  # type: ignore[method-assign]
+            conn.send = lambda msg: None  # type: ignore[method-assign]  # noqa: ARG005
             await until(lambda: not established(a), timeout=4, what="heartbeat timeout")
             assert a.routes.unicast(b.name) is None
 

@@ -239,10 +239,14 @@ def test_encoding_round_trip_and_chunking(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_malformed_payloads_are_refused(payload: bytes) -> None:
     t = local(77)
-    with pytest.raises(MalformedMessage):
+
+    def receive() -> None:
         kind, content = decode_payload(payload)
         if kind == UPDATE:
             t.apply_update(content)
+
+    with pytest.raises(MalformedMessage):
+        receive()
 
 
 def test_established_flag_round_trips() -> None:

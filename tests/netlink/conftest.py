@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from nl_helpers import FakePeer, Handler
 
 from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.transport import UnixTransport
+
+from .nl_helpers import FakePeer, Handler
 
 
 @pytest.fixture

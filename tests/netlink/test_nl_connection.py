@@ -10,7 +10,6 @@ from collections import deque
 from collections.abc import Callable
 
 import pytest
-from nl_helpers import FakePeer, Handler, ack, done, reply
 
 from odpctl.errors import (
     AlreadyExistsError,
@@ -34,13 +33,15 @@ from odpctl.netlink.message import (
     encode_message,
 )
 
+from .nl_helpers import FakePeer, Handler, ack, done, reply
+
 pytestmark = pytest.mark.timeout(20)
 
 MakePeer = Callable[[Handler], tuple[FakePeer, NetlinkConnection]]
 FAMILY = 0x30
 
 
-def acker(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+def acker(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
     return [ack(m) for m in msgs]
 
 
@@ -57,7 +58,7 @@ def test_request_sends_request_ack_and_returns_on_ack(peer: MakePeer) -> None:
 
 
 def test_request_returns_replies_before_the_ack(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         (m,) = msgs
         # Reply and ACK in separate datagrams, then in one.
         return [reply(m, b"first"), reply(m, b"second") + ack(m)]
@@ -111,7 +112,7 @@ def test_threads_never_share_a_sequence_number() -> None:
 def test_request_error_becomes_typed_exception(
     peer: MakePeer, err: int, cls: type[OdpError]
 ) -> None:
-    _, conn = peer(lambda peer, msgs: [ack(m, err) for m in msgs])
+    _, conn = peer(lambda _peer, msgs: [ack(m, err) for m in msgs])
     with pytest.raises(cls) as info:
         conn.request(FAMILY, 0, b"", "add flow")
     assert info.value.errno == err
@@ -121,7 +122,7 @@ def test_request_error_becomes_typed_exception(
 
 def test_request_error_carries_extended_ack_text(peer: MakePeer) -> None:
     _, conn = peer(
-        lambda peer, msgs: [ack(m, errno.EINVAL, "Flow actions may not be safe") for m in msgs]
+        lambda _peer, msgs: [ack(m, errno.EINVAL, "Flow actions may not be safe") for m in msgs]
     )
     with pytest.raises(KernelRefusedError) as info:
         conn.request(FAMILY, 0, b"", "add flow")
@@ -129,7 +130,7 @@ def test_request_error_carries_extended_ack_text(peer: MakePeer) -> None:
 
 
 def test_connection_is_usable_after_an_error(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         return [ack(m, errno.ENOENT if m.payload == b"bad!" else 0) for m in msgs]
 
     _, conn = peer(handler)
@@ -140,7 +141,7 @@ def test_connection_is_usable_after_an_error(peer: MakePeer) -> None:
 
 
 def test_stale_replies_are_counted_and_dropped(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         (m,) = msgs
         stale = Message(m.type, 0, m.seq + 1000, m.pid, b"")
         return [reply(stale, b"old"), ack(stale, errno.EINVAL), reply(m, b"mine"), ack(m)]
@@ -152,7 +153,7 @@ def test_stale_replies_are_counted_and_dropped(peer: MakePeer) -> None:
 
 
 def test_unsolicited_messages_go_to_notifications(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         (m,) = msgs
         note = encode_message(0x31, 0, 0, 0, b"vport added")
         return [note, reply(m, b"reply"), note + ack(m)]
@@ -182,7 +183,7 @@ def test_recv_notification_waits_for_a_late_message(peer: MakePeer) -> None:
 
 
 def test_notification_queue_is_bounded(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         notes = [encode_message(0x31, 0, 0, 0, bytes([i])) for i in range(5)]
         return [*notes, ack(msgs[0])]
 
@@ -197,7 +198,7 @@ def test_notification_queue_is_bounded(peer: MakePeer) -> None:
 
 
 def dumper(count: int, per_datagram: int = 2, intr_at: int | None = None, err: int = 0) -> Handler:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         out = []
         for m in msgs:
             if not m.flags & NLM_F_DUMP:
@@ -237,25 +238,23 @@ def test_empty_dump(peer: MakePeer) -> None:
 
 def test_dump_error_in_done_raises(peer: MakePeer) -> None:
     _, conn = peer(dumper(2, err=errno.EPERM))
-    got = []
+    got: list[bytes] = []
     with pytest.raises(PermissionDeniedError, match="dump things"):
-        for m in conn.dump(FAMILY, b"", "dump things"):
-            got.append(m.payload)
+        got.extend(m.payload for m in conn.dump(FAMILY, b"", "dump things"))
     assert got == [b"item0", b"item1"]
 
 
 def test_dump_refused_with_nlmsg_error(peer: MakePeer) -> None:
-    _, conn = peer(lambda peer, msgs: [ack(m, errno.EOPNOTSUPP, "no dumps here") for m in msgs])
+    _, conn = peer(lambda _peer, msgs: [ack(m, errno.EOPNOTSUPP, "no dumps here") for m in msgs])
     with pytest.raises(KernelRefusedError, match="no dumps here"):
         list(conn.dump(FAMILY, b"", "dump"))
 
 
 def test_dump_interrupted_reads_to_the_end_then_raises(peer: MakePeer) -> None:
     _, conn = peer(dumper(6, intr_at=2))
-    got = []
+    got: list[bytes] = []
     with pytest.raises(DumpInterrupted, match="changed during the dump"):
-        for m in conn.dump(FAMILY, b"", "dump flows"):
-            got.append(m.payload)
+        got.extend(m.payload for m in conn.dump(FAMILY, b"", "dump flows"))
     # Messages from the inconsistent point on are not handed out.
     assert got == [b"item0", b"item1"]
     assert conn.transport.recv_nowait() is None  # the rest was read
@@ -265,7 +264,7 @@ def test_dump_interrupted_reads_to_the_end_then_raises(peer: MakePeer) -> None:
 
 
 def test_dump_interrupted_flag_on_done(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         (m,) = msgs
         return [
             reply(m, b"a", flags=NLM_F_MULTI)
@@ -326,7 +325,7 @@ def test_request_during_a_dump_gets_only_its_own_replies(peer: MakePeer) -> None
 
 
 def test_batch_returns_one_result_per_request_with_errors_as_objects(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         out = []
         for m in msgs:
             (n,) = struct.unpack("=I", m.payload)
@@ -349,7 +348,7 @@ def test_batch_returns_one_result_per_request_with_errors_as_objects(peer: MakeP
 
 
 def test_batch_matches_out_of_order_replies(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         return [reply(m, m.payload) + ack(m) for m in reversed(msgs)]
 
     p, conn = peer(handler)
@@ -365,7 +364,7 @@ def test_batch_matches_out_of_order_replies(peer: MakePeer) -> None:
 
 def test_batch_of_ten_thousand_is_windowed(peer: MakePeer) -> None:
     p, conn = peer(
-        lambda peer, msgs: [ack(m, errno.ENOENT if m.seq % 1000 == 0 else 0) for m in msgs]
+        lambda _peer, msgs: [ack(m, errno.ENOENT if m.seq % 1000 == 0 else 0) for m in msgs]
     )
     n = 10_000
     results = conn.batch([(FAMILY, NLM_F_CREATE, b"\0" * 64) for _ in range(n)], "x")
@@ -378,7 +377,7 @@ def test_batch_of_ten_thousand_is_windowed(peer: MakePeer) -> None:
     assert conn.stale_replies == 0
 
 
-def netlink_like(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+def netlink_like(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
     """Answers as the kernel does: in order; an error whether asked or not, an ACK
     only if asked; payload b"fail" fails, b"echo" gets a reply."""
     out = []
@@ -423,7 +422,7 @@ def test_quiet_batch_when_the_last_request_fails_or_all_do(peer: MakePeer) -> No
 
 
 def test_quiet_batch_acks_dumps_and_takes_extra_acks(peer: MakePeer) -> None:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         out = []
         for m in msgs:
             if m.flags & NLM_F_DUMP == NLM_F_DUMP:
@@ -505,6 +504,6 @@ def test_context_manager_closes_the_transport(peer: MakePeer) -> None:
 
 def test_reply_of_type_error_is_not_mistaken_for_a_reply(peer: MakePeer) -> None:
     # An NLMSG_ERROR that is an ACK ends the request without being returned.
-    _, conn = peer(lambda peer, msgs: [ack(msgs[0])])
+    _, conn = peer(lambda _peer, msgs: [ack(msgs[0])])
     got = conn.request(FAMILY, 0, b"", "x")
     assert all(m.type != NLMSG_ERROR for m in got)

@@ -7,13 +7,14 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from nl_helpers import FakePeer, Handler, ack, reply
 
 from odpctl.errors import DecodeError, NotFoundError, PermissionDeniedError
 from odpctl.netlink import attrs as A
 from odpctl.netlink import genl as G
 from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.message import NLM_F_ACK, NLM_F_REQUEST, Message
+
+from .nl_helpers import FakePeer, Handler, ack, reply
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -61,7 +62,7 @@ def family_reply(name: str, id_: int, groups: dict[str, int]) -> bytes:
 
 
 def controller(families: dict[str, tuple[int, dict[str, int]]]) -> Handler:
-    def handler(peer: FakePeer, msgs: list[Message]) -> list[bytes]:
+    def handler(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
         out = []
         for m in msgs:
             cmd, _, body = G.split_genl(m.payload)
@@ -105,13 +106,13 @@ def test_unknown_family_is_not_found(peer: MakePeer) -> None:
 
 
 def test_other_errors_pass_through(peer: MakePeer) -> None:
-    _, conn = peer(lambda peer, msgs: [ack(m, errno.EPERM) for m in msgs])
+    _, conn = peer(lambda _peer, msgs: [ack(m, errno.EPERM) for m in msgs])
     with pytest.raises(PermissionDeniedError, match="resolve generic netlink family 'x'"):
         G.resolve_family(conn, "x")
 
 
 def test_reply_without_an_id_is_a_decode_error(peer: MakePeer) -> None:
     body = G.genl_payload(1, 2, A.attr_str(G.CTRL_ATTR_FAMILY_NAME, "x"))
-    _, conn = peer(lambda peer, msgs: [reply(m, body) + ack(m) for m in msgs])
+    _, conn = peer(lambda _peer, msgs: [reply(m, body) + ack(m) for m in msgs])
     with pytest.raises(DecodeError, match="no family id"):
         G.resolve_family(conn, "x")

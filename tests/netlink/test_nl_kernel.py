@@ -12,7 +12,6 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from nl_helpers import needs_genl, needs_root
 
 from odpctl.errors import KernelRefusedError, NotFoundError, OdpError
 from odpctl.netlink import attrs as A
@@ -21,6 +20,8 @@ from odpctl.netlink.connection import NetlinkConnection, ReceiveOverrun
 from odpctl.netlink.message import NLM_F_CREATE, NLM_F_EXCL
 from odpctl.netlink.netns import netns
 from odpctl.netlink.transport import NETLINK_ROUTE, KernelTransport
+
+from .nl_helpers import needs_genl, needs_root
 
 pytestmark = [needs_genl, pytest.mark.timeout(30)]
 

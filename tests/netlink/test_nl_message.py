@@ -7,11 +7,12 @@ import sys
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nl_helpers import ack, done
 
 from odpctl.errors import DecodeError
 from odpctl.netlink import message as M
 from odpctl.netlink.attrs import attr_str, attr_u32
+
+from .nl_helpers import ack, done
 
 little_endian = pytest.mark.skipif(sys.byteorder != "little", reason="golden bytes are LE")
 

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from nl_helpers import needs_genl, needs_root
 
 from odpctl.errors import NotFoundError, UsageError
 from odpctl.netlink import attrs as A
@@ -16,6 +15,8 @@ from odpctl.netlink import genl as G
 from odpctl.netlink.connection import NetlinkConnection
 from odpctl.netlink.netns import current_netns_id, netns
 from odpctl.netlink.transport import NETLINK_ROUTE, KernelTransport
+
+from .nl_helpers import needs_genl, needs_root
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -98,9 +99,15 @@ def test_socket_made_inside_stays_inside(scratch_netns: str) -> None:
 @needs_root
 def test_namespace_is_left_on_exceptions(scratch_netns: str) -> None:
     home = current_netns_id()
-    with pytest.raises(RuntimeError, match="boom"), netns(scratch_netns):
-        assert current_netns_id() != home
+    inside: list[str] = []
+
+    def fail() -> None:
+        inside.append(current_netns_id())
         raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"), netns(scratch_netns):
+        fail()
+    assert inside and inside[0] != home
     assert current_netns_id() == home
 
 

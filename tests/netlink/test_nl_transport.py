@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nl_helpers import ack, needs_genl
 
 from odpctl.errors import DatapathUnavailableError, NetlinkProtocolError
 from odpctl.netlink.attrs import attr_str
@@ -41,6 +40,8 @@ from odpctl.netlink.transport import (
     KernelTransport,
     UnixTransport,
 )
+
+from .nl_helpers import ack, needs_genl
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -5,7 +5,6 @@ and anything else must still be walked."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -23,10 +22,9 @@ from .strategies import flow_matches
 
 
 @pytest.fixture(autouse=True)
-def no_layouts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_layouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(flow_module, "_LAYOUTS", {})
     monkeypatch.setattr(flow_module, "_layout_count", 0)
-    yield
 
 
 def _parts(key: FlowKey, mask: FlowKey | None, n: int) -> list[bytes]:

@@ -26,7 +26,9 @@ def test_the_readme_example_imports_only_from_the_front_door() -> None:
     assert all(isinstance(n, ast.ImportFrom) and n.module == "odpctl.odp" for n in imports)
     # ... and its imports run: every name it takes is there.
     namespace: dict[str, object] = {}
-    exec(compile(ast.Module(imports, type_ignores=[]), "README.md", "exec"), namespace)
+    # the README's own import lines, nothing else of it
+    body: list[ast.stmt] = [*imports]
+    exec(compile(ast.Module(body, type_ignores=[]), "README.md", "exec"), namespace)  # noqa: S102
     names = {a.name for n in imports for a in n.names}
     assert names <= set(odpctl.odp.__all__)
 

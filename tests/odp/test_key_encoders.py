@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
+from odpctl.netlink.attrs import attr
 from odpctl.odp import keys
 from odpctl.odp.keys import Eth, FlowKey, Ipv4, Ports, Tunnel, Unknown, encode_key
 from odpctl.odp.uapi import KeyAttr
@@ -25,10 +25,9 @@ from .test_key_shapes import random_key
 
 
 @pytest.fixture(autouse=True)
-def fresh_encoders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_encoders(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no compiled encoder and leaves the module's cache alone."""
     monkeypatch.setattr(keys, "_KEY_ENCODERS", {})
-    yield
 
 
 def generic(key: dict[int, Any]) -> bytes | str:
@@ -68,7 +67,7 @@ def test_any_key_agrees_with_generic(key: FlowKey) -> None:
     assert encoded(key) == generic(key)
 
 
-WEAVE = {
+WEAVE: dict[int, Any] = {
     KeyAttr.IN_PORT: 2,
     KeyAttr.ETHERNET: Eth(b"\1" * 6, b"\2" * 6),
     KeyAttr.ETHERTYPE: 0x0800,
@@ -110,19 +109,20 @@ def test_odd_values_take_the_generic_path(kind: int, bad: Any) -> None:
 
 
 def test_uncompilable_shapes() -> None:
-    for key in (
+    shapes: list[dict[int, Any]] = [
         {KeyAttr.MPLS: (1,)},
         {KeyAttr.ENCAP: FlowKey({KeyAttr.IN_PORT: 1})},
         {KeyAttr.IN_PORT: 1, 200: Unknown(b"x")},
         {},
-    ):
+    ]
+    for key in shapes:
         assert encoded(key) == generic(key)
         assert not compiled(key)
 
 
 def test_encoder_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keys, "_MAX_KEY_ENCODERS", 3)
-    kinds = [KeyAttr.IN_PORT, KeyAttr.PRIORITY, KeyAttr.SKB_MARK, KeyAttr.RECIRC_ID]
+    kinds: list[int] = [KeyAttr.IN_PORT, KeyAttr.PRIORITY, KeyAttr.SKB_MARK, KeyAttr.RECIRC_ID]
     for n in range(1, 5):
         key = {k: n for k in kinds[:n]}
         assert encoded(key) == generic(key)
@@ -138,7 +138,7 @@ def masked_generic(kind: int, value: Any, mask: Any) -> bytes | str:
         return repr(exc)
     (size,) = struct.unpack_from("=H", v)  # nla_len: the payload less its padding
     payload = v[4:size] + m[4:size]
-    return keys.attr(kind, payload)
+    return attr(kind, payload)
 
 
 def test_masked_fixed_attrs_agree_with_generic() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,12 +43,11 @@ V6 = bytes.fromhex("20010db8000000000000000000000001")
 
 
 @pytest.fixture(autouse=True)
-def fresh_shapes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no compiled shape and leaves the module's cache alone."""
     monkeypatch.setattr(keys, "_SHAPES", {})
     monkeypatch.setattr(keys, "_shape_count", 0)
     monkeypatch.setattr(keys, "_NO_SHAPE", {})
-    yield
 
 
 def generic(data: bytes) -> FlowKey | type[DecodeError]:
@@ -175,7 +173,7 @@ def test_compiled_equals_generic_on_random_keys() -> None:
     assert compiled_hits > 50
 
 
-def random_key_value(rng: random.Random, kind: int, value: Any) -> Any:
+def random_key_value(rng: random.Random, _kind: int, value: Any) -> Any:
     """A value of the same shape as ``value`` (same tunnel fields, same sizes)."""
     if isinstance(value, Tunnel):
         t = Tunnel()

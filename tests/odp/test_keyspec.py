@@ -160,7 +160,8 @@ def _sample(opt: TunnelOpt) -> Any:
 
 @pytest.mark.parametrize("opt", TUNNEL_OPTS, ids=_ids)
 def test_the_tunnel_codec_follows_the_spec(opt: TunnelOpt) -> None:
-    tunnel = Tunnel(**{opt.field: _sample(opt)})
+    fields: dict[str, Any] = {opt.field: _sample(opt)}
+    tunnel = Tunnel(**fields)
     data = encode_key(FlowKey({KeyAttr.TUNNEL: tunnel}))
     inner = data[4:]
     size, kind = struct.unpack_from("=HH", inner)
@@ -176,7 +177,8 @@ def test_tunnel_fields_read_and_write_as_the_spec_says(opt: TunnelOpt) -> None:
     value, text = SAMPLES[opt.syntax]
     key, mask = parse_tunnel(Scanner(f"{opt.text}={text})"))
     assert getattr(key, opt.field) == value and getattr(mask, opt.field) == opt.full
-    tunnel = Tunnel(**{opt.field: value})
+    one: dict[str, Any] = {opt.field: value}
+    tunnel = Tunnel(**one)
     assert parse_tunnel(Scanner(format_tunnel(tunnel, None, False) + ")"))[0] == tunnel
 
 
@@ -201,11 +203,13 @@ def test_struct_options_read_and_write_their_fields(opt: TunnelOpt) -> None:
     key, mask = parse_tunnel(Scanner(f"{opt.text}({text}))"))
     assert getattr(key, opt.field) == layout.pack(*values)
     assert getattr(mask, opt.field) == b"\xff" * layout.size
-    exact = Tunnel(**{opt.field: layout.pack(*values)})
+    packed: dict[str, Any] = {opt.field: layout.pack(*values)}
+    exact = Tunnel(**packed)
     assert format_tunnel(exact, None, False).startswith(f"{opt.text}({text})")
     # A field left out matches anything; bytes of another length go raw.
     first = opt.fields[0]
     _, mask = parse_tunnel(Scanner(f"{opt.text}({first.text}={SAMPLES[first.syntax][1]}))"))
     assert getattr(mask, opt.field)[layout.size - 1] == 0
-    odd = Tunnel(**{opt.field: bytes(layout.size + 1)})
+    longer: dict[str, Any] = {opt.field: bytes(layout.size + 1)}
+    odd = Tunnel(**longer)
     assert format_tunnel(odd, None, False).startswith(f"key{int(opt.kind)}(")

@@ -7,7 +7,7 @@ the value in place, and formats again.
 
 from __future__ import annotations
 
-from odpctl.odp.actions import Output, Set
+from odpctl.odp.actions import Action, Output, Set
 from odpctl.odp.keys import Eth, FlowKey, Tunnel
 from odpctl.odp.text.actions import format_actions
 from odpctl.odp.text.keys import format_key, parse_key
@@ -58,7 +58,7 @@ def test_a_mask_without_a_keys_attribute() -> None:
 
 def test_changed_action_list_is_not_printed_as_before() -> None:
     tunnel = Tunnel(tun_id=0x200001, ipv4_dst=0xC0A80101, ttl=64, df=True)
-    actions = [Set(K.TUNNEL, tunnel), Output(2)]
+    actions: list[Action] = [Set(K.TUNNEL, tunnel), Output(2)]
     text = "set(tunnel(tun_id=0x200001,dst=192.168.1.1,ttl=64,flags(df|key))),2"
     assert format_actions(actions) == text
     tunnel.ttl = 9

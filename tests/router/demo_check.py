@@ -10,10 +10,10 @@ from pathlib import Path
 
 
 def _namespaces() -> set[str]:
-    """The demo's namespaces (``odpdemo<hex>-...``): other tests, of this suite or of
-    someone else on the machine, make and remove namespaces of their own meanwhile."""
+    """The demo's namespaces (its lab names them odpdemo...): other runs' come and go."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {name for line in out.splitlines() if (name := line.split(" ")[0]).startswith("odpdemo")}
+    return {n for n in (line.split()[0] for line in out.splitlines() if line.strip())
+            if n.startswith("odpdemo")}
 
 
 def check_demo(datapath: str) -> None:
@@ -35,4 +35,5 @@ def check_demo(datapath: str) -> None:
     # the routers' connections run on the fast path (VXLAN), which carried the pings
     assert proc.stdout.count("overlay=fastdp") == 2, proc.stdout
     assert "set(tunnel(tun_id=" in proc.stdout and "actions:" in proc.stdout
-    assert _namespaces() == before
+    after = _namespaces()
+    assert after == before, f"left: {sorted(after - before)}, gone: {sorted(before - after)}"

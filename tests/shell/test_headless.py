@@ -159,6 +159,6 @@ def test_history_file_and_suggestions_from_it(tmp_path: Path) -> None:
 
 def test_the_prompt_shows_the_current_datapath() -> None:
     shell = Shell(make_state(None), Recorder(), ROOT)
-    assert "".join(t for _, t in shell._prompt()) == "odpctl> "
+    assert "".join(f[1] for f in shell._prompt()) == "odpctl> "
     shell.state.use("dp0")
-    assert "".join(t for _, t in shell._prompt()) == "odpctl dp0> "
+    assert "".join(f[1] for f in shell._prompt()) == "odpctl dp0> "

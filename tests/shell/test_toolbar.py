@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from typing import cast
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from odpctl.errors import DatapathUnavailableError
 from odpctl.odp.datapath import Datapath
+from odpctl.odp.dpif import Dpif
 from odpctl.shell.toolbar import Toolbar, toolbar_fragments
 from odpctl.watch.frames import StatsTracker
 
 
-def text(fragments: list) -> str:
-    return "".join(t for _, t in fragments)
+def text(fragments: StyleAndTextTuples) -> str:
+    return "".join(f[1] for f in fragments)
 
 
 def test_what_it_says() -> None:
@@ -24,7 +28,7 @@ def test_what_it_says() -> None:
     fragments = toolbar_fragments("dp0", frame, None)
     assert text(fragments) == (" dp0  3 flows │ hit 1.2k/s missed 3.0/s lost 1.0/s "
                                "│ hit-ratio 99.7% ")
-    styles = dict((t.split()[0], s) for s, t in fragments if t.strip())
+    styles = {f[1].split()[0]: f[0] for f in fragments if f[1].strip()}
     assert styles["missed"] == "class:toolbar.miss" and styles["lost"] == "class:toolbar.lost"
 
 
@@ -60,7 +64,7 @@ def wait_for(bar: Toolbar, want: str) -> str:
 def test_it_samples_in_the_background_and_follows_the_current_datapath() -> None:
     current: list[str | None] = [None]
     dpif = CountingDpif()
-    bar = Toolbar(lambda: dpif, lambda: current[0], interval=0.05)  # type: ignore[arg-type]
+    bar = Toolbar(lambda: cast(Dpif, dpif), lambda: current[0], interval=0.05)
     bar.start()
     try:
         # No current datapath: the only one there is.
@@ -74,8 +78,7 @@ def test_it_samples_in_the_background_and_follows_the_current_datapath() -> None
 
 
 def test_an_unavailable_datapath_is_shown_not_raised() -> None:
-    bar = Toolbar(lambda: CountingDpif(fail=True), lambda: "dp0",  # type: ignore[arg-type]
-                  interval=0.05)
+    bar = Toolbar(lambda: cast(Dpif, CountingDpif(fail=True)), lambda: "dp0", interval=0.05)
     bar.start()
     try:
         wait_for(bar, "the datapath went away")

@@ -116,7 +116,7 @@ def stats_show_hit_rates(bed: Bed, a: str, b: str, odpctl: Odpctl) -> None:
     assert objs[0]["flows"] == 4
 
 
-def vports_show_events_and_rates(bed: Bed, a: str, b: str, odpctl: Odpctl) -> None:
+def vports_show_events_and_rates(bed: Bed, a: str, b: str, _odpctl: Odpctl) -> None:
     from odpctl.odp.vport import Vport
 
     bed.connect(a, b)

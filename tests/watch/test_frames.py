@@ -28,9 +28,11 @@ def test_lookup_rates_average_and_history() -> None:
     assert first.rates is None and first.average is None and first.interval is None
     second = t.update(datapath(hit=300, missed=20, lost=5), 2.0, 2.0)
     assert second.interval == 2.0
+    assert second.rates is not None
     assert (second.rates.hit, second.rates.missed, second.rates.lost) == (100.0, 5.0, 2.5)
     assert second.rates.hit_ratio == pytest.approx(100 / 107.5 * 100)
     third = t.update(datapath(hit=300, missed=20, lost=5), 3.0, 3.0)
+    assert third.rates is not None and third.average is not None
     assert third.rates.hit == 0.0 and third.rates.hit_ratio is None  # no lookups at all
     assert third.average.hit == pytest.approx(200 / 3)
     fourth = t.update(datapath(hit=301, missed=20, lost=5), 4.0, 4.0)
@@ -57,7 +59,8 @@ def test_flow_frame_totals() -> None:
     assert last.count(State.live) == 1
     assert last.shown == 2 and last.total == 2
     assert last.rates == pytest.approx((14.0, 1400.0))
-    assert last.stats is not None and last.stats.rates.missed == 1.0
+    assert last.stats is not None and last.stats.rates is not None
+    assert last.stats.rates.missed == 1.0
     assert frames[0].rates is None
 
 
@@ -83,7 +86,7 @@ def test_every_sort_order(order: FlowSort) -> None:
                            actions_text=odptext.actions_text)
     if order in expected:
         assert [e.item.key.in_port for e in reverse] == expected[order][::-1]
-    assert sorted(ports) == [1, 2, 3]
+    assert sorted(p or 0 for p in ports) == [1, 2, 3]
 
 
 def test_leaving_flows_sort_below_idle_ones_by_rate() -> None:

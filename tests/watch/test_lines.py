@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from odpctl.odp.packet import Upcall
 from odpctl.odp.text.keys import parse_key
@@ -18,7 +19,7 @@ ICMP_KEY = ("in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_typ
             "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)")
 
 
-def three_frames() -> list:
+def three_frames() -> list[Any]:
     return flow_frames([
         (0.0, [flow(1, packets=1), flow(2), flow(3, "arp()")], datapath(hit=1)),
         (1.0, [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],

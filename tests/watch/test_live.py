@@ -22,7 +22,7 @@ ODPCTL = str(Path(sys.executable).with_name("odpctl"))
 
 
 @pytest.fixture
-def terminal(hosted: Hosted) -> Iterator[list[Tmux]]:
+def terminal(hosted: Hosted) -> Iterator[list[Tmux]]:  # noqa: ARG001 - needs the hosts up
     opened: list[Tmux] = []
     yield opened
     for term in opened:

@@ -145,8 +145,11 @@ def test_a_slow_subscriber_costs_the_router_nothing_but_counts_drops(tmp_path: P
         sub = MirrorSubscription(r.path, None)
         wait_subscribed(r.mirror)
         # Published from here in a burst: the router's loop cannot drain in between.
-        r.loop.call_soon_threadsafe(lambda: [
-            r.mirror.publish(7, PacketCmd.MISS, encode_key(KEY), b"x") for _ in range(10)])
+        def burst() -> None:
+            for _ in range(10):
+                r.mirror.publish(7, PacketCmd.MISS, encode_key(KEY), b"x")
+
+        r.loop.call_soon_threadsafe(burst)
         received = 0
         while sub.receive(timeout=0.5) is not None:
             received += 1

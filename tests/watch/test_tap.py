@@ -21,7 +21,7 @@ def pids(hosted: Hosted) -> dict[int | None, tuple[int, ...]]:
     return {v.port_no: v.upcall_pids for v in hosted.bed.dpif.list_vports(hosted.bed.dp)}
 
 
-def arp_from(hosted: Hosted, ns: str) -> None:
+def arp_from(_hosted: Hosted, ns: str) -> None:
     subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "10.0.0.99"],
                    capture_output=True, timeout=20)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from odpctl.watch.tracker import State, Tracker, counter_rate, sum_rates
@@ -13,7 +15,7 @@ def tracker(linger: float = 3.0) -> Tracker[Item]:
     return Tracker(lambda i: i[0], lambda i: (i[1], i[2]), linger=linger)
 
 
-def by_name(entries: list) -> dict:
+def by_name(entries: list[Any]) -> dict[Any, Any]:
     return {e.ident: e for e in entries}
 
 

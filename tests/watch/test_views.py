@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console, RenderableType
 
 from odpctl.odp.upcalls import VportEvent
@@ -25,7 +27,7 @@ def draw(renderable: RenderableType, width: int = 140) -> list[str]:
     return console.export_text().splitlines()
 
 
-def frames() -> list:
+def frames() -> list[Any]:
     return flow_frames([
         (0.0, [flow(1, packets=1), flow(2), flow(3, "arp()")], datapath(hit=1)),
         (1.0, [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
@@ -105,7 +107,7 @@ def test_port_screen() -> None:
 class FramesWatcher:
     """Stands for a `FlowWatcher`: gives the frames it was made with, in turn."""
 
-    def __init__(self, frames: list) -> None:
+    def __init__(self, frames: list[Any]) -> None:
         self.frames = iter(frames)
 
     def frame(self) -> object:
@@ -123,8 +125,8 @@ def test_new_flows_stay_highlighted_a_while_and_keys_change_the_order() -> None:
 
     def styles() -> dict[int, str]:
         frame = view.sample()
-        table = view.render(frame, rows=20).renderables[4]  # type: ignore[attr-defined]
-        ports = [e.item.key.in_port for e in sort_entries(
+        table = view.render(frame, rows=20).renderables[4]  # type: ignore[union-attr]
+        ports = [e.item.key.in_port or 0 for e in sort_entries(
             frame.entries, view.order, reverse=view.reverse, match_text=odptext.match_text,
             actions_text=odptext.actions_text)]
         return {port: str(row.style or "") for port, row in zip(ports, table.rows, strict=True)}
@@ -133,8 +135,11 @@ def test_new_flows_stay_highlighted_a_while_and_keys_change_the_order() -> None:
     assert styles()[2] == "bold green"  # new
     assert styles()[2] == "bold green"  # still, a second later
     assert styles()[2] == "dim"  # long since: idle like the rest
-    assert view.key("s") and view.order is FlowSort.bps
-    assert view.key("S") and view.order is FlowSort.pps
-    assert view.key("S") and view.order is FlowSort.actions  # it wraps around
+    def order() -> FlowSort:  # read anew: each key changes it
+        return view.order
+
+    assert view.key("s") and order() is FlowSort.bps
+    assert view.key("S") and order() is FlowSort.pps
+    assert view.key("S") and order() is FlowSort.actions  # it wraps around
     assert view.key("r") and view.reverse
     assert not view.key("x")

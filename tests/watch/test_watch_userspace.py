@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from odpctl.errors import EXIT_REFUSED
 
 from . import scenarios
@@ -51,8 +53,9 @@ def test_upcalls_refuses_pids_it_cannot_check(
     assert bed.dpif.get_vport(bed.dp, port).upcall_pids == (4242,)
 
 
+@pytest.mark.usefixtures("hosted")
 def test_no_router_means_tap_and_router_only_fails(
-    hosted: Hosted, odpctl: Callable[..., Result], tmp_path: object
+    odpctl: Callable[..., Result], tmp_path: object
 ) -> None:
     result = odpctl("watch", "upcalls", "--source", "router", "--control",
                     f"{tmp_path}/none.sock", "--count", "1")

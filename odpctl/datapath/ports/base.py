@@ -58,7 +58,7 @@ class Port:
     def on_readable(self) -> None:
         return None
 
-    def send(self, pkt: Packet) -> None:
+    def send(self, _pkt: Packet) -> None:
         self.tx_dropped += 1
 
     def flush(self) -> bool:

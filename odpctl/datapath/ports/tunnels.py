@@ -110,7 +110,7 @@ class TunnelPort(Port):
             for opt, size in ((SO_RCVBUFFORCE, 4 << 20), (SO_SNDBUFFORCE, 4 << 20)):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, opt, size)
-            sock.bind(("0.0.0.0", self._dst_port))
+            sock.bind(("0.0.0.0", self._dst_port))  # noqa: S104 - the tunnel port: any underlay
             sock.setblocking(False)
         except BaseException:
             sock.close()

@@ -234,7 +234,7 @@ class _Parser:
 
     # --- one parser per action -----------------------------------------------------
 
-    def p_userspace(self, depth: int) -> Action:
+    def p_userspace(self, _depth: int) -> Action:
         sc = self.sc
         ctx = "userspace action"
         sc.expect("(", ctx)
@@ -359,14 +359,14 @@ class _Parser:
             raise self.error(f"odd number of hex digits in {what}")
         return bytes(out)
 
-    def p_set(self, depth: int) -> Action:
+    def p_set(self, _depth: int) -> Action:
         sc = self.sc
         sc.expect("(", "set action")
         kind, value, mask = parse_key_attr(sc)
         sc.expect(")", "set action")
         return _set_action(kind, value, mask)
 
-    def p_push_vlan(self, depth: int) -> Action:
+    def p_push_vlan(self, _depth: int) -> Action:
         sc = self.sc
         ctx = "push_vlan"
         sc.expect("(", ctx)
@@ -384,7 +384,7 @@ class _Parser:
         sc.expect(")", ctx)
         return PushVlan(tpid, vid | pcp << 13 | (VLAN_CFI if cfi else 0))
 
-    def p_pop_vlan(self, depth: int) -> Action:
+    def p_pop_vlan(self, _depth: int) -> Action:
         return PopVlan()
 
     def p_sample(self, depth: int) -> Action:
@@ -407,7 +407,7 @@ class _Parser:
         probability = min(max(probability, 0), UINT32_MAX)
         return Sample(probability, actions)
 
-    def p_recirc(self, depth: int) -> Action:
+    def p_recirc(self, _depth: int) -> Action:
         return Recirc(self.parenthesised_uint("recirc", "recirc_id", 32))
 
     def parenthesised_uint(self, ctx: str, what: str, bits: int) -> int:
@@ -416,7 +416,7 @@ class _Parser:
         self.sc.expect(")", ctx)
         return value
 
-    def p_hash(self, depth: int) -> Action:
+    def p_hash(self, _depth: int) -> Action:
         sc = self.sc
         sc.expect("(", "hash action")
         start = sc.pos
@@ -444,14 +444,14 @@ class _Parser:
         sc.expect(")", ctx)
         return label << 12 | tc << 9 | bos << 8 | ttl, eth_type
 
-    def p_push_mpls(self, depth: int) -> Action:
+    def p_push_mpls(self, _depth: int) -> Action:
         return PushMpls(*self.mpls_lse("push_mpls"))
 
-    def p_add_mpls(self, depth: int) -> Action:
+    def p_add_mpls(self, _depth: int) -> Action:
         lse, eth_type = self.mpls_lse("add_mpls")
         return AddMpls(lse, eth_type, 0)
 
-    def p_pop_mpls(self, depth: int) -> Action:
+    def p_pop_mpls(self, _depth: int) -> Action:
         sc = self.sc
         sc.expect("(", "pop_mpls")
         self.field("eth_type=", "pop_mpls")
@@ -459,7 +459,7 @@ class _Parser:
         sc.expect(")", "pop_mpls")
         return PopMpls(eth_type)
 
-    def p_ct(self, depth: int) -> Action:
+    def p_ct(self, _depth: int) -> Action:
         sc = self.sc
         commit = force = False
         zone: int | None = None
@@ -623,13 +623,13 @@ class _Parser:
         except ValueError:
             raise self.error(f"invalid IP address '{token}'", start) from None
 
-    def p_ct_clear(self, depth: int) -> Action:
+    def p_ct_clear(self, _depth: int) -> Action:
         return CtClear()
 
-    def p_trunc(self, depth: int) -> Action:
+    def p_trunc(self, _depth: int) -> Action:
         return Trunc(self.parenthesised_uint("trunc", "length", 32))
 
-    def p_push_eth(self, depth: int) -> Action:
+    def p_push_eth(self, _depth: int) -> Action:
         sc = self.sc
         sc.expect("(", "push_eth")
         self.field("src=", "push_eth")
@@ -639,10 +639,10 @@ class _Parser:
         sc.expect(")", "push_eth")
         return PushEth(src, dst)
 
-    def p_pop_eth(self, depth: int) -> Action:
+    def p_pop_eth(self, _depth: int) -> Action:
         return PopEth()
 
-    def p_push_nsh(self, depth: int) -> Action:
+    def p_push_nsh(self, _depth: int) -> Action:
         sc = self.sc
         ctx = "push_nsh"
         sc.expect("(", ctx)
@@ -691,11 +691,11 @@ class _Parser:
             return PushNsh(Nsh(base=base, md1=(context[0], context[1], context[2], context[3])))
         return PushNsh(Nsh(base=base, md2=md2 or None))
 
-    def p_pop_nsh(self, depth: int) -> Action:
+    def p_pop_nsh(self, _depth: int) -> Action:
         self.sc.expect("()", "pop_nsh")
         return PopNsh()
 
-    def p_meter(self, depth: int) -> Action:
+    def p_meter(self, _depth: int) -> Action:
         return Meter(self.parenthesised_uint("meter", "meter id", 32))
 
     def p_clone(self, depth: int) -> Action:
@@ -723,10 +723,10 @@ class _Parser:
         sc.expect(")", "dec_ttl")
         return DecTtl(actions)
 
-    def p_drop(self, depth: int) -> Action:
+    def p_drop(self, _depth: int) -> Action:
         return Drop()
 
-    def p_psample(self, depth: int) -> Action:
+    def p_psample(self, _depth: int) -> Action:
         sc = self.sc
         ctx = "psample"
         sc.expect("(", ctx)
@@ -757,14 +757,14 @@ class _Parser:
             raise self.error("psample needs a group")
         return Psample(group, cookie or None)
 
-    def p_tnl_pop(self, depth: int) -> Action:
+    def p_tnl_pop(self, _depth: int) -> Action:
         sc = self.sc
         sc.expect("(", "tnl_pop")
         port = self.port("port", ")")
         sc.expect(")", "tnl_pop")
         return TunnelPop(port)
 
-    def p_lb_output(self, depth: int) -> Action:
+    def p_lb_output(self, _depth: int) -> Action:
         return LbOutput(self.parenthesised_uint("lb_output", "bond id", 32))
 
     def unknown_action(self, kind: int, start: int) -> Action:
@@ -776,7 +776,7 @@ class _Parser:
             self.sc.expect(")", f"action{kind}")
         return UnknownAction(kind, data)
 
-    def p_tnl_push(self, depth: int) -> Action:
+    def p_tnl_push(self, _depth: int) -> Action:
         return read_tnl_push(self)
 
 

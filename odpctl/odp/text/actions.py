@@ -222,13 +222,13 @@ def _fmt_userspace(out: _Out, a: Userspace, names: _PortNames) -> None:
     out.append(")")
 
 
-def _fmt_set(out: _Out, a: Set, names: _PortNames) -> None:
+def _fmt_set(out: _Out, a: Set, _names: _PortNames) -> None:
     out.append("set(")
     out.append(format_key_attr(a.kind, a.value, None))
     out.append(")")
 
 
-def _fmt_set_masked(out: _Out, a: SetMasked, names: _PortNames) -> None:
+def _fmt_set_masked(out: _Out, a: SetMasked, _names: _PortNames) -> None:
     if a.kind == KeyAttr.NSH:
         out.append(f"set(nsh({_nsh_masked(a.value, a.mask)}))")
         return
@@ -276,7 +276,7 @@ def _vlan_tci(tci: int) -> str:
     return text
 
 
-def _fmt_push_vlan(out: _Out, a: PushVlan, names: _PortNames) -> None:
+def _fmt_push_vlan(out: _Out, a: PushVlan, _names: _PortNames) -> None:
     out.append("push_vlan(")
     if a.tpid != ETH_P_8021Q:
         out.append(f"tpid=0x{a.tpid:04x},")
@@ -284,7 +284,7 @@ def _fmt_push_vlan(out: _Out, a: PushVlan, names: _PortNames) -> None:
     out.append(")")
 
 
-def _fmt_pop_vlan(out: _Out, a: PopVlan, names: _PortNames) -> None:
+def _fmt_pop_vlan(out: _Out, _a: PopVlan, _names: _PortNames) -> None:
     out.append("pop_vlan")
 
 
@@ -295,11 +295,11 @@ def _fmt_sample(out: _Out, a: Sample, names: _PortNames) -> None:
     out.append("))")
 
 
-def _fmt_recirc(out: _Out, a: Recirc, names: _PortNames) -> None:
+def _fmt_recirc(out: _Out, a: Recirc, _names: _PortNames) -> None:
     out.append(f"recirc({hex0(a.id)})")
 
 
-def _fmt_hash(out: _Out, a: Hash, names: _PortNames) -> None:
+def _fmt_hash(out: _Out, a: Hash, _names: _PortNames) -> None:
     if a.alg == HashAlg.L4:
         out.append(f"hash(l4({a.basis}))")
     elif a.alg == HashAlg.SYM_L4:
@@ -308,15 +308,15 @@ def _fmt_hash(out: _Out, a: Hash, names: _PortNames) -> None:
         out.append(f"hash(Unknown hash algorithm({a.alg}))")
 
 
-def _fmt_push_mpls(out: _Out, a: PushMpls, names: _PortNames) -> None:
+def _fmt_push_mpls(out: _Out, a: PushMpls, _names: _PortNames) -> None:
     out.append(f"push_mpls({_mpls_lse(a.lse)},eth_type=0x{a.ethertype:x})")
 
 
-def _fmt_pop_mpls(out: _Out, a: PopMpls, names: _PortNames) -> None:
+def _fmt_pop_mpls(out: _Out, a: PopMpls, _names: _PortNames) -> None:
     out.append(f"pop_mpls(eth_type=0x{a.ethertype:x})")
 
 
-def _fmt_add_mpls(out: _Out, a: AddMpls, names: _PortNames) -> None:
+def _fmt_add_mpls(out: _Out, a: AddMpls, _names: _PortNames) -> None:
     out.append(f"add_mpls({_mpls_lse(a.lse)},eth_type=0x{a.ethertype:x})")
 
 
@@ -392,7 +392,7 @@ def _bracket(addr: bytes, bracket: bool) -> str:
     return f"[{text}]" if bracket else text
 
 
-def _fmt_ct(out: _Out, a: Ct, names: _PortNames) -> None:
+def _fmt_ct(out: _Out, a: Ct, _names: _PortNames) -> None:
     parts: list[str] = []
     if a.commit:
         parts.append("commit")
@@ -413,23 +413,23 @@ def _fmt_ct(out: _Out, a: Ct, names: _PortNames) -> None:
     out.append(f"ct({','.join(parts)})" if parts else "ct")
 
 
-def _fmt_ct_clear(out: _Out, a: CtClear, names: _PortNames) -> None:
+def _fmt_ct_clear(out: _Out, _a: CtClear, _names: _PortNames) -> None:
     out.append("ct_clear")
 
 
-def _fmt_trunc(out: _Out, a: Trunc, names: _PortNames) -> None:
+def _fmt_trunc(out: _Out, a: Trunc, _names: _PortNames) -> None:
     out.append(f"trunc({a.max_len})")
 
 
-def _fmt_push_eth(out: _Out, a: PushEth, names: _PortNames) -> None:
+def _fmt_push_eth(out: _Out, a: PushEth, _names: _PortNames) -> None:
     out.append(f"push_eth(src={format_mac(a.src)},dst={format_mac(a.dst)})")
 
 
-def _fmt_pop_eth(out: _Out, a: PopEth, names: _PortNames) -> None:
+def _fmt_pop_eth(out: _Out, _a: PopEth, _names: _PortNames) -> None:
     out.append("pop_eth")
 
 
-def _fmt_push_nsh(out: _Out, a: PushNsh, names: _PortNames) -> None:
+def _fmt_push_nsh(out: _Out, a: PushNsh, _names: _PortNames) -> None:
     # Open vSwitch prints push_nsh through the NSH header it would push
     # (odp_nsh_hdr_from_attr), so flags and TTL show as the header holds them.
     nsh = a.nsh
@@ -457,11 +457,11 @@ def _fmt_push_nsh(out: _Out, a: PushNsh, names: _PortNames) -> None:
     out.append(")")
 
 
-def _fmt_pop_nsh(out: _Out, a: PopNsh, names: _PortNames) -> None:
+def _fmt_pop_nsh(out: _Out, _a: PopNsh, _names: _PortNames) -> None:
     out.append("pop_nsh()")
 
 
-def _fmt_meter(out: _Out, a: Meter, names: _PortNames) -> None:
+def _fmt_meter(out: _Out, a: Meter, _names: _PortNames) -> None:
     out.append(f"meter({a.id})")
 
 
@@ -485,11 +485,11 @@ def _fmt_dec_ttl(out: _Out, a: DecTtl, names: _PortNames) -> None:
     out.append("))")
 
 
-def _fmt_drop(out: _Out, a: Drop, names: _PortNames) -> None:
+def _fmt_drop(out: _Out, _a: Drop, _names: _PortNames) -> None:
     out.append("drop")
 
 
-def _fmt_psample(out: _Out, a: Psample, names: _PortNames) -> None:
+def _fmt_psample(out: _Out, a: Psample, _names: _PortNames) -> None:
     out.append(f"psample(group={a.group}")
     if a.cookie is not None:
         out.append(",cookie=" + format_min_hex(a.cookie))
@@ -506,11 +506,11 @@ def _fmt_tunnel_pop(out: _Out, a: TunnelPop, names: _PortNames) -> None:
     out.append(f"tnl_pop({_port(a.port, names)})")
 
 
-def _fmt_lb_output(out: _Out, a: LbOutput, names: _PortNames) -> None:
+def _fmt_lb_output(out: _Out, a: LbOutput, _names: _PortNames) -> None:
     out.append(f"lb_output({a.bond_id})")
 
 
-def _fmt_unknown(out: _Out, a: UnknownAction, names: _PortNames) -> None:
+def _fmt_unknown(out: _Out, a: UnknownAction, _names: _PortNames) -> None:
     out.append(f"action{a.kind}")
     if a.data:
         out.append("(" + " ".join(f"{b:02x}" for b in a.data) + ")")

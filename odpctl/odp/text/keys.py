@@ -178,7 +178,7 @@ _FRAG_VALUES = {"no": 0, "first": 1, "later": 2}
 _Fmt = Callable[[Any, Any, bool], str]
 
 
-def _fmt_u32(v: int, m: int | None, verbose: bool) -> str:
+def _fmt_u32(v: int, m: int | None, _verbose: bool) -> str:
     if m is None or m == 0xFFFFFFFF:
         return hex0(v)
     return f"{hex0(v)}/{hex0(m)}"
@@ -218,13 +218,13 @@ def _fmt_ct_labels(v: bytes, m: bytes | None, verbose: bool) -> str:
     return ""
 
 
-def _fmt_in_port(v: int, m: int | None, verbose: bool) -> str:
+def _fmt_in_port(v: int, m: int | None, _verbose: bool) -> str:
     if m is None or m == 0xFFFFFFFF:
         return str(v)
     return f"{v}/{hex0(m)}"
 
 
-def _fmt_ethertype(v: int, m: int | None, verbose: bool) -> str:
+def _fmt_ethertype(v: int, m: int | None, _verbose: bool) -> str:
     if m is None or m == 0xFFFF:
         return f"0x{v:04x}"
     return f"0x{v:04x}/0x{m:04x}"
@@ -268,7 +268,7 @@ def format_mpls_lse(lse: int) -> str:
     return f"label={lse >> 12},tc={(lse >> 9) & 7},ttl={lse & 0xFF},bos={(lse >> 8) & 1}"
 
 
-def _fmt_mpls(v: tuple[int, ...], m: tuple[int, ...] | None, verbose: bool) -> str:
+def _fmt_mpls(v: tuple[int, ...], m: tuple[int, ...] | None, _verbose: bool) -> str:
     if m is None or all(x == 0xFFFFFFFF for x in m):
         return ",".join(map(format_mpls_lse, v))
     # OVS prints every mask when any is partial; tc and bos masks without 0x.
@@ -280,7 +280,7 @@ def _fmt_mpls(v: tuple[int, ...], m: tuple[int, ...] | None, verbose: bool) -> s
     )
 
 
-def _frag(out: list[str], key: int, mask: int | None, verbose: bool) -> None:
+def _frag(out: list[str], key: int, mask: int | None, _verbose: bool) -> None:
     name = _FRAG_NAMES[key] if key < 3 else hex0(key)
     if mask is None or mask == 0xFF:
         out.append(f"frag={name}")
@@ -334,7 +334,7 @@ def _fmt_ports(v: Ports, m: Ports | None, verbose: bool) -> str:
     return ",".join(out)
 
 
-def _fmt_tcp_flags(v: int, m: int | None, verbose: bool) -> str:
+def _fmt_tcp_flags(v: int, m: int | None, _verbose: bool) -> str:
     if m is None or m & 0xFFF == 0xFFF:
         return format_flags(TCP_FLAG_NAMES, v)
     return format_flags_masked(TCP_FLAG_NAMES, v, m & 0xFFF, 0xFFF)
@@ -410,7 +410,7 @@ def _fmt_packet_type(v: int, m: int | None, verbose: bool) -> str:
     return ",".join(out)
 
 
-def _fmt_exthdrs(v: int, m: int | None, verbose: bool) -> str:
+def _fmt_exthdrs(v: int, m: int | None, _verbose: bool) -> str:
     if m is None or m == 0xFFFF:
         return f"0x{v:x}"
     return f"0x{v:x}/0x{m:x}"
@@ -476,7 +476,7 @@ def _fmt_nsh(v: Nsh, m: Nsh | None, verbose: bool) -> str:
     return ",".join(out)
 
 
-def _fmt_unknown(v: Unknown, m: Unknown | None, verbose: bool) -> str:
+def _fmt_unknown(v: Unknown, m: Unknown | None, _verbose: bool) -> str:
     if m is None or m.data == b"\xff" * len(v.data):
         return v.data.hex()
     return f"{v.data.hex()}/{m.data.hex()}"
@@ -732,7 +732,7 @@ def _wildcard_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
     return _format_attr(kind, v, _zero_mask(kind, v) if m is None else m, verbose)
 
 
-def _eth_text(kind: int, v: Any, m: Any, verbose: bool) -> str:
+def _eth_text(_kind: int, _v: Any, _m: Any, _verbose: bool) -> str:
     return "eth()"
 
 
@@ -759,7 +759,8 @@ def _compile(steps: _Steps, trailer: str | None, verbose: bool) -> _Compiled:
     if trailer is not None:
         names["trailer"] = trailer
         pieces.append("{trailer}")
-    compiled: _Compiled = eval(f"lambda key, mget: f'{','.join(pieces)}'", names)
+    # The code holds attribute numbers and step names only; values come in as arguments.
+    compiled: _Compiled = eval(f"lambda key, mget: f'{','.join(pieces)}'", names)  # noqa: S307
     return compiled
 
 
@@ -819,7 +820,7 @@ _AttrParser = Callable[[Scanner, int, int], _Parsed]  # (scanner, start column, 
 def _single(field: Field, what: str, mask_allowed: bool = True) -> _AttrParser:
     """``name(value[/mask])``."""
 
-    def parse(sc: Scanner, start: int, depth: int) -> _Parsed:
+    def parse(sc: Scanner, _start: int, _depth: int) -> _Parsed:
         value = sc.value(field.value, field.what, "/)")
         mask = field.full
         if sc.accept("/"):
@@ -844,7 +845,7 @@ def _struct(spec: KeySpec) -> _AttrParser:
     zero = list(spec.zero)
     attr = spec.name
 
-    def parse(sc: Scanner, start: int, depth: int) -> _Parsed:
+    def parse(sc: Scanner, _start: int, _depth: int) -> _Parsed:
         key = list(zero)
         mask = list(zero)
         for fname, value, m, _ in scan_fields(sc, attr, table):
@@ -888,7 +889,7 @@ def _parse_ct_label(sc: Scanner, start: int, depth: int) -> _Parsed:
 
 
 def _flags_parser(by_name: dict[str, int], bits: int, what: str) -> _AttrParser:
-    def parse(sc: Scanner, start: int, depth: int) -> _Parsed:
+    def parse(sc: Scanner, _start: int, _depth: int) -> _Parsed:
         flags, mask = parse_flags(sc, by_name, bits, what)
         sc.expect(")", f"{what}(...)")
         return flags, mask
@@ -904,7 +905,7 @@ _VLAN_FIELDS = {
 _VLAN_TABLE = {name: f for name, (_, _, f) in _VLAN_FIELDS.items()}
 
 
-def _parse_vlan(sc: Scanner, start: int, depth: int) -> _Parsed:
+def _parse_vlan(sc: Scanner, _start: int, _depth: int) -> _Parsed:
     # OVS starts both TCI and mask with the CFI bit set: "vlan()" is a tagged frame.
     tci = mask = VLAN_CFI
     for fname, value, m, _ in scan_fields(sc, "vlan", _VLAN_TABLE):
@@ -924,7 +925,7 @@ _MPLS_FIELDS = {
 _MPLS_TABLE = {name: f for name, (_, f) in _MPLS_FIELDS.items()}
 
 
-def _parse_mpls(sc: Scanner, start: int, depth: int) -> _Parsed:
+def _parse_mpls(sc: Scanner, _start: int, _depth: int) -> _Parsed:
     """Label stack entries; a field written again starts the next entry."""
     keys: list[int] = [0]
     masks: list[int] = [0]
@@ -941,7 +942,7 @@ def _parse_mpls(sc: Scanner, start: int, depth: int) -> _Parsed:
     return tuple(keys), tuple(masks)
 
 
-def _parse_packet_type(sc: Scanner, start: int, depth: int) -> _Parsed:
+def _parse_packet_type(sc: Scanner, _start: int, _depth: int) -> _Parsed:
     ns = ns_m = pid = pid_m = 0
     for fname, value, m, _ in scan_fields(sc, "packet_type", {"ns": U16, "id": U16}):
         if fname == "ns":
@@ -951,7 +952,7 @@ def _parse_packet_type(sc: Scanner, start: int, depth: int) -> _Parsed:
     return ns << 16 | pid, ns_m << 16 | pid_m
 
 
-def _parse_tunnel(sc: Scanner, start: int, depth: int) -> _Parsed:
+def _parse_tunnel(sc: Scanner, _start: int, _depth: int) -> _Parsed:
     return _tun.parse_tunnel(sc)
 
 
@@ -982,7 +983,7 @@ def _parse_md2(text: str) -> bytes:
 _MD2 = Field(_parse_md2, "MD2 metadata", None, _parse_md2)
 
 
-def _parse_nsh(sc: Scanner, start: int, depth: int) -> _Parsed:
+def _parse_nsh(sc: Scanner, _start: int, _depth: int) -> _Parsed:
     vals: dict[str, tuple[Any, Any]] = {}
     md2: tuple[bytes, bytes] | None = None
     unknown: list[tuple[int, bytes]] = []
@@ -1069,7 +1070,7 @@ def _parse_raw(sc: Scanner, name: str, start: int) -> tuple[int, bytes, bytes]:
     return kind, data, mask
 
 
-def _parse_encap(sc: Scanner, start: int, depth: int) -> _Parsed:
+def _parse_encap(sc: Scanner, _start: int, depth: int) -> _Parsed:
     key, mask = FlowKey(), FlowKey()
     _parse_sequence(sc, key, mask, depth + 1, nested=True)
     return key, mask

@@ -1,0 +1,1 @@
+"""The netlink layer's tests."""
