@@ -44,7 +44,7 @@ from odpctl.ipam.store import Store
 from odpctl.mesh.names import PeerName, format_peer_name
 from odpctl.mesh.node import MeshConfig, MeshNode
 from odpctl.mesh.status import control_handlers
-from odpctl.netlink.rundir import runtime_dir
+from odpctl.netlink.rundir import make_parent, runtime_dir
 from odpctl.odp.dpif import Dpif
 from odpctl.odp.endpoint import default_datapath_socket
 from odpctl.odp.keys import FlowKey
@@ -109,13 +109,13 @@ class Router:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.macs = MacCache(config.mac_max_age)
-        self.links = Links(Policy(config.mesh.password is not None, config.trusted_subnets),
-                           self._esp_unavailable, self._esp_spis)
+        policy = Policy(config.mesh.password is not None, config.trusted_subnets)
+        self.links = Links(policy, self._esp_unavailable, self._esp_spis)
         self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port, self.links)
         # Started with a password on the kernel datapath (see _start_esp).
         self.esp = Esp(config.udp_port)
         self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu,
-                                    esp=self.esp)
+                                    esp=self.esp, trusted=policy.trusts)
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         state_dir = self._state_path().parent
         self.ipam = Allocator(self.node, config.ipam, Store(state_dir, config.dp_name))
@@ -577,7 +577,7 @@ class Router:
         self._saved_short_id = self.node.short_id
         path = self._state_path()
         try:
-            path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)  # shared: see ControlServer
+            make_parent(path)
             path.write_text(json.dumps({"short_id": self.node.short_id}))
         except OSError as exc:
             log.warning("cannot save %s: %s", path, exc)

@@ -21,6 +21,7 @@ from odpctl.mesh.gossip import GossipChannel
 from odpctl.mesh.names import PeerName, format_peer_name
 from odpctl.mesh.node import MeshNode
 from odpctl.mesh.peer import Peer
+from odpctl.netlink.rundir import make_parent
 
 from .answer import Answerer
 from .gossip import CHANNEL, DnsGossiper, MalformedRecords, decode_record, encode_record
@@ -186,7 +187,7 @@ class DnsService:
         if path is None:
             return
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_parent(path)
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(json.dumps({"records": [encode_record(r) for r in self.records.own()]}))
             tmp.replace(path)

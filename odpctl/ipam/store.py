@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from odpctl.netlink.rundir import make_parent
+
 log = logging.getLogger("odpctl.ipam")
 
 
@@ -48,14 +50,14 @@ class Store:
 
     def _rewrite(self, allocations: dict[str, int]) -> None:
         self.close()
-        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_parent(self.log_path)
         tmp = self.log_path.with_suffix(".tmp")
         tmp.write_text("".join(f"+ {a} {i}\n" for i, a in allocations.items()))
         os.replace(tmp, self.log_path)
 
     def _append(self, line: str) -> None:
         if self._log is None:
-            self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_parent(self.log_path)
             self._log = self.log_path.open("a")
         self._log.write(line)
         self._log.flush()
@@ -69,7 +71,7 @@ class Store:
     def save_ring(self, encoded: Any) -> None:
         tmp = self.ring_path.with_suffix(".tmp")
         try:
-            self.ring_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_parent(self.ring_path)
             tmp.write_text(json.dumps(encoded))
             os.replace(tmp, self.ring_path)
         except OSError as exc:

@@ -20,3 +20,10 @@ def runtime_dir(netns_name: str | None = None) -> Path:
     with netns(netns_name):
         ns_id = current_netns_id()
     return RUNTIME_ROOT / ns_id.replace(":", "-").replace("[", "").replace("]", "")
+
+
+def make_parent(path: Path) -> None:
+    """Create the directory ``path`` lives in.  A runtime directory is shared: the
+    datapath's socket is there for everyone to reach, so never 0700 (the files
+    keep their own modes)."""
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)

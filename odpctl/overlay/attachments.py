@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from odpctl.netlink.rundir import make_parent
+
 log = logging.getLogger("odpctl.router")
 
 ATTACH, DETACH = "attach", "detach"
@@ -109,7 +111,7 @@ class Attachments:
             return
         tmp = self.path.with_suffix(".tmp")
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_parent(self.path)
             tmp.write_text(json.dumps([a.to_json() for a in self._by_id.values()]))
             os.replace(tmp, self.path)
         except OSError as exc:

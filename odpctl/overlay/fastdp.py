@@ -56,7 +56,9 @@ class FastDPConnection:
     @property
     def esp_ready(self) -> bool:
         """Whether container frames may take VXLAN as far as encryption goes."""
-        return not self.encrypted or (self.esp is not None and self.esp.installed)
+        if not self.encrypted or self.overlay.trusted(self.ip):
+            return True
+        return self.esp is not None and self.esp.installed
 
     @property
     def esp_state(self) -> EspState | None:
@@ -144,7 +146,8 @@ class FastDatapath:
 
     def __init__(self, on_change: Callable[[], None], udp_port: int = VXLAN_PORT, *,
                  mtu: int = 1376, interval: float = 1.0, timeout: float = 3.5,
-                 esp: Esp | None = None) -> None:
+                 esp: Esp | None = None,
+                 trusted: Callable[[str], bool] = lambda ip: False) -> None:
         self.udp_port = udp_port
         self.mtu = mtu
         self.interval = interval
@@ -152,10 +155,14 @@ class FastDatapath:
         self.connections: dict[PeerName, FastDPConnection] = {}
         self.vxlan_error: str | None = None  # set: no fast path for anyone
         self.esp = esp  # the kernel's ESP, if the router started it
+        # Underlay addresses whose VXLAN may go in clear, password or not (--trusted-subnets).
+        self.trusted = trusted
         self._on_change = on_change
 
     def esp_refusal(self, params: OverlayConnectionParams) -> str | None:
         """Why an encrypted connection cannot have ESP (None if it can)."""
+        if self.trusted(params.remote_address[0]):
+            return f"{params.remote_address[0]} is in a trusted subnet"
         if self.esp is None or not self.esp.available:
             return self.esp.reason if self.esp is not None else esp.UNAVAILABLE
         if esp.FEATURE not in params.remote_features:

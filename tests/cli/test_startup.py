@@ -62,7 +62,8 @@ def test_help_still_lists_every_group(cli: Callable[..., Result]) -> None:
     result = cli("--help")
     listed = [line.split()[0] for line in result.out.split("Commands:")[1].splitlines()
               if line.strip()]
-    assert listed == ["shell", "demo", "doctor", "dp", "vport", "flow", "watch", "router", "peer"]
+    assert listed == ["shell", "demo", "doctor", "dp", "vport", "flow", "watch", "router", "peer",
+                      "ipam", "dns", "docker-plugin"]
 
 
 def test_a_mistyped_command_is_still_suggested(cli: Callable[..., Result]) -> None:

@@ -170,19 +170,28 @@ def test_a_flood_is_rate_limited_per_source(tmp_path: Path) -> None:
     with serving(tmp_path, rate=50) as s:
         s.add("c1", "10.32.0.1", WEB)
         wire = dns.message.make_query(WEB, "A").to_wire()
+        start = time.monotonic()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
             for _ in range(2000):
                 flood.sendto(wire, s.where)
         counters = s.server.counters
-        deadline = time.monotonic() + 5
-        while counters.queries + counters.rate_limited < 1000 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The whole flood handled (or dropped by the kernel) before another source
+        # asks: on a loaded machine that may take seconds.
+        deadline, seen = time.monotonic() + 30, -1
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            handled = counters.queries + counters.rate_limited
+            if handled >= 2000 or handled == seen:
+                break
+            seen = handled
+        elapsed = time.monotonic() - start
         assert counters.rate_limited > 500
-        assert counters.queries < 500  # the burst (100) and 50/s for the flood's length
+        # The burst (100) and 50/s for as long as the flood lasted.
+        assert counters.queries <= 100 + 50 * elapsed + 10
         # Another source is still answered.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
             other.bind(("127.0.0.5", 0))
-            other.settimeout(3)
+            other.settimeout(10)
             other.sendto(wire, s.where)
             assert addresses(dns.message.from_wire(other.recv(65535))) == ["10.32.0.1"]
 
