@@ -79,7 +79,7 @@ def _ipr(path: str) -> Any:
         raise CniError(CONTAINER_UNKNOWN, f"no network namespace at {path}")
     # Imported here: only CHECK and a delegated IPAM's routes need it, and it
     # costs more start-up than the rest of the plugin.
-    from pyroute2 import NetNS
+    from odpctl.netlink.pyroute import NetNS
 
     # flags=0: never create the namespace when it has just gone away.
     return NetNS(path, flags=0)

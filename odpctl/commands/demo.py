@@ -6,7 +6,6 @@ import typer
 from rich.console import Console
 
 from odpctl.commands.session import Session
-from odpctl.errors import UsageError
 
 
 def demo(ctx: typer.Context) -> None:
@@ -17,13 +16,7 @@ def demo(ctx: typer.Context) -> None:
     module is, else the userspace datapath (--datapath chooses)."""
     # Imported here: the overlay lab (routers, mesh, pyroute2) is half of
     # every other command's start-up otherwise.
-    try:
-        from odpctl.demo.run import run_demo
-    except ModuleNotFoundError as exc:
-        if exc.name != "pyroute2":
-            raise
-        raise UsageError("odpctl demo needs pyroute2, which is not installed",
-                         hint="pip install 'odpctl[demo]'") from None
+    from odpctl.demo.run import run_demo
 
     session: Session = ctx.obj
     if not run_demo(session.datapath, Console()):

@@ -16,10 +16,9 @@ import subprocess
 from types import TracebackType
 from typing import Self
 
-from pyroute2 import NetNS, netns
-
 from odpctl.dns.resolvconf import NETNS_ETC
 from odpctl.errors import OdpError
+from odpctl.netlink.pyroute import NetNS, netns
 
 
 class Lab:

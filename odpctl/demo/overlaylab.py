@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import NetNS
-
 from odpctl.control.client import ControlClient
 from odpctl.demo.lab import Lab
 from odpctl.errors import OdpError
+from odpctl.netlink.pyroute import NetNS
 from odpctl.netlink.rundir import runtime_dir
 from odpctl.odp.dpif import Dpif
 

@@ -12,10 +12,9 @@ import errno
 import os
 from typing import Any
 
-from pyroute2 import IPRoute
-
 from odpctl.errors import OdpError, error_from_errno
 from odpctl.netlink.netns import netns
+from odpctl.netlink.pyroute import IPRoute
 
 
 def bring_out(sandbox: str, ifname: str) -> None:

@@ -116,8 +116,7 @@ def _datapath(facts: Facts, spec: str | None, interval: float) -> None:
 
 def _links(facts: Facts) -> None:
     # Imported here: pyroute2 is a third of a second, for the doctor alone.
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    from odpctl.netlink.pyroute import IPRoute, NetlinkError
 
     with IPRoute() as ipr:
         for msg in ipr.get_links():

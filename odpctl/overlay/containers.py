@@ -64,7 +64,7 @@ class ContainerPorts:
         subnet = Cidr.parse(request["cidr"]) if request.get("cidr") else None
         async with self._lock(ident):
             return await self._attach(ident, spec, inode, ifname, name, mtu, subnet,
-                                      request.get("ip"))
+                                      request.get("ip"), dns)
 
     @contextlib.asynccontextmanager
     async def _lock(self, ident: str) -> AsyncIterator[None]:
@@ -81,7 +81,7 @@ class ContainerPorts:
                 self._locks[ident] = (lock, users - 1)
 
     async def _attach(self, ident: str, spec: str, inode: int, ifname: str, name: str | None,
-                      mtu: int, subnet: Cidr | None, ip: Any) -> dict[str, Any]:
+                      mtu: int, subnet: Cidr | None, ip: Any, dns: bool) -> dict[str, Any]:
         existing = self.attachments.get(ident)
         if existing is not None:
             if existing.netns_inode != inode:

@@ -18,11 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from odpctl.errors import NotFoundError, error_from_errno
 from odpctl.netlink.netns import netns, netns_path
+from odpctl.netlink.pyroute import IPRoute, NetlinkError
 
 
 @dataclass(frozen=True, slots=True)

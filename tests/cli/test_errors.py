@@ -161,17 +161,6 @@ def test_parse_json(cli: Callable[..., Result], tmp_path: Path) -> None:
     ]}
 
 
-def test_demo_without_pyroute2_says_which_extra() -> None:
-    # pyroute2 is the demo extra's: a bare install gets one line, not a traceback.
-    code = ("import sys; sys.modules['pyroute2'] = None\n"
-            "from odpctl.cli import run; sys.exit(run(['demo']))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert proc.returncode == EXIT_USAGE
-    assert proc.stderr == ("odpctl: error: odpctl demo needs pyroute2, which is not installed "
-                           "(pip install 'odpctl[demo]')\n")
-
-
 def test_bad_trusted_subnets_are_one_line_and_exit_2(
     cli: Callable[..., Result], tmp_path: Path
 ) -> None:
