@@ -81,7 +81,9 @@ def test_network_endpoints_join_ping_leave_delete(
         # Handed back in the driver's namespace, as libnetwork expects ...
         assert f" {src}@" in lab.run(host_ns, "ip", "-o", "link").stdout
         assert joined["StaticRoutes"] == []  # the address's subnet is the whole range
-        assert "Gateway" not in joined  # the router exposes none: Docker's bridge it is
+        # The router's exposed address (exposed for its DNS server), where there is one.
+        exposed = ControlClient(overlay.hosts[i].control).request("status")["router"]["exposed"]
+        assert joined.get("Gateway") == (exposed.split("/")[0] if exposed else None)
         # ... and what Docker does with it: into the sandbox as eth0, with the address.
         assert lab.run(host_ns, "ip", "link", "set", src, "netns", sandbox).returncode == 0
         for argv in (("ip", "link", "set", src, "name", "eth0"),

@@ -126,6 +126,8 @@ def test_a_failed_attach_leaves_nothing_behind(host: OverlayLab) -> None:
     lab = host.lab
     ns = lab.namespace("busy")
     lab.run(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "x0")  # taken
+    # Exposed first: an attach that wants DNS exposes the router before it starts.
+    assert odpctl(host, "router", "expose").returncode == 0
     before = links(host, host.hosts[0].ns)
     out = odpctl(host, "router", "attach", "--netns", ns, "--id", "busy")
     assert out.returncode != 0 and "exists" in out.stderr.lower(), out.stderr
