@@ -322,7 +322,8 @@ def test_every_request_gets_a_reply_whatever_its_size(spawn: Spawn, size: int) -
     assert _answers(_path(server))
 
 
-def test_socket_mode_and_group_say_who_may_connect(spawn: Spawn, socket_dir: str) -> None:
+@pytest.mark.usefixtures("socket_dir")
+def test_socket_mode_and_group_say_who_may_connect(spawn: Spawn) -> None:
     server = spawn("--socket-mode", "0660", "--socket-group", "4242")
     path = _path(server)
     st = os.stat(path)

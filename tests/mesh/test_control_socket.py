@@ -30,7 +30,7 @@ class Servers:
         self.running: list[ControlServer] = []
 
     def start(self, path: Path, **kw: Any) -> ControlServer:
-        server = ControlServer(path, {"ping": lambda request: "pong"}, **kw)
+        server = ControlServer(path, {"ping": lambda _: "pong"}, **kw)
         asyncio.run_coroutine_threadsafe(server.start(), self.loop).result(10)
         self.running.append(server)
         return server

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CNI ADD and DEL: odpctl-cni through the router against Debian's bridge + host-local.
 
-    .venv/bin/python bench/cni.py [--rounds 40] [--datapath userspace]
+    .venv/bin/python bench/cni_plugin.py [--rounds 40] [--datapath userspace]
 
 One host namespace runs a router (IPAM ready); its control socket is where the
 plugin looks by default (this namespace's runtime directory), so the plugin
