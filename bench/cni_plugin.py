@@ -70,11 +70,12 @@ def main() -> int:
     kind = args.datapath
     if kind == "auto":
         kind = "kernel" if kernel_datapath_available() else "userspace"
-    ours = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
+    ours: dict[str, object] = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
     data_dir = tempfile.mkdtemp(prefix="odpctl-bench-hostlocal-")
-    theirs = {"cniVersion": "1.0.0", "name": "refbench", "type": "bridge",
-              "bridge": "odpbr0", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16",
-                                          "dataDir": data_dir}}
+    theirs: dict[str, object] = {
+        "cniVersion": "1.0.0", "name": "refbench", "type": "bridge",
+        "bridge": "odpbr0", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16",
+                                    "dataDir": data_dir}}
     times: dict[str, dict[str, list[float]]] = {
         name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")}
     parts: dict[str, list[float]] = {"start-up (VERSION)": [], "router attach": []}

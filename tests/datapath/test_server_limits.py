@@ -100,7 +100,9 @@ def _answers(path: str) -> bool:
 
 
 def _path(proc: subprocess.Popen[bytes]) -> str:
-    return str(proc.args[proc.args.index("--socket") + 1])  # type: ignore[union-attr,index]
+    argv = proc.args
+    assert isinstance(argv, list)  # as spawn starts it
+    return str(argv[argv.index("--socket") + 1])
 
 
 def _cpu(pid: int) -> float:

@@ -58,7 +58,7 @@ def servers_fixture() -> Iterator[Servers]:
 
 def _answers(path: Path) -> bool:
     try:
-        return ControlClient(path, timeout=1).request("ping") == "pong"
+        return bool(ControlClient(path, timeout=1).request("ping") == "pong")
     except OdpError:
         return False
 
