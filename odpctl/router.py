@@ -899,7 +899,7 @@ class Router:
             result["router"] = self.router_status()
             return result
 
-        def peers(request: dict[str, Any]) -> Any:
+        def peers(_request: dict[str, Any]) -> Any:
             result = self.node.peers_status()
             result["connections"] = self._with_links(result["connections"])
             return result
@@ -916,7 +916,7 @@ class Router:
                 return await self.containers.detach(request)
             return {"iface": _iface(request), "port": self.detach(_iface(request))}
 
-        async def expose(request: dict[str, Any]) -> Any:
+        async def expose(_request: dict[str, Any]) -> Any:
             return {"ip": await self.expose()}
 
         async def stop(request: dict[str, Any]) -> Any:
@@ -926,7 +926,7 @@ class Router:
 
         handlers.update(status=status, peers=peers, attach=attach, detach=detach,
                         expose=expose, stop=stop, **ipam_handlers(self.ipam))
-        handlers.update(encryption=lambda request: self.links.status())
+        handlers.update(encryption=lambda _: self.links.status())
         handlers.update(self.dns.handlers())
         return handlers
 
@@ -1094,7 +1094,7 @@ def ipam_handlers(ipam: Allocator) -> dict[str, Any]:
         addr = ipam.release(ident)
         return {"id": ident, "ip": format_ip(addr) if addr is not None else None}
 
-    def status(request: dict[str, Any]) -> Any:
+    def status(_request: dict[str, Any]) -> Any:
         return {**ipam.status(), "allocations": ipam.allocations()}
 
     async def rmpeer(request: dict[str, Any]) -> Any:

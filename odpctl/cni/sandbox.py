@@ -86,7 +86,7 @@ def _ipr(path: str) -> Any:
 
 
 def _any(family: int) -> str:
-    return "::" if family == socket.AF_INET6 else "0.0.0.0"
+    return "::" if family == socket.AF_INET6 else "0.0.0.0"  # noqa: S104 - a default route, no bind
 
 
 def _gateway(value: str | None) -> Address | None:

@@ -44,7 +44,7 @@ def docker_plugin(
     server = PluginServer(socket or DEFAULT_SOCKET,
                           control or default_socket_path(session(ctx).netns), state)
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(_signum: int, _frame: object) -> None:
         # shutdown() waits for serve_forever(): not from the thread that runs it.
         threading.Thread(target=server.shutdown, daemon=True).start()
 

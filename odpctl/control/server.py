@@ -78,7 +78,8 @@ class ControlServer:
         if not directory.is_dir():
             try:
                 directory.mkdir(parents=True, exist_ok=True)
-                os.chmod(directory, 0o755)  # whatever the umask: others reach the datapath here
+                # Whatever the umask: others reach the datapath here.
+                os.chmod(directory, 0o755)  # noqa: S103 - meant to be world-readable
             except OSError as exc:
                 raise error_from_errno(exc.errno or errno.EIO, f"create {directory}") from None
         old_umask = os.umask(0o177)  # the socket is born 0600: no window for others

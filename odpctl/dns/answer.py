@@ -89,7 +89,9 @@ class Answerer:
                 self.counters.local += 1
                 if cached[0][1] & 0x0F == dns.rcode.NXDOMAIN:  # the rcode, after the ID
                     self.counters.nxdomain += 1
-                return wire[:2] + (random.choice(cached) if len(cached) > 1 else cached[0])
+                # One of the shuffled orders made with the answers: not a secret.
+                order = random.choice(cached) if len(cached) > 1 else cached[0]  # noqa: S311
+                return wire[:2] + order
         try:
             query = dns.message.from_wire(wire)
         except (dns.exception.DNSException, ValueError, UnicodeError):
@@ -113,16 +115,16 @@ class Answerer:
         if question.rdclass != dns.rdataclass.IN:
             return self._header_only(wire, dns.rcode.REFUSED)
         self.counters.local += 1
-        hostname, addresses, names = local
+        _hostname, addresses, names = local
         orders = 1
         if question.rdtype in (dns.rdatatype.A, dns.rdatatype.ANY) and len(addresses) > 1:
             orders = ORDERS
         answers = tuple(
-            self._local(query, tcp, question.name, question.rdtype, hostname, addresses, names)
+            self._local(query, tcp, question.name, question.rdtype, addresses, names)
             for _ in range(orders))
         if not tcp and len(self._cache) < CACHE_MAX:
             self._cache[wire[2:]] = tuple(a[2:] for a in answers)
-        return random.choice(answers)
+        return random.choice(answers)  # noqa: S311 - an order to spread load, not a secret
 
     def _lookup_name(self, qname: str) -> tuple[str, list[str], tuple[str, ...]] | None:
         """``(hostname, addresses, reverse names)`` if ``qname`` is ours to answer."""
@@ -136,7 +138,7 @@ class Answerer:
         return None
 
     def _local(self, query: dns.message.Message, tcp: bool, owner: dns.name.Name, rdtype: int,
-               hostname: str, addresses: list[str], names: tuple[str, ...]) -> bytes:
+               addresses: list[str], names: tuple[str, ...]) -> bytes:
         response = dns.message.make_response(query, our_payload=self.max_udp)
         response.flags |= dns.flags.AA | dns.flags.RA
         if addresses:

@@ -248,12 +248,12 @@ class DnsService:
             return {"hostname": hostname, "addresses": sorted({r.address for r in live}),
                     "records": [self.describe(r) for r in live]}
 
-        def listing(request: dict[str, Any]) -> Any:
+        def listing(_request: dict[str, Any]) -> Any:
             return {"domain": self.config.domain, "self": format_peer_name(self.node.name),
                     "server": self.address,
                     "records": [self.describe(r) for r in self.records.all()]}
 
-        def status(request: dict[str, Any]) -> Any:
+        def status(_request: dict[str, Any]) -> Any:
             return self.status()
 
         return {"dns_add": add, "dns_remove": remove, "dns_lookup": lookup,

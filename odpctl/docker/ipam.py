@@ -19,10 +19,10 @@ class IpamDriver:
         self.state = state
         self._range: Network | None = None  # the router's, fixed for its life
 
-    def GetCapabilities(self, body: dict[str, Any]) -> dict[str, Any]:
+    def GetCapabilities(self, _body: dict[str, Any]) -> dict[str, Any]:
         return {"RequiresMACAddress": False, "RequiresRequestReplay": False}
 
-    def GetDefaultAddressSpaces(self, body: dict[str, Any]) -> dict[str, Any]:
+    def GetDefaultAddressSpaces(self, _body: dict[str, Any]) -> dict[str, Any]:
         return {"LocalDefaultAddressSpace": ADDRESS_SPACE,
                 "GlobalDefaultAddressSpace": ADDRESS_SPACE}
 

@@ -34,7 +34,7 @@ class NetworkDriver:
         self.state = state
         self.ipam = ipam
 
-    def GetCapabilities(self, body: dict[str, Any]) -> dict[str, Any]:
+    def GetCapabilities(self, _body: dict[str, Any]) -> dict[str, Any]:
         return {"Scope": "global", "ConnectivityScope": "global"}
 
     def CreateNetwork(self, body: dict[str, Any]) -> dict[str, Any]:

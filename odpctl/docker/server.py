@@ -48,7 +48,7 @@ def routes(control: Path, state: State) -> dict[str, Endpoint]:
     ipam = IpamDriver(router, state)
     network = NetworkDriver(router, state, ipam)
     table: dict[str, Endpoint] = {
-        "/Plugin.Activate": lambda body: {"Implements": ["NetworkDriver", "IpamDriver"]}}
+        "/Plugin.Activate": lambda _: {"Implements": ["NetworkDriver", "IpamDriver"]}}
     table.update({f"/NetworkDriver.{name}": getattr(network, name) for name in _NETWORK})
     table.update({f"/IpamDriver.{name}": getattr(ipam, name) for name in _IPAM})
     return table

@@ -65,7 +65,7 @@ class _State:
     def encode(self) -> list[bytes]:
         return [self.allocator.encode_state()]
 
-    def merge(self, other: GossipData) -> GossipData:
+    def merge(self, _other: GossipData) -> GossipData:
         return self
 
 
@@ -110,7 +110,7 @@ class Allocator:
                          "gossip_sent": 0, "gossip_bytes": 0, "gossip_received": 0,
                          "delta_bytes_received": 0}
         self._changed = asyncio.Event()
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311 - jitter and a donor's choice, not secrets
         self._asked_at = -1e9
         self._proposed_at = -1e9
         self._progress_at = 0.0

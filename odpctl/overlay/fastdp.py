@@ -147,7 +147,7 @@ class FastDatapath:
     def __init__(self, on_change: Callable[[], None], udp_port: int = VXLAN_PORT, *,
                  mtu: int = 1376, interval: float = 1.0, timeout: float = 3.5,
                  esp: Esp | None = None,
-                 trusted: Callable[[str], bool] = lambda ip: False) -> None:
+                 trusted: Callable[[str], bool] = lambda _: False) -> None:
         self.udp_port = udp_port
         self.mtu = mtu
         self.interval = interval

@@ -117,7 +117,7 @@ class Drops:
 
 class Links:
     def __init__(self, policy: Policy, esp_unavailable: EspUnavailable,
-                 esp_state: EspSpis = lambda peer: None) -> None:
+                 esp_state: EspSpis = lambda _: None) -> None:
         self.policy = policy
         self.esp_unavailable = esp_unavailable
         self.esp_state = esp_state

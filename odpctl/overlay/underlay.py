@@ -15,7 +15,7 @@ from odpctl.errors import OdpError
 from odpctl.mesh.discovery import parse_address
 from odpctl.netlink.route import address_interfaces, route_interface
 
-_ANY = {"", "0.0.0.0", "::"}
+_ANY = {"", "0.0.0.0", "::"}  # noqa: S104 - listen addresses recognised, no bind
 
 
 def underlay_use(iface: str, peers: Iterable[str], listen_host: str) -> str | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
 from odpctl.commands import graphview, meshgraph
 
-STATUS = {
+STATUS: dict[str, Any] = {
     "name": "aa:00:00:00:00:01", "nickname": "near", "short_id": 1,
     "overlay": {"fastdp": {"connections": {"aa0000000002": {"rtt_ms": 0.25}}}},
     "router": {

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def cni(cni_path: str) -> Callable[..., Outcome]:
 
 
 @pytest.fixture
-def libcni(cni_path: str, tmp_path: Path) -> Iterator[Callable[..., Outcome]]:
+def libcni(cni_path: str, tmp_path: Path) -> Callable[..., Outcome]:
     if not DRIVER.exists():
         pytest.fail(f"{DRIVER} is missing: ./setup builds it (needs golang-go and "
                     "golang-github-appc-cni-dev)")
@@ -74,4 +74,4 @@ def libcni(cni_path: str, tmp_path: Path) -> Iterator[Callable[..., Outcome]]:
         if runs_in is not None:
             argv = ["ip", "netns", "exec", runs_in, *argv]
         return _outcome(subprocess.run(argv, capture_output=True, timeout=120))
-    yield drive
+    return drive

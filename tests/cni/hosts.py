@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import partial
 
 from router.helpers import wait_until
 
@@ -23,6 +24,10 @@ def ipam_state(overlay: OverlayLab, i: int) -> object:
     return status.get("state") if isinstance(status, dict) else None
 
 
+def ipam_ready(overlay: OverlayLab, i: int) -> bool:
+    return ipam_state(overlay, i) == "ready"
+
+
 @contextlib.contextmanager
 def two_hosts(prefix: str, ipalloc_range: str, datapath: str = "userspace"
               ) -> Iterator[OverlayLab]:
@@ -33,7 +38,7 @@ def two_hosts(prefix: str, ipalloc_range: str, datapath: str = "userspace"
             overlay.start_router(i, extra=("--ipalloc-range", ipalloc_range))
         overlay.wait_ready(60)
         for i in range(2):
-            assert wait_until(lambda i=i: ipam_state(overlay, i) == "ready", 30), \
+            assert wait_until(partial(ipam_ready, overlay, i), 30), \
                 overlay.log_tail(i)
     except BaseException:
         lab.close()

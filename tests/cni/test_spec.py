@@ -82,7 +82,8 @@ def test_invalid_config_is_code_7(cni: Cni, change: dict[str, Any]) -> None:
 def test_router_down_is_code_11(cni: Cni, netns: Callable[[], str]) -> None:
     ns = netns()
     for command in ("ADD", "DEL", "CHECK"):
-        extra = {"prevResult": {"interfaces": [], "ips": []}} if command == "CHECK" else {}
+        extra: dict[str, Any] = ({"prevResult": {"interfaces": [], "ips": []}}
+                                 if command == "CHECK" else {})
         out = assert_error(cni(command, config(**extra), **env(f"/run/netns/{ns}")), 11)
         assert NOWHERE in out["msg"] and "control" in out["details"]
 
@@ -114,7 +115,7 @@ def test_bad_interface_name_or_args_are_code_4(cni: Cni) -> None:
 
 def test_check_needs_a_prev_result_and_040(cni: Cni) -> None:
     assert_error(cni("CHECK", config(), **env("/proc/self/ns/net")), 7)
-    prev = {"prevResult": {"interfaces": [], "ips": []}}
+    prev: dict[str, Any] = {"prevResult": {"interfaces": [], "ips": []}}
     assert_error(cni("CHECK", config("0.3.1", **prev), **env("/proc/self/ns/net")), 1, "0.3.1")
 
 

@@ -26,7 +26,7 @@ def _params(session_key: bytes | None, features: dict[str, str],
         remote_address=("192.168.77.2", 6783), outbound=True, conn_uid=1,
         session_key=session_key, remote_features=features,
         send_control=lambda tag, payload: sent.append((tag, payload)),
-        set_established=lambda ok: None, fail=lambda reason: None)
+        set_established=lambda _: None, fail=lambda _: None)
 
 
 def _healthy(conn: FastDPConnection) -> FastDPConnection:

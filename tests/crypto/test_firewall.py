@@ -117,7 +117,8 @@ def _udp(ns: str, address: str, port: int) -> socket.socket:
 
 def _arrives(src_ns: str, dst_ns: str, dst: str, port: int) -> bool:
     """Whether a datagram sent from ``src_ns`` to ``dst``:``port`` gets there."""
-    with _udp(dst_ns, dst, port) as receiver, _udp(src_ns, "0.0.0.0", 0) as sender:
+    anywhere = "0.0.0.0"  # noqa: S104 - the sender's address, in its own namespace
+    with _udp(dst_ns, dst, port) as receiver, _udp(src_ns, anywhere, 0) as sender:
         with contextlib.suppress(OSError):  # a blackhole route may refuse it at once
             sender.sendto(b"probe", (dst, port))
         try:

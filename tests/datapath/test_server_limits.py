@@ -100,7 +100,9 @@ def _answers(path: str) -> bool:
 
 
 def _path(proc: subprocess.Popen[bytes]) -> str:
-    return str(proc.args[proc.args.index("--socket") + 1])  # type: ignore[union-attr,index]
+    argv = proc.args
+    assert isinstance(argv, list)  # as spawn starts it
+    return str(argv[argv.index("--socket") + 1])
 
 
 def _cpu(pid: int) -> float:
@@ -322,7 +324,8 @@ def test_every_request_gets_a_reply_whatever_its_size(spawn: Spawn, size: int) -
     assert _answers(_path(server))
 
 
-def test_socket_mode_and_group_say_who_may_connect(spawn: Spawn, socket_dir: str) -> None:
+@pytest.mark.usefixtures("socket_dir")
+def test_socket_mode_and_group_say_who_may_connect(spawn: Spawn) -> None:
     server = spawn("--socket-mode", "0660", "--socket-group", "4242")
     path = _path(server)
     st = os.stat(path)

@@ -12,12 +12,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 ODPCTL = Path(sys.executable).parent / "odpctl"
-Post = Callable[[str, Any], tuple[int, Any]]
+
+
+class Post(Protocol):
+    def __call__(self, url: str, body: Any = None) -> tuple[int, Any]: ...
 
 
 class _UnixConnection(http.client.HTTPConnection):

@@ -17,7 +17,7 @@ from odpctl.doctor.report import Level, Report
 from odpctl.odp.datapath import Datapath
 from odpctl.odp.uapi import DpFeature
 
-PORTS = {"tcp": (6783,), "udp": (6784,)}
+PORTS: dict[str, tuple[int, ...]] = {"tcp": (6783,), "udp": (6784,)}
 
 
 def _nft_rule(handle: int, match_right: Any, verdict: dict[str, Any], chain: str = "in",

@@ -49,12 +49,12 @@ class Peer:
         await self.node.stop()
 
 
-def config(n: int, *, cidr: Cidr = RANGE, init: str | None = None, **kw: float) -> IpamConfig:
+def config(n: int, *, cidr: Cidr = RANGE, init: str | None = None, **kw: Any) -> IpamConfig:
     return replace(IpamConfig(range=cidr, bootstrap=Bootstrap.parse(init, n - 1),
                               tick=0.05, settle=0.3, timeout=5.0), **kw)
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

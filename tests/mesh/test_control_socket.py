@@ -30,7 +30,7 @@ class Servers:
         self.running: list[ControlServer] = []
 
     def start(self, path: Path, **kw: Any) -> ControlServer:
-        server = ControlServer(path, {"ping": lambda request: "pong"}, **kw)
+        server = ControlServer(path, {"ping": lambda _: "pong"}, **kw)
         asyncio.run_coroutine_threadsafe(server.start(), self.loop).result(10)
         self.running.append(server)
         return server
@@ -58,7 +58,7 @@ def servers_fixture() -> Iterator[Servers]:
 
 def _answers(path: Path) -> bool:
     try:
-        return ControlClient(path, timeout=1).request("ping") == "pong"
+        return bool(ControlClient(path, timeout=1).request("ping") == "pong")
     except OdpError:
         return False
 

@@ -6,6 +6,7 @@ import errno
 import socket
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,13 +29,10 @@ def test_a_refusal_says_why() -> None:
     attr = struct.pack("=HH", 4 + len(reason), 1) + reason + b"\0" * (-len(reason) % 4)
     payload = struct.pack("=i", -errno.EUSERS) + NLMSG_HDR.pack(16, NLMSG_NOOP, 0, 0, 0) + attr
     data = NLMSG_HDR.pack(16 + len(payload), NLMSG_ERROR, 0x300, 0, 0) + payload
-    try:
+    with pytest.raises(KernelRefusedError) as refused:  # not taken for a greeting
         _greeted_with(data)
-    except KernelRefusedError as exc:
-        assert exc.errno == errno.EUSERS
-        assert "refused the connection: too many connections from uid 65534" in exc.message
-    else:
-        raise AssertionError("a refusal was taken for a greeting")
+    assert refused.value.errno == errno.EUSERS
+    assert "refused the connection: too many connections from uid 65534" in refused.value.message
 
 
 @settings(max_examples=300, deadline=None)

@@ -16,7 +16,7 @@ def test_subscribers_hear_of_attach_and_detach_with_the_hostname(tmp_path: Path)
     attachments = Attachments(tmp_path / "a.json")
     heard: list[tuple[str, str | None, str]] = []
 
-    def broken(event: str, a: Attachment) -> None:
+    def broken(_event: str, _a: Attachment) -> None:
         raise RuntimeError("a subscriber's bug")
 
     attachments.subscribe(broken)  # must not keep the others from hearing

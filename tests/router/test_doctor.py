@@ -90,8 +90,8 @@ def test_udp_6784_blocked_on_one_host_is_named_with_the_fix(
         overlay: OverlayLab, doctor: Doctor) -> None:
     blocked = overlay.hosts[1]
     try:
-        for rule in BLOCK:
-            done = overlay.lab.run(blocked.ns, "nft", *rule)
+        for nft_args in BLOCK:
+            done = overlay.lab.run(blocked.ns, "nft", *nft_args)
             assert done.returncode == 0, done.stderr
 
         def udp_problem(i: int) -> dict[str, Any] | None:

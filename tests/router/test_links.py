@@ -39,12 +39,12 @@ def _params(peer: int, ip: str, *, outbound: bool, conn_uid: int = 1,
         remote_short_id=ShortID(1),
         local_address=("10.0.0.1", 6783), remote_address=(ip, 6783), outbound=outbound,
         conn_uid=conn_uid, session_key=key, remote_features={},
-        send_control=lambda tag, payload: None, set_established=lambda up: None,
-        fail=lambda reason: None)
+        send_control=lambda _tag, _payload: None, set_established=lambda _up: None,
+        fail=lambda _reason: None)
 
 
 def _links(password: bool = True, trusted: str = "",
-           esp: Callable[[PeerName], dict[str, int] | None] = lambda peer: None) -> Links:
+           esp: Callable[[PeerName], dict[str, int] | None] = lambda _peer: None) -> Links:
     return Links(Policy(password, parse_subnets(trusted)), lambda: UNAVAILABLE, esp)
 
 
@@ -65,7 +65,7 @@ def test_with_a_password_connections_are_sealed_and_say_why() -> None:
 
 
 def test_esp_trusted_and_no_password() -> None:
-    esp = _links(esp=lambda peer: {"in": 0x100, "out": 0x200})
+    esp = _links(esp=lambda _peer: {"in": 0x100, "out": 0x200})
     esp.sync([_params(2, "10.0.0.2", outbound=True)])
     assert esp.by_peer[PeerName(2)].encryption == ESP and esp.vxlan_from("10.0.0.2")
     assert esp.by_peer[PeerName(2)].status()["spis"] == {"in": 0x100, "out": 0x200}
@@ -125,7 +125,7 @@ def test_the_fallback_decoder_only_raises_its_own_error(data: bytes, password: b
 def test_public_addresses_are_told_from_loopback_private_and_test_networks() -> None:
     assert public_address("1.2.3.4") and public_address("2a00:1450::1")
     for host in ("127.0.0.1", "10.1.2.3", "192.168.77.1", "172.16.0.1", "192.0.2.7", "::1",
-                 "0.0.0.0", "fd00::1", "not-an-address"):
+                 "0.0.0.0", "fd00::1", "not-an-address"):  # noqa: S104 - no bind: a host judged
         assert not public_address(host), host
 
 
@@ -157,4 +157,4 @@ def test_a_router_without_a_password_on_a_public_address_warns() -> None:
     (warning,) = warnings("1.2.3.4", None)
     assert "no password on 1.2.3.4" in warning and "--password-file" in warning
     assert warnings("1.2.3.4", b"secret") == []
-    assert warnings("192.168.77.1", None) == warnings("0.0.0.0", None) == []
+    assert warnings("192.168.77.1", None) == warnings("0.0.0.0", None) == []  # noqa: S104 - no bind

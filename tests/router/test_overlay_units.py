@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import time
+from typing import Any
 
 from odpctl.mesh.names import PeerName
 from odpctl.odp.actions import Output
@@ -50,7 +51,7 @@ def test_acks_carry_the_round_trip_and_the_other_clock() -> None:
     assert ack is not None and ack[0] == heartbeat.FULL and ack[1] is not None
     # The other end's clock 2 s ahead of ours.
     health.ack(heartbeat.FULL, ack[1] + 2.0)
-    report = health.report()
+    report: dict[str, Any] = health.report()
     assert report["rtt_ms"] is not None and 0 <= report["rtt_ms"] < 1000
     assert report["clock_offset_s"] is not None and abs(report["clock_offset_s"] - 2.0) < 0.1
     assert report["last_ack"]["small"] is None and report["last_ack"]["full"] is not None

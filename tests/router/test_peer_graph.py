@@ -85,7 +85,8 @@ def test_dot_shows_traffic_while_containers_talk(overlay: OverlayLab, graph: Gra
 
 @pytest.mark.skipif(shutil.which("dot") is None or shutil.which("rsvg-convert") is None,
                     reason="needs graphviz and librsvg2-bin (./setup installs them)")
-def test_svg_renders(overlay: OverlayLab, graph: Graph, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("overlay")
+def test_svg_renders(graph: Graph, tmp_path: Path) -> None:
     svg = graph("--format", "svg")
     assert "<svg" in svg and "host1" in svg
     (tmp_path / "mesh.svg").write_text(svg)

@@ -159,8 +159,9 @@ def _answers(overlay: OverlayLab) -> bool:
     return True
 
 
+@pytest.mark.usefixtures("capsys")
 def test_control_socket_removed_is_bound_again_and_a_shared_directory_kept(
-        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+        overlay: OverlayLab) -> None:
     host = overlay.hosts[0]
     shared = overlay.tmp / "shared"
     shared.mkdir()
@@ -180,8 +181,9 @@ def test_control_socket_removed_is_bound_again_and_a_shared_directory_kept(
     assert not host.control.exists()
 
 
+@pytest.mark.usefixtures("capsys")
 def test_datapath_deleted_in_a_running_server_is_recreated(
-        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+        overlay: OverlayLab) -> None:
     _ready(overlay)
     host = overlay.hosts[0]
     router = host.router

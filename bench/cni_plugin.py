@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CNI ADD and DEL: odpctl-cni through the router against Debian's bridge + host-local.
 
-    .venv/bin/python bench/cni.py [--rounds 40] [--datapath userspace]
+    .venv/bin/python bench/cni_plugin.py [--rounds 40] [--datapath userspace]
 
 One host namespace runs a router (IPAM ready); its control socket is where the
 plugin looks by default (this namespace's runtime directory), so the plugin
@@ -70,11 +70,12 @@ def main() -> int:
     kind = args.datapath
     if kind == "auto":
         kind = "kernel" if kernel_datapath_available() else "userspace"
-    ours = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
+    ours: dict[str, object] = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
     data_dir = tempfile.mkdtemp(prefix="odpctl-bench-hostlocal-")
-    theirs = {"cniVersion": "1.0.0", "name": "refbench", "type": "bridge",
-              "bridge": "odpbr0", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16",
-                                          "dataDir": data_dir}}
+    theirs: dict[str, object] = {
+        "cniVersion": "1.0.0", "name": "refbench", "type": "bridge",
+        "bridge": "odpbr0", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16",
+                                    "dataDir": data_dir}}
     times: dict[str, dict[str, list[float]]] = {
         name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")}
     parts: dict[str, list[float]] = {"start-up (VERSION)": [], "router attach": []}

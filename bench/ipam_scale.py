@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """IPAM at scale: 100 routers on loopback, in one process, on one event loop.
 
-Run as ``.venv/bin/python bench/ipam.py`` (``--help`` for options).
+Run as ``.venv/bin/python bench/ipam_scale.py`` (``--help`` for options).
 
 Each router is a bare `MeshNode` with an `Allocator` (``consensus=N``), given
 ``--seeds`` addresses of routers started before it, as bench/mesh_converge.py

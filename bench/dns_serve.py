@@ -2,7 +2,7 @@
 """DNS: queries per second answered by one router, beside dnsmasq; and how fast a
 new name reaches every host of a 3-host mesh.
 
-    .venv/bin/python bench/dns.py
+    .venv/bin/python bench/dns_serve.py
 
 Queries per second: one host namespace runs a router (userspace datapath)
 serving DNS on 10.53.0.1 with ``--names`` names registered (web0..), and
