@@ -1009,6 +1009,7 @@ class Router:
         try:
             self._open_datapath()
             self._setup_datapath()
+            await self.containers.restore(set(self.attached.values()))
             self._watch_ports(loop)
             self._start_fallback()
             self._start_esp()

@@ -53,6 +53,10 @@ def render_status(result: dict[str, Any]) -> str:
             mark = " (self)" if p["self"] else ""
             lines.append(f"{p['name']:<19} {p['nickname'] or '-':<16} {p['owned']:>9} "
                          f"{p['free']:>9}  {'yes' if p['reachable'] else 'no'}{mark}")
+    if result.get("foreign"):
+        lines.append(f"warning: {len(result['foreign'])} address(es) held here are in ranges "
+                     f"of other peers now (was this peer removed with rmpeer?): "
+                     f"{', '.join(result['foreign'][:5])}")
     for refusal in result["refused"]:
         lines.append(f"refusing {refusal['peer']}: {refusal['reason']}")
     for removal in result["removals"]:

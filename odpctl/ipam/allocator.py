@@ -645,6 +645,10 @@ class Allocator:
             "state": state, "message": message, "range": str(self.cidr),
             "size": self.cidr.size, "bootstrap": str(self.config.bootstrap),
             "peers": peers, "allocated": len(self.space),
+            # Ours, in a range the ring gives another peer now (this peer was removed
+            # with rmpeer while it lived): those addresses may be handed out twice.
+            "foreign": sorted(format_ip(a) for a in self.space.by_addr
+                              if self.ring.made and self.ring.owner(a) != self.ourself),
             "refused": [{"peer": self.describe_peer(p), "reason": r}
                         for p, r in sorted(self.refusals.items())],
             "removals": [{"peer": self.describe_peer(v), "taker": self.describe_peer(r.taker),

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from odpctl.errors import AlreadyExistsError, NotFoundError, OdpError, UsageError
@@ -122,6 +123,24 @@ class ContainerPorts:
             return f"{format_ip(addr)}/{prefixlen}", False
         await self.ipam.claim(ident, addr)
         return f"{format_ip(addr)}/{prefixlen}", True
+
+    async def restore(self, attached: set[str]) -> None:
+        """After a restart: put the recorded containers' ports back on the datapath
+        (a userspace datapath restarted without them), and forget those gone."""
+        for a in self.attachments:
+            if a.host_iface in attached:
+                continue
+            if await asyncio.to_thread(veth.exists, a.host_iface):
+                port_no = self._add_port(a.host_iface)
+                if port_no != a.port_no:
+                    self.attachments.add(replace(a, port_no=port_no))
+                log.info("container %s (%s) back on port %d", a.id, a.ip, port_no)
+            else:
+                # Its namespace went while we were down, and its veth with it.
+                if a.managed:
+                    self.ipam.release(a.id)
+                self.attachments.remove(a.id)
+                log.info("container %s (%s) is gone: forgotten", a.id, a.ip)
 
     async def detach(self, request: dict[str, Any]) -> dict[str, Any]:
         """Undo an attach (by "id" or "netns"); nothing to undo is no error."""

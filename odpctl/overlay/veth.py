@@ -6,6 +6,9 @@ address, the route to the overlay's range and brings both ends up; on any
 failure the pair goes again, so nothing is left half made.  `unplug` deletes
 the host end (the kernel takes the other with it).  Namespaces are named as
 `ip netns` names them, or by a path such as ``/proc/PID/ns/net``.
+
+pyroute2's synchronous calls run an event loop of their own: from the
+router's loop, call these in a thread (`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -116,6 +119,12 @@ def unplug(host_iface: str) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+def exists(ifname: str) -> bool:
+    """Whether interface ``ifname`` is here."""
+    with _rtnl(f"look up {ifname}") as ipr:
+        return bool(ipr.link_lookup(ifname=ifname))
 
 
 def set_address(ifname: str, address: str, mtu: int) -> None:

@@ -236,3 +236,22 @@ async def test_concurrent_allocations_on_all_peers_never_collide() -> None:
         assert parse_ip("10.9.0.0") not in got and parse_ip("10.9.0.127") not in got
     finally:
         await stop_all(peers)
+
+
+@asyncio_test
+async def test_a_peer_removed_while_away_is_told_its_addresses_are_foreign(
+        tmp_path: Path) -> None:
+    peers = await start_cluster(2, state=tmp_path)
+    try:
+        await wait_for(lambda: rings_agree(peers))
+        held = await peers[1].ipam.allocate("kept")
+        await peers[1].stop()
+        await wait_for(lambda: peers[1].ipam.ourself not in peers[0].node.routes.reachable())
+        await peers[0].ipam.rmpeer("p1")
+        back = Peer(1, config(2), tmp_path)
+        await back.start([peers[0]])
+        peers[1] = back
+        await wait_for(lambda: back.ipam.ring.owner(held) == peers[0].ipam.ourself)
+        assert back.ipam.status()["foreign"] == [format_ip(held)]
+    finally:
+        await stop_all(peers)

@@ -162,3 +162,20 @@ def test_the_same_container_attached_twice_at_once_gets_one_address(host: Overla
     assert first["ip"] == second["ip"] and first["port_no"] == second["port_no"]
     assert _ipam(host)["allocations"]["retried"] == str(first["ip"]).split("/")[0]  # type: ignore[index]
     assert links(host, ns).count("eth0") == 1
+
+
+def test_after_a_restart_a_container_gone_meanwhile_is_forgotten(host: OverlayLab) -> None:
+    lab = host.lab
+    stays, goes = lab.namespace("stays"), lab.namespace("goes")
+    kept = _client(host).request("attach", netns=stays, id="stays")
+    _client(host).request("attach", netns=goes, id="goes")
+    assert host.stop_router(0) == 0
+    lab.namespaces.remove(goes)
+    assert subprocess.run(["ip", "netns", "del", goes]).returncode == 0
+    host.start_router(0, extra=("--ipalloc-range", "10.44.0.0/24"))
+    assert wait_until(lambda: _ipam(host)["state"] == "ready", 20), host.log_tail(0)
+    allocations = _ipam(host)["allocations"]
+    assert "goes" not in allocations  # type: ignore[operator]
+    assert allocations["stays"] == kept["ip"].split("/")[0]  # type: ignore[index]
+    status = _client(host).request("status")["router"]
+    assert kept["host_iface"] in status["datapath"]["ifaces"]

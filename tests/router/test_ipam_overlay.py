@@ -127,8 +127,10 @@ def test_a_restarted_router_keeps_its_containers_addresses(overlay: OverlayLab) 
     assert extra.address not in before.values()
     again = overlay.attach(overlay.hosts[1].containers[0])  # attached already: the same
     assert again["ip"].split("/")[0] == overlay.hosts[1].containers[0].address
+    # The containers attached before the restart are back on the (new) datapath.
     failed = pings(overlay, [(overlay.hosts[0].containers[0], extra),
-                             (extra, overlay.hosts[2].containers[3])])
+                             (extra, overlay.hosts[2].containers[3]),
+                             (overlay.hosts[1].containers[1], overlay.hosts[0].containers[1])])
     assert not failed, f"{failed}\n{logs(overlay)}"
 
 
