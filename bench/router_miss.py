@@ -16,7 +16,9 @@ an accounting line: the frames sent against the flows installed and the
 counted losses (no flow, drops, errors, upcalls lost, receive drops).
 Targets (DESIGN.md): p99 <= 5 ms; >= 10,000 new flows/s on the userspace
 datapath, >= 2,500 on the kernel's.  Run it with ``python -P`` (bench/dns.py
-must not stand for dnspython); with PYTHONPATH=<tree> it measures that tree.
+must not stand for dnspython).  To measure another tree, run from its
+directory with PYTHONPATH=<tree>: the routers start with ``-m``, which looks
+in the working directory first.
 Everything is torn down at the end.  Exit status 0 on PASS, 1 on FAIL.
 """
 
@@ -24,7 +26,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,6 +59,7 @@ print(time.perf_counter() - start)
 
 
 TARGET = {"kernel": 2500, "userspace": 10000}
+POLL = 0.1  # seconds between looks at the router's status
 # A frame of the burst became a flow, or is counted in one of the others
 # (heartbeats and the like can only add to them: a few at most).
 ACCOUNTED = ("flows_installed", "no_flow", "drops", "errors", "lost", "rx_dropped")
@@ -70,10 +76,32 @@ def _children(pid: int) -> list[int]:
             for c in (task / "children").read_text().split()]
 
 
+def _strace(pid: int) -> tuple[subprocess.Popen[bytes], Path]:
+    out = Path(tempfile.mkstemp(prefix="odpbench-strace-")[1])
+    proc = subprocess.Popen(["strace", "-c", "-f", "-q", "-o", str(out), "-p", str(pid)])
+    time.sleep(1.0)  # attached to every thread
+    return proc, out
+
+
+def _strace_total(tracer: tuple[subprocess.Popen[bytes], Path]) -> int:
+    """System calls counted, once strace has detached and written its summary."""
+    proc, out = tracer
+    proc.send_signal(signal.SIGINT)
+    proc.wait(10)
+    lines = out.read_text().splitlines()
+    out.unlink()
+    # "% time, seconds, usecs/call, calls, [errors,] total": calls is the 4th.
+    total = next((line.split() for line in lines if line.rstrip().endswith("total")), [])
+    return int(total[3]) if len(total) > 4 else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datapath", choices=("kernel", "userspace", "auto"), default="auto")
     parser.add_argument("--frames", type=int, default=2000)
+    parser.add_argument("--strace", action="store_true",
+                        help="count the router's and its datapath server's system calls "
+                             "during the burst (strace -c; slows them down)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="frames per second (default: as fast as the sender can)")
     args = parser.parse_args()
@@ -95,7 +123,16 @@ def main() -> int:
             router_proc = overlay.hosts[0].router
             assert router_proc is not None
             pids = [router_proc.pid, *_children(router_proc.pid)]  # and its datapath server
+            # What answering this loop's status requests costs when idle, to take off.
+            idle_start, idle_cpu = time.monotonic(), [_cpu_seconds(p) for p in pids]
+            for _ in range(10):
+                overlay.status(0)
+                time.sleep(POLL)
             cpu_before = [_cpu_seconds(p) for p in pids]
+            t_before = time.monotonic()
+            idle_rate = [(b - a) / (t_before - idle_start)
+                         for a, b in zip(idle_cpu, cpu_before, strict=True)]
+            tracers = [_strace(p) for p in pids] if args.strace else []
             sent = lab.run(src.ns, sys.executable, "-c", SENDER, mac, str(args.frames),
                            str(args.rate), timeout=120)
             if sent.returncode != 0:
@@ -104,17 +141,24 @@ def main() -> int:
             # From the first frame sent (not from starting the sender: a Python
             # start-up, over a second in the UML guest, would swamp the figure).
             started = float(sent.stdout.split()[0])
-            installed, finished = 0, started
+            accounted, changed = 0, time.time()
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                now = overlay.status(0)["router"]["flows_installed"] - before["flows_installed"]
-                if now != installed:
-                    installed, finished = now, time.time()
-                elif installed >= args.frames or time.time() - finished > 3:
-                    break  # all in, or no more coming
-                time.sleep(0.05)
+                router = overlay.status(0)["router"]
+                now = sum(router.get(k, 0) - before.get(k, 0) for k in ACCOUNTED)
+                if now != accounted:
+                    accounted, changed = now, time.time()
+                elif now >= args.frames or time.time() - changed > 3:
+                    break  # every frame accounted for, or no more coming
+                time.sleep(POLL)
             router = overlay.status(0)["router"]
-            cpu = [_cpu_seconds(p) - c for p, c in zip(pids, cpu_before, strict=True)]
+            syscalls = [_strace_total(t) for t in tracers]
+            installed = router["flows_installed"] - before["flows_installed"]
+            # When the last flow went in, as the router saw it (else: as we did).
+            finished = router.get("last_installed") or changed
+            spent = time.monotonic() - t_before
+            cpu = [_cpu_seconds(p) - c - r * spent
+                   for p, c, r in zip(pids, cpu_before, idle_rate, strict=True)]
         finally:
             overlay.close()
     elapsed = finished - started
@@ -133,7 +177,10 @@ def main() -> int:
     misses = max(1, delta["misses"])
     print(f"CPU per miss: router {cpu[0] / misses * 1e6:.0f} us"
           + (f", datapath server {cpu[1] / misses * 1e6:.0f} us" if len(cpu) > 1 else "")
-          + f" (load average {os.getloadavg()[0]:.1f})")
+          + f" (net of idle status polling; load average {os.getloadavg()[0]:.1f})")
+    if syscalls:
+        print("system calls per miss (strace -c, status polling included): router "
+              + ", datapath server ".join(f"{n / misses:.1f}" for n in syscalls))
     print(f"accounting: sent {args.frames} = flows {delta['flows_installed']} + counted "
           f"{counted} ({', '.join(f'{k} {delta[k]}' for k in ACCOUNTED[1:])}) "
           f"+ unaccounted {args.frames - delta['flows_installed'] - counted}; "

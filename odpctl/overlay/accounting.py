@@ -34,7 +34,8 @@ def miss_counts(forwarder: Forwarder) -> dict[str, Any]:
             "drops": s.dropped, "errors": s.errors,
             "drop_reasons": forwarder.drop_reasons.snapshot(),
             "error_reasons": forwarder.error_reasons.snapshot(),
-            "max_flows": forwarder.max_flows, "unhandled": unhandled(forwarder)}
+            "max_flows": forwarder.max_flows, "unhandled": unhandled(forwarder),
+            "last_installed": forwarder.last_installed}
 
 
 def unhandled(forwarder: Forwarder) -> dict[str, int]:

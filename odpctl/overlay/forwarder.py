@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -116,6 +117,7 @@ class Forwarder:
         self.max_flows = max_flows
         self.flows = 0
         self.pending = 0
+        self.last_installed = 0.0  # the wall clock when the latest flow went in
         self.view: MeshView | None = None
         self.ports = Ports()
         self.fallback: Fallback | None = None
@@ -154,6 +156,8 @@ class Forwarder:
             self.pending -= reserved
             self.flows += installed
             self.stats.flows_installed += installed
+        if installed:
+            self.last_installed = time.time()
 
     def dropped(self, reason: str) -> None:
         self.drop_reasons.add(reason)

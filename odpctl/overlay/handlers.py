@@ -36,7 +36,10 @@ from .forwarder import FLOW, NO_FLOW, Decision, Forwarder
 log = logging.getLogger("odpctl.router")
 
 # Upcalls read per round at most: one batch of requests for all of them.
-ROUND = 64
+# Every miss of a round waits for the whole round, so this bounds latency:
+# 16 keeps a round's batch to a few milliseconds on the userspace datapath
+# (~0.15 ms a miss there) while it saves most of the system calls.
+ROUND = 16
 
 
 def _errno_name(exc: OdpError) -> str:
