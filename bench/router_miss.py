@@ -99,6 +99,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datapath", choices=("kernel", "userspace", "auto"), default="auto")
     parser.add_argument("--frames", type=int, default=2000)
+    parser.add_argument("--handlers", type=int, default=0,
+                        help="miss-handler threads per router (default: the router's)")
     parser.add_argument("--strace", action="store_true",
                         help="count the router's and its datapath server's system calls "
                              "during the burst (strace -c; slows them down)")
@@ -111,7 +113,9 @@ def main() -> int:
     with Lab("odpbench") as lab:
         overlay = OverlayLab(lab, datapath=kind)
         try:
-            overlay.start_routers()
+            for host in overlay.hosts:
+                overlay.start_router(host.index, extra=(
+                    ("--handlers", str(args.handlers)) if args.handlers else ()))
             overlay.wait_ready(timeout=60)
             time.sleep(5)  # heartbeats: onto the fast path
             src, dst = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
@@ -173,7 +177,8 @@ def main() -> int:
           f"(target >= {TARGET[kind]:,})")
     print(f"router miss handling: p50 {latency.get('p50_ms')} ms, p99 {latency.get('p99_ms')} ms "
           f"over {latency.get('samples')} misses (target p99 5 ms); "
-          f"{delta['misses']} misses in {rounds or 'unbatched'} rounds")
+          f"{delta['misses']} misses in {rounds or 'unbatched'} rounds, "
+          f"{len(router['handlers'])} handler(s)")
     misses = max(1, delta["misses"])
     print(f"CPU per miss: router {cpu[0] / misses * 1e6:.0f} us"
           + (f", datapath server {cpu[1] / misses * 1e6:.0f} us" if len(cpu) > 1 else "")
