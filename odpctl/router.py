@@ -904,7 +904,10 @@ class Router:
         handlers.update(status=status, peers=peers, attach=attach, detach=detach,
                         expose=expose, stop=stop, **ipam_handlers(self.ipam))
         handlers.update(encryption=lambda request: self.links.status())
-        handlers.update(misses=lambda request: miss_counts(self.forwarder))
+        # Where frames and misses went, without the rest of status (cheap to poll).
+        handlers.update(misses=lambda request: {
+            **datapath_counts(self._live_dpif(), self.config.dp_name),
+            **miss_counts(self.forwarder)})
         handlers.update(self.dns.handlers())
         return handlers
 
