@@ -593,8 +593,9 @@ class Router:
                 if self.dpif is None:
                     continue  # the datapath is gone: _supervise brings it back
                 self._watchdog()
+                mark = self.forwarder.stats.flows_installed
                 datapath = self.dpif.get_datapath(self.config.dp_name)
-                self.forwarder.recount(datapath.flows)
+                self.forwarder.recount(datapath.flows, since=mark)
                 self._check_dispatch(datapath.features)
                 self.macs.expire()
                 self.dns.tick()

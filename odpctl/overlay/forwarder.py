@@ -136,10 +136,15 @@ class Forwarder:
             for name, delta in deltas.items():
                 setattr(self.stats, name, getattr(self.stats, name) + delta)
 
-    def recount(self, flows: int) -> None:
-        """The datapath's flow count, freshly read."""
+    def recount(self, flows: int, since: int) -> None:
+        """The datapath's flow count, read after ``flows_installed`` was ``since``.
+
+        The flows installed meanwhile may be in the count or not: they are
+        added, so that the limit errs on the side of fewer flows until the
+        next count.
+        """
         with self._lock:
-            self.flows = flows
+            self.flows = flows + self.stats.flows_installed - since
 
     def _reserve(self) -> bool:
         """A place for one more flow under the limit (False: none)."""

@@ -51,7 +51,7 @@ def test_drops_are_counted_by_reason() -> None:
 
 def test_past_the_flow_limit_a_miss_goes_on_without_a_flow() -> None:
     f = forwarder(max_flows=2)
-    f.recount(1)
+    f.recount(1, since=0)
     first = f.decide(miss(3, b"\x02\xbd\0\0\0\x04", REMOTE_MAC))
     second = f.decide(miss(3, b"\x02\xbd\0\0\0\x05", REMOTE_MAC))  # the first's is reserved
     assert (first.outcome, second.outcome) == (FLOW, NO_FLOW)

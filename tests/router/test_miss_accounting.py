@@ -3,8 +3,12 @@ datapath (the kernel's: tests/kernel/test_router_miss_accounting.py)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,16 @@ from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
 
 from .miss_burst import burst_accounting
+
+
+def odpctl(overlay: OverlayLab, *argv: str) -> str:
+    """An odpctl command in host 0's namespace, against its router's control socket."""
+    host = overlay.hosts[0]
+    result = subprocess.run([str(Path(sys.executable).with_name("odpctl")), "--netns", host.ns,
+                             *argv, "--control", str(host.control)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -42,7 +56,15 @@ def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
     assert delta["flows_installed"] > 0, delta
     # More than the receive ring holds, sent faster than Python reads it.
     assert delta["rx_dropped"] + delta["lost"] > 0, delta
-    assert "rx_dropped" in router and router["errors"] == 0, router["error_reasons"]
+    assert router["errors"] == 0, router["error_reasons"]
+    # What people see of it: router status, watch stats.
+    status = odpctl(overlay, "router", "status")
+    assert f"rx dropped {router['rx_dropped']}" in status, status
+    (line,) = odpctl(overlay, "watch", "stats", "--json", "--count", "1").splitlines()
+    stats = json.loads(line)
+    assert stats["rx_dropped"] == router["rx_dropped"], stats
+    assert stats["unhandled"] is not None and all(  # the router answered, with reasons
+        why.startswith(("drop: ", "error: ")) for why in stats["unhandled"]), stats
 
 
 def test_the_flow_limit_holds_and_misses_past_it_still_go_through(overlay: OverlayLab) -> None:
