@@ -130,17 +130,19 @@ class MissHandler:
                 log.exception("miss handler %d", self.index)
         ops: list[Op] = []
         owners: list[int] = []  # the decision each op is for
-        for i, decision in enumerate(decisions):
-            if decision.flush:
-                ops.append(dpif.flush_op(dp))
-                owners.append(i)
-            if decision.flow is not None:
-                ops.append(dpif.put_op(dp, decision.flow, replace=True))
-                owners.append(i)
-            if decision.execute is not None:
-                ops.append(dpif.execute_op(dp, decision.execute))
-                owners.append(i)
         failed: dict[int, OdpError] = {}
+        for i, decision in enumerate(decisions):
+            try:
+                mine = [dpif.flush_op(dp)] if decision.flush else []
+                if decision.flow is not None:
+                    mine.append(dpif.put_op(dp, decision.flow, replace=True))
+                if decision.execute is not None:
+                    mine.append(dpif.execute_op(dp, decision.execute))
+            except OdpError as exc:  # a flow or packet the codec refuses
+                failed[i] = exc
+                continue
+            ops += mine
+            owners += [i] * len(mine)
         reserved = sum(1 for d in decisions if d.outcome == FLOW)
         try:
             results = dpif.operate(ops) if ops else []
