@@ -272,6 +272,8 @@ _odpctl_optdescr=(
 --ipalloc-range:The containers'\'' address range
 --ipalloc-init:How the range is first split: consensus[=N] (Paxos among N routers; default: this one and the PEERs given), seed=NAME,
 --expose:Give the datapath'\''s own port an address from IPAM (as `odpctl router expose`)
+--max-flows:Flows the router installs at most (0: no limit); past it, misses are still forwarded, without a flow, and counted
+--handlers:Miss-handler threads, each with its own socket
 --help:Show this message and exit
 -h:Show this message and exit'
     'odpctl router status' '--control:The router'\''s control socket (default: this namespace'\''s)
@@ -447,6 +449,8 @@ _odpctl_vals=(
     'odpctl router start --dns-rate' '-'
     'odpctl router start --ipalloc-range' '-'
     'odpctl router start --ipalloc-init' '-'
+    'odpctl router start --max-flows' '-'
+    'odpctl router start --handlers' '-'
     'odpctl router status --control' 'file'
     'odpctl router attach --netns' '-'
     'odpctl router attach --id' '-'

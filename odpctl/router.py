@@ -53,6 +53,7 @@ from odpctl.odp.uapi import DpFeature, KeyAttr, VportType
 from odpctl.odp.upcalls import VportEvent, VportEvents
 from odpctl.odp.vport import Vport
 from odpctl.overlay import heartbeat, veth
+from odpctl.overlay.accounting import datapath_counts, miss_counts
 from odpctl.overlay.attachments import ATTACH, Attachment, Attachments
 from odpctl.overlay.containers import ContainerPorts
 from odpctl.overlay.fallback import PORT as FALLBACK_PORT
@@ -89,6 +90,7 @@ class RouterConfig:
     control: Path | None = None
     ifaces: tuple[str, ...] = ()
     handlers: int = 2
+    max_flows: int = 0  # 0: no limit; past it, misses are sent on without a flow
     tick: float = 0.5
     mac_max_age: float = 600.0
     idle_timeout: float = 60.0  # flows no packet hit for this long go
@@ -111,7 +113,8 @@ class Router:
         self.macs = MacCache(config.mac_max_age)
         policy = Policy(config.mesh.password is not None, config.trusted_subnets)
         self.links = Links(policy, self._esp_unavailable, self._esp_spis)
-        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port, self.links)
+        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port, self.links,
+                                   max_flows=config.max_flows)
         # Started with a password on the kernel datapath (see _start_esp).
         self.esp = Esp(config.udp_port)
         self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu,
@@ -596,7 +599,10 @@ class Router:
                 if self.dpif is None:
                     continue  # the datapath is gone: _supervise brings it back
                 self._watchdog()
-                self._check_dispatch()
+                mark = self.forwarder.stats.flows_installed
+                datapath = self.dpif.get_datapath(self.config.dp_name)
+                self.forwarder.recount(datapath.flows, since=mark)
+                self._check_dispatch(datapath.features)
                 self.macs.expire()
                 self.dns.tick()
                 if time.monotonic() - self._last_sweep > self.sweep_interval:
@@ -791,10 +797,10 @@ class Router:
     def router_status(self) -> dict[str, Any]:
         stats = self.forwarder.stats
         try:
-            dp = self._live_dpif().get_datapath(self.config.dp_name)
-            flows, lost = dp.flows, dp.lost
+            counts = datapath_counts(self._live_dpif(), self.config.dp_name)
         except OdpError:
-            flows, lost = -1, -1
+            counts = dict.fromkeys(("hit", "missed", "lost", "rx_dropped", "flows"), -1)
+        flows, lost = counts["flows"], counts["lost"]
         handlers = [h.status() for h in self.handlers]
         overruns = sum(int(h["overruns"] or 0) for h in handlers)  # type: ignore[call-overload]
         dead = [h["index"] for h in handlers if not h["alive"]]
@@ -826,16 +832,11 @@ class Router:
                          "udp_port": self.config.udp_port,
                          **self.supervisor.status()},
             "mtu": self.config.mtu,
-            "flows": flows,
-            "lost": lost,
-            "misses": stats.misses,
-            "drops": stats.dropped,
-            "errors": stats.errors,
+            **counts,
+            **miss_counts(self.forwarder),
             "flooded": stats.flooded,
             "relayed": stats.relayed,
-            "flows_installed": stats.flows_installed,
             "mac_moves": stats.mac_moves,
-            "heartbeats_received": stats.heartbeats,
             "fallback": {"sent": stats.fallback_sent, "received": stats.fallback_received,
                          "port": self.config.fallback_port,
                          "alive": self.fallback is not None and self.fallback.alive,
@@ -927,6 +928,10 @@ class Router:
         handlers.update(status=status, peers=peers, attach=attach, detach=detach,
                         expose=expose, stop=stop, **ipam_handlers(self.ipam))
         handlers.update(encryption=lambda _: self.links.status())
+                # Where frames and misses went, without the rest of status (cheap to poll).
+        handlers.update(misses=lambda _:  {
+            **datapath_counts(self._live_dpif(), self.config.dp_name),
+            **miss_counts(self.forwarder)})
         handlers.update(self.dns.handlers())
         return handlers
 

@@ -103,6 +103,13 @@ def start(
     expose: Annotated[bool, typer.Option(
         "--expose", help="Give the datapath's own port an address from IPAM (as "
         "`odpctl router expose`).")] = False,
+    max_flows: Annotated[int, typer.Option(
+        "--max-flows", metavar="N",
+        help="Flows the router installs at most (0: no limit); past it, misses are still "
+             "forwarded, without a flow, and counted.")] = 0,
+    handlers: Annotated[int, typer.Option(
+        "--handlers", metavar="N", help="Miss-handler threads, each with its own socket.")
+    ] = 2,
 ) -> None:
     """Run the overlay router in the foreground (Ctrl-C or SIGTERM stop it).
 
@@ -145,6 +152,10 @@ def start(
         raise UsageError(f"--dns-ttl {dns_ttl}: expected 0 to 86400 seconds")
     if dns_rate < 0:
         raise UsageError(f"--dns-rate {dns_rate:g}: expected 0 (no limit) or more")
+    if max_flows < 0:
+        raise UsageError(f"--max-flows {max_flows}: expected 0 (no limit) or more")
+    if not 1 <= handlers <= 64:
+        raise UsageError(f"--handlers {handlers}: expected 1 to 64")
     dns = DnsConfig(domain=normalize_domain(dns_domain), ttl=dns_ttl, rate=dns_rate,
                     listen=parse_listen(dns_listen) if dns_listen else None)
     choice = datapath.value
@@ -156,7 +167,7 @@ def start(
         ifaces=tuple(ifaces or ()), dns=dns, trusted_subnets=trusted,
         ipam=IpamConfig(range=Cidr.parse(ipalloc_range),
                         bootstrap=Bootstrap.parse(ipalloc_init, len(peers or ()))),
-        expose=expose,
+        expose=expose, max_flows=max_flows, handlers=handlers,
     )
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -219,15 +219,19 @@ def stats(
     """The datapath's hit, miss and lost rates, per refresh and on average.
 
     hit: packets that matched a flow; missed: packets sent up as upcalls;
-    lost: misses nobody received (no handler, or its socket full). Lines:
-    one per refresh (the first has the counters, as there is no rate yet).
-    With a router running here, refused: the tunnel and fallback traffic it
-    dropped unauthenticated (forged, replayed, or plaintext where the mesh
-    has a password), by reason.
+    lost: misses nobody received (no handler, or its socket full);
+    rx-dropped: frames the ports dropped on arrival (a full receive ring).
+    Lines: one per refresh (the first has the counters, as there is no rate
+    yet). With a router running here, refused: the tunnel and fallback
+    traffic it dropped unauthenticated (forged, replayed, or plaintext where
+    the mesh has a password), by reason; unhandled: the misses it read and
+    dropped or failed on, by reason.
     """
     s = session(ctx)
-    watcher = StatsWatcher(s.dpif(), s.dp_name(dp), refused=_router_refusals(
-        control or default_socket_path(s.netns)))
+    path = control or default_socket_path(s.netns)
+    watcher = StatsWatcher(s.dpif(), s.dp_name(dp),
+                           refused=_router_counts(path, "encryption", "drops"),
+                           unhandled=_router_counts(path, "misses", "unhandled"))
     ticker = _ticker(interval, count, duration)
     if _live(json, lines_):
         _run_live(StatsView(watcher, interval), ticker)
@@ -236,20 +240,21 @@ def stats(
         watcher.frame(), as_json=json)))
 
 
-def _router_refusals(path: Path) -> Callable[[], dict[str, int] | None]:
-    """What the router at ``path`` refused, by reason (None: no router answers)."""
+def _router_counts(path: Path, request: str, key: str) -> Callable[[], dict[str, int] | None]:
+    """Counters by reason the router at ``path`` answers to ``request`` under ``key``
+    (None: no router answers)."""
 
     def ask() -> dict[str, int] | None:
         if not path.exists():
             return None
         try:
-            result = ControlClient(path, timeout=1).request("encryption")
+            result = ControlClient(path, timeout=1).request(request)
         except OdpError:
             return None
-        drops = result.get("drops") if isinstance(result, Mapping) else None
-        if not isinstance(drops, Mapping):
+        counts = result.get(key) if isinstance(result, Mapping) else None
+        if not isinstance(counts, Mapping):
             return None
-        return {str(why): int(n) for why, n in drops.items()}
+        return {str(why): int(n) for why, n in counts.items()}
 
     return ask
 

@@ -58,6 +58,13 @@ TX_BLOCK_SIZE = 1 << 16
 TX_MAX = TX_FRAME_SIZE - 32
 
 
+def packet_drops(sock: socket.socket) -> int:
+    """Frames a packet socket's receive side dropped since last asked (ring or
+    receive buffer full): ``tp_drops`` of PACKET_STATISTICS, which reading resets."""
+    _packets, drops = _STATS.unpack(sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS.size))
+    return int(drops)
+
+
 class Rings:
     """The RX and TX rings of one packet socket (which must not be bound yet)."""
 
@@ -238,10 +245,7 @@ class Rings:
 
     def dropped(self) -> int:
         """Frames the kernel dropped for want of a free RX slot since last asked."""
-        _packets, drops = _STATS.unpack(
-            self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS.size)
-        )
-        return int(drops)
+        return packet_drops(self._sock)
 
     def close(self) -> None:
         self.map.close()

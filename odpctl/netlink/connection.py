@@ -426,6 +426,26 @@ class NetlinkConnection:
                 return None
             poller.poll(max(1, int(remaining * 1000 + 0.999)))
 
+    def recv_notifications(self, limit: int, timeout: float | None = None) -> list[Message]:
+        """Up to ``limit`` unsolicited messages: the first waited for (up to
+        ``timeout`` seconds; none came: []), then whatever is waiting already.
+
+        A round of many per wake-up, for a reader that handles them together;
+        bounded, so that a flood cannot grow the queue past what it takes.
+        """
+        first = self.recv_notification(timeout)
+        if first is None:
+            return []
+        out = [first]
+        queue = self._notifications
+        what = "receive netlink notifications"
+        while len(out) < limit:
+            if not queue and not self._receive(what, wait=False):
+                break
+            while queue and len(out) < limit:
+                out.append(queue.popleft())
+        return out
+
     def notifications(self) -> list[Message]:
         """Every unsolicited message received so far, including any waiting on the socket.
 

@@ -62,6 +62,9 @@ PortRef = str | int
 # NETLINK_CAP_ACK, ~1.3 KiB on a kernel that echoes the whole request.
 QUIET_BATCH_WINDOW = 128
 
+# One request of a batch (`Dpif.operate`): generic netlink family id, flags, payload.
+Op = tuple[int, int, bytes]
+
 # What Open vSwitch asks for; per-CPU dispatch is added when PIDs are given.
 DEFAULT_FEATURES = DpFeature.UNALIGNED | DpFeature.VPORT_PIDS
 
@@ -449,6 +452,40 @@ class Dpif:
         results = self._conn.batch(
             batch, "execute packets", window=QUIET_BATCH_WINDOW, ack_each=False
         )
+        return [r if isinstance(r, OdpError) else None for r in results]
+
+    # --- batched operations ------------------------------------------------------
+    #
+    # A miss handler decides a whole round of misses, then sends their flow
+    # puts, packet executes (and a flush, when a MAC moved) in one batch:
+    # a datagram per window, one ACK per window (see `NetlinkConnection.batch`).
+
+    def put_op(self, dp: DpRef, flow: Flow, *, replace: bool = False) -> Op:
+        """A flow install for `operate` (``replace``: an upsert, as `add_flow`)."""
+        from odpctl.odp.flow import encode_flow_attrs
+
+        fam = self._flow_family
+        payload = odp_payload(FlowCmd.NEW, fam.version, self.dp_ifindex(dp),
+                              encode_flow_attrs(flow))
+        return fam.id, _new_flow_flags(replace), payload
+
+    def execute_op(self, dp: DpRef, request: Execute) -> Op:
+        """A packet execute for `operate`."""
+        from odpctl.odp.packet import encode_execute
+
+        fam = self._packet_family
+        payload = odp_payload(PacketCmd.EXECUTE, fam.version, self.dp_ifindex(dp),
+                              encode_execute(request))
+        return fam.id, 0, payload
+
+    def flush_op(self, dp: DpRef) -> Op:
+        """Deleting every flow, for `operate`."""
+        fam = self._flow_family
+        return fam.id, 0, odp_payload(FlowCmd.DEL, fam.version, self.dp_ifindex(dp), b"")
+
+    def operate(self, ops: list[Op], what: str = "miss round") -> list[OdpError | None]:
+        """Run ``ops`` in order, batched; one result per op, None for success."""
+        results = self._conn.batch(ops, what, window=QUIET_BATCH_WINDOW, ack_each=False)
         return [r if isinstance(r, OdpError) else None for r in results]
 
     def open_upcall_channel(self, *, rcvbuf: int = 4 << 20) -> UpcallChannel:

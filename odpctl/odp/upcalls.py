@@ -61,21 +61,36 @@ class UpcallChannel(_Listener):
         sees the count, not an exception in its miss loop.
         """
         while True:
+            malformed = self.malformed
+            got = self.receive_many(1, timeout)
+            if got:
+                return got[0]
+            if self.malformed == malformed:
+                return None
+
+    def receive_many(self, limit: int, timeout: float | None = None) -> list[Upcall]:
+        """Up to ``limit`` upcalls: the first waited for (up to ``timeout``
+        seconds; none: []), then those already waiting, read without blocking.
+
+        Overruns are counted as in `receive`; messages that do not decode are
+        counted in ``malformed`` and left out.
+        """
+        while True:
             try:
-                message = self._conn.recv_notification(timeout)
+                messages = self._conn.recv_notifications(limit, timeout)
             except ReceiveOverrun:
                 self.overruns += 1
                 continue
-            if message is None:
-                return None
+            break
+        upcalls = []
+        for message in messages:
             try:
                 cmd, dp_ifindex, attrs = split_odp(message.payload)
-                upcall = decode_upcall(cmd, dp_ifindex, attrs)
+                upcalls.append(decode_upcall(cmd, dp_ifindex, attrs))
             except DecodeError:
                 self.malformed += 1
-                continue
-            self.received += 1
-            return upcall
+        self.received += len(upcalls)
+        return upcalls
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,9 +56,16 @@ def _l3(eth_type: int) -> tuple[FlowKey, FlowKey]:
 
 def tunnel_to(vni_value: int, dst_ip: str, vxlan_port: int, udp_port: int = VXLAN_PORT
               ) -> list[Action]:
+    return list(_tunnel_to(vni_value, dst_ip, vxlan_port, udp_port))
+
+
+@cache
+def _tunnel_to(vni_value: int, dst_ip: str, vxlan_port: int, udp_port: int
+               ) -> tuple[Action, ...]:
+    # Once per peer and port, not once per miss: parsing the address is dear.
     tunnel = Tunnel(tun_id=vni_value, ipv4_dst=int(ipaddress.IPv4Address(dst_ip)),
                     ttl=TUNNEL_TTL, tp_dst=udp_port, df=True)
-    return [Set(KeyAttr.TUNNEL, tunnel), Output(vxlan_port)]
+    return Set(KeyAttr.TUNNEL, tunnel), Output(vxlan_port)
 
 
 def local_flow(in_port: int, eth: Eth, eth_type: int, actions: list[Action]) -> Flow:

@@ -100,7 +100,7 @@ class Link:
 
 
 class Drops:
-    """Tunnel and fallback traffic refused for want of authentication, by reason."""
+    """Counts by reason: traffic refused for want of authentication, misses not handled."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -24,9 +25,17 @@ def render_status(result: dict[str, Any]) -> str:
                  f"{ipam.get('allocated')} allocated here, exposed "
                  f"{router.get('exposed') or 'no'}")
     lines.append(f"mtu:         {router.get('mtu')}")
-    lines.append(f"flows:       {router.get('flows')}  misses: {router.get('misses')}  "
-                 f"drops: {router.get('drops')}  errors: {router.get('errors')}  "
-                 f"lost: {router.get('lost')}")
+    limit = router.get("max_flows")
+    lines.append(f"flows:       {router.get('flows')} (limit {limit or 'none'}, "
+                 f"{router.get('over_limit', 0)} miss(es) over it)  "
+                 f"installed: {router.get('flows_installed')}")
+    lines.append(f"frames:      hit {router.get('hit')}  missed {router.get('missed')}  "
+                 f"lost {router.get('lost')}  rx dropped {router.get('rx_dropped')}")
+    drops = reasons_text(router.get("drops"), router.get("drop_reasons"))
+    errors = reasons_text(router.get("errors"), router.get("error_reasons"))
+    lines.append(f"misses:      {router.get('misses')}: {router.get('flows_installed')} flow(s), "
+                 f"{router.get('no_flow')} without, {router.get('heartbeats_received')} "
+                 f"heartbeat(s), drops {drops}, errors {errors}")
     lines.append(f"mac cache:   {router.get('mac_cache')}")
     lines.append(f"dns:         {_dns_line(router.get('dns') or {})}")
     lines += _encryption_lines(router)
@@ -39,6 +48,13 @@ def render_status(result: dict[str, Any]) -> str:
         if conn.get("encryption"):
             lines.append(f"    encryption: {describe_encryption(conn)}")
     return "\n".join(lines)
+
+
+def reasons_text(total: object, reasons: object) -> str:
+    """``3 (hairpin 2, no route to peer 1)``, or the bare total."""
+    if not isinstance(reasons, Mapping) or not reasons:
+        return str(total)
+    return f"{total} (" + ", ".join(f"{why} {n}" for why, n in reasons.items()) + ")"
 
 
 def _dns_line(dns: dict[str, Any]) -> str:

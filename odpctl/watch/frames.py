@@ -54,6 +54,11 @@ class StatsFrame:
     # The router's tunnel and fallback traffic refused unauthenticated, by reason
     # (None: no router answers here).
     refused: dict[str, int] | None = None
+    # Frames the ports dropped on arrival (a full receive ring), summed.
+    rx_dropped: int | None = None
+    # Misses the router read but did not handle: drops and errors, by reason
+    # (None: no router answers here).
+    unhandled: dict[str, int] | None = None
 
 
 def _lookup_rates(before: Datapath, after: Datapath, seconds: float) -> LookupRates | None:

@@ -21,6 +21,7 @@ from odpctl.odp.flow import Flow
 from odpctl.odp.packet import Upcall
 from odpctl.odp.vport import Vport
 from odpctl.present import jsonout, odptext
+from odpctl.present.status import reasons_text
 from odpctl.present.units import byte_rate, clock, count_rate, percent
 
 from .frames import (
@@ -70,6 +71,9 @@ STATS_KEYS: dict[str, str] = {
     "masks": "masks in use",
     "refused": "object: the router's tunnel and fallback traffic dropped unauthenticated, "
     "by reason (counters), or null when no router answers here",
+    "rx_dropped": "frames the datapath's ports dropped on arrival (receive ring full), summed",
+    "unhandled": "object: misses the router read but dropped or failed on, by reason "
+    "(counters), or null when no router answers here",
 }
 PORT_EVENT_KEYS: dict[str, str] = {
     "kind": "new, set or del",
@@ -199,6 +203,7 @@ def stats_lines(frame: StatsFrame, *, as_json: bool) -> Iterator[str]:
             "average": _lookups(frame.average),
             "lookups": {"hit": dp.hit, "missed": dp.missed, "lost": dp.lost},
             "flows": dp.flows, "masks": dp.masks, "refused": frame.refused,
+            "rx_dropped": frame.rx_dropped, "unhandled": frame.unhandled,
         })
         return
     line = f"{clock(frame.wall)} {dp.name} "
@@ -207,17 +212,18 @@ def stats_lines(frame: StatsFrame, *, as_json: bool) -> Iterator[str]:
     else:
         line += f"{_lookups_text(frame.rates)} hit-ratio {percent(ratio)}"
     line += f" flows {dp.flows} masks {dp.masks}"
+    if frame.rx_dropped is not None:
+        line += f" rx-dropped {frame.rx_dropped}"
     if frame.refused is not None:
         line += " refused " + refused_text(frame.refused)
+    if frame.unhandled is not None:
+        line += " unhandled " + refused_text(frame.unhandled)
     yield line
 
 
 def refused_text(refused: Mapping[str, int]) -> str:
     """``3 (vxlan: plaintext VXLAN 2, fallback: replay 1)``, or ``0``."""
-    total = sum(refused.values())
-    if not total:
-        return "0"
-    return f"{total} (" + ", ".join(f"{why} {n}" for why, n in refused.items()) + ")"
+    return reasons_text(sum(refused.values()), refused)
 
 
 # --- ports ---------------------------------------------------------------------------------

@@ -55,17 +55,21 @@ class StatsWatcher:
     """Lookup rates of datapath ``dp``, and what its router refused (``refused``)."""
 
     def __init__(self, dpif: Dpif, dp: str, history: int = 120,
-                 refused: Callable[[], dict[str, int] | None] = lambda: None) -> None:
+                 refused: Callable[[], dict[str, int] | None] = lambda: None,
+                 unhandled: Callable[[], dict[str, int] | None] = lambda: None) -> None:
         self.dpif = dpif
         self.dp = dp
         self.tracker = StatsTracker(history)
         self.refused = refused
+        self.unhandled = unhandled
 
     def frame(self) -> StatsFrame:
         now, wall = _now()
         frame = self.tracker.update(self.dpif.get_datapath(self.dp), now, wall)
-        refused = self.refused()
-        return frame if refused is None else dataclasses.replace(frame, refused=refused)
+        rx_dropped = sum(v.stats.rx_dropped for v in self.dpif.list_vports(self.dp)
+                         if v.stats is not None)
+        return dataclasses.replace(frame, refused=self.refused(), rx_dropped=rx_dropped,
+                                   unhandled=self.unhandled())
 
 
 class FlowWatcher:

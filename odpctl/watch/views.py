@@ -275,6 +275,12 @@ def stats_table(frame: StatsFrame, *, interval: float = 1.0, spark: int = 40) ->
         # Drops of unauthenticated tunnel traffic: an attack, or a peer out of step.
         facts.append("   refused ", style="bold")
         facts.append(refused_text(frame.refused), style="red" if frame.refused else "")
+    if frame.rx_dropped is not None:
+        facts.append("   rx-dropped ", style="bold")
+        facts.append(str(frame.rx_dropped), style="red" if frame.rx_dropped else "")
+    if frame.unhandled is not None:
+        facts.append("   unhandled ", style="bold")
+        facts.append(refused_text(frame.unhandled), style="red" if frame.unhandled else "")
     return Group(_title("stats", dp.name, frame.wall, interval), facts, Text(""), table,
                  Text("q: quit", style="dim"))
 

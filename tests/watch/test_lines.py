@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -118,3 +119,15 @@ def test_upcall_lines() -> None:
     assert obj["type"] == "action" and obj["length"] == 98 and obj["userdata"] == "0102"
     assert obj["key"].startswith("in_port(1),eth(src=02:00:00:00:00:01")
     assert obj["summary"] == summarize(key, 98)
+
+
+def test_stats_lines_show_receive_drops_and_what_the_router_did_not_handle() -> None:
+    stats = StatsTracker()
+    frame = dataclasses.replace(stats.update(datapath(hit=3), 0.0, 0.0), rx_dropped=1880,
+                                unhandled={"drop: hairpin": 2, "error: datapath: ENOSPC": 1})
+    (text,) = lines.stats_lines(frame, as_json=False)
+    assert " rx-dropped 1880 " in text
+    assert text.endswith(" unhandled 3 (drop: hairpin 2, error: datapath: ENOSPC 1)")
+    (line,) = lines.stats_lines(frame, as_json=True)
+    obj = json.loads(line)
+    assert obj["rx_dropped"] == 1880 and obj["unhandled"]["drop: hairpin"] == 2

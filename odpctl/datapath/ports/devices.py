@@ -26,6 +26,7 @@ from odpctl.datapath.pktring import (
     TP_STATUS_VLAN_VALID,
     TX_MAX,
     Rings,
+    packet_drops,
 )
 from odpctl.datapath.ports.base import (
     BATCH,
@@ -126,9 +127,9 @@ class NetdevPort(Port):
             try:
                 n, anc, _flags, _addr = recvmsg_into([view], _AUX_SPACE)
             except BlockingIOError:
-                return
+                break
             except OSError as e:
-                self._rx_error(e)
+                self._rx_error(e)  # the port may be gone, its socket with it
                 return
             data = bytes(view[:n])
             if anc:
@@ -136,6 +137,8 @@ class NetdevPort(Port):
             self.rx_packets += 1
             self.rx_bytes += n - VNET_LEN
             receive(self, Packet(data, meta))
+        # A full receive buffer drops frames as a full ring does: counted alike.
+        self.rx_dropped += packet_drops(self.sock)
 
     def _read_ring(self, rings: Rings) -> None:
         receive = self.owner.receive
