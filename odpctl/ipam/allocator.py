@@ -43,6 +43,7 @@ _ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 IDLE, AWAITING, READY, NO_SPACE = "idle", "awaiting consensus", "ready", "no space"
 PATIENCE = 2.0  # seconds of no Paxos progress before a peer proposes (again)
+STUCK = 1.0  # seconds of no Paxos progress before a peer asks its neighbours
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Allocator:
         self._rng = random.Random()  # noqa: S311 - jitter and a donor's choice, not secrets
         self._asked_at = -1e9
         self._proposed_at = -1e9
+        self._pushed_at = -1e9
         self._progress_at = 0.0
         self._patience = PATIENCE * self._rng.uniform(1.5, 3.0)
         self._task: asyncio.Task[None] | None = None
@@ -173,13 +175,20 @@ class Allocator:
         if self.ring.made or paxos is None:
             return
         now = asyncio.get_running_loop().time()
+        accepted = paxos.knows[self.ourself].accepted != NONE
+        if accepted and now - max(self._progress_at, self._pushed_at) > STUCK:
+            # We accepted a value, but heard of no decision: maybe its broadcast
+            # passed us by.  Our whole state to some neighbours; one that has the
+            # ring answers with it.
+            self._pushed_at = now
+            self.channel.gossip_neighbour_subset(self._state)
         if paxos.heard() < paxos.quorum:
             return
         # The lowest-named peer heard proposes at once; the others only when
         # nothing has moved for a while, so that proposers seldom duel.  A
         # proposal under way is left alone while the claims keep changing.
         if min(paxos.knows) == self.ourself:
-            promised = paxos.knows[self.ourself].promise != (0, 0)
+            promised = paxos.knows[self.ourself].promise != NONE
             patience = PATIENCE if promised else 0.0
         else:
             patience = self._patience
@@ -313,6 +322,9 @@ class Allocator:
                 raise Refused(f"it allocates from {where}, we from {self.cidr}",
                               hint="give every router the same --ipalloc-range")
             changed = False
+            if self.ring.made and "ring" not in body and body.get("delta") is not True:
+                # A peer still bootstrapping that we can help: it gets the ring.
+                self.channel.send_down(src, self._state)
             if "ring" in body:
                 ring = Ring.decode(body["ring"])
                 self.ring.check_compatible(ring, "the peer")
