@@ -82,30 +82,38 @@ def plug(spec: str, host_iface: str, ifname: str, mtu: int, address: str,
                             errno=errno.ENOENT, hint="see `ip netns list`") from None
     except OSError as exc:
         raise error_from_errno(exc.errno or errno.EIO, f"open network namespace {spec!r}") from None
-    try:
-        with _rtnl(f"create veth {host_iface} into {spec}") as ipr:
+    # One rtnetlink session makes the host end and brings it up: a session is a
+    # socket and an event loop in pyroute2, and an attach waits for each.
+    with _rtnl(f"create veth {host_iface} into {spec}") as ipr:
+        try:
             ipr.link("add", ifname=host_iface, kind="veth", mtu=mtu,
                      peer={"ifname": ifname, "net_ns_fd": fd, "mtu": mtu})
-    finally:
-        os.close(fd)
-    try:
-        with _rtnl(f"bring {host_iface} up") as ipr:
-            ipr.link("set", index=_index(ipr, host_iface), state="up")
-        with _rtnl(f"set up {ifname} in {spec}", spec) as cipr:
-            index = _index(cipr, ifname)
-            iface = ipaddress.IPv4Interface(address)
-            cipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-            cipr.link("set", index=index, state="up")
-            for cidr in routes:
-                net = ipaddress.IPv4Network(cidr)
-                if not net.subnet_of(iface.network):
-                    cipr.route("replace", dst=str(net.network_address),
-                               dst_len=net.prefixlen, oif=index)
-            mac = cipr.get_links(index)[0].get("address")
-    except BaseException:
-        unplug(host_iface)
-        raise
-    return Plugged(host_iface, ifname, str(mac))
+        finally:
+            os.close(fd)
+        try:
+            try:
+                ipr.link("set", index=_index(ipr, host_iface), state="up")
+            except NetlinkError as exc:
+                raise error_from_errno(exc.code, f"bring {host_iface} up") from None
+            with _rtnl(f"set up {ifname} in {spec}", spec) as cipr:
+                mac = _set_up(cipr, ifname, address, routes)
+        except BaseException:
+            unplug(host_iface)
+            raise
+    return Plugged(host_iface, ifname, mac)
+
+
+def _set_up(cipr: IPRoute, ifname: str, address: str, routes: tuple[str, ...]) -> str:
+    """Address, bring up and route the container's end; its MAC."""
+    index = _index(cipr, ifname)
+    iface = ipaddress.IPv4Interface(address)
+    cipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    cipr.link("set", index=index, state="up")
+    for cidr in routes:
+        net = ipaddress.IPv4Network(cidr)
+        if not net.subnet_of(iface.network):
+            cipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=index)
+    return str(cipr.get_links(index)[0].get("address"))
 
 
 def unplug(host_iface: str) -> bool:
