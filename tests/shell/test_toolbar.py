@@ -10,6 +10,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from odpctl.errors import DatapathUnavailableError
 from odpctl.odp.datapath import Datapath
 from odpctl.odp.dpif import Dpif
+from odpctl.odp.vport import Vport
 from odpctl.shell.toolbar import Toolbar, toolbar_fragments
 from odpctl.watch.frames import StatsTracker
 
@@ -48,6 +49,9 @@ class CountingDpif:
             raise DatapathUnavailableError("the datapath went away")
         self.hit += 100
         return Datapath(dp, 7, hit=self.hit, flows=2)
+
+    def list_vports(self, _dp: str) -> list[Vport]:
+        return []
 
     def close(self) -> None:
         self.closed = True
