@@ -41,19 +41,33 @@ PLUGIN = Path(sys.executable).parent / "odpctl-cni"
 DEBIAN = Path("/usr/lib/cni")
 
 
-def invoke(host_ns: str, plugin: Path, command: str, config: dict[str, object],
-           container: str = "", ns: str = "") -> float:
+def invoke(
+    host_ns: str,
+    plugin: Path,
+    command: str,
+    config: dict[str, object],
+    container: str = "",
+    ns: str = "",
+) -> float:
     """Seconds from spawn to exit of one plugin run; a failure stops the bench."""
-    env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": container,
-           "CNI_NETNS": f"/run/netns/{ns}", "CNI_IFNAME": "eth0", "CNI_PATH": str(DEBIAN)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": container,
+        "CNI_NETNS": f"/run/netns/{ns}",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": str(DEBIAN),
+    }
     argv = ["nsenter", f"--net=/run/netns/{host_ns}", str(plugin)]
     start = time.perf_counter()
-    proc = subprocess.run(argv, input=json.dumps(config).encode(), env=env,
-                          capture_output=True, timeout=60)
+    proc = subprocess.run(
+        argv, input=json.dumps(config).encode(), env=env, capture_output=True, timeout=60
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"FAIL: {plugin.name} {command}: {proc.stdout.decode()} "
-                         f"{proc.stderr.decode()}")
+        raise SystemExit(
+            f"FAIL: {plugin.name} {command}: {proc.stdout.decode()} {proc.stderr.decode()}"
+        )
     return elapsed
 
 
@@ -73,11 +87,15 @@ def main() -> int:
     ours: dict[str, object] = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
     data_dir = tempfile.mkdtemp(prefix="odpctl-bench-hostlocal-")
     theirs: dict[str, object] = {
-        "cniVersion": "1.0.0", "name": "refbench", "type": "bridge",
-        "bridge": "odpbr0", "ipam": {"type": "host-local", "subnet": "10.88.0.0/16",
-                                    "dataDir": data_dir}}
+        "cniVersion": "1.0.0",
+        "name": "refbench",
+        "type": "bridge",
+        "bridge": "odpbr0",
+        "ipam": {"type": "host-local", "subnet": "10.88.0.0/16", "dataDir": data_dir},
+    }
     times: dict[str, dict[str, list[float]]] = {
-        name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")}
+        name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")
+    }
     parts: dict[str, list[float]] = {"start-up (VERSION)": [], "router attach": []}
     with Lab("odpbcni") as lab:
         overlay = OverlayLab(lab, hosts=1, containers=0, datapath=kind)
@@ -98,8 +116,10 @@ def main() -> int:
             router = ControlClient(overlay.hosts[0].control, timeout=30)
             for i in range(args.rounds):
                 ns = lab.namespace(f"c{i}")
-                for name, plugin, config in (("odpctl-cni", PLUGIN, ours),
-                                             ("bridge+host-local", DEBIAN / "bridge", theirs)):
+                for name, plugin, config in (
+                    ("odpctl-cni", PLUGIN, ours),
+                    ("bridge+host-local", DEBIAN / "bridge", theirs),
+                ):
                     container = f"bench-{name[:6]}-{i}"
                     times[name]["ADD"].append(invoke(host, plugin, "ADD", config, container, ns))
                     times[name]["DEL"].append(invoke(host, plugin, "DEL", config, container, ns))
@@ -113,16 +133,22 @@ def main() -> int:
                 default.unlink()
             overlay.close()
             subprocess.run(["rm", "-rf", data_dir], check=False)
-    print(f"CNI ADD/DEL, {args.rounds} rounds, router on the {kind} datapath, "
-          f"interleaved in one run:")
+    print(
+        f"CNI ADD/DEL, {args.rounds} rounds, router on the {kind} datapath, interleaved in one run:"
+    )
     for name, t in times.items():
         pairs = len(t["ADD"]) / (sum(t["ADD"]) + sum(t["DEL"]))
-        print(f"  {name:18} ADD p50 {p(t['ADD'], 0.5):6.1f} ms  p99 {p(t['ADD'], 0.99):6.1f} ms"
-              f"   DEL p50 {p(t['DEL'], 0.5):6.1f} ms   {pairs:5.1f} ADD+DEL/s")
-    print("  where odpctl-cni's ADD goes: " + ", ".join(
-        f"{name} p50 {p(t, 0.5):.1f} ms" for name, t in parts.items()))
+        print(
+            f"  {name:18} ADD p50 {p(t['ADD'], 0.5):6.1f} ms  p99 {p(t['ADD'], 0.99):6.1f} ms"
+            f"   DEL p50 {p(t['DEL'], 0.5):6.1f} ms   {pairs:5.1f} ADD+DEL/s"
+        )
+    print(
+        "  where odpctl-cni's ADD goes: "
+        + ", ".join(f"{name} p50 {p(t, 0.5):.1f} ms" for name, t in parts.items())
+    )
     ratio = statistics.median(times["odpctl-cni"]["ADD"]) / statistics.median(
-        times["bridge+host-local"]["ADD"])
+        times["bridge+host-local"]["ADD"]
+    )
     print(f"ADD p50 ratio odpctl-cni / bridge+host-local: {ratio:.2f} (target <= 2)")
     print("PASS" if ratio <= 2 else "FAIL (figures above)")
     return 0 if ratio <= 2 else 1

@@ -563,9 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", action="store_true", help="cProfile odpctl's codec too")
     parser.add_argument("--top", type=int, default=25, help="functions shown per profile")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit 1 when a target is missed"
-    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
 
     cpu = pin_one_cpu()
@@ -584,8 +582,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     load = os.getloadavg()[0]
     if load > 0.5 * (os.cpu_count() or 1):
-        print(f"note: load average {load:.1f} on {os.cpu_count()} CPUs: absolute rates are low; "
-              "the ratios are measured side by side")
+        print(
+            f"note: load average {load:.1f} on {os.cpu_count()} CPUs: absolute rates are low; "
+            "the ratios are measured side by side"
+        )
     sizes = ", ".join(
         f"{name} {len(odpctl_encode(f))}/{len(datagrams[name]) // args.batch} B"
         for name, f in flows.items()
@@ -600,10 +600,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, flow in flows.items():
         datagram = datagrams[name]
         for op, ours, theirs, per_call, target in (
-            ("decode", lambda d=datagram: odpctl_decode(d), lambda d=datagram: p2_decode(d),
-             args.batch, DECODE_TARGET),
-            ("encode", lambda f=flow: odpctl_encode(f), lambda f=flow: p2_encode(f),
-             1, ENCODE_TARGET),
+            (
+                "decode",
+                lambda d=datagram: odpctl_decode(d),
+                lambda d=datagram: p2_decode(d),
+                args.batch,
+                DECODE_TARGET,
+            ),
+            (
+                "encode",
+                lambda f=flow: odpctl_encode(f),
+                lambda f=flow: p2_encode(f),
+                1,
+                ENCODE_TARGET,
+            ),
         ):
             r_ours = rate(ours, per_call, args.seconds, args.repeat)
             r_theirs = rate(theirs, per_call, args.seconds, args.repeat)

@@ -63,14 +63,28 @@ else:
 
 
 def dnsperf(ns: str, lab: Lab, server: str, queries: Path, seconds: float) -> float:
-    result = lab.run(ns, "dnsperf", "-s", server, "-d", str(queries), "-l", str(seconds),
-                     "-c", "4", "-q", "200", "-t", "2", timeout=seconds + 30)
+    result = lab.run(
+        ns,
+        "dnsperf",
+        "-s",
+        server,
+        "-d",
+        str(queries),
+        "-l",
+        str(seconds),
+        "-c",
+        "4",
+        "-q",
+        "200",
+        "-t",
+        "2",
+        timeout=seconds + 30,
+    )
     found = re.search(r"Queries per second:\s+([\d.]+)", result.stdout)
     if not found:
         raise RuntimeError(f"dnsperf: {result.stdout}{result.stderr}")
     lost = re.search(r"Queries lost:\s+(\d+)", result.stdout)
-    print(f"  {server}: {float(found.group(1)):,.0f} q/s"
-          f" (lost {lost.group(1) if lost else '?'})")
+    print(f"  {server}: {float(found.group(1)):,.0f} q/s (lost {lost.group(1) if lost else '?'})")
     return float(found.group(1))
 
 
@@ -83,8 +97,9 @@ def queries_per_second(args: argparse.Namespace) -> tuple[float, float]:
             ns = overlay.hosts[0].ns
             lab.address(ns, "lo", f"{OURS}/32")
             lab.address(ns, "lo", f"{DNSMASQ}/32")
-            overlay.start_router(0, extra=("--dns-listen", OURS, "--dns-rate", "0",
-                                            "--log-level", "warning"))
+            overlay.start_router(
+                0, extra=("--dns-listen", OURS, "--dns-rate", "0", "--log-level", "warning")
+            )
             control = ControlClient(overlay.hosts[0].control, timeout=10)
             deadline = time.monotonic() + 30
             while True:
@@ -106,11 +121,27 @@ def queries_per_second(args: argparse.Namespace) -> tuple[float, float]:
             queries = tmp / "queries"
             queries.write_text("\n".join(names) + "\n")
             dnsmasq = subprocess.Popen(
-                ["ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--no-hosts",
-                 f"--addn-hosts={tmp / 'hosts'}", f"--listen-address={DNSMASQ}",
-                 "--bind-interfaces", "--no-resolv", "--local-ttl=1", "--user=root",
-                 f"--pid-file={tmp / 'pid'}", "--log-facility=-", "--quiet-dhcp"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "dnsmasq",
+                    "--keep-in-foreground",
+                    "--no-hosts",
+                    f"--addn-hosts={tmp / 'hosts'}",
+                    f"--listen-address={DNSMASQ}",
+                    "--bind-interfaces",
+                    "--no-resolv",
+                    "--local-ttl=1",
+                    "--user=root",
+                    f"--pid-file={tmp / 'pid'}",
+                    "--log-facility=-",
+                    "--quiet-dhcp",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1)
             ours, theirs = [], []
             for _ in range(args.rounds):
@@ -133,16 +164,21 @@ def propagation(args: argparse.Namespace) -> list[float]:
         try:
             for host in overlay.hosts:
                 lab.address(host.ns, "lo", f"{OURS}/32")
-                overlay.start_router(host.index, extra=("--dns-listen", OURS,
-                                                        "--log-level", "warning"))
+                overlay.start_router(
+                    host.index, extra=("--dns-listen", OURS, "--log-level", "warning")
+                )
             overlay.wait_ready(timeout=60)
             control = ControlClient(overlay.hosts[0].control, timeout=10)
             for trial in range(args.trials):
                 name = f"new{trial}.{DOMAIN}."
-                pollers = [subprocess.Popen(["ip", "netns", "exec", h.ns, sys.executable, "-c",
-                                             POLLER, name, OURS],
-                                            stdout=subprocess.PIPE, text=True)
-                           for h in overlay.hosts]
+                pollers = [
+                    subprocess.Popen(
+                        ["ip", "netns", "exec", h.ns, sys.executable, "-c", POLLER, name, OURS],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                    for h in overlay.hosts
+                ]
                 for poller in pollers:
                     assert poller.stdout is not None and poller.stdout.readline() == "ready\n"
                 start = time.time()
@@ -168,18 +204,23 @@ def main() -> int:
     for tool in ("dnsperf", "dnsmasq"):
         if shutil.which(tool) is None:
             package = "dnsmasq-base" if tool == "dnsmasq" else tool
-            print(f"dns bench: needs {tool} (Debian {package}, installed by ./setup)",
-                  file=sys.stderr)
+            print(
+                f"dns bench: needs {tool} (Debian {package}, installed by ./setup)", file=sys.stderr
+            )
             return 2
     print(f"queries/s, {args.names} names, dnsperf {args.seconds:g} s x {args.rounds} rounds:")
     ours, theirs = queries_per_second(args)
     ratio = ours / theirs
-    print(f"odpctl router {ours:,.0f} q/s, dnsmasq {theirs:,.0f} q/s: ratio {ratio:.2f} "
-          f"(target >= 0.5)")
+    print(
+        f"odpctl router {ours:,.0f} q/s, dnsmasq {theirs:,.0f} q/s: ratio {ratio:.2f} "
+        f"(target >= 0.5)"
+    )
     print("a new name, resolvable on every host of 3:")
     times = propagation(args)
-    print(f"propagation: median {statistics.median(times) * 1000:.1f} ms, "
-          f"max {max(times) * 1000:.1f} ms over {len(times)} trials")
+    print(
+        f"propagation: median {statistics.median(times) * 1000:.1f} ms, "
+        f"max {max(times) * 1000:.1f} ms over {len(times)} trials"
+    )
     verdict = ratio >= 0.5
     print("PASS" if verdict else "FAIL")
     return 0 if verdict else 1

@@ -31,20 +31,25 @@ from odpctl.crypto.seal import Opener, Sealer
 from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
 
-BLOCK_VXLAN = [("add", "table", "inet", "odpblock"),
-               ("add", "chain", "inet", "odpblock", "in",
-                "{ type filter hook input priority 0 ; }"),
-               ("add", "rule", "inet", "odpblock", "in", "udp", "dport", "6784", "drop")]
+BLOCK_VXLAN = [
+    ("add", "table", "inet", "odpblock"),
+    ("add", "chain", "inet", "odpblock", "in", "{ type filter hook input priority 0 ; }"),
+    ("add", "rule", "inet", "odpblock", "in", "udp", "dport", "6784", "drop"),
+]
 
 
 def iperf(lab: Lab, server_ns: str, client_ns: str, address: str, seconds: int) -> float:
     """Bits per second received, client to server."""
-    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
-        out = lab.run(client_ns, "iperf3", "-c", address, "-t", str(seconds), "-J",
-                      timeout=seconds + 30)
+        out = lab.run(
+            client_ns, "iperf3", "-c", address, "-t", str(seconds), "-J", timeout=seconds + 30
+        )
         return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"])
     finally:
         server.kill()
@@ -53,8 +58,9 @@ def iperf(lab: Lab, server_ns: str, client_ns: str, address: str, seconds: int) 
 
 def round_trips(lab: Lab, src_ns: str, address: str, count: int) -> list[float]:
     """Milliseconds of each of ``count`` pings (a fresh miss each way: no flows here)."""
-    out = lab.run(src_ns, "ping", "-c", str(count), "-i", "0.02", "-W", "2", address,
-                  timeout=count + 30)
+    out = lab.run(
+        src_ns, "ping", "-c", str(count), "-i", "0.02", "-W", "2", address, timeout=count + 30
+    )
     return [float(m) for m in re.findall(r"time=([\d.]+) ms", out.stdout)]
 
 
@@ -93,8 +99,10 @@ def main() -> int:
     best: dict[str, float] = {}
     rtts: dict[str, list[float]] = {"sealed": [], "plaintext": []}
     with Lab("odpseal") as sealed_lab, Lab("odpplain") as plain_lab:
-        labs = {"sealed": (sealed_lab, build(sealed_lab, password)),
-                "plaintext": (plain_lab, build(plain_lab, None))}
+        labs = {
+            "sealed": (sealed_lab, build(sealed_lab, password)),
+            "plaintext": (plain_lab, build(plain_lab, None)),
+        }
         try:
             for name, (_, overlay) in labs.items():
                 overlay.wait_ready(timeout=60, overlay="fallback")
@@ -102,8 +110,9 @@ def main() -> int:
                 if not overlay.ping(c0, c1):
                     print(f"FAIL: the {name} containers do not reach each other")
                     return 1
-            encryption = {c.get("encryption") for c in
-                          labs["sealed"][1].status(0)["router"]["connections"]}
+            encryption = {
+                c.get("encryption") for c in labs["sealed"][1].status(0)["router"]["connections"]
+            }
             for _ in range(args.rounds):
                 for name, (lab, overlay) in labs.items():
                     c0, c1 = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
@@ -118,8 +127,10 @@ def main() -> int:
         return 1
     median = {name: statistics.median(values) for name, values in rtts.items()}
     for name in ("sealed", "plaintext"):
-        print(f"{name:>10}: {best[name] / 1e6:9.2f} Mbit/s   round trip median "
-              f"{median[name]:.3f} ms ({len(rtts[name])} pings)")
+        print(
+            f"{name:>10}: {best[name] / 1e6:9.2f} Mbit/s   round trip median "
+            f"{median[name]:.3f} ms ({len(rtts[name])} pings)"
+        )
     print(f"throughput sealed / plaintext: {best['sealed'] / best['plaintext']:.2f}")
     added = (median["sealed"] - median["plaintext"]) / 2 * 1000
     print(f"latency sealing adds per frame: {added:+.1f} us (half the round trip's difference)")

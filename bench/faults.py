@@ -63,13 +63,15 @@ def _stat(pid: int) -> list[str] | None:
 
 def _cpu(pid: int) -> float:
     fields = _stat(pid)
-    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf(
-        "SC_CLK_TCK")
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and (f := _stat(int(p.name))) is not None and int(f[1]) == pid]
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and (f := _stat(int(p.name))) is not None and int(f[1]) == pid
+    ]
 
 
 def killed(window: float) -> None:
@@ -95,11 +97,18 @@ def killed(window: float) -> None:
             spent = time.monotonic() - start
             logged = len(log.read_bytes().splitlines()) - lines
             state = _stat(child)
-            reaped = "reaped" if state is None else f"state {state[0]} (zombie)" \
-                if state[0] == "Z" else f"state {state[0]}"
-            print(f"killed: traffic back {'never' if back is None else f'{back:.1f} s'} "
-                  f"(window {window:g} s); router logged {logged} lines and spent "
-                  f"{_cpu(router.pid) - cpu:.1f} s CPU in {spent:.1f} s; child {reaped}")
+            reaped = (
+                "reaped"
+                if state is None
+                else f"state {state[0]} (zombie)"
+                if state[0] == "Z"
+                else f"state {state[0]}"
+            )
+            print(
+                f"killed: traffic back {'never' if back is None else f'{back:.1f} s'} "
+                f"(window {window:g} s); router logged {logged} lines and spent "
+                f"{_cpu(router.pid) - cpu:.1f} s CPU in {spent:.1f} s; child {reaped}"
+            )
         finally:
             overlay.close()
 
@@ -165,10 +174,14 @@ def _nobody(path: str, count: int, flooders: int) -> tuple[int, int, int]:
 
 def _pinned(pid: int) -> tuple[int, int]:
     """Bytes queued to send on the sockets of process ``pid``, and the biggest send buffer."""
-    out = subprocess.run(["ss", "-x", "-m", "-p", "-H"], capture_output=True, text=True,
-                         timeout=60).stdout
-    found = [(int(m[1]), int(m[2])) for line in out.splitlines() if f"pid={pid}," in line
-             and (m := re.search(r"skmem:\(r\d+,rb\d+,t(\d+),tb(\d+)", line))]
+    out = subprocess.run(
+        ["ss", "-x", "-m", "-p", "-H"], capture_output=True, text=True, timeout=60
+    ).stdout
+    found = [
+        (int(m[1]), int(m[2]))
+        for line in out.splitlines()
+        if f"pid={pid}," in line and (m := re.search(r"skmem:\(r\d+,rb\d+,t(\d+),tb(\d+)", line))
+    ]
     return sum(t for t, _ in found), max((tb for _, tb in found), default=0)
 
 
@@ -193,7 +206,8 @@ def abuse(connections: int, flooders: int) -> None:
     server = subprocess.Popen(
         [sys.executable, "-m", "odpctl.datapath", "--socket", path],
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)),
-        stderr=subprocess.DEVNULL)
+        stderr=subprocess.DEVNULL,
+    )
     child = hold = -1
     try:
         deadline = time.monotonic() + 15
@@ -213,10 +227,12 @@ def abuse(connections: int, flooders: int) -> None:
                 break
         pinned, sndbuf = _pinned(server.pid)
         latency = statistics.median(_root_latency(path) for _ in range(5))
-        print(f"abuse: nobody got {accepted} of {connections} connections ({flooders} never "
-              f"reading); server sockets pin {pinned / 1e6:.1f} MB (send buffers up to "
-              f"{sndbuf / 1e6:.1f} MB); server CPU {busy:.2f} s/s; "
-              f"root's list {_ms(latency)} (quiet: {_ms(quiet)})")
+        print(
+            f"abuse: nobody got {accepted} of {connections} connections ({flooders} never "
+            f"reading); server sockets pin {pinned / 1e6:.1f} MB (send buffers up to "
+            f"{sndbuf / 1e6:.1f} MB); server CPU {busy:.2f} s/s; "
+            f"root's list {_ms(latency)} (quiet: {_ms(quiet)})"
+        )
     finally:
         if hold >= 0:
             os.close(hold)
@@ -228,8 +244,9 @@ def abuse(connections: int, flooders: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=1100)
     parser.add_argument("--flooders", type=int, default=100)

@@ -69,13 +69,27 @@ async def run(args: argparse.Namespace) -> None:
     cidr = Cidr.parse(args.range)
     ipam = IpamConfig(range=cidr, bootstrap=Bootstrap("consensus", n), settle=args.settle)
     tmp = Path(tempfile.mkdtemp(prefix="odpctl-bench-ipam-"))
-    nodes = [MeshNode(MeshConfig(
-        name=name_from_bytes(b"ipam%d" % i), nickname=f"r{i}", listen_host="127.0.0.1",
-        listen_port=0, discovery=False, gossip_interval=args.gossip_interval,
-        backoff_initial=0.5, backoff_max=5.0, conn_limit=max(128, n + 8),
-        accept_rate=1000.0, accept_burst=1000)) for i in range(n)]
-    allocators = [Allocator(node, ipam, Store(tmp, "r0") if i == 0 else None)
-                  for i, node in enumerate(nodes)]
+    nodes = [
+        MeshNode(
+            MeshConfig(
+                name=name_from_bytes(b"ipam%d" % i),
+                nickname=f"r{i}",
+                listen_host="127.0.0.1",
+                listen_port=0,
+                discovery=False,
+                gossip_interval=args.gossip_interval,
+                backoff_initial=0.5,
+                backoff_max=5.0,
+                conn_limit=max(128, n + 8),
+                accept_rate=1000.0,
+                accept_burst=1000,
+            )
+        )
+        for i in range(n)
+    ]
+    allocators = [
+        Allocator(node, ipam, Store(tmp, "r0") if i == 0 else None) for i, node in enumerate(nodes)
+    ]
     for node in nodes:
         await node.start()
 
@@ -84,8 +98,7 @@ async def run(args: argparse.Namespace) -> None:
     for i, node in enumerate(nodes[1:], 1):
         seeds = rng.sample(range(i), min(args.seeds, i))
         node.connect(f"127.0.0.1:{nodes[j].listen_port}" for j in seeds)
-    await until(lambda: all(len(node.routes.reachable()) == n for node in nodes),
-                args.timeout)
+    await until(lambda: all(len(node.routes.reachable()) == n for node in nodes), args.timeout)
     mesh = time.perf_counter() - t_mesh
 
     # --- consensus ---
@@ -95,8 +108,7 @@ async def run(args: argparse.Namespace) -> None:
     first = allocators[0].ring
 
     def agreed() -> bool:
-        return first.made and all(a.ring.made and a.ring.tokens == first.tokens
-                                  for a in allocators)
+        return first.made and all(a.ring.made and a.ring.tokens == first.tokens for a in allocators)
 
     consensus = await until(agreed, args.timeout)
     consensus_bytes = gossip_bytes(allocators) - bytes0
@@ -143,25 +155,33 @@ async def run(args: argparse.Namespace) -> None:
     usable = time.perf_counter() - t_rm
     everywhere = usable + await until(
         lambda: all(victim.ourself not in a.ring.owned_counts() for a in allocators[:-1]),
-        args.timeout)
+        args.timeout,
+    )
 
     for allocator, node in zip(allocators[:-1], nodes[:-1], strict=True):
         await allocator.stop()
         await node.stop()
 
-    print(f"IPAM: {n} routers on loopback, one event loop, {args.seeds} seeds each, "
-          f"range {cidr}")
+    print(f"IPAM: {n} routers on loopback, one event loop, {args.seeds} seeds each, range {cidr}")
     print(f"  mesh converged             {mesh:8.2f} s   (not IPAM's work)")
-    print(f"  consensus ({n} peers)      {consensus:8.2f} s   target < 2 s; "
-          f"{consensus_bytes / n / 1024:.1f} KiB of IPAM gossip sent per router")
-    print(f"  allocations on one router  {logged:8,.0f} /s  target >= 5,000 (state log "
-          f"written); {unlogged:,.0f} /s without the log: ratio {logged / unlogged:.2f}")
-    print(f"  gossip per allocation      {per_alloc:8.1f} B    received by all routers "
-          f"({spread_count} allocations on {n - 2} routers: {busy / 1024:.1f} KiB of updates "
-          f"in {window:g} s, {quiet / 1024:.1f} KiB with none); periodic whole-state gossip "
-          f"{periodic:,.0f} B/s per router sent regardless")
-    print(f"  rmpeer to usable range     {usable:8.2f} s   (of which {args.settle:g} s "
-          f"waiting to hear of a competing taker); on every router after {everywhere:.2f} s")
+    print(
+        f"  consensus ({n} peers)      {consensus:8.2f} s   target < 2 s; "
+        f"{consensus_bytes / n / 1024:.1f} KiB of IPAM gossip sent per router"
+    )
+    print(
+        f"  allocations on one router  {logged:8,.0f} /s  target >= 5,000 (state log "
+        f"written); {unlogged:,.0f} /s without the log: ratio {logged / unlogged:.2f}"
+    )
+    print(
+        f"  gossip per allocation      {per_alloc:8.1f} B    received by all routers "
+        f"({spread_count} allocations on {n - 2} routers: {busy / 1024:.1f} KiB of updates "
+        f"in {window:g} s, {quiet / 1024:.1f} KiB with none); periodic whole-state gossip "
+        f"{periodic:,.0f} B/s per router sent regardless"
+    )
+    print(
+        f"  rmpeer to usable range     {usable:8.2f} s   (of which {args.settle:g} s "
+        f"waiting to hear of a competing taker); on every router after {everywhere:.2f} s"
+    )
 
 
 def main() -> None:
@@ -171,17 +191,20 @@ def main() -> None:
     p.add_argument("--range", default="10.32.0.0/12")
     p.add_argument("--allocations", type=int, default=5000)
     p.add_argument("--spread", type=int, default=10, help="allocations per router")
-    p.add_argument("--gossip-interval", type=float, default=10.0,
-                   help="the mesh's periodic gossip (its default; 100 routers gossiping "
-                   "every second saturate one event loop)")
+    p.add_argument(
+        "--gossip-interval",
+        type=float,
+        default=10.0,
+        help="the mesh's periodic gossip (its default; 100 routers gossiping "
+        "every second saturate one event loop)",
+    )
     p.add_argument("--settle", type=float, default=1.0)
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(message)s")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 16 * args.nodes + 1024)),
-                                                hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 16 * args.nodes + 1024)), hard))
     asyncio.run(run(args))
 
 

@@ -86,8 +86,18 @@ def cli_argv(b: Bed) -> list[str] | None:
         if exe_s is None:
             return None
         exe = Path(exe_s)
-    argv = [str(exe), "--netns", b.netns, "flow", "dump", b.dp_name, "--format", "odp",
-            "--sort", "none"]
+    argv = [
+        str(exe),
+        "--netns",
+        b.netns,
+        "flow",
+        "dump",
+        b.dp_name,
+        "--format",
+        "odp",
+        "--sort",
+        "none",
+    ]
     probe = subprocess.run([*argv[:5], "--help"], capture_output=True, text=True)
     if probe.returncode or "--format" not in probe.stdout or "--sort" not in probe.stdout:
         return None
@@ -116,8 +126,9 @@ def check_text(b: Bed, n: int) -> None:
             return
         for mine, other in zip(sorted(ours), sorted(theirs), strict=True):
             if mine != other:
-                raise SystemExit(f"text differs from ovs-dpctl:\n  ours:   {mine}\n"
-                                 f"  theirs: {other}")
+                raise SystemExit(
+                    f"text differs from ovs-dpctl:\n  ours:   {mine}\n  theirs: {other}"
+                )
     print(f"text check: all {n:,} lines identical to ovs-dpctl dump-flows")
 
 
@@ -145,8 +156,10 @@ def main() -> int:
         count = b.dpif.get_datapath(b.dp).flows
         if count != n:
             raise SystemExit(f"the datapath holds {count} flows, expected {n}")
-        print(f"installed {n:,} flows in {install:.2f} s ({n / install:,.0f} flows/s); "
-              f"{sc.describe()}")
+        print(
+            f"installed {n:,} flows in {install:.2f} s ({n / install:,.0f} flows/s); "
+            f"{sc.describe()}"
+        )
 
         if not args.no_check:
             check_text(b, n)
@@ -187,15 +200,22 @@ def main() -> int:
             if not times[key]:
                 continue
             best = min(times[key])
-            rows.append((
-                labels[key], f"{best:.3f}", f"{statistics.median(times[key]):.3f}",
-                f"{n / best:,.0f}", f"{best / a:.2f}x",
-            ))
+            rows.append(
+                (
+                    labels[key],
+                    f"{best:.3f}",
+                    f"{statistics.median(times[key]):.3f}",
+                    f"{n / best:,.0f}",
+                    f"{best / a:.2f}x",
+                )
+            )
         print()
-        print(f"dump of {n:,} kernel flows, best of {args.repeat}; start-up alone (an empty "
-              f"datapath): ovs-dpctl {startup * 1000:.0f} ms"
-              + (f", odpctl {cli_startup * 1000:.0f} ms" if cli_startup is not None else "")
-              + f"; load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"dump of {n:,} kernel flows, best of {args.repeat}; start-up alone (an empty "
+            f"datapath): ovs-dpctl {startup * 1000:.0f} ms"
+            + (f", odpctl {cli_startup * 1000:.0f} ms" if cli_startup is not None else "")
+            + f"; load average {os.getloadavg()[0]:.1f}"
+        )
         print(table(rows, ("what", "best s", "median s", "flows/s", "vs C")))
         ratio = min(times["c"]) / a
         verdict = "PASS" if ratio <= TARGET else "FAIL"

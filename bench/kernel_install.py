@@ -136,22 +136,38 @@ def main() -> int:
         encode = min(timed_encode(b, flows) for _ in range(2))
         a, lib = min(times["a"]), min(times["b"])
         rows = [
-            ("(a) C ovs-dpctl add-flows FILE", f"{a:.3f}", f"{statistics.median(times['a']):.3f}",
-             f"{n / a:,.0f}", "1.00x"),
-            ("(b) library Dpif.add_flows (batched)", f"{lib:.3f}",
-             f"{statistics.median(times['b']):.3f}", f"{n / lib:,.0f}", f"{a / lib:.2f}x"),
+            (
+                "(a) C ovs-dpctl add-flows FILE",
+                f"{a:.3f}",
+                f"{statistics.median(times['a']):.3f}",
+                f"{n / a:,.0f}",
+                "1.00x",
+            ),
+            (
+                "(b) library Dpif.add_flows (batched)",
+                f"{lib:.3f}",
+                f"{statistics.median(times['b']):.3f}",
+                f"{n / lib:,.0f}",
+                f"{a / lib:.2f}x",
+            ),
         ]
         print()
-        print(f"install {n:,} kernel flows into an empty datapath, best of {args.repeat} "
-              f"(ovs-dpctl start-up, adding 1 flow: {min(startup) * 1000:.0f} ms; "
-              f"load average {os.getloadavg()[0]:.1f})")
+        print(
+            f"install {n:,} kernel flows into an empty datapath, best of {args.repeat} "
+            f"(ovs-dpctl start-up, adding 1 flow: {min(startup) * 1000:.0f} ms; "
+            f"load average {os.getloadavg()[0]:.1f})"
+        )
         print(table(rows, ("what", "best s", "median s", "flows/s", "speed vs C")))
-        print(f"(b) includes encoding the {n:,} requests in Python: {encode:.3f} s "
-              f"({encode / n * 1e6:.1f} us/flow); the rest is the kernel and the syscalls")
+        print(
+            f"(b) includes encoding the {n:,} requests in Python: {encode:.3f} s "
+            f"({encode / n * 1e6:.1f} us/flow); the rest is the kernel and the syscalls"
+        )
         rate = n / lib
         verdict = "PASS" if rate >= TARGET else "FAIL"
-        print(f"\n{verdict}: library {rate:,.0f} flows/s ({a / lib:.2f}x ovs-dpctl's "
-              f"{n / a:,.0f}), target >= {TARGET:,} flows/s")
+        print(
+            f"\n{verdict}: library {rate:,.0f} flows/s ({a / lib:.2f}x ovs-dpctl's "
+            f"{n / a:,.0f}), target >= {TARGET:,} flows/s"
+        )
 
         if args.profile:
             with SamplingProfiler() as prof:

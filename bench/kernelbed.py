@@ -52,11 +52,13 @@ TUNNEL_PORT = 2  # the VXLAN vport's number
 LOCAL_PORT = 3  # the "container" port's number (flows only name it)
 
 _EXACT_EGRESS = FlowKey({KeyAttr.IN_PORT: U32, KeyAttr.ETHERNET: Eth(ALL6, ALL6)})
-_EXACT_INGRESS = FlowKey({
-    KeyAttr.TUNNEL: Tunnel(tun_id=U64, ipv4_src=U32, ipv4_dst=U32, ttl=0xFF, df=True),
-    KeyAttr.IN_PORT: U32,
-    KeyAttr.ETHERNET: Eth(ALL6, ALL6),
-})
+_EXACT_INGRESS = FlowKey(
+    {
+        KeyAttr.TUNNEL: Tunnel(tun_id=U64, ipv4_src=U32, ipv4_dst=U32, ttl=0xFF, df=True),
+        KeyAttr.IN_PORT: U32,
+        KeyAttr.ETHERNET: Eth(ALL6, ALL6),
+    }
+)
 
 
 def mac(prefix: int, i: int) -> bytes:
@@ -70,25 +72,38 @@ def weave_flows(n: int) -> list[Flow]:
     for i in range(n):
         peer = i % 64
         if i & 1:
-            key = FlowKey({
-                KeyAttr.TUNNEL: Tunnel(
-                    tun_id=0x300000 | peer, ipv4_src=0xC0A80100 | peer, ipv4_dst=0xC0A80001,
-                    ttl=64, df=True,
-                ),
-                KeyAttr.IN_PORT: TUNNEL_PORT,
-                KeyAttr.ETHERNET: Eth(mac(0x58, i), mac(0x59, i)),
-            })
+            key = FlowKey(
+                {
+                    KeyAttr.TUNNEL: Tunnel(
+                        tun_id=0x300000 | peer,
+                        ipv4_src=0xC0A80100 | peer,
+                        ipv4_dst=0xC0A80001,
+                        ttl=64,
+                        df=True,
+                    ),
+                    KeyAttr.IN_PORT: TUNNEL_PORT,
+                    KeyAttr.ETHERNET: Eth(mac(0x58, i), mac(0x59, i)),
+                }
+            )
             actions: list[Action] = [Output(LOCAL_PORT)]
             flows.append(Flow(key, _EXACT_INGRESS, actions))
         else:
-            key = FlowKey({
-                KeyAttr.IN_PORT: LOCAL_PORT,
-                KeyAttr.ETHERNET: Eth(mac(0x59, i), mac(0x58, i)),
-            })
+            key = FlowKey(
+                {
+                    KeyAttr.IN_PORT: LOCAL_PORT,
+                    KeyAttr.ETHERNET: Eth(mac(0x59, i), mac(0x58, i)),
+                }
+            )
             actions = [
-                Set(KeyAttr.TUNNEL, Tunnel(
-                    tun_id=0x200000 | peer, ipv4_dst=0xC0A80100 | peer, ttl=64, df=True,
-                )),
+                Set(
+                    KeyAttr.TUNNEL,
+                    Tunnel(
+                        tun_id=0x200000 | peer,
+                        ipv4_dst=0xC0A80100 | peer,
+                        ttl=64,
+                        df=True,
+                    ),
+                ),
                 Output(TUNNEL_PORT),
             ]
             flows.append(Flow(key, _EXACT_EGRESS, actions))
@@ -146,8 +161,12 @@ class Bed:
         fd = self._nsfd
         t0 = time.perf_counter()
         proc = subprocess.run(
-            ["ovs-dpctl", *args], stdout=stdout, stderr=subprocess.PIPE,
-            preexec_fn=lambda: _setns(fd, CLONE_NEWNET), pass_fds=(fd,), text=True,
+            ["ovs-dpctl", *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: _setns(fd, CLONE_NEWNET),
+            pass_fds=(fd,),
+            text=True,
         )
         elapsed = time.perf_counter() - t0
         if proc.returncode:
@@ -157,14 +176,21 @@ class Bed:
     def ovs_dpctl_output(self, *args: str) -> str:
         fd = self._nsfd
         return subprocess.run(
-            ["ovs-dpctl", *args], capture_output=True, check=True, text=True,
-            preexec_fn=lambda: _setns(fd, CLONE_NEWNET), pass_fds=(fd,),
+            ["ovs-dpctl", *args],
+            capture_output=True,
+            check=True,
+            text=True,
+            preexec_fn=lambda: _setns(fd, CLONE_NEWNET),
+            pass_fds=(fd,),
         ).stdout
 
     def run_in_netns(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
         fd = self._nsfd
         return subprocess.run(
-            list(argv), preexec_fn=lambda: _setns(fd, CLONE_NEWNET), pass_fds=(fd,), **kwargs,
+            list(argv),
+            preexec_fn=lambda: _setns(fd, CLONE_NEWNET),
+            pass_fds=(fd,),
+            **kwargs,
         )
 
     @property
@@ -179,7 +205,7 @@ def bed(tag: str) -> Iterator[Bed]:
     if not Path("/sys/module/openvswitch").is_dir():
         sys.exit(
             "the openvswitch kernel module is not loaded here; run this inside the guest:\n"
-            f"  testbed/uml-run --rw \"$PWD\" -- .venv/bin/python {sys.argv[0]}"
+            f'  testbed/uml-run --rw "$PWD" -- .venv/bin/python {sys.argv[0]}'
         )
     suffix = secrets.token_hex(3)
     ns = f"bench{suffix}"
@@ -283,9 +309,11 @@ class SyscallCounter:
 
     def describe(self) -> str:
         avg = self.recv_bytes / self.datagrams if self.datagrams else 0
-        return (f"{self.syscalls} socket syscalls: {self.sends} send ({self.sent_bytes} B), "
-                f"{self.recvs} recv of which {self.peeks} peeks; {self.datagrams} datagrams "
-                f"received, avg {avg:,.0f} B, max {self.max_recv:,} B")
+        return (
+            f"{self.syscalls} socket syscalls: {self.sends} send ({self.sent_bytes} B), "
+            f"{self.recvs} recv of which {self.peeks} peeks; {self.datagrams} datagrams "
+            f"received, avg {avg:,.0f} B, max {self.max_recv:,} B"
+        )
 
 
 # --- profiling in the guest -------------------------------------------------------

@@ -63,9 +63,7 @@ def converged(nodes: list[MeshNode], full_mesh: bool) -> bool:
     for node in nodes:
         if len(node.topology.peers) != n:
             return False
-        if full_mesh and sum(
-            c.state == ConnState.ESTABLISHED for c in node.connections()
-        ) != n - 1:
+        if full_mesh and sum(c.state == ConnState.ESTABLISHED for c in node.connections()) != n - 1:
             return False
         if topology_digest(node) != first:
             return False
@@ -84,14 +82,14 @@ def bytes_sent(nodes: list[MeshNode]) -> int:
 
 
 def progress(nodes: list[MeshNode]) -> str:
-    established = sum(
-        sum(c.state == ConnState.ESTABLISHED for c in n.connections()) for n in nodes
-    )
+    established = sum(sum(c.state == ConnState.ESTABLISHED for c in n.connections()) for n in nodes)
     peers = [len(n.topology.peers) for n in nodes]
     digests = len({topology_digest(n) for n in nodes})
     handshaking = sum(len(n._handshaking) for n in nodes)
-    return (f"established {established // 2}, handshaking {handshaking}, peers known"
-            f" {min(peers)}..{max(peers)}, distinct topologies {digests}")
+    return (
+        f"established {established // 2}, handshaking {handshaking}, peers known"
+        f" {min(peers)}..{max(peers)}, distinct topologies {digests}"
+    )
 
 
 async def wait_converged(
@@ -174,32 +172,40 @@ async def run(args: argparse.Namespace) -> None:
 
     subset = min(int(2 * math.log2(n)), max(conns * 2 // n, 1))
     discovery = (
-        "discovery: full mesh" if args.discovery
-        else f"{args.seeds} seeds each, no discovery"
+        "discovery: full mesh" if args.discovery else f"{args.seeds} seeds each, no discovery"
     )
-    print(f"mesh convergence: {n} routers on loopback, one event loop"
-          f" ({discovery}{', encrypted' if args.password else ''})")
+    print(
+        f"mesh convergence: {n} routers on loopback, one event loop"
+        f" ({discovery}{', encrypted' if args.password else ''})"
+    )
     print(f"  connections            {conns}")
     per_router = "KiB sent per router"
     print(f"  cold start             {cold:8.2f} s   {cold_bytes / n / 1024:10.1f} {per_router}")
-    print(f"  a peer leaves          {leave:8.2f} s   "
-          f"{leave_bytes / (n - 1) / 1024:10.1f} {per_router}")
-    print(f"  steady, {args.steady:g} s          "
-          f"{'':8}     {steady_bytes / n / 1024:10.1f} KiB sent per router "
-          f"({steady_bytes / n / args.steady:,.0f} B/s)")
-    print(f"  full topology {full / 1024:.1f} KiB, digest {digest / 1024:.1f} KiB:"
-          f" periodic gossip to {subset} neighbours every {args.gossip_interval:g} s costs"
-          f" {subset * digest * gossips / 1024:.1f} KiB per router with digests,"
-          f" {subset * full * gossips / 1024:.1f} KiB with full topologies"
-          f" (ratio {full / digest:.0f}x)")
+    print(
+        f"  a peer leaves          {leave:8.2f} s   "
+        f"{leave_bytes / (n - 1) / 1024:10.1f} {per_router}"
+    )
+    print(
+        f"  steady, {args.steady:g} s          "
+        f"{'':8}     {steady_bytes / n / 1024:10.1f} KiB sent per router "
+        f"({steady_bytes / n / args.steady:,.0f} B/s)"
+    )
+    print(
+        f"  full topology {full / 1024:.1f} KiB, digest {digest / 1024:.1f} KiB:"
+        f" periodic gossip to {subset} neighbours every {args.gossip_interval:g} s costs"
+        f" {subset * digest * gossips / 1024:.1f} KiB per router with digests,"
+        f" {subset * full * gossips / 1024:.1f} KiB with full topologies"
+        f" (ratio {full / digest:.0f}x)"
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--seeds", type=int, default=3, help="addresses given to each router")
-    p.add_argument("--discovery", action="store_true",
-                   help="connect to every peer learnt of (a full mesh)")
+    p.add_argument(
+        "--discovery", action="store_true", help="connect to every peer learnt of (a full mesh)"
+    )
     p.add_argument("--password", help="encrypt the mesh with this password")
     p.add_argument("--gossip-interval", type=float, default=10.0)
     p.add_argument("--heartbeat", type=float, default=5.0)
@@ -209,8 +215,9 @@ def main() -> None:
     p.add_argument("--profile", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
-    logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR,
-                        format="%(asctime)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.verbose else logging.ERROR, format="%(asctime)s %(message)s"
+    )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, 4 * args.nodes * args.nodes + 1024))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))

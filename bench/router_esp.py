@@ -74,16 +74,24 @@ def bare_pair(lab: Lab, encrypted: bool) -> tuple[str, str, str]:
         lab.address(ns, "eth0", f"{address}/24")
     if encrypted:
         keys = [secrets.token_bytes(GCM_KEY_LEN) for _ in BARE]
-        states = [SecurityAssociation(BARE[i], BARE[1 - i], 0x1000 + i, 1, key=keys[i])
-                  for i in (0, 1)]
+        states = [
+            SecurityAssociation(BARE[i], BARE[1 - i], 0x1000 + i, 1, key=keys[i]) for i in (0, 1)
+        ]
         for i, ns in enumerate(ends):
             with netns(ns):
                 xfrm = Xfrm()
             with xfrm:
                 for sa in states:
                     xfrm.add_sa(sa)
-                xfrm.add_policy(Policy(Selector(dst=BARE[1 - i], dst_prefix=32), BARE[i],
-                                       BARE[1 - i], 1, Mark(0, 0)))
+                xfrm.add_policy(
+                    Policy(
+                        Selector(dst=BARE[1 - i], dst_prefix=32),
+                        BARE[i],
+                        BARE[1 - i],
+                        1,
+                        Mark(0, 0),
+                    )
+                )
     return ends[1], ends[0], BARE[1]
 
 
@@ -111,17 +119,22 @@ def main() -> int:
         runs["bare veth esp"] = (bare, *bare_pair(bare, encrypted=True))
         for _ in range(args.rounds):
             for name, (lab, server, client, address) in runs.items():
-                best[name] = max(best.get(name, 0.0), iperf(lab, server, client, address,
-                                                            args.seconds))
+                best[name] = max(
+                    best.get(name, 0.0), iperf(lab, server, client, address, args.seconds)
+                )
         esp = overlays["esp"].status(0)["router"]["esp"]
     for name, bps in best.items():
         print(f"{name:>14}: {bps / 1e9:8.3f} Gbit/s")
     ratio = best["esp"] / best["plaintext"]
-    print(f"esp / plaintext overlay: {ratio:.2f} (target >= 0.5; Weave Net 0.14); "
-          f"firewall {esp['firewall']}")
-    print(f"the kernel's own ESP, bare veth esp / bare veth: "
-          f"{best['bare veth esp'] / best['bare veth']:.2f}; "
-          f"overlay esp / bare veth esp: {best['esp'] / best['bare veth esp']:.2f}")
+    print(
+        f"esp / plaintext overlay: {ratio:.2f} (target >= 0.5; Weave Net 0.14); "
+        f"firewall {esp['firewall']}"
+    )
+    print(
+        f"the kernel's own ESP, bare veth esp / bare veth: "
+        f"{best['bare veth esp'] / best['bare veth']:.2f}; "
+        f"overlay esp / bare veth esp: {best['esp'] / best['bare veth esp']:.2f}"
+    )
     ok = ratio >= 0.5
     print("PASS" if ok else "FAIL (figures above)")
     return 0 if ok else 1

@@ -31,12 +31,16 @@ from odpctl.demo.overlaylab import OverlayLab
 
 def iperf(lab: Lab, server_ns: str, client_ns: str, address: str, seconds: int) -> float:
     """Bits per second received, client to server."""
-    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)
-        out = lab.run(client_ns, "iperf3", "-c", address, "-t", str(seconds), "-J",
-                      timeout=seconds + 30)
+        out = lab.run(
+            client_ns, "iperf3", "-c", address, "-t", str(seconds), "-J", timeout=seconds + 30
+        )
         result = json.loads(out.stdout)
         return float(result["end"]["sum_received"]["bits_per_second"])
     finally:
@@ -52,8 +56,22 @@ def kernel_bridge(overlay: OverlayLab) -> tuple[str, str, str]:
         host, peer = overlay.hosts[i], overlay.hosts[other]
         ns = lab.namespace(f"h{i}bx")
         for argv in (
-            ("ip", "link", "add", "vx42", "type", "vxlan", "id", "42", "local", host.address,
-             "remote", peer.address, "dstport", "4789"),
+            (
+                "ip",
+                "link",
+                "add",
+                "vx42",
+                "type",
+                "vxlan",
+                "id",
+                "42",
+                "local",
+                host.address,
+                "remote",
+                peer.address,
+                "dstport",
+                "4789",
+            ),
             ("ip", "link", "add", "brx", "type", "bridge"),
             ("ip", "link", "set", "vx42", "master", "brx", "up"),
             ("ip", "link", "set", "brx", "up"),
@@ -62,8 +80,9 @@ def kernel_bridge(overlay: OverlayLab) -> tuple[str, str, str]:
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(argv)}: {done.stderr}")
         lab.veth(host.ns, "cx", ns, "eth0")
-        lab.run(host.ns, "ip", "link", "set", "cx", "master", "brx", "mtu",
-                str(overlay.overlay_mtu))
+        lab.run(
+            host.ns, "ip", "link", "set", "cx", "master", "brx", "mtu", str(overlay.overlay_mtu)
+        )
         lab.run(ns, "ip", "link", "set", "eth0", "mtu", str(overlay.overlay_mtu))
         lab.address(ns, "eth0", f"10.50.0.{i + 1}/24")
         names.append(ns)

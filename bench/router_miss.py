@@ -75,8 +75,11 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
-    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
-            for c in (task / "children").read_text().split()]
+    return [
+        int(c)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for c in (task / "children").read_text().split()
+    ]
 
 
 def _strace(pid: int) -> tuple[subprocess.Popen[bytes], Path]:
@@ -102,13 +105,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datapath", choices=("kernel", "userspace", "auto"), default="auto")
     parser.add_argument("--frames", type=int, default=2000)
-    parser.add_argument("--handlers", type=int, default=0,
-                        help="miss-handler threads per router (default: the router's)")
-    parser.add_argument("--strace", action="store_true",
-                        help="count the router's and its datapath server's system calls "
-                             "during the burst (strace -c; slows them down)")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="frames per second (default: as fast as the sender can)")
+    parser.add_argument(
+        "--handlers",
+        type=int,
+        default=0,
+        help="miss-handler threads per router (default: the router's)",
+    )
+    parser.add_argument(
+        "--strace",
+        action="store_true",
+        help="count the router's and its datapath server's system calls "
+        "during the burst (strace -c; slows them down)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="frames per second (default: as fast as the sender can)",
+    )
     args = parser.parse_args()
     kind = args.datapath
     if kind == "auto":
@@ -117,8 +131,9 @@ def main() -> int:
         overlay = OverlayLab(lab, datapath=kind)
         try:
             for host in overlay.hosts:
-                overlay.start_router(host.index, extra=(
-                    ("--handlers", str(args.handlers)) if args.handlers else ()))
+                overlay.start_router(
+                    host.index, extra=(("--handlers", str(args.handlers)) if args.handlers else ())
+                )
             overlay.wait_ready(timeout=60)
             time.sleep(5)  # heartbeats: onto the fast path
             src, dst = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
@@ -136,6 +151,7 @@ def main() -> int:
                 except OdpError:  # a router of before it: the whole status
                     result = overlay.status(0)["router"]
                 return result
+
             router_proc = overlay.hosts[0].router
             assert router_proc is not None
             pids = [router_proc.pid, *_children(router_proc.pid)]  # and its datapath server
@@ -146,11 +162,20 @@ def main() -> int:
                 time.sleep(POLL)
             cpu_before = [_cpu_seconds(p) for p in pids]
             t_before = time.monotonic()
-            idle_rate = [(b - a) / (t_before - idle_start)
-                         for a, b in zip(idle_cpu, cpu_before, strict=True)]
+            idle_rate = [
+                (b - a) / (t_before - idle_start) for a, b in zip(idle_cpu, cpu_before, strict=True)
+            ]
             tracers = [_strace(p) for p in pids] if args.strace else []
-            sent = lab.run(src.ns, sys.executable, "-c", SENDER, mac, str(args.frames),
-                           str(args.rate), timeout=120)
+            sent = lab.run(
+                src.ns,
+                sys.executable,
+                "-c",
+                SENDER,
+                mac,
+                str(args.frames),
+                str(args.rate),
+                timeout=120,
+            )
             if sent.returncode != 0:
                 print(f"FAIL: sender: {sent.stderr}")
                 return 1
@@ -173,8 +198,10 @@ def main() -> int:
             # When the last flow went in, as the router saw it (else: as we did).
             finished = router.get("last_installed") or changed
             spent = time.monotonic() - t_before
-            cpu = [_cpu_seconds(p) - c - r * spent
-                   for p, c, r in zip(pids, cpu_before, idle_rate, strict=True)]
+            cpu = [
+                _cpu_seconds(p) - c - r * spent
+                for p, c, r in zip(pids, cpu_before, idle_rate, strict=True)
+            ]
         finally:
             overlay.close()
     elapsed = finished - started
@@ -183,26 +210,37 @@ def main() -> int:
     delta = {k: router.get(k, 0) - before.get(k, 0) for k in ("misses", *ACCOUNTED)}
     counted = sum(delta[k] for k in ACCOUNTED if k != "flows_installed")
     rounds = sum(h.get("rounds", 0) for h in router["handlers"]) - sum(
-        h.get("rounds", 0) for h in before["handlers"])
-    print(f"datapath {kind}: {args.frames} frames sent in {float(sent.stdout.split()[1]):.3f} s; "
-          f"{installed} flows installed in {elapsed:.3f} s: {rate:,.0f} new flows/s "
-          f"(target >= {TARGET[kind]:,})")
-    print(f"router miss handling: p50 {latency.get('p50_ms')} ms, p99 {latency.get('p99_ms')} ms "
-          f"over {latency.get('samples')} misses (target p99 5 ms); "
-          f"{delta['misses']} misses in {rounds or 'unbatched'} rounds, "
-          f"{len(router['handlers'])} handler(s)")
+        h.get("rounds", 0) for h in before["handlers"]
+    )
+    print(
+        f"datapath {kind}: {args.frames} frames sent in {float(sent.stdout.split()[1]):.3f} s; "
+        f"{installed} flows installed in {elapsed:.3f} s: {rate:,.0f} new flows/s "
+        f"(target >= {TARGET[kind]:,})"
+    )
+    print(
+        f"router miss handling: p50 {latency.get('p50_ms')} ms, p99 {latency.get('p99_ms')} ms "
+        f"over {latency.get('samples')} misses (target p99 5 ms); "
+        f"{delta['misses']} misses in {rounds or 'unbatched'} rounds, "
+        f"{len(router['handlers'])} handler(s)"
+    )
     misses = max(1, delta["misses"])
-    print(f"CPU per miss: router {cpu[0] / misses * 1e6:.0f} us"
-          + (f", datapath server {cpu[1] / misses * 1e6:.0f} us" if len(cpu) > 1 else "")
-          + f" (net of idle status polling; load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"CPU per miss: router {cpu[0] / misses * 1e6:.0f} us"
+        + (f", datapath server {cpu[1] / misses * 1e6:.0f} us" if len(cpu) > 1 else "")
+        + f" (net of idle status polling; load average {os.getloadavg()[0]:.1f})"
+    )
     if syscalls:
-        print("system calls per miss (strace -c, status polling included): router "
-              + ", datapath server ".join(f"{n / misses:.1f}" for n in syscalls))
-    print(f"accounting: sent {args.frames} = flows {delta['flows_installed']} + counted "
-          f"{counted} ({', '.join(f'{k} {delta[k]}' for k in ACCOUNTED[1:])}) "
-          f"+ unaccounted {args.frames - delta['flows_installed'] - counted}; "
-          f"drop reasons {router.get('drop_reasons')}, "
-          f"error reasons {router.get('error_reasons')}")
+        print(
+            "system calls per miss (strace -c, status polling included): router "
+            + ", datapath server ".join(f"{n / misses:.1f}" for n in syscalls)
+        )
+    print(
+        f"accounting: sent {args.frames} = flows {delta['flows_installed']} + counted "
+        f"{counted} ({', '.join(f'{k} {delta[k]}' for k in ACCOUNTED[1:])}) "
+        f"+ unaccounted {args.frames - delta['flows_installed'] - counted}; "
+        f"drop reasons {router.get('drop_reasons')}, "
+        f"error reasons {router.get('error_reasons')}"
+    )
     ok = rate >= TARGET[kind] and latency.get("p99_ms", 1e9) <= 5
     print("PASS" if ok else "FAIL (figures above)")
     return 0 if ok else 1

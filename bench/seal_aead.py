@@ -49,8 +49,10 @@ def main() -> int:
                     seal()
                 rates[name] = max(rates[name], args.count / (time.perf_counter() - start))
         for name, value in rates.items():
-            print(f"{size:>5} B {name:>18}: {value / 1000:8.0f}k seals/s  "
-                  f"{value / rates['aes-gcm']:.2f} x aes-gcm")
+            print(
+                f"{size:>5} B {name:>18}: {value / 1000:8.0f}k seals/s  "
+                f"{value / rates['aes-gcm']:.2f} x aes-gcm"
+            )
     return 0
 
 

@@ -64,10 +64,15 @@ def main() -> int:
         )
         try:
             wait_for(sock, server)
-            subprocess.run([odpctl, "dp", "add", "bench0"], env=env, check=True,
-                           stdout=subprocess.DEVNULL)
-            subprocess.run([odpctl, "vport", "add", "bench0", "gnv0", "--type", "geneve"],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [odpctl, "dp", "add", "bench0"], env=env, check=True, stdout=subprocess.DEVNULL
+            )
+            subprocess.run(
+                [odpctl, "vport", "add", "bench0", "gnv0", "--type", "geneve"],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             cases = {
                 "python -c pass": [sys.executable, "-c", "pass"],
                 "odpctl --version": [odpctl, "--version"],
@@ -94,8 +99,10 @@ def main() -> int:
             passed = ratio <= target
             ok &= passed
             verdict = f"<= {target:g}x {'PASS' if passed else 'FAIL'}"
-        print(f"{name:<20} {median * 1000:7.1f}ms {min(samples) * 1000:7.1f}ms "
-              f"{ratio:6.2f}x  {verdict}")
+        print(
+            f"{name:<20} {median * 1000:7.1f}ms {min(samples) * 1000:7.1f}ms "
+            f"{ratio:6.2f}x  {verdict}"
+        )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

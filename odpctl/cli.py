@@ -124,20 +124,30 @@ def global_options(
     ctx: typer.Context,
     netns: Annotated[
         str | None,
-        typer.Option("--netns", "-n", metavar="NETNS", show_default=False,
-                     help="Run inside this network namespace (as `ip netns` names it)."),
+        typer.Option(
+            "--netns",
+            "-n",
+            metavar="NETNS",
+            show_default=False,
+            help="Run inside this network namespace (as `ip netns` names it).",
+        ),
     ] = None,
     datapath: Annotated[
         str | None,
         typer.Option(
-            "--datapath", metavar="WHERE", envvar="ODPCTL_DATAPATH", show_default=False,
+            "--datapath",
+            metavar="WHERE",
+            envvar="ODPCTL_DATAPATH",
+            show_default=False,
             help="Which datapath to talk to: auto (default: the kernel's if the module is "
             "there, else the userspace one), kernel, userspace or unix:PATH.",
         ),
     ] = None,
     version: Annotated[  # noqa: ARG001 - typer names the option after it; its callback acts
-        bool, typer.Option("--version", callback=_version, is_eager=True,
-                           help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     session = Session(netns=netns, datapath=datapath)
@@ -192,8 +202,11 @@ def _plain_argument_names(cmd: click.Command) -> None:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command line; its exit status."""
     try:
-        rv = command().main(args=list(argv) if argv is not None else sys.argv[1:],
-                            prog_name=PROG, standalone_mode=False)
+        rv = command().main(
+            args=list(argv) if argv is not None else sys.argv[1:],
+            prog_name=PROG,
+            standalone_mode=False,
+        )
     except OdpError as exc:
         report(exc)
         return exc.exit_code

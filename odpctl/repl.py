@@ -19,9 +19,16 @@ from odpctl.shell.state import ShellState
 
 
 def main(
-    run: Runner, tree: CommandSpec, *, netns: str | None = None, datapath: str | None = None,
-    use: str | None = None, history: Path | None = None, input: Input | None = None,
-    output: Output | None = None, toolbar_interval: float = 1.0,
+    run: Runner,
+    tree: CommandSpec,
+    *,
+    netns: str | None = None,
+    datapath: str | None = None,
+    use: str | None = None,
+    history: Path | None = None,
+    input: Input | None = None,
+    output: Output | None = None,
+    toolbar_interval: float = 1.0,
 ) -> int:
     """Run the shell until exit; the status to exit with."""
     state = ShellState(netns=netns, datapath=datapath)
@@ -35,7 +42,13 @@ def main(
         hist: History = FileHistory(str(path))
     except OSError:
         hist = InMemoryHistory()  # an unwritable home must not keep the shell from starting
-    shell = Shell(state, run, tree, history=hist, input=input, output=output,
-                  toolbar_interval=toolbar_interval)
+    shell = Shell(
+        state,
+        run,
+        tree,
+        history=hist,
+        input=input,
+        output=output,
+        toolbar_interval=toolbar_interval,
+    )
     return shell.run()
-

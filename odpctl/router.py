@@ -113,24 +113,33 @@ class Router:
         self.macs = MacCache(config.mac_max_age)
         policy = Policy(config.mesh.password is not None, config.trusted_subnets)
         self.links = Links(policy, self._esp_unavailable, self._esp_spis)
-        self.forwarder = Forwarder(config.dp_name, self.macs, config.udp_port, self.links,
-                                   max_flows=config.max_flows)
+        self.forwarder = Forwarder(
+            config.dp_name, self.macs, config.udp_port, self.links, max_flows=config.max_flows
+        )
         # Started with a password on the kernel datapath (see _start_esp).
         self.esp = Esp(config.udp_port)
-        self.overlay = FastDatapath(self._mesh_changed, config.udp_port, mtu=config.mtu,
-                                    esp=self.esp, trusted=policy.trusts)
+        self.overlay = FastDatapath(
+            self._mesh_changed, config.udp_port, mtu=config.mtu, esp=self.esp, trusted=policy.trusts
+        )
         self.node = MeshNode(self._load_state(), overlay=self.overlay)
         state_dir = self._state_path().parent
         self.ipam = Allocator(self.node, config.ipam, Store(state_dir, config.dp_name))
         # DNS subscribes here to hear of containers coming and going.
         self.attachments = Attachments(state_dir / f"attachments-{config.dp_name}.json")
-        self.containers = ContainerPorts(self.ipam, self.attachments, config.mtu,
-                                         self._attach_container, self._detach_container,
-                                         lambda: self.exposed_ip)
+        self.containers = ContainerPorts(
+            self.ipam,
+            self.attachments,
+            config.mtu,
+            self._attach_container,
+            self._detach_container,
+            lambda: self.exposed_ip,
+        )
         self.exposed: str | None = None  # A.B.C.D/LEN on the datapath's own port
         self._saved_short_id: int | None = None
-        self.dns = DnsService(self.node, replace(
-            config.dns, state=config.dns.state or state_dir / f"dns-{config.dp_name}.json"))
+        self.dns = DnsService(
+            self.node,
+            replace(config.dns, state=config.dns.state or state_dir / f"dns-{config.dp_name}.json"),
+        )
         self.attachments.subscribe(self._container_dns)
         self._exposing = asyncio.Lock()  # containers attached at once expose the router once
         self.revalidator = Revalidator(idle=config.idle_timeout, grace=config.grace)
@@ -194,8 +203,7 @@ class Router:
         endpoint = f"unix:{path}"
         if self._answers(endpoint):
             return endpoint
-        child = subprocess.Popen(
-            [sys.executable, "-m", "odpctl.datapath", "--socket", str(path)])
+        child = subprocess.Popen([sys.executable, "-m", "odpctl.datapath", "--socket", str(path)])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._answers(endpoint):
@@ -206,8 +214,9 @@ class Router:
             time.sleep(0.05)
         child.kill()
         child.wait()
-        raise OdpError("the userspace datapath did not start",
-                       hint="run `odpctl dp serve` by hand to see why")
+        raise OdpError(
+            "the userspace datapath did not start", hint="run `odpctl dp serve` by hand to see why"
+        )
 
     @staticmethod
     def _answers(endpoint: str) -> bool:
@@ -221,8 +230,10 @@ class Router:
     def _setup_datapath(self) -> None:
         assert self.dpif is not None and self.endpoint is not None
         dp = self.config.dp_name
-        self.handlers = [MissHandler(i, self.endpoint, self.forwarder, self.mirror)
-                         for i in range(max(1, self.config.handlers))]
+        self.handlers = [
+            MissHandler(i, self.endpoint, self.forwarder, self.mirror)
+            for i in range(max(1, self.config.handlers))
+        ]
         pids = self._pids()
         try:
             datapath = self.dpif.get_datapath(dp)
@@ -231,8 +242,9 @@ class Router:
             datapath = self.dpif.create_datapath(dp, upcall_pid=pids[0])
             adopted = False
         self._dp_ifindex = datapath.ifindex
-        self._features = ((datapath.features | DpFeature.UNALIGNED | DpFeature.VPORT_PIDS)
-                          & ~DpFeature.DISPATCH_UPCALL_PER_CPU)
+        self._features = (
+            datapath.features | DpFeature.UNALIGNED | DpFeature.VPORT_PIDS
+        ) & ~DpFeature.DISPATCH_UPCALL_PER_CPU
         self._check_dispatch(datapath.features)
         # Listen before listing the ports, so that none added meanwhile slips by.
         try:
@@ -255,8 +267,9 @@ class Router:
             self.dpif.set_vport(dp, vport.port_no, upcall_pids=[self._pid_for(vport.port_no)])
         if vxlan is None:
             try:
-                vxlan = self._add_port(Vport(vx_name, VportType.VXLAN,
-                                             dst_port=self.config.udp_port))
+                vxlan = self._add_port(
+                    Vport(vx_name, VportType.VXLAN, dst_port=self.config.udp_port)
+                )
             except OdpError as exc:
                 # No VXLAN here: every connection takes the userspace path.
                 self.overlay.vxlan_error = f"no VXLAN tunnel port on this datapath: {exc}"
@@ -273,8 +286,10 @@ class Router:
     def _mirrored_ifindex(self, name: str) -> int:
         """The ifindex of the router's datapath ``name`` (a mirror subscription's)."""
         if name != self.config.dp_name or not self._dp_ifindex:
-            raise NotFoundError(f"this router drives datapath {self.config.dp_name}, not {name}",
-                                hint=f"watch {self.config.dp_name}")
+            raise NotFoundError(
+                f"this router drives datapath {self.config.dp_name}, not {name}",
+                hint=f"watch {self.config.dp_name}",
+            )
         return self._dp_ifindex
 
     def _pids(self) -> list[int]:
@@ -287,15 +302,19 @@ class Router:
         if self.dpif is None:
             raise DatapathUnavailableError(
                 f"{self.supervisor.problem()}: the router is bringing it back",
-                hint="see `odpctl router status`")
+                hint="see `odpctl router status`",
+            )
         return self.dpif
 
     def _check_attachable(self, iface: str) -> None:
         """Refuse while the datapath is gone, and refuse the interface that carries the
         mesh's own traffic: attached, it would cut this host off its peers."""
         self._live_dpif()
-        peers = [*self.config.mesh.peers, *self.overlay.neighbours.values(),
-                 *self.overlay.fallback_neighbours.values()]
+        peers = [
+            *self.config.mesh.peers,
+            *self.overlay.neighbours.values(),
+            *self.overlay.fallback_neighbours.values(),
+        ]
         if use := underlay_use(iface, peers, self.config.mesh.listen_host):
             raise UsageError(use, hint="attach a container's interface, not the host's")
 
@@ -368,8 +387,11 @@ class Router:
             features = self.dpif.get_datapath(self.config.dp_name).features
         if not features & DpFeature.DISPATCH_UPCALL_PER_CPU:
             return
-        log.warning("datapath %s was switched to per-CPU upcall dispatch (by ovs-dpctl?): "
-                    "back to per-port upcalls", self.config.dp_name)
+        log.warning(
+            "datapath %s was switched to per-CPU upcall dispatch (by ovs-dpctl?): "
+            "back to per-port upcalls",
+            self.config.dp_name,
+        )
         self.dpif.set_datapath(self.config.dp_name, features=self._features)
         self.dispatch_resets += 1
 
@@ -419,8 +441,12 @@ class Router:
             # with the whole datapath: _supervise attaches it again to the new one.
             if self._datapath_trouble() is not None:
                 return
-            log.info("port %d (%s) left datapath %s: detached", vport.port_no, vport.name,
-                     self.config.dp_name)
+            log.info(
+                "port %d (%s) left datapath %s: detached",
+                vport.port_no,
+                vport.name,
+                self.config.dp_name,
+            )
             self.port_events += 1
             self._mark_detached(vport.port_no, "port deleted")
 
@@ -445,8 +471,11 @@ class Router:
     def resync_ports(self) -> None:
         """Attach and forget ports by the datapath's list, when events were lost."""
         assert self.dpif is not None
-        netdevs = {v.port_no: v.name for v in self.dpif.list_vports(self.config.dp_name)
-                   if v.port_no and v.type == VportType.NETDEV}
+        netdevs = {
+            v.port_no: v.name
+            for v in self.dpif.list_vports(self.config.dp_name)
+            if v.port_no and v.type == VportType.NETDEV
+        }
         for port_no, name in list(self.attached.items()):
             if netdevs.get(port_no) != name:
                 self.port_events += 1
@@ -509,8 +538,11 @@ class Router:
         fast = {p: ip for p, ip in self.overlay.neighbours.items() if self.links.vxlan_ok(p)}
         slow = {p: ip for p, ip in self.overlay.neighbours.items() if p not in fast}
         return MeshView(
-            ourself=node.name, our_short_id=node.short_id, short_ids=short_ids,
-            next_hops=next_hops, broadcast=broadcast,
+            ourself=node.name,
+            our_short_id=node.short_id,
+            short_ids=short_ids,
+            next_hops=next_hops,
+            broadcast=broadcast,
             neighbour_ips=fast,
             fallback_ips={**self.overlay.fallback_neighbours, **slow},
             by_short_id={sid: peer for peer, sid in short_ids.items()},
@@ -554,8 +586,7 @@ class Router:
             return
         dp = self.config.dp_name
         graced = set(self._vanished_at) | set(self._disconnected_at)
-        doomed = self.revalidator.sweep(list(self.dpif.dump_flows(dp)), view, graced,
-                                        view_changed)
+        doomed = self.revalidator.sweep(list(self.dpif.dump_flows(dp)), view, graced, view_changed)
         if doomed:
             self.dpif.delete_flows(dp, doomed)
             log.debug("revalidation: %d flow(s) deleted", len(doomed))
@@ -618,12 +649,14 @@ class Router:
         vxlan, entry = self.forwarder.ports.vxlan, self.node.topology.get(peer)
         if self.dpif is None or vxlan is None or entry is None or entry.short_id is None:
             return False
-        actions = tunnel_to(vni(self.node.short_id, entry.short_id), ip, vxlan,
-                            self.config.udp_port)
+        actions = tunnel_to(
+            vni(self.node.short_id, entry.short_id), ip, vxlan, self.config.udp_port
+        )
         frame = heartbeat.frame(kind, self.node.name, self.config.mtu)
         try:
-            self.dpif.execute(self.config.dp_name,
-                              Execute(frame, FlowKey({KeyAttr.IN_PORT: 0}), actions))
+            self.dpif.execute(
+                self.config.dp_name, Execute(frame, FlowKey({KeyAttr.IN_PORT: 0}), actions)
+            )
         except OdpError as exc:
             log.debug("heartbeat to %s: %s", ip, exc)
             return False
@@ -635,8 +668,11 @@ class Router:
         try:
             self.fallback = Fallback(self.links, self.config.fallback_port)
         except OSError as exc:
-            log.warning("no userspace fallback: cannot bind UDP %d: %s",
-                        self.config.fallback_port, exc.strerror)
+            log.warning(
+                "no userspace fallback: cannot bind UDP %d: %s",
+                self.config.fallback_port,
+                exc.strerror,
+            )
             return
         self._fallback_dpif = Dpif.open(self.endpoint)
         forwarder = self.forwarder
@@ -669,8 +705,7 @@ class Router:
             dead, dp = handler.port_id, self.config.dp_name
             for vport in self.dpif.list_vports(dp):
                 if vport.port_no and dead in vport.upcall_pids:
-                    self.dpif.set_vport(dp, vport.port_no,
-                                        upcall_pids=[self.handlers[i].port_id])
+                    self.dpif.set_vport(dp, vport.port_no, upcall_pids=[self.handlers[i].port_id])
 
     def _start_esp(self) -> None:
         """ESP for the fast path: with a password, on the kernel datapath."""
@@ -683,8 +718,7 @@ class Router:
             if self.esp.firewall is not None:
                 log.info("ESP on the fast path, firewall %s", self.esp.firewall.name)
             else:
-                log.warning("no ESP on the fast path: %s (%s)", self.esp.reason,
-                            self.esp.detail)
+                log.warning("no ESP on the fast path: %s (%s)", self.esp.reason, self.esp.detail)
             if self.esp.available:
                 # A killed router's flows: their ESP states were just flushed, so
                 # they would tunnel frames in clear.
@@ -742,8 +776,12 @@ class Router:
         self.supervisor.lost(reason)
         if self._userspace is not None and self._userspace.poll() is not None:
             self._userspace = None  # ended and reaped: started again by _recover
-        log.error("datapath %s lost: %s; %s", self.config.dp_name, reason,
-                  "restarting it" if self._owns_datapath else "reconnecting")
+        log.error(
+            "datapath %s lost: %s; %s",
+            self.config.dp_name,
+            reason,
+            "restarting it" if self._owns_datapath else "reconnecting",
+        )
         # Port numbers start afresh in the new datapath: MACs learnt on ports are stale.
         for port_no in self.attached:
             self.macs.forget_port(port_no)
@@ -776,8 +814,12 @@ class Router:
         except OdpError as exc:
             self._drop_datapath()
             delay = self.supervisor.failed(exc.message)
-            log.debug("datapath %s still unreachable (%s): next try in %.2f s",
-                      self.config.dp_name, exc, delay)
+            log.debug(
+                "datapath %s still unreachable (%s): next try in %.2f s",
+                self.config.dp_name,
+                exc,
+                delay,
+            )
             return
         for iface in self._reattach:
             if iface in self.attached.values():
@@ -787,9 +829,13 @@ class Router:
             except OdpError as exc:
                 log.warning("cannot attach %s again: %s", iface, exc)
         down = self.supervisor.recovered(restarted=restart)
-        log.warning("datapath %s back after %.1f s%s, ports %s: misses rebuild the flows",
-                    self.config.dp_name, down, " (restarted)" if restart else "",
-                    sorted(self.attached.values()))
+        log.warning(
+            "datapath %s back after %.1f s%s, ports %s: misses rebuild the flows",
+            self.config.dp_name,
+            down,
+            " (restarted)" if restart else "",
+            sorted(self.attached.values()),
+        )
         self._view_dirty = True
 
     # --- status ------------------------------------------------------------------
@@ -817,36 +863,46 @@ class Router:
         ipam = self.ipam.state()
         health = "ok" if not problems else "; ".join(problems)
         warnings = self.warnings()
-        summary = (f"{health}: {len(established)} connection(s), "
-                   f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
-                   f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}, "
-                   f"IPAM {ipam[1]}")
+        summary = (
+            f"{health}: {len(established)} connection(s), "
+            f"{len(self.forwarder.view.short_ids) - 1 if self.forwarder.view else 0} "
+            f"peer(s) reachable, {flows} flow(s), datapath {self.datapath_kind}, "
+            f"IPAM {ipam[1]}"
+        )
         return {
             "summary": summary,
             "healthy": not problems,
-            "datapath": {"kind": self.datapath_kind, "endpoint": self.endpoint,
-                         "name": self.config.dp_name,
-                         "ports": sorted(self.forwarder.ports.local),
-                         "ifaces": {name: no for no, name in sorted(self.attached.items())},
-                         "vxlan_port": self.forwarder.ports.vxlan,
-                         "udp_port": self.config.udp_port,
-                         **self.supervisor.status()},
+            "datapath": {
+                "kind": self.datapath_kind,
+                "endpoint": self.endpoint,
+                "name": self.config.dp_name,
+                "ports": sorted(self.forwarder.ports.local),
+                "ifaces": {name: no for no, name in sorted(self.attached.items())},
+                "vxlan_port": self.forwarder.ports.vxlan,
+                "udp_port": self.config.udp_port,
+                **self.supervisor.status(),
+            },
             "mtu": self.config.mtu,
             **counts,
             **miss_counts(self.forwarder),
             "flooded": stats.flooded,
             "relayed": stats.relayed,
             "mac_moves": stats.mac_moves,
-            "fallback": {"sent": stats.fallback_sent, "received": stats.fallback_received,
-                         "port": self.config.fallback_port,
-                         "alive": self.fallback is not None and self.fallback.alive,
-                         "vxlan_error": self.overlay.vxlan_error},
+            "fallback": {
+                "sent": stats.fallback_sent,
+                "received": stats.fallback_received,
+                "port": self.config.fallback_port,
+                "alive": self.fallback is not None and self.fallback.alive,
+                "vxlan_error": self.overlay.vxlan_error,
+            },
             "esp": self.esp.diagnostics(),
             "flushes": self.flushes,
             "port_events": self.port_events,
             "dispatch_resets": self.dispatch_resets,
-            "revalidated": {"stale": self.revalidator.deleted_stale,
-                            "idle": self.revalidator.deleted_idle},
+            "revalidated": {
+                "stale": self.revalidator.deleted_stale,
+                "idle": self.revalidator.deleted_idle,
+            },
             "mac_cache": len(self.macs),
             "macs": self.macs.places(),
             "handlers": handlers,
@@ -856,8 +912,12 @@ class Router:
             "dns": self.dns.status(),
             "exposed": self.exposed,
             "containers": len(self.attachments),
-            "ipam": {"state": ipam[0], "message": ipam[1], "range": str(self.ipam.cidr),
-                     "allocated": len(self.ipam.space)},
+            "ipam": {
+                "state": ipam[0],
+                "message": ipam[1],
+                "range": str(self.ipam.cidr),
+                "allocated": len(self.ipam.space),
+            },
             "encryption": self.links.status(),
             "warnings": warnings,
         }
@@ -888,9 +948,11 @@ class Router:
         exposed = sorted(h for h in hosts if public_address(h))
         if not exposed:
             return []
-        return [f"the mesh has no password on {', '.join(exposed)}: anyone on that network "
-                f"can read container traffic, or join the mesh as a peer "
-                f"(start routers with --password-file)"]
+        return [
+            f"the mesh has no password on {', '.join(exposed)}: anyone on that network "
+            f"can read container traffic, or join the mesh as a peer "
+            f"(start routers with --password-file)"
+        ]
 
     def _handlers(self) -> dict[str, Any]:
         handlers = control_handlers(self.node)
@@ -925,13 +987,23 @@ class Router:
             asyncio.get_running_loop().call_later(0.1, self.request_stop)
             return {"stopping": True, "handed": handed}
 
-        handlers.update(status=status, peers=peers, attach=attach, detach=detach,
-                        expose=expose, stop=stop, **ipam_handlers(self.ipam))
+        handlers.update(
+            status=status,
+            peers=peers,
+            attach=attach,
+            detach=detach,
+            expose=expose,
+            stop=stop,
+            **ipam_handlers(self.ipam),
+        )
         handlers.update(encryption=lambda _: self.links.status())
-                # Where frames and misses went, without the rest of status (cheap to poll).
-        handlers.update(misses=lambda _:  {
-            **datapath_counts(self._live_dpif(), self.config.dp_name),
-            **miss_counts(self.forwarder)})
+        # Where frames and misses went, without the rest of status (cheap to poll).
+        handlers.update(
+            misses=lambda _: {
+                **datapath_counts(self._live_dpif(), self.config.dp_name),
+                **miss_counts(self.forwarder),
+            }
+        )
         handlers.update(self.dns.handlers())
         return handlers
 
@@ -953,8 +1025,9 @@ class Router:
         """An address from IPAM on the datapath's own port, which joins the overlay."""
         addr = await self.ipam.allocate(EXPOSE_ID)
         self.exposed = f"{format_ip(addr)}/{self.ipam.prefixlen()}"
-        await asyncio.to_thread(veth.set_address, self.config.dp_name, self.exposed,
-                                self.config.mtu)
+        await asyncio.to_thread(
+            veth.set_address, self.config.dp_name, self.exposed, self.config.mtu
+        )
         ports = self.forwarder.ports
         if 0 not in ports.local:
             self.forwarder.ports = Ports(ports.local | {0}, ports.vxlan)
@@ -980,8 +1053,7 @@ class Router:
             try:
                 await self.expose()
             except OdpError as exc:
-                log.warning("no DNS server for the containers: cannot expose the router: %s",
-                            exc)
+                log.warning("no DNS server for the containers: cannot expose the router: %s", exc)
 
     def _container_dns(self, event: str, attachment: Attachment) -> None:
         """A container came or went: its name and its resolv.conf (unless --without-dns)."""
@@ -1022,14 +1094,20 @@ class Router:
             self.ipam.start()
             if self.config.expose:
                 exposer = loop.create_task(self._expose_when_ready())
-            self._server = ControlServer(self.config.control or default_socket_path(),
-                                         self._handlers())
+            self._server = ControlServer(
+                self.config.control or default_socket_path(), self._handlers()
+            )
             self._server.register_stream(SUBSCRIBE, self.mirror.serve)
             await self._server.start()
             await self.dns.start()
             self._refresh_view()
-            log.info("router %s up: datapath %s (%s), control socket %s", self.node,
-                     self.config.dp_name, self.datapath_kind, self._server.path)
+            log.info(
+                "router %s up: datapath %s (%s), control socket %s",
+                self.node,
+                self.config.dp_name,
+                self.datapath_kind,
+                self._server.path,
+            )
             tasks = [loop.create_task(self._housekeeping()), loop.create_task(self._supervise())]
             try:
                 await self._stop.wait()
@@ -1109,8 +1187,13 @@ def ipam_handlers(ipam: Allocator) -> dict[str, Any]:
             raise UsageError('expected "peer": a peer name or nickname')
         return await ipam.rmpeer(peer)
 
-    return {"ipam_allocate": allocate, "ipam_claim": claim, "ipam_release": release,
-            "ipam_status": status, "ipam_rmpeer": rmpeer}
+    return {
+        "ipam_allocate": allocate,
+        "ipam_claim": claim,
+        "ipam_release": release,
+        "ipam_status": status,
+        "ipam_rmpeer": rmpeer,
+    }
 
 
 def run_router(config: RouterConfig) -> None:
@@ -1118,6 +1201,11 @@ def run_router(config: RouterConfig) -> None:
     asyncio.run(Router(config).run())
 
 
-__all__ = ["DEFAULT_DP", "DEFAULT_MTU", "Router", "RouterConfig", "kernel_datapath_available",
-           "run_router"]
-
+__all__ = [
+    "DEFAULT_DP",
+    "DEFAULT_MTU",
+    "Router",
+    "RouterConfig",
+    "kernel_datapath_available",
+    "run_router",
+]

@@ -22,18 +22,41 @@ PACKAGE = Path(__file__).resolve().parents[1] / "odpctl"
 
 # floor of each first-level part of odpctl (a module or a package)
 FLOORS = {
-    "errors": 0, "netlink": 0,
+    "errors": 0,
+    "netlink": 0,
     "odp": 1,
-    "datapath": 2, "mesh": 2, "control": 2, "present": 2,
-    "overlay": 3, "ipam": 3, "dns": 3, "crypto": 3, "ipsec": 3,
+    "datapath": 2,
+    "mesh": 2,
+    "control": 2,
+    "present": 2,
+    "overlay": 3,
+    "ipam": 3,
+    "dns": 3,
+    "crypto": 3,
+    "ipsec": 3,
     "router": 4,
-    "demo": 5, "cni": 5, "docker": 5, "plugin": 5,
-    "watch": 6, "shell": 6, "commands": 6, "repl": 6, "doctor": 6,
-    "cli": 7, "__main__": 8, "__init__": 8,
+    "demo": 5,
+    "cni": 5,
+    "docker": 5,
+    "plugin": 5,
+    "watch": 6,
+    "shell": 6,
+    "commands": 6,
+    "repl": 6,
+    "doctor": 6,
+    "cli": 7,
+    "__main__": 8,
+    "__init__": 8,
 }
 # parts on the same floor that must still not know each other
-NEVER = {("mesh", "control"), ("mesh", "datapath"), ("mesh", "odp"), ("datapath", "mesh"),
-         ("control", "mesh"), ("control", "datapath")}
+NEVER = {
+    ("mesh", "control"),
+    ("mesh", "datapath"),
+    ("mesh", "odp"),
+    ("datapath", "mesh"),
+    ("control", "mesh"),
+    ("control", "datapath"),
+}
 
 
 def _part(module: str) -> str | None:
@@ -51,7 +74,7 @@ def _imports(path: Path) -> Iterator[tuple[int, str]]:
                 yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[:len(package) - node.level + 1]
+                base = package[: len(package) - node.level + 1]
                 yield node.lineno, ".".join([*base, *([node.module] if node.module else [])])
             elif node.module:
                 yield node.lineno, node.module
@@ -78,8 +101,10 @@ def test_relative_imports_resolve_like_python() -> None:
 
 
 def test_every_part_has_a_floor() -> None:
-    parts = {_part(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts))
-             for p in PACKAGE.rglob("*.py")}
+    parts = {
+        _part(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts))
+        for p in PACKAGE.rglob("*.py")
+    }
     assert parts - FLOORS.keys() == set(), "give the new part a floor in FLOORS"
 
 
@@ -87,13 +112,17 @@ def test_no_import_points_up(capsys: pytest.CaptureFixture[str]) -> None:
     edges = _edges()
     with capsys.disabled():
         print("\nimport graph by floor (part -> parts it imports, with their floors):")
-        for part in sorted({me for me, _ in edges} | FLOORS.keys() & {o for _, o in edges},
-                           key=lambda p: (FLOORS[p], p)):
+        for part in sorted(
+            {me for me, _ in edges} | FLOORS.keys() & {o for _, o in edges},
+            key=lambda p: (FLOORS[p], p),
+        ):
             targets = sorted({o for me, o in edges if me == part}, key=lambda p: (FLOORS[p], p))
             arrows = ", ".join(f"{o} ({FLOORS[o]})" for o in targets) or "-"
             print(f"  {FLOORS[part]} {part:9} -> {arrows}")
-    bad = [f"{where} {me} (floor {FLOORS[me]}) -> {other} (floor {FLOORS[other]})"
-           for (me, other), places in sorted(edges.items())
-           if FLOORS[other] > FLOORS[me] or (me, other) in NEVER
-           for where in places]
+    bad = [
+        f"{where} {me} (floor {FLOORS[me]}) -> {other} (floor {FLOORS[other]})"
+        for (me, other), places in sorted(edges.items())
+        if FLOORS[other] > FLOORS[me] or (me, other) in NEVER
+        for where in places
+    ]
     assert bad == [], "imports that point up a floor or across a never:\n" + "\n".join(bad)

@@ -21,17 +21,28 @@ def run_ipam(inv: Invocation, command: str, env: Mapping[str, str]) -> dict[str,
 
     plugin = _find(str(inv.config["ipam"]["type"]), inv.path)
     try:
-        proc = subprocess.run([plugin], input=inv.stdin, capture_output=True, timeout=_TIMEOUT,
-                              env={**env, "CNI_COMMAND": command})
+        proc = subprocess.run(
+            [plugin],
+            input=inv.stdin,
+            capture_output=True,
+            timeout=_TIMEOUT,
+            env={**env, "CNI_COMMAND": command},
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CniError(IO_FAILURE, f"IPAM plugin {plugin} failed to run: {exc}") from None
     reply = _json(proc.stdout)
     if proc.returncode != 0:
         if isinstance(reply, dict) and isinstance(reply.get("code"), int):
-            raise CniError(reply["code"], f"IPAM plugin {plugin}: {reply.get('msg', '')}",
-                           str(reply.get("details") or ""))
-        raise CniError(IO_FAILURE, f"IPAM plugin {plugin} exited with {proc.returncode}",
-                       proc.stderr.decode(errors="replace").strip())
+            raise CniError(
+                reply["code"],
+                f"IPAM plugin {plugin}: {reply.get('msg', '')}",
+                str(reply.get("details") or ""),
+            )
+        raise CniError(
+            IO_FAILURE,
+            f"IPAM plugin {plugin} exited with {proc.returncode}",
+            proc.stderr.decode(errors="replace").strip(),
+        )
     if command != "ADD":
         return None
     if not isinstance(reply, dict) or not reply.get("ips"):
@@ -46,8 +57,7 @@ def _find(kind: str, path: tuple[str, ...]) -> str:
         candidate = os.path.join(directory, kind)
         if os.access(candidate, os.X_OK):
             return candidate
-    raise CniError(INVALID_CONFIG, f"IPAM plugin {kind!r} not found on CNI_PATH",
-                   ":".join(path))
+    raise CniError(INVALID_CONFIG, f"IPAM plugin {kind!r} not found on CNI_PATH", ":".join(path))
 
 
 def _json(out: bytes) -> Any:

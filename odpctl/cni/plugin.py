@@ -33,8 +33,10 @@ from .spec import (
     version_tuple,
 )
 
-_NO_ROUTER = ('start one with `odpctl router start`, or name its socket with "control" '
-              "in the network configuration")
+_NO_ROUTER = (
+    'start one with `odpctl router start`, or name its socket with "control" '
+    "in the network configuration"
+)
 # Attaching creates links and asks IPAM, which may wait for the cluster.
 _ATTACH_TIMEOUT = 30.0
 
@@ -58,17 +60,17 @@ def execute(inv: Invocation, env: Mapping[str, str]) -> dict[str, Any] | None:
 
 def version(inv: Invocation) -> dict[str, Any]:
     asked = inv.config.get("cniVersion")
-    return {"cniVersion": asked if asked in SUPPORTED_VERSIONS else "1.0.0",
-            "supportedVersions": list(reversed(SUPPORTED_VERSIONS))}
+    return {
+        "cniVersion": asked if asked in SUPPORTED_VERSIONS else "1.0.0",
+        "supportedVersions": list(reversed(SUPPORTED_VERSIONS)),
+    }
 
 
 def add(inv: Invocation, env: Mapping[str, str]) -> dict[str, Any]:
     if sandbox.has_interface(inv.netns, inv.ifname):
-        raise CniError(INTERFACE_EXISTS,
-                       f"interface {inv.ifname} already exists in {inv.netns}")
+        raise CniError(INTERFACE_EXISTS, f"interface {inv.ifname} already exists in {inv.netns}")
     delegated = run_ipam(inv, "ADD", env) if _delegates(inv) else None
-    request: dict[str, Any] = {"netns": inv.netns, "id": inv.attachment_id,
-                               "ifname": inv.ifname}
+    request: dict[str, Any] = {"netns": inv.netns, "id": inv.attachment_id, "ifname": inv.ifname}
     ip = _first_address(delegated) if delegated is not None else _requested_ip(inv)
     if ip:
         request["ip"] = ip
@@ -143,10 +145,15 @@ def collect(inv: Invocation) -> None:
         raise CniError(INCOMPATIBLE_VERSION, f"cniVersion {inv.version} has no GC")
     valid = inv.config.get("cni.dev/valid-attachments")
     if not isinstance(valid, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("containerID"), str)
-            and isinstance(a.get("ifname"), str) for a in valid):
-        raise CniError(INVALID_CONFIG, '"cni.dev/valid-attachments" must list '
-                       '{"containerID", "ifname"} objects')
+        isinstance(a, dict)
+        and isinstance(a.get("containerID"), str)
+        and isinstance(a.get("ifname"), str)
+        for a in valid
+    ):
+        raise CniError(
+            INVALID_CONFIG,
+            '"cni.dev/valid-attachments" must list {"containerID", "ifname"} objects',
+        )
     name = str(inv.config["name"])
     keep = {attachment_id(name, a["containerID"], a["ifname"]) for a in valid}
     router = _router(inv)
@@ -171,8 +178,9 @@ class _Router:
         except ControlError as exc:
             if exc.kind == "NotFoundError":
                 raise
-            raise CniError(ROUTER_REFUSED, f"the router refused {cmd}: {exc.message}",
-                           exc.hint or "") from None
+            raise CniError(
+                ROUTER_REFUSED, f"the router refused {cmd}: {exc.message}", exc.hint or ""
+            ) from None
         except OdpError as exc:  # the socket is root's
             raise CniError(IO_FAILURE, exc.message, exc.hint or "") from None
 
@@ -197,21 +205,24 @@ def _requested_ip(inv: Invocation) -> str | None:
     try:
         ipaddress.ip_interface(wanted)
     except ValueError:
-        raise CniError(INVALID_CONFIG, f"requested address {wanted!r} is not an address") \
-            from None
+        raise CniError(INVALID_CONFIG, f"requested address {wanted!r} is not an address") from None
     return wanted
 
 
 def _first_address(delegated: dict[str, Any]) -> str:
     """The IPAM's address the container gets (IPv4 first: the overlay is IPv4)."""
-    addresses = sorted((str(ip.get("address")) for ip in delegated["ips"]),
-                       key=lambda a: ":" in a)
+    addresses = sorted((str(ip.get("address")) for ip in delegated["ips"]), key=lambda a: ":" in a)
     return addresses[0]
 
 
 def _routes(routes: list[dict[str, Any]]) -> list[tuple[sandbox.Network, sandbox.Address | None]]:
     try:
-        return [(ipaddress.ip_network(r["dst"], strict=False),
-                 ipaddress.ip_address(r["gw"]) if r.get("gw") else None) for r in routes]
+        return [
+            (
+                ipaddress.ip_network(r["dst"], strict=False),
+                ipaddress.ip_address(r["gw"]) if r.get("gw") else None,
+            )
+            for r in routes
+        ]
     except (KeyError, TypeError, ValueError) as exc:
         raise CniError(IO_FAILURE, f"the IPAM plugin gave a malformed route: {exc}") from None

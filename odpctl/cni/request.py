@@ -63,8 +63,9 @@ def command_of(env: Mapping[str, str]) -> str:
     command = env.get("CNI_COMMAND", "")
     if command not in COMMANDS:
         shown = repr(command) if command else "not set"
-        raise CniError(INVALID_ENVIRONMENT, f"CNI_COMMAND is {shown}",
-                       f"one of {', '.join(COMMANDS)}")
+        raise CniError(
+            INVALID_ENVIRONMENT, f"CNI_COMMAND is {shown}", f"one of {', '.join(COMMANDS)}"
+        )
     return command
 
 
@@ -80,14 +81,22 @@ def parse(env: Mapping[str, str], stdin: bytes) -> Invocation:
     _validate(config)
     container_id = env.get("CNI_CONTAINERID", "")
     if not all(c.isascii() and (c.isalnum() or c in "-_.") for c in container_id):
-        raise CniError(INVALID_ENVIRONMENT, f"CNI_CONTAINERID {container_id!r}: letters, "
-                       "digits, '-', '_' and '.' only")
+        raise CniError(
+            INVALID_ENVIRONMENT,
+            f"CNI_CONTAINERID {container_id!r}: letters, digits, '-', '_' and '.' only",
+        )
     ifname = env.get("CNI_IFNAME", "")
-    if len(ifname) > _IFNAME_MAX or "/" in ifname or ifname in (".", "..") or any(
-            c.isspace() for c in ifname):
+    if (
+        len(ifname) > _IFNAME_MAX
+        or "/" in ifname
+        or ifname in (".", "..")
+        or any(c.isspace() for c in ifname)
+    ):
         raise CniError(INVALID_ENVIRONMENT, f"CNI_IFNAME {ifname!r} is not an interface name")
     return Invocation(
-        command, config, stdin,
+        command,
+        config,
+        stdin,
         container_id=container_id,
         netns=env.get("CNI_NETNS", ""),
         ifname=ifname,
@@ -100,8 +109,9 @@ def _decode(stdin: bytes) -> dict[str, Any]:
     try:
         config = json.loads(stdin)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CniError(DECODE_FAILURE, "the network configuration on stdin is not JSON",
-                       str(exc)) from None
+        raise CniError(
+            DECODE_FAILURE, "the network configuration on stdin is not JSON", str(exc)
+        ) from None
     if not isinstance(config, dict):
         raise CniError(DECODE_FAILURE, "the network configuration on stdin is not an object")
     if "cniVersion" in config and not isinstance(config["cniVersion"], str):
@@ -110,8 +120,15 @@ def _decode(stdin: bytes) -> dict[str, Any]:
 
 
 _TYPES: dict[str, type] = {
-    "name": str, "type": str, "ipam": dict, "dns": dict, "prevResult": dict,
-    "runtimeConfig": dict, "args": dict, "control": str, "mtu": int,
+    "name": str,
+    "type": str,
+    "ipam": dict,
+    "dns": dict,
+    "prevResult": dict,
+    "runtimeConfig": dict,
+    "args": dict,
+    "control": str,
+    "mtu": int,
 }
 
 
@@ -123,8 +140,11 @@ def _validate(config: dict[str, Any]) -> None:
     for key, kind in _TYPES.items():
         value = config.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise CniError(INVALID_CONFIG, f"{key!r} in the network configuration must be "
-                           f"{'an object' if kind is dict else 'a ' + kind.__name__}")
+            raise CniError(
+                INVALID_CONFIG,
+                f"{key!r} in the network configuration must be "
+                f"{'an object' if kind is dict else 'a ' + kind.__name__}",
+            )
     mtu = config.get("mtu")
     if mtu is not None and not 68 <= mtu <= 65535:
         raise CniError(INVALID_CONFIG, f"mtu {mtu} is out of range (68-65535)")

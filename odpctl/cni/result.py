@@ -10,8 +10,9 @@ from .sandbox import Address, Interface, Network
 from .spec import INVALID_CONFIG, ROUTER_REFUSED, CniError, version_tuple
 
 
-def from_attach(reply: dict[str, Any], sandbox: str, ipam: dict[str, Any] | None,
-                dns: dict[str, Any] | None) -> dict[str, Any]:
+def from_attach(
+    reply: dict[str, Any], sandbox: str, ipam: dict[str, Any] | None, dns: dict[str, Any] | None
+) -> dict[str, Any]:
     """The result (1.0.0 shape) of an attach: the container's interface, its
     address (from the router's IPAM, or ``ipam``'s result), the routes and DNS."""
     try:
@@ -68,30 +69,44 @@ def in_version(result: dict[str, Any], version: str) -> dict[str, Any]:
     if version_tuple(version) < (1, 0, 0):
         written["ips"] = [
             {"version": str(ipaddress.ip_interface(ip["address"]).version), **ip}
-            for ip in result.get("ips", [])]
+            for ip in result.get("ips", [])
+        ]
     else:
-        written["ips"] = [{k: v for k, v in ip.items() if k != "version"}
-                          for ip in result.get("ips", [])]
+        written["ips"] = [
+            {k: v for k, v in ip.items() if k != "version"} for ip in result.get("ips", [])
+        ]
     return written
 
 
-def expected(prev: dict[str, Any], sandbox: str, ifname: str) -> tuple[
-        str, set[Interface], set[tuple[Network, Address | None]]]:
+def expected(
+    prev: dict[str, Any], sandbox: str, ifname: str
+) -> tuple[str, set[Interface], set[tuple[Network, Address | None]]]:
     """What ``prev`` (any version) says the container's ``ifname`` has: its MAC,
     addresses and routes."""
     try:
         interfaces = prev.get("interfaces") or []
-        mine = [i for i, iface in enumerate(interfaces)
-                if iface.get("name") == ifname and iface.get("sandbox") == sandbox]
+        mine = [
+            i
+            for i, iface in enumerate(interfaces)
+            if iface.get("name") == ifname and iface.get("sandbox") == sandbox
+        ]
         if not mine:
-            raise CniError(INVALID_CONFIG,
-                           f"prevResult has no interface {ifname} in sandbox {sandbox}")
+            raise CniError(
+                INVALID_CONFIG, f"prevResult has no interface {ifname} in sandbox {sandbox}"
+            )
         index = mine[0]
-        addresses = {ipaddress.ip_interface(ip["address"]) for ip in prev.get("ips") or []
-                     if ip.get("interface", index) == index}
-        routes = {(ipaddress.ip_network(r["dst"], strict=False),
-                   ipaddress.ip_address(r["gw"]) if r.get("gw") else None)
-                  for r in prev.get("routes") or []}
+        addresses = {
+            ipaddress.ip_interface(ip["address"])
+            for ip in prev.get("ips") or []
+            if ip.get("interface", index) == index
+        }
+        routes = {
+            (
+                ipaddress.ip_network(r["dst"], strict=False),
+                ipaddress.ip_address(r["gw"]) if r.get("gw") else None,
+            )
+            for r in prev.get("routes") or []
+        }
         return str(interfaces[index].get("mac") or "").lower(), addresses, routes
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CniError(INVALID_CONFIG, f"prevResult is malformed: {exc}") from None

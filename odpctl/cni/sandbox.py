@@ -34,8 +34,7 @@ def has_interface(path: str, ifname: str) -> bool:
     try:
         return netns_has_interface(path, ifname)
     except NotFoundError as exc:
-        raise CniError(CONTAINER_UNKNOWN, f"no network namespace at {path}", exc.message) \
-            from None
+        raise CniError(CONTAINER_UNKNOWN, f"no network namespace at {path}", exc.message) from None
     except OdpError as exc:
         raise CniError(IO_FAILURE, exc.message) from None
 
@@ -50,11 +49,15 @@ def read_link(path: str, ifname: str) -> Link | None:
         mac = str(ipr.get_links(index)[0].get("IFLA_ADDRESS") or "")
         addresses = frozenset(
             ipaddress.ip_interface(f"{a.get('IFA_ADDRESS')}/{a['prefixlen']}")
-            for a in ipr.get_addr(index=index))
+            for a in ipr.get_addr(index=index)
+        )
         routes = frozenset(
-            (ipaddress.ip_network(f"{r.get('RTA_DST') or _any(r['family'])}/{r['dst_len']}"),
-             _gateway(r.get("RTA_GATEWAY")))
-            for r in ipr.get_routes(oif=index, table=254))
+            (
+                ipaddress.ip_network(f"{r.get('RTA_DST') or _any(r['family'])}/{r['dst_len']}"),
+                _gateway(r.get("RTA_GATEWAY")),
+            )
+            for r in ipr.get_routes(oif=index, table=254)
+        )
     return Link(mac.lower(), addresses, routes)
 
 
@@ -70,8 +73,7 @@ def add_routes(path: str, ifname: str, routes: list[tuple[Network, Address | Non
                 ipr.route("add", **spec)
             except Exception as exc:  # pyroute2's NetlinkError and kin
                 if getattr(exc, "code", None) != errno.EEXIST:
-                    raise CniError(IO_FAILURE, f"cannot add route {dst} in {path}: {exc}") \
-                        from None
+                    raise CniError(IO_FAILURE, f"cannot add route {dst} in {path}: {exc}") from None
 
 
 def _ipr(path: str) -> Any:

@@ -37,8 +37,11 @@ class CniError(OdpError):
 
     def result(self, cni_version: str) -> dict[str, object]:
         """The error as the JSON object the spec prints on stdout."""
-        error: dict[str, object] = {"cniVersion": cni_version, "code": self.code,
-                                    "msg": self.message}
+        error: dict[str, object] = {
+            "cniVersion": cni_version,
+            "code": self.code,
+            "msg": self.message,
+        }
         if self.details:
             error["details"] = self.details
         return error
@@ -57,6 +60,8 @@ def check_version(version: str) -> str:
     if version not in SUPPORTED_VERSIONS:
         version_tuple(version)
         raise CniError(
-            INCOMPATIBLE_VERSION, f"cniVersion {version} is not supported",
-            f"supported: {', '.join(SUPPORTED_VERSIONS)}")
+            INCOMPATIBLE_VERSION,
+            f"cniVersion {version} is not supported",
+            f"supported: {', '.join(SUPPORTED_VERSIONS)}",
+        )
     return version

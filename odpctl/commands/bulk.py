@@ -57,10 +57,14 @@ class Outcome:
         message = str(exc)
         if isinstance(exc, ParseError) and exc.text and exc.column:
             message += "\n" + exc.caret()
-        self.errors.append({
-            "line": line.number, "flow": line.flow, "error": message,
-            "exit_code": exc.exit_code,
-        })
+        self.errors.append(
+            {
+                "line": line.number,
+                "flow": line.flow,
+                "error": message,
+                "exit_code": exc.exit_code,
+            }
+        )
 
     @property
     def exit_code(self) -> int:
@@ -110,8 +114,13 @@ def parse_line(line: FlowLine, ports: Mapping[str, int]) -> Flow:
 
 
 def apply(
-    dpif: Dpif, dp: str, items: Iterable[FlowLine | tuple[int, str]], ports: Mapping[str, int],
-    *, clear: bool = False, may_create: bool = False,
+    dpif: Dpif,
+    dp: str,
+    items: Iterable[FlowLine | tuple[int, str]],
+    ports: Mapping[str, int],
+    *,
+    clear: bool = False,
+    may_create: bool = False,
 ) -> Outcome:
     """Parse and send every line, a batch per run of one command."""
     out = Outcome(dp)
@@ -149,7 +158,13 @@ def _per_flow(op: Op, exc: OdpError) -> OdpError:
 
 
 def _send(
-    dpif: Dpif, dp: str, op: Op, batch: list[FlowLine], out: Outcome, *, clear: bool,
+    dpif: Dpif,
+    dp: str,
+    op: Op,
+    batch: list[FlowLine],
+    out: Outcome,
+    *,
+    clear: bool,
     may_create: bool,
 ) -> None:
     flows = [line.parsed for line in batch if line.parsed is not None]

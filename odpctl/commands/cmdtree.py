@@ -153,8 +153,9 @@ def build(
 ) -> CommandSpec:
     """The spec of ``cmd`` (from `odpctl.cli.command`) and all below it."""
     # A context like the one a run makes: settings such as -h come from the root.
-    ctx = click.Context(cmd, info_name=path[-1] if path else "odpctl", parent=parent,
-                        **cmd.context_settings)
+    ctx = click.Context(
+        cmd, info_name=path[-1] if path else "odpctl", parent=parent, **cmd.context_settings
+    )
     pieces = cmd.collect_usage_pieces(ctx)
     spec = CommandSpec(
         path=path,

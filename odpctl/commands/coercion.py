@@ -32,8 +32,12 @@ def _plain(annotation: Any, value: Any) -> Any:
                 return annotation(value)  # exactly a member's value: what typer returns too
             except ValueError:
                 return _NOT_PLAIN
-    if (get_origin(annotation) is list and get_args(annotation) == (str,)
-            and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)):
+    if (
+        get_origin(annotation) is list
+        and get_args(annotation) == (str,)
+        and isinstance(value, list | tuple)
+        and all(isinstance(v, str) for v in value)
+    ):
         return list(value)
     return _NOT_PLAIN
 

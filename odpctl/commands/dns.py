@@ -45,11 +45,19 @@ RECORD_KEYS: dict[str, str] = {
 
 ControlOption = Annotated[
     Path | None,
-    typer.Option("--control", metavar="PATH", show_default=False,
-                 help="The router's control socket (default: the one of this network namespace)."),
+    typer.Option(
+        "--control",
+        metavar="PATH",
+        show_default=False,
+        help="The router's control socket (default: the one of this network namespace).",
+    ),
 ]
-NameArg = Annotated[str, typer.Argument(
-    metavar="NAME", help="Host name: web1 (the domain is added) or web1.odpctl.local.")]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME", help="Host name: web1 (the domain is added) or web1.odpctl.local."
+    ),
+]
 
 
 def _client(ctx: typer.Context, control: Path | None) -> ControlClient:
@@ -63,9 +71,11 @@ def _record(obj: Any) -> dict[str, Any]:
 
 @app.command("add")
 def add(
-    ctx: typer.Context, name: NameArg,
+    ctx: typer.Context,
+    name: NameArg,
     address: Annotated[str, typer.Argument(metavar="ADDR", help="Its IPv4 address.")],
-    control: ControlOption = None, json: JsonFlag = False,
+    control: ControlOption = None,
+    json: JsonFlag = False,
 ) -> None:
     """Register NAME for ADDR on this router; the whole mesh resolves it in moments.
 
@@ -81,10 +91,14 @@ def add(
 
 @app.command("remove")
 def remove(
-    ctx: typer.Context, name: NameArg,
-    address: Annotated[str | None, typer.Argument(
-        metavar="[ADDR]", help="Only this address of the name.", show_default=False)] = None,
-    control: ControlOption = None, json: JsonFlag = False,
+    ctx: typer.Context,
+    name: NameArg,
+    address: Annotated[
+        str | None,
+        typer.Argument(metavar="[ADDR]", help="Only this address of the name.", show_default=False),
+    ] = None,
+    control: ControlOption = None,
+    json: JsonFlag = False,
 ) -> None:
     """Remove NAME (or only its ADDR) registered on this router, from the whole mesh.
 
@@ -103,8 +117,9 @@ def remove(
 
 
 @app.command("lookup")
-def lookup(ctx: typer.Context, name: NameArg, control: ControlOption = None,
-           json: JsonFlag = False) -> None:
+def lookup(
+    ctx: typer.Context, name: NameArg, control: ControlOption = None, json: JsonFlag = False
+) -> None:
     """The addresses of NAME as the mesh knows it (exit code 3 if it has none).
 
     JSON: {"hostname": NAME, "addresses": [ADDR, ...], "records": [RECORD, ...]}.
@@ -112,8 +127,11 @@ def lookup(ctx: typer.Context, name: NameArg, control: ControlOption = None,
     result = _client(ctx, control).request("dns_lookup", name=name)
     source = result if isinstance(result, Mapping) else {}
     addresses = [str(a) for a in source.get("addresses") or []]
-    doc = {"hostname": source.get("hostname"), "addresses": addresses,
-           "records": [_record(r) for r in source.get("records") or []]}
+    doc = {
+        "hostname": source.get("hostname"),
+        "addresses": addresses,
+        "records": [_record(r) for r in source.get("records") or []],
+    }
     if json:
         jsonout.emit(doc)
         return
@@ -122,8 +140,7 @@ def lookup(ctx: typer.Context, name: NameArg, control: ControlOption = None,
 
 
 @app.command("list")
-def list_records(ctx: typer.Context, control: ControlOption = None,
-                 json: JsonFlag = False) -> None:
+def list_records(ctx: typer.Context, control: ControlOption = None, json: JsonFlag = False) -> None:
     """Every record of the mesh, with its origin; removed ones as tombstones.
 
     JSON: {"domain": DOMAIN, "self": PEER, "server": ADDR or null, "records": [RECORD, ...]}.
@@ -132,15 +149,28 @@ def list_records(ctx: typer.Context, control: ControlOption = None,
     source = result if isinstance(result, Mapping) else {}
     records = [_record(r) for r in source.get("records") or []]
     if json:
-        jsonout.emit({"domain": source.get("domain"), "self": source.get("self"),
-                      "server": source.get("server"), "records": records})
+        jsonout.emit(
+            {
+                "domain": source.get("domain"),
+                "self": source.get("self"),
+                "server": source.get("server"),
+                "records": records,
+            }
+        )
         return
     rows = [("NAME", "ADDRESS", "ORIGIN", "CONTAINER", "STATE")]
     for r in records:
         origin = r["origin_nickname"] or r["origin"]
         state = "removed" if r["tombstone"] else "live"
-        rows.append((r["hostname"], r["address"], f"{origin}{' (here)' if r['local'] else ''}",
-                     r["container"], state))
+        rows.append(
+            (
+                r["hostname"],
+                r["address"],
+                f"{origin}{' (here)' if r['local'] else ''}",
+                r["container"],
+                state,
+            )
+        )
     widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

@@ -58,4 +58,3 @@ def main(tree: click.Command, argv: list[str] | None = None) -> int:
             path.write_text(text)
             print(f"wrote {rel}")
     return 0
-

@@ -20,8 +20,10 @@ def doctor(
     ctx: typer.Context,
     control: ControlOption = None,
     interval: Annotated[
-        float, typer.Option("--interval", metavar="S", min=0.1,
-                            help="How long to watch the datapath's counters.")
+        float,
+        typer.Option(
+            "--interval", metavar="S", min=0.1, help="How long to watch the datapath's counters."
+        ),
     ] = 1.0,
     json: JsonFlag = False,
 ) -> None:
@@ -58,6 +60,8 @@ def doctor(
         if c.fix:
             print(f"{'':<8} {'':<9} {'':<{width}}  {'fix:':<11} {c.fix}")
     counts = {level: report.count(level) for level in Level}
-    print(f"{counts[Level.problem]} problem(s), {counts[Level.warn]} warning(s), "
-          f"{counts[Level.ok]} ok")
+    print(
+        f"{counts[Level.problem]} problem(s), {counts[Level.warn]} warning(s), "
+        f"{counts[Level.ok]} ok"
+    )
     raise typer.Exit(report.exit_code)

@@ -57,8 +57,9 @@ def show(
     ctx: typer.Context,
     names: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[DP]...", help="Datapaths to show (default: all).",
-                       show_default=False),
+        typer.Argument(
+            metavar="[DP]...", help="Datapaths to show (default: all).", show_default=False
+        ),
     ] = None,
     stats: Annotated[
         bool, typer.Option("--statistics", "-s", help="Add each port's packet and byte counts.")
@@ -80,12 +81,14 @@ def show(
     views = [(dp, s.ports(dp.name)) for dp in dps]
     fmt = output_format(fmt, json)
     if fmt is Format.json:
-        jsonout.emit({
-            "datapaths": [
-                jsonout.datapath_json(dp, dpif_type=s.dpif_type, ports=ports)
-                for dp, ports in views
-            ]
-        })
+        jsonout.emit(
+            {
+                "datapaths": [
+                    jsonout.datapath_json(dp, dpif_type=s.dpif_type, ports=ports)
+                    for dp, ports in views
+                ]
+            }
+        )
     elif fmt is Format.odp:
         for dp, ports in views:
             for line in odptext.show_lines(dp, ports, stats=stats, dpif_type=s.dpif_type):
@@ -108,13 +111,17 @@ def add(
     name: Dp,
     ifaces: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[IFACE]...", help="Network devices to add as its first ports.",
-                       show_default=False),
+        typer.Argument(
+            metavar="[IFACE]...",
+            help="Network devices to add as its first ports.",
+            show_default=False,
+        ),
     ] = None,
     upcall_pid: Annotated[
         int,
-        typer.Option("--upcall-pid", metavar="PID",
-                     help="Netlink port for the local port's upcalls."),
+        typer.Option(
+            "--upcall-pid", metavar="PID", help="Netlink port for the local port's upcalls."
+        ),
     ] = 0,
     json: JsonFlag = False,
 ) -> None:
@@ -127,9 +134,9 @@ def add(
         dpif.add_vport(dp, Vport(iface))
     if json:
         dp = dpif.get_datapath(dp.name)
-        jsonout.emit({
-            "datapath": jsonout.datapath_json(dp, dpif_type=s.dpif_type, ports=s.ports(dp.name))
-        })
+        jsonout.emit(
+            {"datapath": jsonout.datapath_json(dp, dpif_type=s.dpif_type, ports=s.ports(dp.name))}
+        )
 
 
 @app.command("del")
@@ -148,31 +155,38 @@ def set_datapath(
     name: Dp,
     masks_cache_size: Annotated[
         int | None,
-        typer.Option("--masks-cache-size", metavar="N",
-                     help="Entries of the per-CPU mask cache (0 turns it off; a power of two), "
-                     "as `ovs-dpctl cache-set-size DP masks-cache N`."),
+        typer.Option(
+            "--masks-cache-size",
+            metavar="N",
+            help="Entries of the per-CPU mask cache (0 turns it off; a power of two), "
+            "as `ovs-dpctl cache-set-size DP masks-cache N`.",
+        ),
     ] = None,
     upcall_pid: Annotated[
         int | None,
-        typer.Option("--upcall-pid", metavar="PID",
-                     help="Netlink port for the local port's upcalls."),
+        typer.Option(
+            "--upcall-pid", metavar="PID", help="Netlink port for the local port's upcalls."
+        ),
     ] = None,
     per_cpu_pids: Annotated[
         str | None,
-        typer.Option("--per-cpu-pids", metavar="PID,...",
-                     help="Netlink ports for per-CPU upcall dispatch, one per CPU."),
+        typer.Option(
+            "--per-cpu-pids",
+            metavar="PID,...",
+            help="Netlink ports for per-CPU upcall dispatch, one per CPU.",
+        ),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Change a datapath's settings.  JSON: {"datapath": DATAPATH}."""
     pids = comma_ints(per_cpu_pids, "--per-cpu-pids")
     if masks_cache_size is None and upcall_pid is None and pids is None:
-        raise UsageError(
-            "nothing to set: give --masks-cache-size, --upcall-pid or --per-cpu-pids"
-        )
+        raise UsageError("nothing to set: give --masks-cache-size, --upcall-pid or --per-cpu-pids")
     s = session(ctx)
     dp = s.dpif().set_datapath(
-        s.dp_name(name), masks_cache_size=masks_cache_size, upcall_pid=upcall_pid,
+        s.dp_name(name),
+        masks_cache_size=masks_cache_size,
+        upcall_pid=upcall_pid,
         per_cpu_pids=pids,
     )
     if json:
@@ -184,27 +198,41 @@ def serve(
     ctx: typer.Context,
     socket: Annotated[
         str | None,
-        typer.Option("--socket", metavar="PATH",
-                     help="Serve on this unix socket (default: this namespace's, under "
-                     "/run/odpctl, where `--datapath userspace` looks)."),
+        typer.Option(
+            "--socket",
+            metavar="PATH",
+            help="Serve on this unix socket (default: this namespace's, under "
+            "/run/odpctl, where `--datapath userspace` looks).",
+        ),
     ] = None,
     socket_mode: Annotated[
         str | None,
-        typer.Option("--socket-mode", metavar="MODE",
-                     help="The socket's mode, octal: who may connect at all "
-                     "(default 0666: everyone may look).", show_default=False),
+        typer.Option(
+            "--socket-mode",
+            metavar="MODE",
+            help="The socket's mode, octal: who may connect at all "
+            "(default 0666: everyone may look).",
+            show_default=False,
+        ),
     ] = None,
     socket_group: Annotated[
         str | None,
-        typer.Option("--socket-group", metavar="GROUP",
-                     help="The socket's group, a name or number (with --socket-mode 0660: "
-                     "only root and this group may connect).", show_default=False),
+        typer.Option(
+            "--socket-group",
+            metavar="GROUP",
+            help="The socket's group, a name or number (with --socket-mode 0660: "
+            "only root and this group may connect).",
+            show_default=False,
+        ),
     ] = None,
     user_connections: Annotated[
         int | None,
-        typer.Option("--user-connections", metavar="N",
-                     help="Connections each user other than root may hold "
-                     "(default 64; 0: no limit).", show_default=False),
+        typer.Option(
+            "--user-connections",
+            metavar="N",
+            help="Connections each user other than root may hold (default 64; 0: no limit).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Run the userspace datapath in the foreground: the same generic-netlink

@@ -72,17 +72,24 @@ _DUMP_HINT = "`odpctl flow dump -m` shows each flow's UFID"
 
 FileOption = Annotated[
     Path | None,
-    typer.Option("--file", metavar="FILE", show_default=False,
-                 help="Read one flow a line, as `ovs-dpctl add-flows` does ('-': stdin); "
-                 "then only [DP] is given on the command line."),
+    typer.Option(
+        "--file",
+        metavar="FILE",
+        show_default=False,
+        help="Read one flow a line, as `ovs-dpctl add-flows` does ('-': stdin); "
+        "then only [DP] is given on the command line.",
+    ),
 ]
 MoreOption = Annotated[
     bool, typer.Option("--more", "-m", help="Show UFIDs and every field, wildcards too.")
 ]
 NamesOption = Annotated[
     bool | None,
-    typer.Option("--names/--no-names", show_default=False,
-                 help="Show port names instead of numbers (default: with --more)."),
+    typer.Option(
+        "--names/--no-names",
+        show_default=False,
+        help="Show port names instead of numbers (default: with --more).",
+    ),
 ]
 
 
@@ -95,20 +102,30 @@ def dump(
     dp: OptionalDp = None,
     filter_text: Annotated[
         str | None,
-        typer.Option("--filter", metavar="MATCH", show_default=False,
-                     help="Only flows that agree with MATCH: field=value pairs "
-                     "('in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp') or ODP syntax."),
+        typer.Option(
+            "--filter",
+            metavar="MATCH",
+            show_default=False,
+            help="Only flows that agree with MATCH: field=value pairs "
+            "('in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp') or ODP syntax.",
+        ),
     ] = None,
     within: Annotated[
         str | None,
-        typer.Option("--used-within", metavar="DURATION", show_default=False,
-                     help="Only flows that matched a packet in the last DURATION "
-                     "(500ms, 5s, 2m, 1h)."),
+        typer.Option(
+            "--used-within",
+            metavar="DURATION",
+            show_default=False,
+            help="Only flows that matched a packet in the last DURATION (500ms, 5s, 2m, 1h).",
+        ),
     ] = None,
     order: Annotated[
         SortOrder,
-        typer.Option("--sort", help="key: by in_port, then match; packets, bytes: busiest "
-                     "first; used: most recent first; none: as the datapath gives them."),
+        typer.Option(
+            "--sort",
+            help="key: by in_port, then match; packets, bytes: busiest "
+            "first; used: most recent first; none: as the datapath gives them.",
+        ),
     ] = SortOrder.key,
     reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Reverse the order.")] = False,
     more: MoreOption = False,
@@ -144,8 +161,9 @@ def dump(
 
     if fmt is Format.odp and order is SortOrder.none and not reverse:
         # Stream: a dump of 100,000 flows should not wait to be sorted.
-        _write_lines(odptext.flow_line(f, now, verbose=more, port_names=port_names)
-                     for f in selected())
+        _write_lines(
+            odptext.flow_line(f, now, verbose=more, port_names=port_names) for f in selected()
+        )
         return
     # Formatting a match costs more than sorting by it: do it once, for both.
     texts: dict[int, str] = {}
@@ -158,8 +176,9 @@ def dump(
 
     flows = sort_flows(selected(), order, text_of, reverse=reverse)
     plain = text_of if not more and port_names is None else None
-    _show_flows(name, flows, now, fmt, more=more, port_names=port_names, total=total,
-                match_of=plain)
+    _show_flows(
+        name, flows, now, fmt, more=more, port_names=port_names, total=total, match_of=plain
+    )
 
 
 _LINES_PER_WRITE = 256
@@ -183,24 +202,37 @@ def _write_lines(lines: Iterable[str]) -> None:
 
 
 def _show_flows(
-    dp: str, flows: list[Flow], now: int, fmt: Format, *, more: bool,
-    port_names: dict[int, str] | None, total: int,
+    dp: str,
+    flows: list[Flow],
+    now: int,
+    fmt: Format,
+    *,
+    more: bool,
+    port_names: dict[int, str] | None,
+    total: int,
     match_of: Callable[[Flow], str] | None = None,
 ) -> None:
     """Flows in ``fmt``; ``match_of`` gives a flow's match text already made."""
+
     def match(f: Flow) -> str | None:
         return match_of(f) if match_of is not None else None
 
     if fmt is Format.json:
-        jsonout.emit({
-            "datapath": dp,
-            "flows": [jsonout.flow_json(f, now, verbose=more, port_names=port_names,
-                                        match=match(f)) for f in flows],
-            "total": total,
-        })
+        jsonout.emit(
+            {
+                "datapath": dp,
+                "flows": [
+                    jsonout.flow_json(f, now, verbose=more, port_names=port_names, match=match(f))
+                    for f in flows
+                ],
+                "total": total,
+            }
+        )
     elif fmt is Format.odp:
-        _write_lines(odptext.flow_line(f, now, verbose=more, port_names=port_names,
-                                       match=match(f)) for f in flows)
+        _write_lines(
+            odptext.flow_line(f, now, verbose=more, port_names=port_names, match=match(f))
+            for f in flows
+        )
     else:
         tables.make_console().print(
             tables.flow_table(flows, now, total=total, verbose=more, port_names=port_names)
@@ -212,15 +244,20 @@ FlowArgs = Annotated[
 ]
 FlowActionArgs = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[DP] FLOW ACTIONS", show_default=False,
-                   help=_FLOW_HELP + " ACTIONS in ODP syntax, e.g. '2' or "
-                   "'set(tunnel(tun_id=0x2a,dst=10.0.0.2,ttl=64)),3' or 'drop'."),
+    typer.Argument(
+        metavar="[DP] FLOW ACTIONS",
+        show_default=False,
+        help=_FLOW_HELP + " ACTIONS in ODP syntax, e.g. '2' or "
+        "'set(tunnel(tun_id=0x2a,dst=10.0.0.2,ttl=64)),3' or 'drop'.",
+    ),
 ]
 
 
 def _not_found(dp: str, what: str, ufid: bytes | None) -> NotFoundError:
-    hint = None if ufid is not None else (
-        "a flow installed with a UFID is found by `ufid:ID` only; " + _DUMP_HINT
+    hint = (
+        None
+        if ufid is not None
+        else ("a flow installed with a UFID is found by `ufid:ID` only; " + _DUMP_HINT)
     )
     return NotFoundError(f"no such flow in datapath {dp}: {what}", hint=hint)
 
@@ -258,8 +295,12 @@ def get(
     port_names = s.port_names(name) if (more if names is None else names) else None
     fmt = output_format(fmt, json)
     if fmt is Format.json:
-        jsonout.emit({"datapath": name,
-                      "flow": jsonout.flow_json(flow, now, verbose=more, port_names=port_names)})
+        jsonout.emit(
+            {
+                "datapath": name,
+                "flow": jsonout.flow_json(flow, now, verbose=more, port_names=port_names),
+            }
+        )
     else:
         _show_flows(name, [flow], now, fmt, more=more, port_names=port_names, total=1)
 
@@ -286,16 +327,28 @@ def _open_lines(path: Path) -> Iterator[TextIO]:
 
 
 def _run_file(
-    ctx: typer.Context, args: list[str] | None, path: Path, default: bulk.Op, json: bool,
-    *, clear: bool = False, may_create: bool = False,
+    ctx: typer.Context,
+    args: list[str] | None,
+    path: Path,
+    default: bulk.Op,
+    json: bool,
+    *,
+    clear: bool = False,
+    may_create: bool = False,
 ) -> None:
     if args and len(args) > 1:
         raise UsageError("with --file, give at most the datapath on the command line")
     s = session(ctx)
     name = s.dp_name(args[0] if args else None)
     with _open_lines(path) as lines:
-        out = bulk.apply(s.dpif(), name, bulk.read_lines(lines, default), s.port_numbers(name),
-                         clear=clear, may_create=may_create)
+        out = bulk.apply(
+            s.dpif(),
+            name,
+            bulk.read_lines(lines, default),
+            s.port_numbers(name),
+            clear=clear,
+            may_create=may_create,
+        )
     where = "stdin" if str(path) == "-" else str(path)
     for e in out.errors:
         at = f"{where}:{e['line']}: " if e["line"] is not None else ""
@@ -311,18 +364,23 @@ def _run_file(
 def _report(out: bulk.Outcome, json: bool, *, now: int | None = None) -> None:
     """Counts, as JSON, or as one line for people when there is more than one flow."""
     if json:
-        jsonout.emit({
-            "datapath": out.datapath,
-            "added": out.added,
-            "modified": out.modified,
-            "deleted": out.deleted,
-            "failed": len(out.errors),
-            "errors": out.errors,
-            "flows": [jsonout.flow_json(f, now or odptext.now_ms()) for f in out.flows],
-        })
+        jsonout.emit(
+            {
+                "datapath": out.datapath,
+                "added": out.added,
+                "modified": out.modified,
+                "deleted": out.deleted,
+                "failed": len(out.errors),
+                "errors": out.errors,
+                "flows": [jsonout.flow_json(f, now or odptext.now_ms()) for f in out.flows],
+            }
+        )
         return
-    done = [f"{n} {verb}" for n, verb in ((out.added, "added"), (out.modified, "modified"),
-                                          (out.deleted, "deleted")) if n]
+    done = [
+        f"{n} {verb}"
+        for n, verb in ((out.added, "added"), (out.modified, "modified"), (out.deleted, "deleted"))
+        if n
+    ]
     failed = f"{len(out.errors)} failed" if out.errors else ""
     print(f"{', '.join(done) or 'no flows changed'}{', ' + failed if failed else ''}")
 
@@ -351,7 +409,8 @@ def add(
     except AlreadyExistsError as exc:
         raise AlreadyExistsError(
             f"{exc.message}: a flow with this key, or one overlapping it, is installed",
-            errno=exc.errno, hint="change it with `odpctl flow mod`, or delete it first",
+            errno=exc.errno,
+            hint="change it with `odpctl flow mod`, or delete it first",
         ) from None
     if json:
         _report(bulk.Outcome(name, added=1), json)
@@ -463,7 +522,8 @@ def canonical_actions(text: str) -> str:
 
 
 def _canonical_lines(
-    lines: Iterable[str], canonical: Callable[[str], str],
+    lines: Iterable[str],
+    canonical: Callable[[str], str],
     collect: list[dict[str, object]] | None = None,
 ) -> bool:
     """Print each line's canonical text (or its error), or with ``collect``
@@ -485,8 +545,9 @@ def _canonical_lines(
         if collect is None:
             print(text if error is None else f"error: {error}")
         else:
-            collect.append({"line": number, "text": line.strip(), "canonical": text,
-                            "error": error})
+            collect.append(
+                {"line": number, "text": line.strip(), "canonical": text, "error": error}
+            )
     return ok
 
 
@@ -498,8 +559,11 @@ def parse(
     ],
     file: Annotated[
         Path | None,
-        typer.Argument(metavar="[FILE]", help="Read lines from FILE instead of standard input.",
-                       show_default=False),
+        typer.Argument(
+            metavar="[FILE]",
+            help="Read lines from FILE instead of standard input.",
+            show_default=False,
+        ),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
@@ -525,4 +589,3 @@ def parse(
         jsonout.emit({"lines": collect})
     if not ok:
         raise typer.Exit(1)
-

@@ -25,8 +25,9 @@ def _short(host: Host) -> str:
 
 
 def _link_parts(link: Link) -> list[str]:
-    parts = [link.overlay or ("connected (as gossiped)" if link.state == "gossiped"
-                              else link.state)]
+    parts = [
+        link.overlay or ("connected (as gossiped)" if link.state == "gossiped" else link.state)
+    ]
     if link.reason:
         parts.append(link.reason)
     if link.rtt_ms is not None:
@@ -69,11 +70,12 @@ def _quote(*lines: str) -> str:
 
 
 def dot(graph: MeshGraph) -> str:
-    lines = ["graph mesh {",
-             '  graph [fontname="sans-serif", rankdir=LR, overlap=false];',
-             '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", '
-             'fontname="sans-serif"];',
-             '  edge [fontname="sans-serif", fontsize=10];']
+    lines = [
+        "graph mesh {",
+        '  graph [fontname="sans-serif", rankdir=LR, overlap=false];',
+        '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="sans-serif"];',
+        '  edge [fontname="sans-serif", fontsize=10];',
+    ]
     for host in sorted(graph.hosts.values(), key=lambda h: h.name):
         extra = ", penwidth=2" if host.is_self else ""
         if not host.reachable and not host.is_self:
@@ -81,11 +83,12 @@ def dot(graph: MeshGraph) -> str:
         label = _quote(host.label, _short(host), *host.containers)
         lines.append(f"  {_quote(host.name)} [label={label}{extra}];")
     for link in graph.links:
-        colour = DOT_COLOURS.get(link.overlay or "", "gray" if link.state == "gossiped"
-                                 else "red")
+        colour = DOT_COLOURS.get(link.overlay or "", "gray" if link.state == "gossiped" else "red")
         style = ", style=dashed" if link.state == "gossiped" else ""
-        lines.append(f"  {_quote(link.a)} -- {_quote(link.b)} "
-                     f"[label={_quote(*_link_parts(link))}, color={colour}{style}];")
+        lines.append(
+            f"  {_quote(link.a)} -- {_quote(link.b)} "
+            f"[label={_quote(*_link_parts(link))}, color={colour}{style}];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -94,8 +97,9 @@ def svg(dot_text: str) -> str:
     """``dot_text`` laid out and drawn by Graphviz."""
     if shutil.which("dot") is None:
         raise OdpError("--format svg needs Graphviz", hint="apt-get install graphviz")
-    done = subprocess.run(["dot", "-Tsvg"], input=dot_text, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        ["dot", "-Tsvg"], input=dot_text, capture_output=True, text=True, timeout=60
+    )
     if done.returncode != 0:
         raise OdpError(f"Graphviz failed: {done.stderr.strip()}")
     return done.stdout

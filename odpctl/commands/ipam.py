@@ -23,9 +23,12 @@ app = typer.Typer(
 
 ControlOption = Annotated[
     Path | None,
-    typer.Option("--control", metavar="PATH",
-                 help="The router's control socket (default: this namespace's).",
-                 show_default=False),
+    typer.Option(
+        "--control",
+        metavar="PATH",
+        help="The router's control socket (default: this namespace's).",
+        show_default=False,
+    ),
 ]
 
 
@@ -34,8 +37,11 @@ def _client(ctx: typer.Context, control: Path | None) -> ControlClient:
 
 
 @app.command("status")
-def status(ctx: typer.Context, control: ControlOption = None,
-           json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def status(
+    ctx: typer.Context,
+    control: ControlOption = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """State (idle, awaiting consensus, ready, no space), range, and per peer: owned
     addresses, free, reachable."""
     result = _client(ctx, control).request("ipam_status")
@@ -43,20 +49,26 @@ def status(ctx: typer.Context, control: ControlOption = None,
 
 
 def render_status(result: dict[str, Any]) -> str:
-    lines = [f"state:      {result['message']}",
-             f"range:      {result['range']} ({result['size']} addresses), "
-             f"bootstrap {result['bootstrap']}",
-             f"allocated:  {result['allocated']} here"]
+    lines = [
+        f"state:      {result['message']}",
+        f"range:      {result['range']} ({result['size']} addresses), "
+        f"bootstrap {result['bootstrap']}",
+        f"allocated:  {result['allocated']} here",
+    ]
     if result["peers"]:
         lines.append(f"{'peer':<19} {'nickname':<16} {'owned':>9} {'free':>9}  reachable")
         for p in result["peers"]:
             mark = " (self)" if p["self"] else ""
-            lines.append(f"{p['name']:<19} {p['nickname'] or '-':<16} {p['owned']:>9} "
-                         f"{p['free']:>9}  {'yes' if p['reachable'] else 'no'}{mark}")
+            lines.append(
+                f"{p['name']:<19} {p['nickname'] or '-':<16} {p['owned']:>9} "
+                f"{p['free']:>9}  {'yes' if p['reachable'] else 'no'}{mark}"
+            )
     if result.get("foreign"):
-        lines.append(f"warning: {len(result['foreign'])} address(es) held here are in ranges "
-                     f"of other peers now (was this peer removed with rmpeer?): "
-                     f"{', '.join(result['foreign'][:5])}")
+        lines.append(
+            f"warning: {len(result['foreign'])} address(es) held here are in ranges "
+            f"of other peers now (was this peer removed with rmpeer?): "
+            f"{', '.join(result['foreign'][:5])}"
+        )
     for refusal in result["refused"]:
         lines.append(f"refusing {refusal['peer']}: {refusal['reason']}")
     for removal in result["removals"]:
@@ -66,35 +78,49 @@ def render_status(result: dict[str, Any]) -> str:
 
 
 @app.command("allocate")
-def allocate(ctx: typer.Context, ident: Annotated[str, typer.Argument(metavar="ID")],
-             cidr: Annotated[str | None, typer.Option(
-                 "--cidr", metavar="SUBNET", help="Within this subnet of the range.",
-                 show_default=False)] = None,
-             control: ControlOption = None) -> None:
+def allocate(
+    ctx: typer.Context,
+    ident: Annotated[str, typer.Argument(metavar="ID")],
+    cidr: Annotated[
+        str | None,
+        typer.Option(
+            "--cidr", metavar="SUBNET", help="Within this subnet of the range.", show_default=False
+        ),
+    ] = None,
+    control: ControlOption = None,
+) -> None:
     """An address for container ID (the same one each time it is asked)."""
     print(_client(ctx, control).request("ipam_allocate", id=ident, cidr=cidr)["ip"])
 
 
 @app.command("claim")
-def claim(ctx: typer.Context, ident: Annotated[str, typer.Argument(metavar="ID")],
-          address: Annotated[str, typer.Argument(metavar="ADDR")],
-          control: ControlOption = None) -> None:
+def claim(
+    ctx: typer.Context,
+    ident: Annotated[str, typer.Argument(metavar="ID")],
+    address: Annotated[str, typer.Argument(metavar="ADDR")],
+    control: ControlOption = None,
+) -> None:
     """Give container ID this address, if it is free here."""
     print(_client(ctx, control).request("ipam_claim", id=ident, ip=address)["ip"])
 
 
 @app.command("release")
-def release(ctx: typer.Context, ident: Annotated[str, typer.Argument(metavar="ID")],
-            control: ControlOption = None) -> None:
+def release(
+    ctx: typer.Context,
+    ident: Annotated[str, typer.Argument(metavar="ID")],
+    control: ControlOption = None,
+) -> None:
     """Free container ID's address."""
     result = _client(ctx, control).request("ipam_release", id=ident)
     print(f"released {result['ip']}" if result["ip"] else f"{ident} had no address")
 
 
 @app.command("rmpeer")
-def rmpeer(ctx: typer.Context,
-           peer: Annotated[str, typer.Argument(metavar="NAME", help="Peer name or nickname.")],
-           control: ControlOption = None) -> None:
+def rmpeer(
+    ctx: typer.Context,
+    peer: Annotated[str, typer.Argument(metavar="NAME", help="Peer name or nickname.")],
+    control: ControlOption = None,
+) -> None:
     """Take over the address ranges of a peer that is gone for good (refused while it
     is reachable, or while another peer is taking them)."""
     result = _client(ctx, control).request("ipam_rmpeer", peer=peer)

@@ -51,14 +51,22 @@ class MeshGraph:
     links: list[Link]
 
 
-def build(status: dict[str, Any], peers: dict[str, Any],
-          rates: dict[str, tuple[float, float]]) -> MeshGraph:
+def build(
+    status: dict[str, Any], peers: dict[str, Any], rates: dict[str, tuple[float, float]]
+) -> MeshGraph:
     """The graph from the router's ``status`` and ``peers`` answers, with
     ``rates`` (peer IP -> bytes/s out, in) for its own connections."""
     me = peers.get("self") or status.get("name") or "?"
-    hosts = {p["name"]: Host(p["name"], p.get("nickname"), p.get("short_id"),
-                             bool(p.get("self")), bool(p.get("reachable")))
-             for p in peers.get("peers", [])}
+    hosts = {
+        p["name"]: Host(
+            p["name"],
+            p.get("nickname"),
+            p.get("short_id"),
+            bool(p.get("self")),
+            bool(p.get("reachable")),
+        )
+        for p in peers.get("peers", [])
+    }
     if me not in hosts:
         hosts[me] = Host(me, status.get("nickname"), status.get("short_id"), True, True)
     router = status.get("router") or {}
@@ -72,19 +80,31 @@ def build(status: dict[str, Any], peers: dict[str, Any],
             hosts[other] = Host(other, conn.get("nickname"), None, False, False)
         ip = str(conn.get("address", "")).rpartition(":")[0]
         # The fallback's traffic goes through no flow: rates of the fast path only.
-        out_rate, in_rate = (rates.get(ip, (0.0, 0.0)) if conn.get("overlay") == "fastdp"
-                             else (None, None))
+        out_rate, in_rate = (
+            rates.get(ip, (0.0, 0.0)) if conn.get("overlay") == "fastdp" else (None, None)
+        )
         beat = beats.get(other.replace(":", ""), {})
-        links.append(Link(me, other, conn.get("state") or "?", conn.get("overlay"),
-                          conn.get("reason"), beat.get("rtt_ms"), out_rate, in_rate))
+        links.append(
+            Link(
+                me,
+                other,
+                conn.get("state") or "?",
+                conn.get("overlay"),
+                conn.get("reason"),
+                beat.get("rtt_ms"),
+                out_rate,
+                in_rate,
+            )
+        )
         mine.add(frozenset((me, other)))
     for p in peers.get("peers", []):
         for c in p.get("connections", []):
             pair = frozenset((p["name"], c["peer"]))
             if len(pair) == 2 and pair not in mine and c["peer"] in hosts:
                 mine.add(pair)
-                links.append(Link(p["name"], c["peer"],
-                                  "gossiped" if c.get("established") else "connecting"))
+                links.append(
+                    Link(p["name"], c["peer"], "gossiped" if c.get("established") else "connecting")
+                )
     return MeshGraph(hosts, links)
 
 
@@ -121,8 +141,11 @@ def _tunnel_bytes(dpif: Dpif, dp: str) -> dict[str, tuple[int, int]]:
         if tunnel is not None and tunnel.ipv4_src is not None:
             out.setdefault(str(ipaddress.IPv4Address(tunnel.ipv4_src)), [0, 0])[1] += flow.bytes
         for action in flow.actions:
-            if (isinstance(action, Set) and action.kind == KeyAttr.TUNNEL
-                    and getattr(action.value, "ipv4_dst", None) is not None):
+            if (
+                isinstance(action, Set)
+                and action.kind == KeyAttr.TUNNEL
+                and getattr(action.value, "ipv4_dst", None) is not None
+            ):
                 ip = str(ipaddress.IPv4Address(action.value.ipv4_dst))
                 out.setdefault(ip, [0, 0])[0] += flow.bytes
     return {ip: (o, i) for ip, (o, i) in out.items()}

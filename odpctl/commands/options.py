@@ -28,15 +28,17 @@ JsonFlag = Annotated[
 FormatOption = Annotated[
     Format,
     typer.Option(
-        "--format", "-f",
+        "--format",
+        "-f",
         help="table: for people; odp: ovs-dpctl's text, line for line; json: as --json.",
     ),
 ]
 
 OptionalDp = Annotated[
     str | None,
-    typer.Argument(metavar="[DP]", help="Datapath; may be left out when there is only one.",
-                   show_default=False),
+    typer.Argument(
+        metavar="[DP]", help="Datapath; may be left out when there is only one.", show_default=False
+    ),
 ]
 
 Dp = Annotated[str, typer.Argument(metavar="DP", help="Datapath name.", show_default=False)]

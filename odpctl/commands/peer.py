@@ -55,8 +55,8 @@ CONNECTION_KEYS: dict[str, str] = {
     "peer": "the remote peer's name, or null if not known (yet)",
     "nickname": "the remote peer's nickname, or null",
     "direction": '"outbound" (we connect) or "inbound"',
-    "state": 'connecting, handshake, connected (the overlay is not up yet), established, '
-    'waiting or failed (retrying), stopped (not retried), refused (inbound, recent)',
+    "state": "connecting, handshake, connected (the overlay is not up yet), established, "
+    "waiting or failed (retrying), stopped (not retried), refused (inbound, recent)",
     "overlay": "the overlay carrying its traffic (fastdp, sleeve), or null",
     "reason": "why it is not established (or why its overlay is not healthy), or null",
     "encrypted": "true if the connection is encrypted, null if not known",
@@ -169,12 +169,24 @@ class GraphFormat(StrEnum):
 def graph(
     ctx: typer.Context,
     control: ControlOption = None,
-    fmt: Annotated[GraphFormat, typer.Option(
-        "--format", "-f", help="terminal: a tree for people; dot: Graphviz text; svg: a "
-        "picture, drawn by Graphviz (dot).")] = GraphFormat.terminal,
-    interval: Annotated[float, typer.Option(
-        "--interval", metavar="S", min=0.1,
-        help="How long to count the traffic of each connection.")] = 1.0,
+    fmt: Annotated[
+        GraphFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="terminal: a tree for people; dot: Graphviz text; svg: a "
+            "picture, drawn by Graphviz (dot).",
+        ),
+    ] = GraphFormat.terminal,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval",
+            metavar="S",
+            min=0.1,
+            help="How long to count the traffic of each connection.",
+        ),
+    ] = 1.0,
 ) -> None:
     """Draw the mesh: each peer with its nickname, name and short ID, and the
     containers behind it; each connection with its overlay (fastdp or
@@ -205,7 +217,11 @@ def graph(
 
 
 def _change(
-    ctx: typer.Context, control: Path | None, cmd: str, addresses: list[str], json: bool,
+    ctx: typer.Context,
+    control: Path | None,
+    cmd: str,
+    addresses: list[str],
+    json: bool,
     done_text: str,
 ) -> None:
     """Ask the router to ``cmd`` the addresses; say which it did (as it wrote them)."""
@@ -251,8 +267,11 @@ def _encryption(conn: Mapping[str, Any]) -> Text:
     if conn["encryption"] is None:
         return Text("-")
     text = Text(str(conn["encryption"]), style="green" if conn["encryption"] != "none" else "")
-    refused = [f"{n} {what}" for what, n in (("auth failures", conn["auth_failures"]),
-                                              ("replays", conn["replays"])) if n]
+    refused = [
+        f"{n} {what}"
+        for what, n in (("auth failures", conn["auth_failures"]), ("replays", conn["replays"]))
+        if n
+    ]
     if refused:
         text.append(f" ({', '.join(refused)})", style="red")
     return text
@@ -296,8 +315,14 @@ def render_peer_list(doc: Mapping[str, Any]) -> RenderableType:
             if c["nickname"]:
                 who += f" ({c['nickname']})"
             state = Text(_dash(c["state"]), style=_STATE_STYLES.get(str(c["state"]), ""))
-            table.add_row(_dash(c["address"]), who, _dash(c["direction"]), state,
-                          _dash(c["overlay"]), *((_encryption(c),) if encrypted else ()))
+            table.add_row(
+                _dash(c["address"]),
+                who,
+                _dash(c["direction"]),
+                state,
+                _dash(c["overlay"]),
+                *((_encryption(c),) if encrypted else ()),
+            )
             if c["reason"]:
                 # Reasons are sentences: below the table, where they have room.
                 note = Text(f"{_dash(c['address'])}: ", style="bold")

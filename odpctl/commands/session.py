@@ -67,9 +67,7 @@ class Session:
         if len(names) == 1:
             return names[0]
         if not names:
-            raise NotFoundError(
-                "there is no datapath", hint="create one with `odpctl dp add NAME`"
-            )
+            raise NotFoundError("there is no datapath", hint="create one with `odpctl dp add NAME`")
         raise UsageError(
             f"there are {len(names)} datapaths ({', '.join(names)}): name the one you mean"
         )

@@ -17,9 +17,13 @@ def shell(
     dp: OptionalDp = None,
     history: Annotated[
         Path | None,
-        typer.Option("--history", metavar="FILE", show_default=False,
-                     help="History file (default: $XDG_STATE_HOME/odpctl/history, "
-                     "else ~/.local/state/odpctl/history)."),
+        typer.Option(
+            "--history",
+            metavar="FILE",
+            show_default=False,
+            help="History file (default: $XDG_STATE_HOME/odpctl/history, "
+            "else ~/.local/state/odpctl/history).",
+        ),
     ] = None,
 ) -> None:
     """An interactive shell: every odpctl command without `odpctl`, with completion.
@@ -38,5 +42,13 @@ def shell(
 
     s = session(ctx)
     root = ctx.find_root()
-    raise typer.Exit(repl.main(root.meta[RUNNER], build(root.command), netns=s.netns,
-                               datapath=s.datapath, use=dp, history=history))
+    raise typer.Exit(
+        repl.main(
+            root.meta[RUNNER],
+            build(root.command),
+            netns=s.netns,
+            datapath=s.datapath,
+            use=dp,
+            history=history,
+        )
+    )

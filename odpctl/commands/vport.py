@@ -100,9 +100,12 @@ def add(
     dp: Dp,
     name: Annotated[
         str,
-        typer.Argument(metavar="IFACE", show_default=False,
-                       help="The network device to attach; for internal and tunnel ports, "
-                       "the name of the device the datapath creates."),
+        typer.Argument(
+            metavar="IFACE",
+            show_default=False,
+            help="The network device to attach; for internal and tunnel ports, "
+            "the name of the device the datapath creates.",
+        ),
     ],
     kind: Annotated[PortType, typer.Option("--type", "-t", help="Port type.")] = PortType.netdev,
     port_no: Annotated[
@@ -111,16 +114,22 @@ def add(
     ] = None,
     dst_port: Annotated[
         int | None,
-        typer.Option("--dst-port", metavar="PORT", help="UDP port of a vxlan or geneve tunnel "
-                     "(default 4789 and 6081)."),
+        typer.Option(
+            "--dst-port",
+            metavar="PORT",
+            help="UDP port of a vxlan or geneve tunnel (default 4789 and 6081).",
+        ),
     ] = None,
     gbp: Annotated[
         bool, typer.Option("--gbp", help="vxlan: carry the Group Based Policy extension.")
     ] = False,
     upcall_pids: Annotated[
         str | None,
-        typer.Option("--upcall-pid", metavar="PID,...",
-                     help="Netlink ports that receive this port's upcalls (default 0: none)."),
+        typer.Option(
+            "--upcall-pid",
+            metavar="PID,...",
+            help="Netlink ports that receive this port's upcalls (default 0: none).",
+        ),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
@@ -145,8 +154,9 @@ def add(
     except NotFoundError as exc:
         if kind is not PortType.netdev:
             raise
-        raise NotFoundError(exc.message, errno=exc.errno,
-                            hint=f"no network device {name} here: see `ip link`") from None
+        raise NotFoundError(
+            exc.message, errno=exc.errno, hint=f"no network device {name} here: see `ip link`"
+        ) from None
     if json:
         jsonout.emit({"datapath": dp_name, "port": jsonout.port_json(added)})
 
@@ -171,8 +181,11 @@ def set_port(
     port: Port,
     upcall_pids: Annotated[
         str | None,
-        typer.Option("--upcall-pid", metavar="PID,...",
-                     help="Netlink ports that receive this port's upcalls."),
+        typer.Option(
+            "--upcall-pid",
+            metavar="PID,...",
+            help="Netlink ports that receive this port's upcalls.",
+        ),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
@@ -188,4 +201,3 @@ def set_port(
     vport = s.dpif().set_vport(dp_name, _lookup(s, dp_name, port).port_no or 0, upcall_pids=pids)
     if json:
         jsonout.emit({"datapath": dp_name, "port": jsonout.port_json(vport)})
-

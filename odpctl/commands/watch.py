@@ -51,34 +51,55 @@ app = typer.Typer(
 )
 
 Interval = Annotated[
-    float, typer.Option("--interval", "-i", metavar="SECONDS", min=0.05,
-                        help="Seconds between refreshes.")
+    float,
+    typer.Option(
+        "--interval", "-i", metavar="SECONDS", min=0.05, help="Seconds between refreshes."
+    ),
 ]
 Count = Annotated[
-    int | None, typer.Option("--count", "-c", metavar="N", min=1, show_default=False,
-                             help="Stop after N refreshes (upcalls: after N upcalls).")
+    int | None,
+    typer.Option(
+        "--count",
+        "-c",
+        metavar="N",
+        min=1,
+        show_default=False,
+        help="Stop after N refreshes (upcalls: after N upcalls).",
+    ),
 ]
 Duration = Annotated[
-    str | None, typer.Option("--duration", "-d", metavar="DURATION", show_default=False,
-                             help="Stop after DURATION (500ms, 10s, 5m).")
+    str | None,
+    typer.Option(
+        "--duration",
+        "-d",
+        metavar="DURATION",
+        show_default=False,
+        help="Stop after DURATION (500ms, 10s, 5m).",
+    ),
 ]
 Lines = Annotated[bool, typer.Option("--lines", help="Print lines even on a terminal.")]
 Every = Annotated[
-    bool, typer.Option("--all", "-a",
-                       help="Lines: print every item at each refresh, idle ones too "
-                       "(default: the new, the gone and the busy).")
+    bool,
+    typer.Option(
+        "--all",
+        "-a",
+        help="Lines: print every item at each refresh, idle ones too "
+        "(default: the new, the gone and the busy).",
+    ),
 ]
-Json = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object a line.")
-]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object a line.")]
 Names = Annotated[
     bool, typer.Option("--names/--no-names", help="Show port names instead of numbers.")
 ]
 Filter = Annotated[
     str | None,
-    typer.Option("--filter", metavar="MATCH", show_default=False,
-                 help="Only flows (upcalls) whose key agrees with MATCH: field=value pairs "
-                 "('in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp') or ODP syntax."),
+    typer.Option(
+        "--filter",
+        metavar="MATCH",
+        show_default=False,
+        help="Only flows (upcalls) whose key agrees with MATCH: field=value pairs "
+        "('in_port=2,eth_type=0x0800,ipv4.src=10.0.0.0/8,tcp') or ODP syntax.",
+    ),
 ]
 
 
@@ -161,9 +182,12 @@ def flows(
     filter_text: Filter = None,
     order: Annotated[
         FlowSort,
-        typer.Option("--sort", help="Column to sort by: rates, counters and used busiest or "
-                     "latest first, age youngest first, text columns alphabetically "
-                     "(live: s/S cycles, r reverses)."),
+        typer.Option(
+            "--sort",
+            help="Column to sort by: rates, counters and used busiest or "
+            "latest first, age youngest first, text columns alphabetically "
+            "(live: s/S cycles, r reverses).",
+        ),
     ] = FlowSort.pps,
     reverse: Annotated[bool, typer.Option("--reverse", "-r", help="Reverse the order.")] = False,
     names: Names = False,
@@ -190,17 +214,27 @@ def flows(
     watcher = FlowWatcher(s.dpif(), name, keep)
     ticker = _ticker(interval, count, duration)
     if _live(json, lines_):
-        _run_live(FlowView(watcher, interval, order, reverse, port_names,
-                           filter_text=filter_text), ticker)
+        _run_live(
+            FlowView(watcher, interval, order, reverse, port_names, filter_text=filter_text), ticker
+        )
         return
-    _run_lines(ticker, lambda: lines.write(sys.stdout, lines.flow_lines(
-        watcher.frame(), as_json=json, every=every, port_names=port_names)))
+    _run_lines(
+        ticker,
+        lambda: lines.write(
+            sys.stdout,
+            lines.flow_lines(watcher.frame(), as_json=json, every=every, port_names=port_names),
+        ),
+    )
 
 
 RouterControl = Annotated[
     Path | None,
-    typer.Option("--control", metavar="PATH", show_default=False,
-                 help="The router's control socket (default: this namespace's)."),
+    typer.Option(
+        "--control",
+        metavar="PATH",
+        show_default=False,
+        help="The router's control socket (default: this namespace's).",
+    ),
 ]
 
 
@@ -229,15 +263,19 @@ def stats(
     """
     s = session(ctx)
     path = control or default_socket_path(s.netns)
-    watcher = StatsWatcher(s.dpif(), s.dp_name(dp),
-                           refused=_router_counts(path, "encryption", "drops"),
-                           unhandled=_router_counts(path, "misses", "unhandled"))
+    watcher = StatsWatcher(
+        s.dpif(),
+        s.dp_name(dp),
+        refused=_router_counts(path, "encryption", "drops"),
+        unhandled=_router_counts(path, "misses", "unhandled"),
+    )
     ticker = _ticker(interval, count, duration)
     if _live(json, lines_):
         _run_live(StatsView(watcher, interval), ticker)
         return
-    _run_lines(ticker, lambda: lines.write(sys.stdout, lines.stats_lines(
-        watcher.frame(), as_json=json)))
+    _run_lines(
+        ticker, lambda: lines.write(sys.stdout, lines.stats_lines(watcher.frame(), as_json=json))
+    )
 
 
 def _router_counts(path: Path, request: str, key: str) -> Callable[[], dict[str, int] | None]:
@@ -285,8 +323,9 @@ def vports(
             _run_live(PortView(watcher, interval), ticker)
             return
         for _ in ticker:
-            lines.write(sys.stdout, lines.port_rate_lines(
-                watcher.frame(), as_json=json, every=every))
+            lines.write(
+                sys.stdout, lines.port_rate_lines(watcher.frame(), as_json=json, every=every)
+            )
             # Events as they come, until the next refresh is due.
             while not ticker.finished and (left := ticker.remaining()) > 0:
                 events = watcher.poll_events(left)
@@ -303,13 +342,20 @@ def upcalls(
     filter_text: Filter = None,
     source: Annotated[
         Source,
-        typer.Option("--source", help="auto: the router's mirror if a router runs here, "
-                     "else tap; router: only the router's mirror; tap: borrow the "
-                     "datapath's upcall PIDs."),
+        typer.Option(
+            "--source",
+            help="auto: the router's mirror if a router runs here, "
+            "else tap; router: only the router's mirror; tap: borrow the "
+            "datapath's upcall PIDs.",
+        ),
     ] = Source.auto,
     force: Annotated[
-        bool, typer.Option("--force", help="tap: take upcall PIDs whose owner cannot be "
-                           "checked (a userspace datapath's clients).")
+        bool,
+        typer.Option(
+            "--force",
+            help="tap: take upcall PIDs whose owner cannot be "
+            "checked (a userspace datapath's clients).",
+        ),
     ] = False,
     control: RouterControl = None,
     names: Names = False,
@@ -352,9 +398,14 @@ def upcalls(
 
 
 def _show_upcalls(
-    src: UpcallSource, dp: str, keep: Callable[[Flow], bool] | None,
-    port_names: Mapping[int, str] | None, count: int | None, deadline: float | None,
-    as_json: bool, console: Console | None,
+    src: UpcallSource,
+    dp: str,
+    keep: Callable[[Flow], bool] | None,
+    port_names: Mapping[int, str] | None,
+    count: int | None,
+    deadline: float | None,
+    as_json: bool,
+    console: Console | None,
 ) -> None:
     seen = 0
     while count is None or seen < count:
@@ -373,5 +424,7 @@ def _show_upcalls(
         if console is not None:
             console.print(upcall_text(wall, upcall, port_names), soft_wrap=True)
         else:
-            lines.write(sys.stdout, [lines.upcall_line(
-                wall, upcall, dp, as_json=as_json, port_names=port_names)])
+            lines.write(
+                sys.stdout,
+                [lines.upcall_line(wall, upcall, dp, as_json=as_json, port_names=port_names)],
+            )

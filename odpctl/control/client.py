@@ -32,12 +32,14 @@ class ControlClient:
             except (FileNotFoundError, ConnectionRefusedError):
                 raise RouterUnavailableError(
                     f"no router is running here (nothing answers on {self.path})",
-                    errno=errno.ECONNREFUSED, hint=_NO_ROUTER_HINT,
+                    errno=errno.ECONNREFUSED,
+                    hint=_NO_ROUTER_HINT,
                 ) from None
             except PermissionError:
                 raise PermissionDeniedError(
                     f"the router's control socket {self.path} is for root only",
-                    errno=errno.EACCES, hint="run as root",
+                    errno=errno.EACCES,
+                    hint="run as root",
                 ) from None
             sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
             line = self._read_line(sock)

@@ -61,9 +61,16 @@ _CMDS = {name: cmd for cmd, name in _TYPES.items()}
 
 
 def upcall_event(
-    dp_ifindex: int, cmd: PacketCmd, key_attrs: bytes, packet: bytes, *,
-    snaplen: int = DEFAULT_SNAPLEN, length: int | None = None, userdata: bytes | None = None,
-    handled: str | None = None, when: float | None = None,
+    dp_ifindex: int,
+    cmd: PacketCmd,
+    key_attrs: bytes,
+    packet: bytes,
+    *,
+    snaplen: int = DEFAULT_SNAPLEN,
+    length: int | None = None,
+    userdata: bytes | None = None,
+    handled: str | None = None,
+    when: float | None = None,
 ) -> dict[str, Any]:
     """The ``upcall`` event for one upcall."""
     return {
@@ -99,9 +106,14 @@ def parse_event(obj: dict[str, Any]) -> MirroredUpcall | int:
         cmd = _CMDS.get(obj["type"], PacketCmd.MISS)
         key = decode_key(bytes.fromhex(obj["key"]))
         userdata = obj.get("userdata")
-        upcall = Upcall(cmd, int(obj["dp_ifindex"]), key, bytes.fromhex(obj["packet"]),
-                        userdata=bytes.fromhex(userdata) if userdata else None,
-                        length=int(obj["length"]))
+        upcall = Upcall(
+            cmd,
+            int(obj["dp_ifindex"]),
+            key,
+            bytes.fromhex(obj["packet"]),
+            userdata=bytes.fromhex(userdata) if userdata else None,
+            length=int(obj["length"]),
+        )
         return MirroredUpcall(float(obj["time"]), upcall, obj.get("handled"))
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"malformed upcall mirror event: {exc}") from None
@@ -153,8 +165,15 @@ class UpcallMirror:
         return bool(self._subscribers)
 
     def publish(
-        self, dp_ifindex: int, cmd: PacketCmd, key_attrs: bytes, packet: bytes, *,
-        length: int | None = None, userdata: bytes | None = None, handled: str | None = None,
+        self,
+        dp_ifindex: int,
+        cmd: PacketCmd,
+        key_attrs: bytes,
+        packet: bytes,
+        *,
+        length: int | None = None,
+        userdata: bytes | None = None,
+        handled: str | None = None,
     ) -> None:
         subscribers = self._subscribers  # one read: the list is replaced, never changed
         if not subscribers:
@@ -170,18 +189,34 @@ class UpcallMirror:
                 if first:  # the loop reports drops even when no upcall follows them
                     sub.wake_loop()
                 continue
-            sub.queue.append(upcall_event(
-                dp_ifindex, cmd, key_attrs, packet, snaplen=sub.snaplen, length=length,
-                userdata=userdata, handled=handled, when=when,
-            ))
+            sub.queue.append(
+                upcall_event(
+                    dp_ifindex,
+                    cmd,
+                    key_attrs,
+                    packet,
+                    snaplen=sub.snaplen,
+                    length=length,
+                    userdata=userdata,
+                    handled=handled,
+                    when=when,
+                )
+            )
             sub.wake_loop()
 
     def publish_upcall(self, upcall: Upcall, *, handled: str | None = None) -> None:
         """`publish` for a decoded upcall; its key is encoded only when somebody watches."""
         if not self._subscribers:
             return
-        self.publish(upcall.dp_ifindex, upcall.cmd, encode_key(upcall.key), upcall.packet,
-                     length=upcall.length, userdata=upcall.userdata, handled=handled)
+        self.publish(
+            upcall.dp_ifindex,
+            upcall.cmd,
+            encode_key(upcall.key),
+            upcall.packet,
+            length=upcall.length,
+            userdata=upcall.userdata,
+            handled=handled,
+        )
 
     async def serve(
         self, request: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -194,12 +229,18 @@ class UpcallMirror:
         # bool is an int to Python, not to the client who sent true
         valid = isinstance(snaplen, int) and not isinstance(snaplen, bool)
         if not valid or not 0 < snaplen <= MAX_SNAPLEN:
-            raise UsageError(f"snaplen must be a number of bytes from 1 to {MAX_SNAPLEN}, "
-                             f"not {snaplen!r}")
+            raise UsageError(
+                f"snaplen must be a number of bytes from 1 to {MAX_SNAPLEN}, not {snaplen!r}"
+            )
         dp_ifindex = None if name is None or self._resolve is None else self._resolve(name)
         sub = _Subscriber(dp_ifindex, snaplen, asyncio.get_running_loop(), deque())
-        await _write(writer, {"ok": True, "result": {
-            "datapath": name, "dp_ifindex": dp_ifindex, "queue": self._queue}})
+        await _write(
+            writer,
+            {
+                "ok": True,
+                "result": {"datapath": name, "dp_ifindex": dp_ifindex, "queue": self._queue},
+            },
+        )
         with self._lock:
             self._subscribers = [*self._subscribers, sub]
         gone = asyncio.ensure_future(reader.read())  # EOF (or anything): the client left

@@ -28,8 +28,9 @@ class RouterUnavailableError(OdpError):
 class ControlError(OdpError):
     """The router refused or failed a request; carries the router's exit code."""
 
-    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 1,
-                 kind: str = "OdpError") -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, exit_code: int = 1, kind: str = "OdpError"
+    ) -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code
         self.kind = kind

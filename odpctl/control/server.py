@@ -49,8 +49,13 @@ CHECK_INTERVAL = 3.0  # seconds between looks at the socket's path
 
 
 class ControlServer:
-    def __init__(self, path: Path | str, handlers: Mapping[str, Handler] | None = None,
-                 *, check_interval: float = CHECK_INTERVAL) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        check_interval: float = CHECK_INTERVAL,
+    ) -> None:
         self.path = Path(path)
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.streams: dict[str, StreamHandler] = {}
@@ -106,11 +111,13 @@ class ControlServer:
             except OdpError:
                 if now != self._told_foreign:  # somebody else's live socket: said once
                     self._told_foreign = now
-                    log.warning("%s is now another server's socket: not taking it back",
-                                self.path)
+                    log.warning("%s is now another server's socket: not taking it back", self.path)
                 continue
-            log.warning("control socket %s was %s: listening on it again", self.path,
-                        "removed" if now is None else "replaced")
+            log.warning(
+                "control socket %s was %s: listening on it again",
+                self.path,
+                "removed" if now is None else "replaced",
+            )
             if self._server is not None:
                 self._server.close()  # the old listening socket, not its clients
             try:
@@ -181,9 +188,14 @@ class ControlServer:
                     return
                 if not allowed:
                     # Answered, not hung up on: the client is told why.
-                    await self._reply(writer, _error(
-                        "the router's control socket is for root only",
-                        exit_code=EXIT_PERMISSION, hint="run as root"))
+                    await self._reply(
+                        writer,
+                        _error(
+                            "the router's control socket is for root only",
+                            exit_code=EXIT_PERMISSION,
+                            hint="run as root",
+                        ),
+                    )
                     return
                 request = _parse(line)
                 if isinstance(request, dict) and request["cmd"] in self.streams:
@@ -197,14 +209,20 @@ class ControlServer:
             writer.close()
 
     async def _stream(
-        self, request: dict[str, Any], reader: asyncio.StreamReader,
+        self,
+        request: dict[str, Any],
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
         try:
             await self.streams[request["cmd"]](request, reader, writer)
         except OdpError as exc:  # refused before its first reply (an unknown datapath)
-            await self._reply(writer, _error(exc.message, hint=exc.hint,
-                                             exit_code=exc.exit_code, kind=type(exc).__name__))
+            await self._reply(
+                writer,
+                _error(
+                    exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__
+                ),
+            )
         except (ConnectionError, OSError):
             raise  # the client went away: _client's business, no bug
         except Exception:  # a bug must not take the router down with it
@@ -216,15 +234,17 @@ class ControlServer:
         handler = self.handlers.get(request["cmd"])
         if handler is None:
             known = ", ".join(sorted([*self.handlers, *self.streams]))
-            return _error(f"unknown command {request['cmd']!r} (known: {known})",
-                          exit_code=EXIT_USAGE)
+            return _error(
+                f"unknown command {request['cmd']!r} (known: {known})", exit_code=EXIT_USAGE
+            )
         try:
             result = handler(request)
             if inspect.isawaitable(result):
                 result = await result
         except OdpError as exc:
-            return _error(exc.message, hint=exc.hint, exit_code=exc.exit_code,
-                          kind=type(exc).__name__)
+            return _error(
+                exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__
+            )
         except Exception as exc:  # a bug must not take the router down with it
             log.exception("control command %r failed", request["cmd"])
             return _error(f"internal error: {exc!r}")
@@ -255,7 +275,10 @@ def _parse(line: bytes) -> dict[str, Any] | str:
     return request
 
 
-def _error(message: str, *, exit_code: int = 1, hint: str | None = None,
-           kind: str = "OdpError") -> dict[str, Any]:
-    return {"ok": False,
-            "error": {"message": message, "hint": hint, "exit_code": exit_code, "kind": kind}}
+def _error(
+    message: str, *, exit_code: int = 1, hint: str | None = None, kind: str = "OdpError"
+) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "error": {"message": message, "hint": hint, "exit_code": exit_code, "kind": kind},
+    }

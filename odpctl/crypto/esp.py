@@ -81,11 +81,14 @@ class EspState:
     auth_failures: int = 0
 
     def as_dict(self) -> dict[str, object]:
-        return {"mode": self.mode,
-                "spi_in": None if self.spi_in is None else f"{self.spi_in:#010x}",
-                "spi_out": None if self.spi_out is None else f"{self.spi_out:#010x}",
-                "reason": self.reason, "replays": self.replays,
-                "auth_failures": self.auth_failures}
+        return {
+            "mode": self.mode,
+            "spi_in": None if self.spi_in is None else f"{self.spi_in:#010x}",
+            "spi_out": None if self.spi_out is None else f"{self.spi_out:#010x}",
+            "reason": self.reason,
+            "replays": self.replays,
+            "auth_failures": self.auth_failures,
+        }
 
 
 def _load_modules() -> None:
@@ -95,14 +98,19 @@ def _load_modules() -> None:
     if modprobe is None:
         return
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run([modprobe, "-q", "-a", "xfrm_user", "esp4", "gcm", "aes"],
-                       capture_output=True, timeout=20, check=False)
+        subprocess.run(
+            [modprobe, "-q", "-a", "xfrm_user", "esp4", "gcm", "aes"],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
 
 
 def _probe(xfrm: Xfrm) -> None:
     """Raise the kernel's refusal if it cannot hold our kind of association."""
-    sa = SecurityAssociation(_PROBE_SRC, _PROBE_DST, _PROBE_SPI, PROBE_REQID,
-                             key=bytes(GCM_KEY_LEN))
+    sa = SecurityAssociation(
+        _PROBE_SRC, _PROBE_DST, _PROBE_SPI, PROBE_REQID, key=bytes(GCM_KEY_LEN)
+    )
     with contextlib.suppress(NotFoundError):
         xfrm.delete_sa(sa.dst, sa.spi)  # a killed router's
     xfrm.add_sa(sa)
@@ -188,8 +196,11 @@ class Esp:
             with contextlib.suppress(NotFoundError):
                 self.xfrm.delete_policy(policy)
         if stale_states or stale_policies:
-            log.info("removed %d ESP state(s) and %d polic(ies) a previous router left",
-                     len(stale_states), len(stale_policies))
+            log.info(
+                "removed %d ESP state(s) and %d polic(ies) a previous router left",
+                len(stale_states),
+                len(stale_policies),
+            )
 
     def stop(self) -> None:
         for link in list(self.links):
@@ -209,15 +220,26 @@ class Esp:
         return EspLink(self, local_ip, remote_ip, session_key, outbound, next(self._reqids))
 
     def diagnostics(self) -> dict[str, object]:
-        return {"available": self.available, "reason": self.reason, "detail": self.detail,
-                "firewall": self.firewall.name if self.firewall else None}
+        return {
+            "available": self.available,
+            "reason": self.reason,
+            "detail": self.detail,
+            "firewall": self.firewall.name if self.firewall else None,
+        }
 
 
 class EspLink:
     """One connection's pair of associations (see the module's steps)."""
 
-    def __init__(self, esp: Esp, local_ip: str, remote_ip: str, session_key: bytes,
-                 outbound: bool, reqid: int) -> None:
+    def __init__(
+        self,
+        esp: Esp,
+        local_ip: str,
+        remote_ip: str,
+        session_key: bytes,
+        outbound: bool,
+        reqid: int,
+    ) -> None:
         self.esp = esp
         self.local_ip = local_ip
         self.remote_ip = remote_ip
@@ -234,12 +256,19 @@ class EspLink:
             try:
                 inbound = self._xfrm().get_sa(self.local_ip, self.spi_in)
             except OdpError as exc:
-                return EspState("esp", self.spi_in, self.spi_out,
-                                f"cannot read the inbound association: {exc}")
-            return EspState("esp", self.spi_in, self.spi_out, replays=inbound.replayed,
-                            auth_failures=inbound.integrity_failed)
-        reason = self.error or ("waiting for the other end's ESP SPI" if self.spi_in
-                                else "no ESP SPI allocated yet")
+                return EspState(
+                    "esp", self.spi_in, self.spi_out, f"cannot read the inbound association: {exc}"
+                )
+            return EspState(
+                "esp",
+                self.spi_in,
+                self.spi_out,
+                replays=inbound.replayed,
+                auth_failures=inbound.integrity_failed,
+            )
+        reason = self.error or (
+            "waiting for the other end's ESP SPI" if self.spi_in else "no ESP SPI allocated yet"
+        )
         return EspState("pending", self.spi_in, self.spi_out, reason)
 
     def _xfrm(self) -> Xfrm:
@@ -276,22 +305,31 @@ class EspLink:
         return True
 
     def _policy(self) -> Policy:
-        return Policy(Selector(dst=self.remote_ip, dst_prefix=32, proto=_IPPROTO_UDP,
-                               dport=self.esp.udp_port),
-                      src=self.local_ip, dst=self.remote_ip, reqid=self.reqid,
-                      mark=Mark(MARK, MASK))
+        return Policy(
+            Selector(
+                dst=self.remote_ip, dst_prefix=32, proto=_IPPROTO_UDP, dport=self.esp.udp_port
+            ),
+            src=self.local_ip,
+            dst=self.remote_ip,
+            reqid=self.reqid,
+            mark=Mark(MARK, MASK),
+        )
 
     def _install(self) -> None:
         xfrm = self._xfrm()
         assert self.spi_in is not None and self.spi_out is not None
-        inbound = SecurityAssociation(self.remote_ip, self.local_ip, self.spi_in, self.reqid,
-                                      key=self._keys.receive)
+        inbound = SecurityAssociation(
+            self.remote_ip, self.local_ip, self.spi_in, self.reqid, key=self._keys.receive
+        )
         try:
             xfrm.add_sa(inbound, update=True)
         except NotFoundError:
             xfrm.add_sa(inbound)  # the larval state timed out
-        xfrm.add_sa(SecurityAssociation(self.local_ip, self.remote_ip, self.spi_out,
-                                        self.reqid, key=self._keys.send))
+        xfrm.add_sa(
+            SecurityAssociation(
+                self.local_ip, self.remote_ip, self.spi_out, self.reqid, key=self._keys.send
+            )
+        )
         # Replaces the policy of an earlier connection to the same peer.
         xfrm.add_policy(self._policy())
         owner = self.esp.owners.get(self.remote_ip)

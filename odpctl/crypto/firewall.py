@@ -58,14 +58,17 @@ class Firewall(Protocol):
 
 def _run(argv: list[str], what: str, data: str | None = None) -> None:
     try:
-        done = subprocess.run(argv, input=data, capture_output=True, text=True,
-                              timeout=_TIMEOUT, check=False)
+        done = subprocess.run(
+            argv, input=data, capture_output=True, text=True, timeout=_TIMEOUT, check=False
+        )
     except FileNotFoundError:
-        raise DatapathUnavailableError(f"{what}: {argv[0]} is not installed",
-                                       errno=errno.ENOENT) from None
+        raise DatapathUnavailableError(
+            f"{what}: {argv[0]} is not installed", errno=errno.ENOENT
+        ) from None
     except subprocess.TimeoutExpired:
-        raise KernelRefusedError(f"{what}: {argv[0]} did not answer in {_TIMEOUT:g} s",
-                                 errno=errno.ETIMEDOUT) from None
+        raise KernelRefusedError(
+            f"{what}: {argv[0]} did not answer in {_TIMEOUT:g} s", errno=errno.ETIMEDOUT
+        ) from None
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
         raise KernelRefusedError(f"{what}: {lines[0] if lines else f'exit {done.returncode}'}")
@@ -89,49 +92,85 @@ class NftFirewall:
         return {"table": {"family": "ip", "name": NFT_TABLE}}
 
     def _match(self, proto: str, field: str, right: Any) -> dict[str, Any]:
-        return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": field}},
-                          "right": right}}
+        return {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": proto, "field": field}},
+                "right": right,
+            }
+        }
 
     def install(self) -> None:
         self.remove()
         mark = {"meta": {"key": "mark"}}
         chain = {"family": "ip", "table": NFT_TABLE}
-        out_rule = [self._match("ip", "daddr", f"@{NFT_SET}"),
-                    self._match("udp", "dport", self.udp_port),
-                    {"mangle": {"key": mark, "value": {"|": [
-                        {"&": [mark, 0xFFFFFFFF ^ self.mask]}, self.mark]}}}]
-        in_rule = [self._match("ip", "saddr", f"@{NFT_SET}"),
-                   self._match("udp", "dport", self.udp_port),
-                   {"match": {"op": "==", "left": {"meta": {"key": "ipsec"}}, "right": False}},
-                   {"counter": None}, {"drop": None}]
-        self._apply([
-            {"add": self._table()},
-            {"add": {"set": {**chain, "name": NFT_SET, "type": "ipv4_addr"}}},
-            # A route chain: a mark set here sends the packet through routing
-            # (and the xfrm policy lookup) again.
-            {"add": {"chain": {**chain, "name": "esp-out", "type": "route", "hook": "output",
-                               "prio": -150, "policy": "accept"}}},
-            {"add": {"chain": {**chain, "name": "esp-in", "type": "filter", "hook": "input",
-                               "prio": 0, "policy": "accept"}}},
-            {"add": {"rule": {**chain, "chain": "esp-out", "expr": out_rule}}},
-            {"add": {"rule": {**chain, "chain": "esp-in", "expr": in_rule}}},
-        ], "install the nftables table for ESP")
+        out_rule = [
+            self._match("ip", "daddr", f"@{NFT_SET}"),
+            self._match("udp", "dport", self.udp_port),
+            {
+                "mangle": {
+                    "key": mark,
+                    "value": {"|": [{"&": [mark, 0xFFFFFFFF ^ self.mask]}, self.mark]},
+                }
+            },
+        ]
+        in_rule = [
+            self._match("ip", "saddr", f"@{NFT_SET}"),
+            self._match("udp", "dport", self.udp_port),
+            {"match": {"op": "==", "left": {"meta": {"key": "ipsec"}}, "right": False}},
+            {"counter": None},
+            {"drop": None},
+        ]
+        self._apply(
+            [
+                {"add": self._table()},
+                {"add": {"set": {**chain, "name": NFT_SET, "type": "ipv4_addr"}}},
+                # A route chain: a mark set here sends the packet through routing
+                # (and the xfrm policy lookup) again.
+                {
+                    "add": {
+                        "chain": {
+                            **chain,
+                            "name": "esp-out",
+                            "type": "route",
+                            "hook": "output",
+                            "prio": -150,
+                            "policy": "accept",
+                        }
+                    }
+                },
+                {
+                    "add": {
+                        "chain": {
+                            **chain,
+                            "name": "esp-in",
+                            "type": "filter",
+                            "hook": "input",
+                            "prio": 0,
+                            "policy": "accept",
+                        }
+                    }
+                },
+                {"add": {"rule": {**chain, "chain": "esp-out", "expr": out_rule}}},
+                {"add": {"rule": {**chain, "chain": "esp-in", "expr": in_rule}}},
+            ],
+            "install the nftables table for ESP",
+        )
 
     def _element(self, peer: str) -> dict[str, Any]:
-        return {"element": {"family": "ip", "table": NFT_TABLE, "name": NFT_SET,
-                            "elem": [peer]}}
+        return {"element": {"family": "ip", "table": NFT_TABLE, "name": NFT_SET, "elem": [peer]}}
 
     def protect(self, peer: str) -> None:
         self._apply([{"add": self._element(peer)}], f"add {peer} to the nftables ESP peers")
 
     def unprotect(self, peer: str) -> None:
-        self._apply([{"delete": self._element(peer)}],
-                    f"remove {peer} from the nftables ESP peers")
+        self._apply([{"delete": self._element(peer)}], f"remove {peer} from the nftables ESP peers")
 
     def remove(self) -> None:
         # "add" first makes the delete succeed whether or not the table exists.
-        self._apply([{"add": self._table()}, {"delete": self._table()}],
-                    "remove the nftables table for ESP")
+        self._apply(
+            [{"add": self._table()}, {"delete": self._table()}], "remove the nftables table for ESP"
+        )
 
 
 class IptablesFirewall:
@@ -139,8 +178,9 @@ class IptablesFirewall:
 
     name = "iptables"
 
-    def __init__(self, udp_port: int, mark: int, mask: int,
-                 iptables: str = "iptables-legacy") -> None:
+    def __init__(
+        self, udp_port: int, mark: int, mask: int, iptables: str = "iptables-legacy"
+    ) -> None:
         self.udp_port = udp_port
         self.mark = mark
         self.mask = mask
@@ -152,10 +192,34 @@ class IptablesFirewall:
     def _rules(self, peer: str) -> list[tuple[str, list[str]]]:
         udp = ["-p", "udp", "--dport", str(self.udp_port)]
         return [
-            (IPT_OUT, ["-d", f"{peer}/32", *udp, "-j", "MARK", "--set-xmark",
-                       f"{self.mark:#x}/{self.mask:#x}"]),
-            (IPT_IN, ["-s", f"{peer}/32", *udp, "-m", "policy", "--dir", "in", "--pol", "none",
-                      "-j", "DROP"]),
+            (
+                IPT_OUT,
+                [
+                    "-d",
+                    f"{peer}/32",
+                    *udp,
+                    "-j",
+                    "MARK",
+                    "--set-xmark",
+                    f"{self.mark:#x}/{self.mask:#x}",
+                ],
+            ),
+            (
+                IPT_IN,
+                [
+                    "-s",
+                    f"{peer}/32",
+                    *udp,
+                    "-m",
+                    "policy",
+                    "--dir",
+                    "in",
+                    "--pol",
+                    "none",
+                    "-j",
+                    "DROP",
+                ],
+            ),
         ]
 
     def install(self) -> None:
@@ -206,4 +270,5 @@ def install_firewall(udp_port: int, mark: int, mask: int) -> Firewall:
                 firewall.remove()
     raise DatapathUnavailableError(
         "no firewall for ESP: " + ("; ".join(reasons) or "neither nft nor iptables is installed"),
-        hint="install nftables or iptables (iptables-legacy)")
+        hint="install nftables or iptables (iptables-legacy)",
+    )

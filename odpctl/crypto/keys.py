@@ -26,8 +26,12 @@ class DirectionKeys:
 
 
 def _derive(session_key: bytes, purpose: bytes, direction: bytes, length: int) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
-                info=b"odpctl " + purpose + b" " + direction)
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=length,
+        salt=None,
+        info=b"odpctl " + purpose + b" " + direction,
+    )
     return hkdf.derive(session_key)
 
 

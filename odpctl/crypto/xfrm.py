@@ -74,7 +74,8 @@ _STATS = "3I"  # replay_window, replay, integrity_failed
 # struct xfrm_usersa_info: sel, id, saddr, lft, curlft, stats, seq, reqid,
 # family, mode, replay_window, flags (224 bytes on every 64-bit ABI).
 _USERSA_INFO = struct.Struct(
-    "=" + _SELECTOR + _ID + "16s" + _LIFETIME_CFG + _LIFETIME_CUR + _STATS + "IIHBBB7x")
+    "=" + _SELECTOR + _ID + "16s" + _LIFETIME_CFG + _LIFETIME_CUR + _STATS + "IIHBBB7x"
+)
 # struct xfrm_usersa_id: daddr, spi, family, proto.
 _USERSA_ID = struct.Struct("=16sIHBx")
 # struct xfrm_userpolicy_info: sel, lft, curlft, priority, index, dir, action,
@@ -125,17 +126,33 @@ class Selector:
     dport: int = ANY_PORT
 
     def pack(self) -> tuple[Any, ...]:
-        return (_pack_addr(self.dst), _pack_addr(self.src),
-                socket.htons(self.dport), 0xFFFF if self.dport else 0,
-                socket.htons(self.sport), 0xFFFF if self.sport else 0,
-                socket.AF_INET, self.dst_prefix, self.src_prefix, self.proto, 0, 0)
+        return (
+            _pack_addr(self.dst),
+            _pack_addr(self.src),
+            socket.htons(self.dport),
+            0xFFFF if self.dport else 0,
+            socket.htons(self.sport),
+            0xFFFF if self.sport else 0,
+            socket.AF_INET,
+            self.dst_prefix,
+            self.src_prefix,
+            self.proto,
+            0,
+            0,
+        )
 
     @classmethod
     def unpack(cls, fields: tuple[Any, ...]) -> Selector:
         daddr, saddr, dport, _, sport, _, _, plen_d, plen_s, proto, _, _ = fields
-        return cls(src=_unpack_addr(saddr), dst=_unpack_addr(daddr), src_prefix=plen_s,
-                   dst_prefix=plen_d, proto=proto, sport=socket.ntohs(sport),
-                   dport=socket.ntohs(dport))
+        return cls(
+            src=_unpack_addr(saddr),
+            dst=_unpack_addr(daddr),
+            src_prefix=plen_s,
+            dst_prefix=plen_d,
+            proto=proto,
+            sport=socket.ntohs(sport),
+            dport=socket.ntohs(dport),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +175,23 @@ class SecurityAssociation:
     def _info(self, flags: int = XFRM_STATE_ESN) -> bytes:
         selector = Selector(src=self.src, dst=self.dst, src_prefix=32, dst_prefix=32)
         return _USERSA_INFO.pack(
-            *selector.pack(), _pack_addr(self.dst), socket.htonl(self.spi), IPPROTO_ESP,
-            _pack_addr(self.src), *_NO_LIMIT, *_NO_LIFETIME_CUR, 0, 0, 0,
-            0, self.reqid, socket.AF_INET, XFRM_MODE_TRANSPORT,
+            *selector.pack(),
+            _pack_addr(self.dst),
+            socket.htonl(self.spi),
+            IPPROTO_ESP,
+            _pack_addr(self.src),
+            *_NO_LIMIT,
+            *_NO_LIFETIME_CUR,
+            0,
+            0,
+            0,
+            0,
+            self.reqid,
+            socket.AF_INET,
+            XFRM_MODE_TRANSPORT,
             0,  # the window is in the ESN state: the kernel wants 0 here then
-            flags)
+            flags,
+        )
 
     def encode(self) -> bytes:
         """The payload of XFRM_MSG_NEWSA / UPDSA."""
@@ -179,8 +208,9 @@ class SecurityAssociation:
     def decode(cls, payload: bytes) -> SecurityAssociation:
         """A state from a NEWSA message (a GETSA reply or dump); DecodeError if malformed."""
         if len(payload) < _USERSA_INFO.size:
-            raise DecodeError(f"xfrm state: {len(payload)} bytes, "
-                              f"xfrm_usersa_info needs {_USERSA_INFO.size}")
+            raise DecodeError(
+                f"xfrm state: {len(payload)} bytes, xfrm_usersa_info needs {_USERSA_INFO.size}"
+            )
         fields = _USERSA_INFO.unpack_from(payload)
         daddr, spi, _proto, saddr = fields[12:16]
         replay_window, replayed, integrity_failed = fields[28:31]
@@ -193,15 +223,25 @@ class SecurityAssociation:
                 raise DecodeError(f"xfrm state: AEAD attribute of {len(raw)} bytes")
             name, key_bits, _icv = _ALGO_AEAD.unpack_from(raw)
             algorithm = name.split(b"\0", 1)[0].decode(errors="replace")
-            key = raw[_ALGO_AEAD.size:_ALGO_AEAD.size + key_bits // 8]
+            key = raw[_ALGO_AEAD.size : _ALGO_AEAD.size + key_bits // 8]
         if XFRMA_REPLAY_ESN_VAL in attrs:
             raw = attrs[XFRMA_REPLAY_ESN_VAL]
             if len(raw) < _REPLAY_ESN.size:
                 raise DecodeError(f"xfrm state: ESN attribute of {len(raw)} bytes")
             _, oseq, seq, _, _, window = _REPLAY_ESN.unpack_from(raw)
-        return cls(src=_unpack_addr(saddr), dst=_unpack_addr(daddr), spi=socket.ntohl(spi),
-                   reqid=reqid, key=key, replay_window=window, replayed=replayed,
-                   integrity_failed=integrity_failed, seq=seq, oseq=oseq, algorithm=algorithm)
+        return cls(
+            src=_unpack_addr(saddr),
+            dst=_unpack_addr(daddr),
+            spi=socket.ntohl(spi),
+            reqid=reqid,
+            key=key,
+            replay_window=window,
+            replayed=replayed,
+            integrity_failed=integrity_failed,
+            seq=seq,
+            oseq=oseq,
+            algorithm=algorithm,
+        )
 
 
 def encode_allocspi(src: str, dst: str, reqid: int, low: int, high: int) -> bytes:
@@ -231,11 +271,31 @@ class Policy:
 
     def encode(self) -> bytes:
         """The payload of XFRM_MSG_NEWPOLICY / UPDPOLICY."""
-        info = _USERPOLICY_INFO.pack(*self.selector.pack(), *_NO_LIMIT, *_NO_LIFETIME_CUR,
-                                     self.priority, 0, self.dir, XFRM_POLICY_ALLOW, 0, 0)
-        tmpl = _USER_TMPL.pack(_pack_addr(self.dst), 0, IPPROTO_ESP, socket.AF_INET,
-                               _pack_addr(self.src), self.reqid, XFRM_MODE_TRANSPORT, 0, 0,
-                               0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+        info = _USERPOLICY_INFO.pack(
+            *self.selector.pack(),
+            *_NO_LIMIT,
+            *_NO_LIFETIME_CUR,
+            self.priority,
+            0,
+            self.dir,
+            XFRM_POLICY_ALLOW,
+            0,
+            0,
+        )
+        tmpl = _USER_TMPL.pack(
+            _pack_addr(self.dst),
+            0,
+            IPPROTO_ESP,
+            socket.AF_INET,
+            _pack_addr(self.src),
+            self.reqid,
+            XFRM_MODE_TRANSPORT,
+            0,
+            0,
+            0xFFFFFFFF,
+            0xFFFFFFFF,
+            0xFFFFFFFF,
+        )
         return info + attr(XFRMA_TMPL, tmpl) + self._mark_attr()
 
     def encode_id(self) -> bytes:
@@ -249,8 +309,10 @@ class Policy:
     def decode(cls, payload: bytes) -> Policy:
         """A policy from a NEWPOLICY message (a dump); DecodeError if malformed."""
         if len(payload) < _USERPOLICY_INFO.size:
-            raise DecodeError(f"xfrm policy: {len(payload)} bytes, "
-                              f"xfrm_userpolicy_info needs {_USERPOLICY_INFO.size}")
+            raise DecodeError(
+                f"xfrm policy: {len(payload)} bytes, "
+                f"xfrm_userpolicy_info needs {_USERPOLICY_INFO.size}"
+            )
         fields = _USERPOLICY_INFO.unpack_from(payload)
         selector = Selector.unpack(fields[:12])
         priority, direction = fields[24], fields[26]
@@ -267,8 +329,15 @@ class Policy:
                 raise DecodeError("xfrm policy: short template attribute")
             tmpl = _USER_TMPL.unpack_from(attrs[XFRMA_TMPL])
             dst, src, reqid = _unpack_addr(tmpl[0]), _unpack_addr(tmpl[4]), tmpl[5]
-        return cls(selector=selector, src=src, dst=dst, reqid=reqid, mark=mark,
-                   dir=direction, priority=priority)
+        return cls(
+            selector=selector,
+            src=src,
+            dst=dst,
+            reqid=reqid,
+            mark=mark,
+            dir=direction,
+            priority=priority,
+        )
 
 
 # What a refusal means for ESP, by errno, when the request names an ESP state.
@@ -293,8 +362,12 @@ class Xfrm:
     def __enter__(self) -> Xfrm:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -305,16 +378,19 @@ class Xfrm:
             self.conn.request(type_, flags, payload, what)
         except OdpError as exc:
             if exc.errno in _SA_HINTS and exc.hint is None:
-                raise error_from_errno(exc.errno or errno.EIO, what,
-                                       _SA_HINTS[exc.errno or 0]) from None
+                raise error_from_errno(
+                    exc.errno or errno.EIO, what, _SA_HINTS[exc.errno or 0]
+                ) from None
             raise
 
-    def alloc_spi(self, src: str, dst: str, reqid: int, low: int = 0x100,
-                  high: int = 0xFFFFFFFF) -> int:
+    def alloc_spi(
+        self, src: str, dst: str, reqid: int, low: int = 0x100, high: int = 0xFFFFFFFF
+    ) -> int:
         """A fresh SPI for the inbound state from ``src`` to ``dst`` (us)."""
         what = f"allocate an ESP SPI for {src} -> {dst}"
-        replies = self.conn.request(XFRM_MSG_ALLOCSPI, 0,
-                                    encode_allocspi(src, dst, reqid, low, high), what)
+        replies = self.conn.request(
+            XFRM_MSG_ALLOCSPI, 0, encode_allocspi(src, dst, reqid, low, high), what
+        )
         for reply in replies:
             if reply.type == XFRM_MSG_NEWSA:
                 return SecurityAssociation.decode(reply.payload).spi
@@ -329,16 +405,18 @@ class Xfrm:
             self._sa_request(XFRM_MSG_NEWSA, NLM_F_CREATE | NLM_F_EXCL, sa.encode(), what)
 
     def get_sa(self, dst: str, spi: int) -> SecurityAssociation:
-        replies = self.conn.request(XFRM_MSG_GETSA, 0, encode_sa_id(dst, spi),
-                                    f"read ESP state {spi:#010x} -> {dst}")
+        replies = self.conn.request(
+            XFRM_MSG_GETSA, 0, encode_sa_id(dst, spi), f"read ESP state {spi:#010x} -> {dst}"
+        )
         for reply in replies:
             if reply.type == XFRM_MSG_NEWSA:
                 return SecurityAssociation.decode(reply.payload)
         raise DecodeError(f"read ESP state {spi:#010x}: no state in the reply")
 
     def delete_sa(self, dst: str, spi: int) -> None:
-        self._delete(XFRM_MSG_DELSA, encode_sa_id(dst, spi),
-                     f"delete ESP state {spi:#010x} -> {dst}")
+        self._delete(
+            XFRM_MSG_DELSA, encode_sa_id(dst, spi), f"delete ESP state {spi:#010x} -> {dst}"
+        )
 
     def states(self) -> Iterator[SecurityAssociation]:
         for msg in self.conn.dump(XFRM_MSG_GETSA, b"", "dump xfrm states"):
@@ -347,12 +425,15 @@ class Xfrm:
 
     def add_policy(self, policy: Policy) -> None:
         """Install ``policy``, replacing one with the same selector, direction and mark."""
-        self.conn.request(XFRM_MSG_UPDPOLICY, NLM_F_CREATE | NLM_F_REPLACE, policy.encode(),
-                          f"install xfrm policy to {policy.dst}")
+        self.conn.request(
+            XFRM_MSG_UPDPOLICY,
+            NLM_F_CREATE | NLM_F_REPLACE,
+            policy.encode(),
+            f"install xfrm policy to {policy.dst}",
+        )
 
     def delete_policy(self, policy: Policy) -> None:
-        self._delete(XFRM_MSG_DELPOLICY, policy.encode_id(),
-                     f"delete xfrm policy to {policy.dst}")
+        self._delete(XFRM_MSG_DELPOLICY, policy.encode_id(), f"delete xfrm policy to {policy.dst}")
 
     def _delete(self, type_: int, payload: bytes, what: str) -> None:
         try:

@@ -53,8 +53,9 @@ from odpctl.odp.endpoint import default_datapath_socket
 __all__ = ["Access", "Server", "serve"]
 
 
-def serve(socket_path: str | None = None, netns: str | None = None,
-          access: Access | None = None) -> None:
+def serve(
+    socket_path: str | None = None, netns: str | None = None, access: Access | None = None
+) -> None:
     """Run a userspace datapath in the foreground until SIGINT or SIGTERM.
 
     ``socket_path`` defaults to the per-namespace default socket that

@@ -17,8 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", help="network namespace whose interfaces to use")
     parser.add_argument("--socket-mode", help="the socket's mode, octal (default 0666)")
     parser.add_argument("--socket-group", help="the socket's group, a name or number")
-    parser.add_argument("--user-connections", type=int,
-                        help="connections per user other than root (default 64, 0: no limit)")
+    parser.add_argument(
+        "--user-connections",
+        type=int,
+        help="connections per user other than root (default 64, 0: no limit)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="odpctl dp serve: %(message)s")
     try:

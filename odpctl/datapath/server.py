@@ -133,8 +133,9 @@ class Access:
     root_reserve: int = 32
 
     @classmethod
-    def parse(cls, mode: str | None = None, group: str | None = None,
-              per_user: int | None = None) -> Access:
+    def parse(
+        cls, mode: str | None = None, group: str | None = None, per_user: int | None = None
+    ) -> Access:
         """From the command line's words: an octal mode, a group name or number."""
         access = cls()
         if mode is not None:
@@ -416,8 +417,9 @@ class Server:
         """Why an unprivileged connection is refused (errno, reason), or None."""
         access = self.access
         if access.per_user and self._per_uid[uid] >= access.per_user:
-            return errno.EUSERS, (f"too many connections from uid {uid} "
-                                  f"(at most {access.per_user} per user)")
+            return errno.EUSERS, (
+                f"too many connections from uid {uid} (at most {access.per_user} per user)"
+            )
         # Descriptors are handed out lowest first: this one's number says how many are taken.
         if sock.fileno() >= self._fd_limit - access.root_reserve:
             return errno.EMFILE, "the datapath server keeps its last file descriptors for root"
@@ -426,8 +428,7 @@ class Server:
     def _pause_accepting(self) -> None:
         if self._listen is None or self._accept_paused_until:
             return
-        log.warning("out of file descriptors: not accepting connections for %d ms",
-                    ACCEPT_PAUSE_MS)
+        log.warning("out of file descriptors: not accepting connections for %d ms", ACCEPT_PAUSE_MS)
         with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(self._listen)
         self._accept_paused_until = now_ms() + ACCEPT_PAUSE_MS

@@ -30,7 +30,9 @@ class Lab:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -41,8 +43,11 @@ class Lab:
         try:
             netns.create(name)
         except OSError as exc:
-            raise OdpError(f"cannot create network namespace {name}: {exc.strerror}",
-                           errno=exc.errno, hint="run as root") from None
+            raise OdpError(
+                f"cannot create network namespace {name}: {exc.strerror}",
+                errno=exc.errno,
+                hint="run as root",
+            ) from None
         self.namespaces.append(name)
         self.link_up(name, "lo")
         return name
@@ -67,8 +72,9 @@ class Lab:
 
     def run(self, ns: str, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a command inside ``ns``; the result, whatever its exit status."""
-        return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout
+        )
 
     def close(self) -> None:
         for name in reversed(self.namespaces):
@@ -85,4 +91,3 @@ def _kill_processes_in(name: str) -> None:
     for pid in pids.stdout.split():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
-

@@ -56,9 +56,17 @@ class Container:
 
 
 class OverlayLab:
-    def __init__(self, lab: Lab, *, hosts: int = 3, containers: int = 2,
-                 datapath: str = "auto", underlay_mtu: int = 1500,
-                 overlay_mtu: int = 1376, ipam: bool = False) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        *,
+        hosts: int = 3,
+        containers: int = 2,
+        datapath: str = "auto",
+        underlay_mtu: int = 1500,
+        overlay_mtu: int = 1376,
+        ipam: bool = False,
+    ) -> None:
         self.lab = lab
         self.ipam = ipam
         self.datapath = datapath
@@ -80,8 +88,13 @@ class OverlayLab:
             ns = lab.namespace(f"h{i}")
             # Left by a namespace that had this inode before: never ours to adopt.
             shutil.rmtree(runtime_dir(ns), ignore_errors=True)
-            host = Host(i, ns, f"{UNDERLAY_NET}.{i + 1}",
-                        control=self.tmp / f"h{i}.sock", log=self.tmp / f"h{i}.log")
+            host = Host(
+                i,
+                ns,
+                f"{UNDERLAY_NET}.{i + 1}",
+                control=self.tmp / f"h{i}.sock",
+                log=self.tmp / f"h{i}.log",
+            )
             lab.veth(self.underlay, f"u{i}", ns, "eth0")
             self._set_link(self.underlay, f"u{i}", master="br0", mtu=self.underlay_mtu)
             self._set_link(ns, "eth0", mtu=self.underlay_mtu)
@@ -123,11 +136,32 @@ class OverlayLab:
     def start_router(self, i: int, *, extra: tuple[str, ...] = ()) -> None:
         host = self.hosts[i]
         peers = [h.address for h in self.hosts if h.index != i]
-        argv = ["ip", "netns", "exec", host.ns, sys.executable, "-m", "odpctl.commands.router",
-                "start", "--datapath", self.datapath, "--nickname", f"host{i}",
-                "--control", str(host.control), "--mtu", str(self.overlay_mtu),
-                *[arg for c in host.containers if c.iface and not self.ipam
-                  for arg in ("--iface", c.iface)], *extra, *peers]
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            host.ns,
+            sys.executable,
+            "-m",
+            "odpctl.commands.router",
+            "start",
+            "--datapath",
+            self.datapath,
+            "--nickname",
+            f"host{i}",
+            "--control",
+            str(host.control),
+            "--mtu",
+            str(self.overlay_mtu),
+            *[
+                arg
+                for c in host.containers
+                if c.iface and not self.ipam
+                for arg in ("--iface", c.iface)
+            ],
+            *extra,
+            *peers,
+        ]
         with host.log.open("ab") as log:
             host.router = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
@@ -138,8 +172,9 @@ class OverlayLab:
     def attach(self, container: Container, **options: Any) -> dict[str, Any]:
         """Attach ``container`` to its host's router by its namespace (IPAM mode)."""
         client = ControlClient(self.hosts[container.host].control, timeout=30)
-        result: dict[str, Any] = client.request("attach", netns=container.ns,
-                                                name=container.name, **options)
+        result: dict[str, Any] = client.request(
+            "attach", netns=container.ns, name=container.name, **options
+        )
         container.address = result["ip"].split("/")[0]
         container.iface = result["host_iface"]
         return result
@@ -174,7 +209,10 @@ class OverlayLab:
         return Dpif.open(endpoint, netns=self.hosts[i].ns)
 
     def wait_ready(
-        self, timeout: float = 30.0, hosts: list[int] | None = None, overlay: str | None = None,
+        self,
+        timeout: float = 30.0,
+        hosts: list[int] | None = None,
+        overlay: str | None = None,
     ) -> None:
         """Until every router (of ``hosts``, if given: the ones started) has an
         established connection to every other (carried by ``overlay``, "fastdp" or
@@ -188,15 +226,20 @@ class OverlayLab:
             for i in list(pending):
                 proc = self.hosts[i].router
                 if proc is not None and proc.poll() is not None:
-                    raise OdpError(f"router {i} exited with {proc.returncode}: "
-                                   f"{self.log_tail(i)}")
+                    raise OdpError(f"router {i} exited with {proc.returncode}: {self.log_tail(i)}")
                 try:
                     conns = self.status(i)["router"]["connections"]
                 except OdpError as exc:
                     last = str(exc)
                     continue
-                if sum(1 for c in conns if c.get("state") == "established"
-                       and overlay in (None, c.get("overlay"))) >= wanted:
+                if (
+                    sum(
+                        1
+                        for c in conns
+                        if c.get("state") == "established" and overlay in (None, c.get("overlay"))
+                    )
+                    >= wanted
+                ):
                     pending.remove(i)
             time.sleep(0.2)
         if pending:
@@ -210,8 +253,15 @@ class OverlayLab:
 
     # --- traffic ----------------------------------------------------------------
 
-    def ping(self, src: Container, dst: Container, count: int = 2, wait: float = 2.0,
-             size: int | None = None, dont_fragment: bool = False) -> bool:
+    def ping(
+        self,
+        src: Container,
+        dst: Container,
+        count: int = 2,
+        wait: float = 2.0,
+        size: int | None = None,
+        dont_fragment: bool = False,
+    ) -> bool:
         argv = ["ping", "-c", str(count), "-i", "0.2", "-W", str(wait)]
         if size is not None:
             argv += ["-s", str(size)]

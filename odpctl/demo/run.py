@@ -55,8 +55,9 @@ def run_demo(datapath: str | None, console: Console) -> bool:
         except OdpError as exc:
             console.print(f"[red]demo failed:[/] {exc}")
             for host in overlay.hosts:
-                console.print(f"--- router {host.index}\n{overlay.log_tail(host.index)}",
-                              highlight=False)
+                console.print(
+                    f"--- router {host.index}\n{overlay.log_tail(host.index)}", highlight=False
+                )
             ok = False
         finally:
             overlay.close()
@@ -64,8 +65,10 @@ def run_demo(datapath: str | None, console: Console) -> bool:
 
 
 def _show_containers(overlay: OverlayLab, console: Console) -> None:
-    table = Table(title="containers attached by namespace (odpctl router attach --netns)",
-                  title_justify="left")
+    table = Table(
+        title="containers attached by namespace (odpctl router attach --netns)",
+        title_justify="left",
+    )
     for column in ("container", "host", "address (IPAM)", "port"):
         table.add_column(column)
     for c in overlay.containers:
@@ -95,9 +98,12 @@ def _ping_all(overlay: OverlayLab, console: Console) -> bool:
         rtt = _RTT.search(result.stdout)
         reached = result.returncode == 0
         ok &= reached
-        table.add_row(src.name, f"{dst.name} ({dst.address})",
-                      "[green]ok[/]" if reached else "[red]unreachable[/]",
-                      f"{rtt.group(1)} ms" if rtt else "-")
+        table.add_row(
+            src.name,
+            f"{dst.name} ({dst.address})",
+            "[green]ok[/]" if reached else "[red]unreachable[/]",
+            f"{rtt.group(1)} ms" if rtt else "-",
+        )
     console.print(table)
     return ok
 
@@ -105,8 +111,9 @@ def _ping_all(overlay: OverlayLab, console: Console) -> bool:
 def _show(overlay: OverlayLab, _kind: str, console: Console) -> None:
     host = overlay.hosts[0]
     console.print("[bold]odpctl router status[/] on host0:", highlight=False)
-    console.print(render_status(overlay.status(0)), highlight=False, soft_wrap=True,
-                  emoji=False, markup=False)
+    console.print(
+        render_status(overlay.status(0)), highlight=False, soft_wrap=True, emoji=False, markup=False
+    )
     with overlay.dpif(host.index) as dpif:
         flows = sorted(dpif.dump_flows(DEFAULT_DP), key=lambda f: -f.packets)
     console.print(f"[bold]flows on host0[/] ({len(flows)}):")
@@ -114,5 +121,7 @@ def _show(overlay: OverlayLab, _kind: str, console: Console) -> None:
         console.print(
             f"  {format_key(flow.key, flow.mask)}, packets:{flow.packets}, "
             f"bytes:{flow.bytes}, actions:{format_actions(flow.actions)}",
-            highlight=False, soft_wrap=True, emoji=False,
+            highlight=False,
+            soft_wrap=True,
+            emoji=False,
         )

@@ -121,7 +121,8 @@ class Answerer:
             orders = ORDERS
         answers = tuple(
             self._local(query, tcp, question.name, question.rdtype, addresses, names)
-            for _ in range(orders))
+            for _ in range(orders)
+        )
         if not tcp and len(self._cache) < CACHE_MAX:
             self._cache[wire[2:]] = tuple(a[2:] for a in answers)
         return random.choice(answers)  # noqa: S311 - an order to spread load, not a secret
@@ -137,27 +138,43 @@ class Answerer:
             return qname, [], names
         return None
 
-    def _local(self, query: dns.message.Message, tcp: bool, owner: dns.name.Name, rdtype: int,
-               addresses: list[str], names: tuple[str, ...]) -> bytes:
+    def _local(
+        self,
+        query: dns.message.Message,
+        tcp: bool,
+        owner: dns.name.Name,
+        rdtype: int,
+        addresses: list[str],
+        names: tuple[str, ...],
+    ) -> bytes:
         response = dns.message.make_response(query, our_payload=self.max_udp)
         response.flags |= dns.flags.AA | dns.flags.RA
         if addresses:
             random.shuffle(addresses)
             if rdtype in (dns.rdatatype.A, dns.rdatatype.ANY):
-                response.answer.append(dns.rrset.from_text_list(
-                    owner, self.ttl, dns.rdataclass.IN, dns.rdatatype.A, addresses))
+                response.answer.append(
+                    dns.rrset.from_text_list(
+                        owner, self.ttl, dns.rdataclass.IN, dns.rdatatype.A, addresses
+                    )
+                )
         elif names:
             if rdtype in (dns.rdatatype.PTR, dns.rdatatype.ANY):
-                response.answer.append(dns.rrset.from_text_list(
-                    owner, self.ttl, dns.rdataclass.IN, dns.rdatatype.PTR, list(names)))
+                response.answer.append(
+                    dns.rrset.from_text_list(
+                        owner, self.ttl, dns.rdataclass.IN, dns.rdatatype.PTR, list(names)
+                    )
+                )
         else:
             self.counters.nxdomain += 1
             response.set_rcode(dns.rcode.NXDOMAIN)
         return self._wire(response, query, tcp)
 
     def _wire(self, response: dns.message.Message, query: dns.message.Message, tcp: bool) -> bytes:
-        limit = 65535 if tcp else max(MIN_UDP, min(query.payload, self.max_udp)
-                                      if query.edns >= 0 else MIN_UDP)
+        limit = (
+            65535
+            if tcp
+            else max(MIN_UDP, min(query.payload, self.max_udp) if query.edns >= 0 else MIN_UDP)
+        )
         try:
             return response.to_wire(max_size=limit)
         except dns.exception.TooBig:
@@ -177,8 +194,9 @@ class Answerer:
         elif rcode == dns.rcode.SERVFAIL:
             self.counters.servfail += 1
         response = dns.message.Message(id=int.from_bytes(wire[:2], "big"))
-        response.flags = dns.flags.QR | (int.from_bytes(wire[2:4], "big")
-                                         & (dns.flags.RD | 0x7800))  # keep RD and the opcode
+        response.flags = dns.flags.QR | (
+            int.from_bytes(wire[2:4], "big") & (dns.flags.RD | 0x7800)
+        )  # keep RD and the opcode
         response.set_rcode(rcode)
         return response.to_wire()
 

@@ -45,8 +45,9 @@ def encode_record(r: Record) -> list[Any]:
 
 def _text(value: Any, limit: int) -> str:
     if type(value) is not str or not 0 < len(value) <= limit:
-        raise MalformedRecords("a DNS record's text field is not a string of 1 to "
-                               f"{limit} characters")
+        raise MalformedRecords(
+            f"a DNS record's text field is not a string of 1 to {limit} characters"
+        )
     return value
 
 
@@ -66,8 +67,9 @@ def decode_record(item: Any) -> Record:
             raise MalformedRecords("a DNS record's address or name is not in canonical form")
     except UsageError as exc:
         raise MalformedRecords(f"a DNS record is invalid: {exc}") from None
-    return Record(_text(container, 256), PeerName(origin), address, hostname, version,
-                  float(tombstone))
+    return Record(
+        _text(container, 256), PeerName(origin), address, hostname, version, float(tombstone)
+    )
 
 
 def decode_payload(payload: bytes) -> tuple[float, list[Record]]:
@@ -100,8 +102,10 @@ class RecordsData:
     def encode(self) -> list[bytes]:
         items = [encode_record(r) for r in self.records.values()]
         now = self.clock()
-        return [pack([now, items[i : i + RECORDS_PER_PAYLOAD]])
-                for i in range(0, max(len(items), 1), RECORDS_PER_PAYLOAD)]
+        return [
+            pack([now, items[i : i + RECORDS_PER_PAYLOAD]])
+            for i in range(0, max(len(items), 1), RECORDS_PER_PAYLOAD)
+        ]
 
     def merge(self, other: GossipData) -> GossipData:
         if not isinstance(other, RecordsData):
@@ -114,8 +118,13 @@ class RecordsData:
 class DnsGossiper:
     """The `Gossiper` of the DNS channel, over a `Records`."""
 
-    def __init__(self, records: Records, *, known: Callable[[PeerName], bool] | None = None,
-                 max_skew: float = MAX_CLOCK_SKEW) -> None:
+    def __init__(
+        self,
+        records: Records,
+        *,
+        known: Callable[[PeerName], bool] | None = None,
+        max_skew: float = MAX_CLOCK_SKEW,
+    ) -> None:
         self.records = records
         self.known = known
         self.max_skew = max_skew
@@ -153,7 +162,8 @@ class DnsGossiper:
             self.last_refusal = (
                 f"DNS gossip from {format_peer_name(src)} refused: its clock is "
                 f"{abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} ours "
-                f"(at most {self.max_skew:.0f} s allowed; run NTP on both hosts)")
+                f"(at most {self.max_skew:.0f} s allowed; run NTP on both hosts)"
+            )
             self._warn(src, "skew", self.last_refusal)
             return None
         changed = self.records.merge(records, known=self.known)
@@ -166,5 +176,8 @@ class DnsGossiper:
             log.warning("%s", text)
 
     def status(self) -> dict[str, Any]:
-        return {"malformed": self.malformed, "refused_clock_skew": self.refused_skew,
-                "last_refusal": self.last_refusal}
+        return {
+            "malformed": self.malformed,
+            "refused_clock_skew": self.refused_skew,
+            "last_refusal": self.last_refusal,
+        }

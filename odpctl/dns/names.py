@@ -22,8 +22,10 @@ def normalize_domain(domain: str) -> str:
     """``odpctl.local`` -> ``odpctl.local.``; `UsageError` if it is no domain name."""
     text = domain.strip().lower().rstrip(".")
     if not text or len(text) > MAX_NAME or not all(_LABEL.match(x) for x in text.split(".")):
-        raise UsageError(f"invalid DNS domain {domain!r}: expected labels of letters, digits "
-                         "and hyphens, like odpctl.local")
+        raise UsageError(
+            f"invalid DNS domain {domain!r}: expected labels of letters, digits "
+            "and hyphens, like odpctl.local"
+        )
     return text + "."
 
 
@@ -33,9 +35,11 @@ def normalize_name(name: str, domain: str) -> str:
     absolute = text.endswith(".")
     text = text.rstrip(".")
     labels = text.split(".")
-    if (not text or len(text) > MAX_NAME or not all(_LABEL.match(x) for x in labels)):
-        raise UsageError(f"invalid host name {name!r}: expected labels of letters, digits "
-                         "and hyphens, like web1 or web1.odpctl.local")
+    if not text or len(text) > MAX_NAME or not all(_LABEL.match(x) for x in labels):
+        raise UsageError(
+            f"invalid host name {name!r}: expected labels of letters, digits "
+            "and hyphens, like web1 or web1.odpctl.local"
+        )
     if len(labels) == 1 and not absolute:
         full = f"{text}.{domain}"
         if len(full) > MAX_NAME + 1:

@@ -108,13 +108,19 @@ class Records:
         old = self._records.get(key)
         if old is not None and old.live:
             return old
-        record = Record(container, self.ourself, address, hostname,
-                        version=old.version + 1 if old else 1)
+        record = Record(
+            container, self.ourself, address, hostname, version=old.version + 1 if old else 1
+        )
         self._apply([record])
         return record
 
-    def remove(self, *, container: str | None = None, hostname: str | None = None,
-               address: str | None = None) -> list[Record]:
+    def remove(
+        self,
+        *,
+        container: str | None = None,
+        hostname: str | None = None,
+        address: str | None = None,
+    ) -> list[Record]:
         """Tombstone our live records matching every criterion given; those tombstones."""
         now = self.clock()
         doomed = [
@@ -134,8 +140,9 @@ class Records:
 
     # --- merging --------------------------------------------------------------------
 
-    def merge(self, records: Iterable[Record], *, known: Callable[[PeerName], bool] | None = None
-              ) -> list[Record]:
+    def merge(
+        self, records: Iterable[Record], *, known: Callable[[PeerName], bool] | None = None
+    ) -> list[Record]:
         """Merge records from elsewhere; the ones that changed ours (to pass on).
 
         ``known`` tells the origins the mesh knows: records of others are
@@ -208,8 +215,11 @@ class Records:
     def _reindex(self, records: list[Record]) -> None:
         hostnames = {r.hostname for r in records}
         addresses = {r.address for r in records}
-        live = [r for r in self._records.values()
-                if r.live and (r.hostname in hostnames or r.address in addresses)]
+        live = [
+            r
+            for r in self._records.values()
+            if r.live and (r.hostname in hostnames or r.address in addresses)
+        ]
         for hostname in hostnames:
             found = tuple(sorted({r.address for r in live if r.hostname == hostname}))
             self._set(self._addresses, hostname, found)

@@ -72,8 +72,9 @@ class Listen:
 
 
 class DnsServer:
-    def __init__(self, answerer: Answerer, upstreams: Upstreams, listen: Listen,
-                 *, rate: float = 0.0) -> None:
+    def __init__(
+        self, answerer: Answerer, upstreams: Upstreams, listen: Listen, *, rate: float = 0.0
+    ) -> None:
         self.answerer = answerer
         self.upstreams = upstreams
         self.listen = listen
@@ -108,8 +109,12 @@ class DnsServer:
         self._running = True
         self._thread = threading.Thread(target=self._udp_loop, name="dns-udp", daemon=True)
         self._thread.start()
-        log.info("DNS server on %s:%d (UDP and TCP), domain %s", self.listen.address, self.port,
-                 self.answerer.domain)
+        log.info(
+            "DNS server on %s:%d (UDP and TCP), domain %s",
+            self.listen.address,
+            self.port,
+            self.answerer.domain,
+        )
 
     async def _bind(self) -> None:
         where = f"{self.listen.address}:{self.listen.port}"
@@ -122,18 +127,24 @@ class DnsServer:
                 udp.close()
                 raise
             self._udp = udp
-            self._tcp = await asyncio.start_server(self._serve_tcp, self.listen.address, self.port,
-                                                   reuse_address=True)
+            self._tcp = await asyncio.start_server(
+                self._serve_tcp, self.listen.address, self.port, reuse_address=True
+            )
         except PermissionError:
             self._close_udp()
-            raise PermissionDeniedError(f"cannot serve DNS on {where}: permission denied",
-                                        errno=errno.EACCES, hint="run as root") from None
+            raise PermissionDeniedError(
+                f"cannot serve DNS on {where}: permission denied",
+                errno=errno.EACCES,
+                hint="run as root",
+            ) from None
         except OSError as exc:
             self._close_udp()
-            raise DnsServerError(f"cannot serve DNS on {where}: {exc.strerror or exc}",
-                                 errno=exc.errno,
-                                 hint="is another DNS server (dnsmasq?) listening there, "
-                                      "or is the address not on this host?") from None
+            raise DnsServerError(
+                f"cannot serve DNS on {where}: {exc.strerror or exc}",
+                errno=exc.errno,
+                hint="is another DNS server (dnsmasq?) listening there, "
+                "or is the address not on this host?",
+            ) from None
 
     async def stop(self) -> None:
         self._running = False
@@ -166,10 +177,15 @@ class DnsServer:
             self._udp = None
 
     def status(self) -> dict[str, Any]:
-        return {"listen": f"{self.listen.address}:{self.port}", "domain": self.answerer.domain,
-                "ttl": self.answerer.ttl, "upstreams": self.upstreams.servers(),
-                "upstream_failures": self.upstreams.failures,
-                "rate_limit": self.limiter.rate, "counters": self.counters.as_dict()}
+        return {
+            "listen": f"{self.listen.address}:{self.port}",
+            "domain": self.answerer.domain,
+            "ttl": self.answerer.ttl,
+            "upstreams": self.upstreams.servers(),
+            "upstream_failures": self.upstreams.failures,
+            "rate_limit": self.limiter.rate,
+            "counters": self.counters.as_dict(),
+        }
 
     # --- UDP -------------------------------------------------------------------------
 
@@ -246,8 +262,9 @@ class DnsServer:
         self.counters.tcp_connections += 1
         try:
             while self._running:
-                (size,) = struct.unpack("!H", await asyncio.wait_for(reader.readexactly(2),
-                                                                      TCP_IDLE))
+                (size,) = struct.unpack(
+                    "!H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE)
+                )
                 wire = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE)
                 if not self.limiter.allow(source):
                     self.counters.rate_limited += 1

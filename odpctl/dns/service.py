@@ -122,11 +122,18 @@ class DnsService:
             except UsageError as exc:
                 log.warning("container %s: no DNS name: %s", container, exc)
         if "/" in netns:
-            log.info("container %s: namespace %s has no /etc/netns directory: its resolv.conf "
-                     "is the runtime's business", container, netns)
+            log.info(
+                "container %s: namespace %s has no /etc/netns directory: its resolv.conf "
+                "is the runtime's business",
+                container,
+                netns,
+            )
         elif self.address is None:
-            log.warning("container %s: no DNS server to point its resolv.conf at "
-                        "(expose the router, or --dns-listen)", container)
+            log.warning(
+                "container %s: no DNS server to point its resolv.conf at "
+                "(expose the router, or --dns-listen)",
+                container,
+            )
         else:
             write_resolv_conf(netns, self.address, self.config.domain)
 
@@ -141,10 +148,11 @@ class DnsService:
         """``name`` as the records hold it; `UsageError` if the server would not answer it."""
         hostname = normalize_name(name, self.config.domain)
         if not in_domain(hostname, self.config.domain) or hostname == self.config.domain:
-            raise UsageError(f"{hostname} is not a name in the domain {self.config.domain}: "
-                             "the DNS server would not answer it",
-                             hint=f"a single label (web1) or a name ending in "
-                                  f".{self.config.domain}")
+            raise UsageError(
+                f"{hostname} is not a name in the domain {self.config.domain}: "
+                "the DNS server would not answer it",
+                hint=f"a single label (web1) or a name ending in .{self.config.domain}",
+            )
         return hostname
 
     # --- the records' changes -------------------------------------------------------------
@@ -160,8 +168,9 @@ class DnsService:
     def _peer_gone(self, peer: Peer) -> None:
         gone = self.records.peer_gone(peer.name)
         if gone:
-            log.info("peer %s gone: its %d DNS record(s) dropped", format_peer_name(peer.name),
-                     len(gone))
+            log.info(
+                "peer %s gone: its %d DNS record(s) dropped", format_peer_name(peer.name), len(gone)
+            )
 
     # --- state across restarts --------------------------------------------------------
 
@@ -175,8 +184,7 @@ class DnsService:
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError, MalformedRecords) as exc:
-            log.warning("cannot read the DNS records in %s (%s): starting without them",
-                        path, exc)
+            log.warning("cannot read the DNS records in %s (%s): starting without them", path, exc)
             return
         # Our records under a name the node had then (a `--name` change) are not ours now.
         self.records.restore(r for r in records if r.origin == self.node.name)
@@ -197,10 +205,16 @@ class DnsService:
     # --- the control API --------------------------------------------------------------
 
     def describe(self, record: Record) -> dict[str, Any]:
-        return {"hostname": record.hostname, "address": record.address,
-                "container": record.container, "origin": format_peer_name(record.origin),
-                "origin_nickname": self._nickname(record.origin), "version": record.version,
-                "tombstone": record.tombstone or None, "local": record.origin == self.node.name}
+        return {
+            "hostname": record.hostname,
+            "address": record.address,
+            "container": record.container,
+            "origin": format_peer_name(record.origin),
+            "origin_nickname": self._nickname(record.origin),
+            "version": record.version,
+            "tombstone": record.tombstone or None,
+            "local": record.origin == self.node.name,
+        }
 
     def _nickname(self, peer: PeerName) -> str | None:
         entry = self.node.topology.peers.get(peer)
@@ -208,10 +222,13 @@ class DnsService:
 
     def status(self) -> dict[str, Any]:
         live = sum(1 for r in self.records if r.live)
-        return {"domain": self.config.domain, "records": live,
-                "tombstones": len(self.records) - live,
-                "server": self.server.status() if self.server is not None else None,
-                "gossip": self.gossiper.status()}
+        return {
+            "domain": self.config.domain,
+            "records": live,
+            "tombstones": len(self.records) - live,
+            "server": self.server.status() if self.server is not None else None,
+            "gossip": self.gossiper.status(),
+        }
 
     def handlers(self) -> dict[str, Any]:
         def add(request: dict[str, Any]) -> Any:
@@ -219,8 +236,7 @@ class DnsService:
             container = request.get("container") or MANUAL
             if not isinstance(container, str) or len(container) > 256:
                 raise UsageError('"container": expected a container ID')
-            record = self.records.add(container, normalize_address(address),
-                                      self.hostname(name))
+            record = self.records.add(container, normalize_address(address), self.hostname(name))
             return self.describe(record)
 
         def remove(request: dict[str, Any]) -> Any:
@@ -230,14 +246,22 @@ class DnsService:
             address = normalize_address(address) if isinstance(address, str) else None
             gone = self.records.remove(hostname=hostname, address=address)
             if not gone:
-                others = [r for r in self.records if r.live and r.hostname == hostname
-                          and (address is None or r.address == address)]
+                others = [
+                    r
+                    for r in self.records
+                    if r.live
+                    and r.hostname == hostname
+                    and (address is None or r.address == address)
+                ]
                 if others:
                     owner = format_peer_name(others[0].origin)
-                    raise UsageError(f"{hostname} is registered by peer {owner}, not here",
-                                     hint="remove it on the router of that peer")
-                raise NotFoundError(f"no name {hostname}"
-                                    + (f" for {address}" if address else "") + " here")
+                    raise UsageError(
+                        f"{hostname} is registered by peer {owner}, not here",
+                        hint="remove it on the router of that peer",
+                    )
+                raise NotFoundError(
+                    f"no name {hostname}" + (f" for {address}" if address else "") + " here"
+                )
             return [self.describe(r) for r in gone]
 
         def lookup(request: dict[str, Any]) -> Any:
@@ -245,19 +269,30 @@ class DnsService:
             live = [r for r in self.records if r.live and r.hostname == hostname]
             if not live:
                 raise NotFoundError(f"{hostname}: no such name in the mesh")
-            return {"hostname": hostname, "addresses": sorted({r.address for r in live}),
-                    "records": [self.describe(r) for r in live]}
+            return {
+                "hostname": hostname,
+                "addresses": sorted({r.address for r in live}),
+                "records": [self.describe(r) for r in live],
+            }
 
         def listing(_request: dict[str, Any]) -> Any:
-            return {"domain": self.config.domain, "self": format_peer_name(self.node.name),
-                    "server": self.address,
-                    "records": [self.describe(r) for r in self.records.all()]}
+            return {
+                "domain": self.config.domain,
+                "self": format_peer_name(self.node.name),
+                "server": self.address,
+                "records": [self.describe(r) for r in self.records.all()],
+            }
 
         def status(_request: dict[str, Any]) -> Any:
             return self.status()
 
-        return {"dns_add": add, "dns_remove": remove, "dns_lookup": lookup,
-                "dns_list": listing, "dns_status": status}
+        return {
+            "dns_add": add,
+            "dns_remove": remove,
+            "dns_lookup": lookup,
+            "dns_list": listing,
+            "dns_status": status,
+        }
 
 
 def _text(request: dict[str, Any], key: str) -> str:

@@ -37,8 +37,14 @@ def parse_resolv_conf(text: str) -> list[str]:
 
 
 class Upstreams:
-    def __init__(self, path: Path = RESOLV_CONF, *, port: int = 53, timeout: float = 2.0,
-                 exclude: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path = RESOLV_CONF,
+        *,
+        port: int = 53,
+        timeout: float = 2.0,
+        exclude: Collection[str] = (),
+    ) -> None:
         self.path = path
         self.port = port
         self.timeout = timeout
@@ -68,8 +74,11 @@ class Upstreams:
             self._stamp, self._servers = None, []
             return
         self._stamp = stamp
-        servers = [s for s in parse_resolv_conf(text)
-                   if s not in self.exclude and not ipaddress.ip_address(s).is_unspecified]
+        servers = [
+            s
+            for s in parse_resolv_conf(text)
+            if s not in self.exclude and not ipaddress.ip_address(s).is_unspecified
+        ]
         if servers != self._servers:
             log.info("upstream DNS servers from %s: %s", self.path, ", ".join(servers) or "none")
         self._servers = servers

@@ -23,8 +23,10 @@ class IpamDriver:
         return {"RequiresMACAddress": False, "RequiresRequestReplay": False}
 
     def GetDefaultAddressSpaces(self, _body: dict[str, Any]) -> dict[str, Any]:
-        return {"LocalDefaultAddressSpace": ADDRESS_SPACE,
-                "GlobalDefaultAddressSpace": ADDRESS_SPACE}
+        return {
+            "LocalDefaultAddressSpace": ADDRESS_SPACE,
+            "GlobalDefaultAddressSpace": ADDRESS_SPACE,
+        }
 
     def RequestPool(self, body: dict[str, Any]) -> dict[str, Any]:
         field(body, "AddressSpace", str)
@@ -89,8 +91,9 @@ class IpamDriver:
         if ident is not None:
             return ident
         allocations = self._status().get("allocations") or {}
-        return next((i for i, ip in allocations.items()
-                     if ip == address and i.startswith("docker")), None)
+        return next(
+            (i for i, ip in allocations.items() if ip == address and i.startswith("docker")), None
+        )
 
     def _status(self) -> dict[str, Any]:
         status = self.router.request("ipam_status")

@@ -32,8 +32,7 @@ def bring_out(sandbox: str, ifname: str) -> None:
             raise
         except Exception as exc:  # pyroute2's NetlinkError
             code = getattr(exc, "code", None)
-            raise error_from_errno(code or errno.EIO, f"move {ifname} out of {sandbox}") \
-                from None
+            raise error_from_errno(code or errno.EIO, f"move {ifname} out of {sandbox}") from None
         finally:
             ipr.close()
     finally:

@@ -70,9 +70,11 @@ class NetworkDriver:
             raise DriverError("odpctl's overlay is IPv4 only: no AddressIPv6", bad_request=True)
         text = field(iface, "Address", str, required=False)
         if text is None:
-            raise DriverError("the endpoint has no IPv4 address: create the network with an "
-                              "IPAM driver that gives one (--ipam-driver odpctl)",
-                              bad_request=True)
+            raise DriverError(
+                "the endpoint has no IPv4 address: create the network with an "
+                "IPAM driver that gives one (--ipam-driver odpctl)",
+                bad_request=True,
+            )
         address = interface(text, "Interface Address")
         with self.state.lock:
             self.state.endpoints[eid] = {"network": nid, "address": str(address)}
@@ -101,16 +103,14 @@ class NetworkDriver:
         sandbox = field(body, "SandboxKey", str)
         field(body, "Options", dict, required=False)
         if not sandbox.startswith("/"):
-            raise DriverError(f"SandboxKey {sandbox!r} is not a namespace path",
-                              bad_request=True)
+            raise DriverError(f"SandboxKey {sandbox!r} is not a namespace path", bad_request=True)
         address = endpoint["address"]
         eid = str(body["EndpointID"])
         # The ID that holds the address in IPAM, so that the router's claim is its own.
         ident = self.ipam.holder(address.split("/")[0]) or f"docker:{eid}"
         # A name of the endpoint's own while the interface is ours: Docker renames it.
-        handed = f"{HANDED_PREFIX}{eid[:15 - len(HANDED_PREFIX)]}"
-        reply = self.router.request("attach", netns=sandbox, id=ident, ip=address,
-                                    ifname=handed)
+        handed = f"{HANDED_PREFIX}{eid[: 15 - len(HANDED_PREFIX)]}"
+        reply = self.router.request("attach", netns=sandbox, id=ident, ip=address, ifname=handed)
         if not isinstance(reply, dict):
             raise DriverError("the router's attach reply is not an object")
         try:
@@ -119,12 +119,18 @@ class NetworkDriver:
             self.router.request("detach", id=ident)  # nothing half-done
             raise DriverError(str(exc)) from None
         with self.state.lock:
-            endpoint.update(attached=ident, sandbox=sandbox, ifname=handed,
-                            mac=reply.get("mac"), port_no=reply.get("port_no"))
+            endpoint.update(
+                attached=ident,
+                sandbox=sandbox,
+                ifname=handed,
+                mac=reply.get("mac"),
+                port_no=reply.get("port_no"),
+            )
             self.state.save()
         answer: dict[str, Any] = {
             "InterfaceName": {"SrcName": handed, "DstPrefix": IFNAME_PREFIX},
-            "StaticRoutes": self._routes(address)}
+            "StaticRoutes": self._routes(address),
+        }
         if reply.get("gateway"):
             answer["Gateway"] = str(reply["gateway"]).split("/")[0]
         return answer

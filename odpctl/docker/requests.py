@@ -17,8 +17,9 @@ def field(body: dict[str, Any], key: str, kind: type, *, required: bool = True) 
             raise DriverError(f"{key} is missing", bad_request=True)
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise DriverError(f"{key} must be a {'JSON object' if kind is dict else kind.__name__}",
-                          bad_request=True)
+        raise DriverError(
+            f"{key} must be a {'JSON object' if kind is dict else kind.__name__}", bad_request=True
+        )
     return value
 
 

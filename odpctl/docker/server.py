@@ -33,11 +33,26 @@ DEFAULT_SOCKET = Path("/run/docker/plugins/odpctl.sock")
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 MAX_BODY = 1 << 20
 
-_NETWORK = ("GetCapabilities", "CreateNetwork", "DeleteNetwork", "CreateEndpoint",
-            "DeleteEndpoint", "EndpointOperInfo", "Join", "Leave", "DiscoverNew",
-            "DiscoverDelete")
-_IPAM = ("GetCapabilities", "GetDefaultAddressSpaces", "RequestPool", "ReleasePool",
-         "RequestAddress", "ReleaseAddress")
+_NETWORK = (
+    "GetCapabilities",
+    "CreateNetwork",
+    "DeleteNetwork",
+    "CreateEndpoint",
+    "DeleteEndpoint",
+    "EndpointOperInfo",
+    "Join",
+    "Leave",
+    "DiscoverNew",
+    "DiscoverDelete",
+)
+_IPAM = (
+    "GetCapabilities",
+    "GetDefaultAddressSpaces",
+    "RequestPool",
+    "ReleasePool",
+    "RequestAddress",
+    "ReleaseAddress",
+)
 
 Endpoint = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -48,7 +63,8 @@ def routes(control: Path, state: State) -> dict[str, Endpoint]:
     ipam = IpamDriver(router, state)
     network = NetworkDriver(router, state, ipam)
     table: dict[str, Endpoint] = {
-        "/Plugin.Activate": lambda _: {"Implements": ["NetworkDriver", "IpamDriver"]}}
+        "/Plugin.Activate": lambda _: {"Implements": ["NetworkDriver", "IpamDriver"]}
+    }
     table.update({f"/NetworkDriver.{name}": getattr(network, name) for name in _NETWORK})
     table.update({f"/IpamDriver.{name}": getattr(ipam, name) for name in _IPAM})
     return table
@@ -139,5 +155,8 @@ def _remove_stale(path: Path) -> None:
         return
     finally:
         probe.close()
-    raise OdpError(f"another driver answers on {path}", errno=errno.EADDRINUSE,
-                   hint="stop it first, or give this one another --socket")
+    raise OdpError(
+        f"another driver answers on {path}",
+        errno=errno.EADDRINUSE,
+        hint="stop it first, or give this one another --socket",
+    )

@@ -35,8 +35,7 @@ class State:
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"networks": self.networks, "endpoints": self.endpoints,
-                "addresses": self.addresses}
+        data = {"networks": self.networks, "endpoints": self.endpoints, "addresses": self.addresses}
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.path)  # never half a file

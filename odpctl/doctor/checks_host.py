@@ -12,15 +12,34 @@ def host_checks(f: Facts) -> list[Check]:
 
 def _firewall(f: Facts) -> list[Check]:
     if f.firewall_error:
-        return [warn("host", "firewall", "firewall", f"cannot read the rules: {f.firewall_error}",
-                     f"check by hand that TCP {MESH_PORT} and UDP {VXLAN_PORT} are allowed in")]
+        return [
+            warn(
+                "host",
+                "firewall",
+                "firewall",
+                f"cannot read the rules: {f.firewall_error}",
+                f"check by hand that TCP {MESH_PORT} and UDP {VXLAN_PORT} are allowed in",
+            )
+        ]
     if not f.firewall:
-        return [ok("host", "firewall", "firewall",
-                   f"no nftables or iptables rule drops TCP {MESH_PORT} or UDP {VXLAN_PORT}")]
-    return [problem("host", f"{r.proto} {r.port}", "firewall",
-                    f"{r.where} drops {r.proto.upper()} {r.port} coming in: {r.text}",
-                    f"{r.remove} (or accept {r.proto} dport {r.port} before it)")
-            for r in f.firewall]
+        return [
+            ok(
+                "host",
+                "firewall",
+                "firewall",
+                f"no nftables or iptables rule drops TCP {MESH_PORT} or UDP {VXLAN_PORT}",
+            )
+        ]
+    return [
+        problem(
+            "host",
+            f"{r.proto} {r.port}",
+            "firewall",
+            f"{r.where} drops {r.proto.upper()} {r.port} coming in: {r.text}",
+            f"{r.remove} (or accept {r.proto} dport {r.port} before it)",
+        )
+        for r in f.firewall
+    ]
 
 
 def _rp_filter(f: Facts) -> list[Check]:
@@ -29,14 +48,25 @@ def _rp_filter(f: Facts) -> list[Check]:
     for dev in sorted(set(f.routes.values())):
         value = max(int(default), int(f.sysctls.get(f"net/ipv4/conf/{dev}/rp_filter", "0")))
         if value == 1:
-            checks.append(warn(
-                "host", dev, "rp_filter",
-                f"strict reverse-path filtering on {dev} (the underlay to peers): tunnel "
-                "traffic arriving where the route back does not go is dropped",
-                f"sysctl -w net.ipv4.conf.{dev}.rp_filter=2 net.ipv4.conf.all.rp_filter=2"))
+            checks.append(
+                warn(
+                    "host",
+                    dev,
+                    "rp_filter",
+                    f"strict reverse-path filtering on {dev} (the underlay to peers): tunnel "
+                    "traffic arriving where the route back does not go is dropped",
+                    f"sysctl -w net.ipv4.conf.{dev}.rp_filter=2 net.ipv4.conf.all.rp_filter=2",
+                )
+            )
         else:
-            checks.append(ok("host", dev, "rp_filter",
-                             f"rp_filter {value} on {dev}: tunnel traffic is not filtered"))
+            checks.append(
+                ok(
+                    "host",
+                    dev,
+                    "rp_filter",
+                    f"rp_filter {value} on {dev}: tunnel traffic is not filtered",
+                )
+            )
     return checks
 
 
@@ -46,5 +76,9 @@ def _forwarding(f: Facts) -> Check:
         return ok("host", "ip_forward", "forwarding", "IP forwarding on")
     # The datapath switches container frames and the kernel sends VXLAN from
     # this host's own address: nothing is routed through the host.
-    return ok("host", "ip_forward", "forwarding",
-              "IP forwarding off: not needed, the datapath switches the containers' traffic")
+    return ok(
+        "host",
+        "ip_forward",
+        "forwarding",
+        "IP forwarding off: not needed, the datapath switches the containers' traffic",
+    )

@@ -31,9 +31,16 @@ def peer_checks(f: Facts) -> list[Check]:
             continue
         beats = fastdp.get("connections", {}).get(conn["peer"].replace(":", ""))
         if beats is None:
-            checks.append(warn("peer", subject, "udp", "no fast datapath on this connection: "
-                               f"{conn.get('reason') or 'the other end has none'}",
-                               "run odpctl router on both hosts with a datapath"))
+            checks.append(
+                warn(
+                    "peer",
+                    subject,
+                    "udp",
+                    "no fast datapath on this connection: "
+                    f"{conn.get('reason') or 'the other end has none'}",
+                    "run odpctl router on both hosts with a datapath",
+                )
+            )
             continue
         port = fastdp.get("udp_port", 6784)
         checks.append(_udp(f, subject, conn, beats, port))
@@ -56,53 +63,83 @@ def _host(conn: dict[str, Any]) -> str:
 def _tcp(subject: str, conn: dict[str, Any]) -> Check:
     address = conn.get("address")
     if conn.get("state") == "established":
-        return ok("peer", subject, "tcp", f"TCP {address} established ({conn.get('direction')}, "
-                  f"{conn.get('since', 0):g} s)")
+        return ok(
+            "peer",
+            subject,
+            "tcp",
+            f"TCP {address} established ({conn.get('direction')}, {conn.get('since', 0):g} s)",
+        )
     retry = conn.get("retry_in")
     again = f", retrying in {retry:g} s" if isinstance(retry, int | float) else ""
     why = conn.get("reason") or "no answer"
-    return problem("peer", subject, "tcp", f"TCP {address}: {conn.get('state')}{again} ({why})",
-                   f"check that odpctl router runs on {_host(conn)} and that TCP 6783 is "
-                   "allowed in on both hosts")
+    return problem(
+        "peer",
+        subject,
+        "tcp",
+        f"TCP {address}: {conn.get('state')}{again} ({why})",
+        f"check that odpctl router runs on {_host(conn)} and that TCP 6783 is "
+        "allowed in on both hosts",
+    )
 
 
 def _fresh(age: float | None, timeout: float) -> bool:
     return age is not None and age <= timeout
 
 
-def _udp(f: Facts, subject: str, conn: dict[str, Any], beats: dict[str, Any],
-         port: int) -> Check:
+def _udp(f: Facts, subject: str, conn: dict[str, Any], beats: dict[str, Any], port: int) -> Check:
     timeout = float(beats.get("timeout", 3.5))
     last_ack = beats.get("last_ack", {})
     there = _fresh(last_ack.get("small"), timeout) or _fresh(last_ack.get("full"), timeout)
     here = _fresh(beats.get("last_received"), timeout)
     name, host = conn.get("nickname") or conn["peer"], _host(conn)
     rtt = beats.get("rtt_ms")
-    evidence = (f"to {name}: {beats.get('acks', 0)} of {beats.get('heartbeats_sent', 0)} "
-                f"heartbeats acknowledged; from {name}: {beats.get('heartbeats_received', 0)} "
-                f"received" + (f"; round trip {rtt:g} ms" if rtt is not None else ""))
+    evidence = (
+        f"to {name}: {beats.get('acks', 0)} of {beats.get('heartbeats_sent', 0)} "
+        f"heartbeats acknowledged; from {name}: {beats.get('heartbeats_received', 0)} "
+        f"received" + (f"; round trip {rtt:g} ms" if rtt is not None else "")
+    )
     if there and here:
         return ok("peer", subject, "udp", f"UDP {port} passes both ways ({evidence})")
     if beats.get("heartbeats_sent", 0) < EARLY:
-        return warn("peer", subject, "udp", f"too early to tell ({evidence})",
-                    "run odpctl doctor again in a few seconds")
+        return warn(
+            "peer",
+            subject,
+            "udp",
+            f"too early to tell ({evidence})",
+            "run odpctl doctor again in a few seconds",
+        )
     local = [r for r in f.firewall if r.proto == "udp" and r.port == port]
     if not there and not here:
-        return problem("peer", subject, "udp",
-                       f"UDP {port} blocked both ways between here and {name} ({host}): "
-                       f"{evidence}; traffic takes the slow userspace fallback",
-                       f"allow UDP {port} in on both hosts and on the way (nft/iptables)")
+        return problem(
+            "peer",
+            subject,
+            "udp",
+            f"UDP {port} blocked both ways between here and {name} ({host}): "
+            f"{evidence}; traffic takes the slow userspace fallback",
+            f"allow UDP {port} in on both hosts and on the way (nft/iptables)",
+        )
     if not there:
-        return problem("peer", subject, "udp",
-                       f"UDP {port} from here to {name} ({host}) does not get through: "
-                       f"{evidence}; traffic takes the slow userspace fallback",
-                       f"allow UDP {port} in on {name} ({host}), e.g. `nft insert rule inet "
-                       f"filter input udp dport {port} accept`, and on the way")
-    fix = (f"delete the rule that drops it here: {local[0].remove}" if local
-           else f"allow UDP {port} in on this host and on the way from {name}")
-    return problem("peer", subject, "udp",
-                   f"UDP {port} from {name} ({host}) to here does not get through: {evidence}",
-                   fix)
+        return problem(
+            "peer",
+            subject,
+            "udp",
+            f"UDP {port} from here to {name} ({host}) does not get through: "
+            f"{evidence}; traffic takes the slow userspace fallback",
+            f"allow UDP {port} in on {name} ({host}), e.g. `nft insert rule inet "
+            f"filter input udp dport {port} accept`, and on the way",
+        )
+    fix = (
+        f"delete the rule that drops it here: {local[0].remove}"
+        if local
+        else f"allow UDP {port} in on this host and on the way from {name}"
+    )
+    return problem(
+        "peer",
+        subject,
+        "udp",
+        f"UDP {port} from {name} ({host}) to here does not get through: {evidence}",
+        fix,
+    )
 
 
 def _mtu(f: Facts, subject: str, beats: dict[str, Any], mtu: int) -> list[Check]:
@@ -113,22 +150,38 @@ def _mtu(f: Facts, subject: str, beats: dict[str, Any], mtu: int) -> list[Check]
     dev = f.routes.get(ip)
     link = f.links.get(dev) if dev else None
     if link is not None and link.mtu - VXLAN_OVERHEAD < mtu:
-        checks.append(problem(
-            "peer", subject, "mtu",
-            f"the underlay {dev} (MTU {link.mtu}) carries {link.mtu - VXLAN_OVERHEAD} bytes "
-            f"of VXLAN payload, less than the overlay MTU {mtu}",
-            f"start the router with --mtu {link.mtu - VXLAN_OVERHEAD}, or raise {dev}'s MTU "
-            f"to {mtu + VXLAN_OVERHEAD}"))
+        checks.append(
+            problem(
+                "peer",
+                subject,
+                "mtu",
+                f"the underlay {dev} (MTU {link.mtu}) carries {link.mtu - VXLAN_OVERHEAD} bytes "
+                f"of VXLAN payload, less than the overlay MTU {mtu}",
+                f"start the router with --mtu {link.mtu - VXLAN_OVERHEAD}, or raise {dev}'s MTU "
+                f"to {mtu + VXLAN_OVERHEAD}",
+            )
+        )
     if _fresh(last_ack.get("full"), timeout):
-        checks.append(ok("peer", subject, "mtu",
-                         f"full-size heartbeats ({mtu} bytes of overlay MTU) cross to {ip}"))
+        checks.append(
+            ok(
+                "peer",
+                subject,
+                "mtu",
+                f"full-size heartbeats ({mtu} bytes of overlay MTU) cross to {ip}",
+            )
+        )
     elif _fresh(last_ack.get("small"), timeout):
-        checks.append(problem(
-            "peer", subject, "mtu",
-            f"the path MTU to {ip} is below overlay MTU {mtu} + {VXLAN_OVERHEAD}: full-size "
-            "heartbeats are lost, small ones cross",
-            f"lower the overlay MTU (odpctl router start --mtu), or raise the path's MTU to "
-            f"{mtu + VXLAN_OVERHEAD}"))
+        checks.append(
+            problem(
+                "peer",
+                subject,
+                "mtu",
+                f"the path MTU to {ip} is below overlay MTU {mtu} + {VXLAN_OVERHEAD}: full-size "
+                "heartbeats are lost, small ones cross",
+                f"lower the overlay MTU (odpctl router start --mtu), or raise the path's MTU to "
+                f"{mtu + VXLAN_OVERHEAD}",
+            )
+        )
     return checks
 
 
@@ -148,6 +201,11 @@ def _clock(subject: str, beats: dict[str, Any]) -> Check:
         return ok("peer", subject, "clock", "skew unknown: no acknowledgement with a clock yet")
     skew = f"its clock is {round(offset * 1000):+d} ms from ours"
     if abs(offset) > CLOCK_SKEW_WARN:
-        return warn("peer", subject, "clock", skew,
-                    "synchronise the clocks (NTP: chrony or systemd-timesyncd)")
+        return warn(
+            "peer",
+            subject,
+            "clock",
+            skew,
+            "synchronise the clocks (NTP: chrony or systemd-timesyncd)",
+        )
     return ok("peer", subject, "clock", skew)

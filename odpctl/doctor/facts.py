@@ -64,8 +64,11 @@ class Facts:
 
     def peer_ips(self) -> set[str]:
         router = self.router or {}
-        return {c["address"].rpartition(":")[0] for c in router.get("connections", [])
-                if c.get("address")}
+        return {
+            c["address"].rpartition(":")[0]
+            for c in router.get("connections", [])
+            if c.get("address")
+        }
 
 
 def gather(netns: str | None, control: Path, datapath: str | None, interval: float) -> Facts:
@@ -77,7 +80,8 @@ def gather(netns: str | None, control: Path, datapath: str | None, interval: flo
         _links(facts)
         _sysctls(facts)
         facts.firewall, facts.firewall_error = rules_dropping(
-            {"tcp": (MESH_PORT,), "udp": (VXLAN_PORT,)})
+            {"tcp": (MESH_PORT,), "udp": (VXLAN_PORT,)}
+        )
     return facts
 
 
@@ -108,8 +112,15 @@ def _datapath(facts: Facts, spec: str | None, interval: float) -> None:
             time.sleep(interval)
             second = dpif.get_datapath(name)
             kind = "kernel" if dpif.endpoint.kind == "kernel" else "userspace"
-            facts.datapath = DatapathFacts(kind, dpif.endpoint.describe(), name, first, second,
-                                           interval, dpif.list_vports(name))
+            facts.datapath = DatapathFacts(
+                kind,
+                dpif.endpoint.describe(),
+                name,
+                first,
+                second,
+                interval,
+                dpif.list_vports(name),
+            )
     except OdpError as exc:
         facts.datapath_error = str(exc)
 
@@ -123,9 +134,13 @@ def _links(facts: Facts) -> None:
             name = msg.get("IFLA_IFNAME")
             carrier = msg.get("IFLA_CARRIER")
             facts.links[name] = Link(
-                name, msg["index"], msg.get(("IFLA_LINKINFO", "IFLA_INFO_KIND")),
-                msg.get("IFLA_MTU"), msg.get("IFLA_OPERSTATE") or "UNKNOWN",
-                None if carrier is None else bool(carrier))
+                name,
+                msg["index"],
+                msg.get(("IFLA_LINKINFO", "IFLA_INFO_KIND")),
+                msg.get("IFLA_MTU"),
+                msg.get("IFLA_OPERSTATE") or "UNKNOWN",
+                None if carrier is None else bool(carrier),
+            )
         by_index = {link.index: link.name for link in facts.links.values()}
         for ip in facts.peer_ips():
             try:

@@ -33,8 +33,9 @@ def rules_dropping(ports: dict[str, tuple[int, ...]]) -> tuple[list[BlockingRule
     """Rules dropping ``ports`` ({"udp": (6784,), "tcp": (6783,)}), and why none could be read."""
     if shutil.which("nft"):
         try:
-            done = subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True,
-                                  text=True, timeout=10)
+            done = subprocess.run(
+                ["nft", "-j", "list", "ruleset"], capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return [], f"nft failed: {exc}"
         if done.returncode != 0:
@@ -49,11 +50,15 @@ def rules_dropping(ports: dict[str, tuple[int, ...]]) -> tuple[list[BlockingRule
     return [], "neither nft nor iptables-save is installed"
 
 
-def nft_rules_dropping(ruleset: dict[str, Any],
-                       ports: dict[str, tuple[int, ...]]) -> list[BlockingRule]:
+def nft_rules_dropping(
+    ruleset: dict[str, Any], ports: dict[str, tuple[int, ...]]
+) -> list[BlockingRule]:
     items = ruleset.get("nftables", [])
-    hooked = {(c["family"], c["table"], c["name"]) for item in items
-              if (c := item.get("chain")) and c.get("hook") in _HOOKS}
+    hooked = {
+        (c["family"], c["table"], c["name"])
+        for item in items
+        if (c := item.get("chain")) and c.get("hook") in _HOOKS
+    }
     found = []
     for item in items:
         rule = item.get("rule")
@@ -65,12 +70,20 @@ def nft_rules_dropping(ruleset: dict[str, Any],
             continue
         for proto, port, shown in _dport_matches(exprs):
             if port in ports.get(proto, ()):
-                where = (f"table {rule['family']} {rule['table']} chain {rule['chain']} "
-                         f"handle {rule['handle']}")
-                found.append(BlockingRule(
-                    proto, port, where, f"{proto} dport {shown} {verdict}",
-                    f"nft delete rule {rule['family']} {rule['table']} {rule['chain']} "
-                    f"handle {rule['handle']}"))
+                where = (
+                    f"table {rule['family']} {rule['table']} chain {rule['chain']} "
+                    f"handle {rule['handle']}"
+                )
+                found.append(
+                    BlockingRule(
+                        proto,
+                        port,
+                        where,
+                        f"{proto} dport {shown} {verdict}",
+                        f"nft delete rule {rule['family']} {rule['table']} {rule['chain']} "
+                        f"handle {rule['handle']}",
+                    )
+                )
     return found
 
 
@@ -126,8 +139,11 @@ def iptables_rules_dropping(saved: str, ports: dict[str, tuple[int, ...]]) -> li
             continue
         for port in ports.get(proto[1], ()):
             if _ipt_port_in(dport[1], port):
-                found.append(BlockingRule(proto[1], port, f"iptables chain {m[1]}", line,
-                                          f"iptables -D {m[1]} {spec}"))
+                found.append(
+                    BlockingRule(
+                        proto[1], port, f"iptables chain {m[1]}", line, f"iptables -D {m[1]} {spec}"
+                    )
+                )
     return found
 
 

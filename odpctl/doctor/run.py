@@ -15,8 +15,9 @@ from .report import Report
 CHECKS = (datapath_checks, router_checks, peer_checks, port_checks, host_checks)
 
 
-def diagnose(netns: str | None, control: Path, datapath: str | None = None,
-             interval: float = 1.0) -> tuple[Report, Facts]:
+def diagnose(
+    netns: str | None, control: Path, datapath: str | None = None, interval: float = 1.0
+) -> tuple[Report, Facts]:
     """The report on this host (namespace ``netns``); raises `OdpError` if it cannot look."""
     facts = gather(netns, control, datapath, interval)
     return Report([c for check in CHECKS for c in check(facts)]), facts

@@ -76,8 +76,9 @@ class _Delta:
 
     __slots__ = ("allocator", "claims", "tokens", "victims")
 
-    def __init__(self, allocator: Allocator, tokens: set[int], victims: set[PeerName],
-                 claims: set[PeerName]) -> None:
+    def __init__(
+        self, allocator: Allocator, tokens: set[int], victims: set[PeerName], claims: set[PeerName]
+    ) -> None:
         self.allocator = allocator
         self.tokens = tokens
         self.victims = victims
@@ -89,8 +90,12 @@ class _Delta:
     def merge(self, other: GossipData) -> GossipData:
         if not isinstance(other, _Delta):
             return other  # the whole state: it holds everything a delta would
-        return _Delta(self.allocator, self.tokens | other.tokens,
-                      self.victims | other.victims, self.claims | other.claims)
+        return _Delta(
+            self.allocator,
+            self.tokens | other.tokens,
+            self.victims | other.victims,
+            self.claims | other.claims,
+        )
 
 
 class Allocator:
@@ -103,13 +108,21 @@ class Allocator:
         self.space = Space()
         self.store = store
         boot = config.bootstrap
-        self.paxos: Paxos | None = (Paxos(self.ourself, boot.peers)
-                                    if boot.mode == "consensus" else None)
+        self.paxos: Paxos | None = (
+            Paxos(self.ourself, boot.peers) if boot.mode == "consensus" else None
+        )
         self.refusals: dict[PeerName, str] = {}
         self.nicknames: dict[PeerName, str] = {}
-        self.counters = {"allocated": 0, "released": 0, "space_asked": 0, "space_given": 0,
-                         "gossip_sent": 0, "gossip_bytes": 0, "gossip_received": 0,
-                         "delta_bytes_received": 0}
+        self.counters = {
+            "allocated": 0,
+            "released": 0,
+            "space_asked": 0,
+            "space_given": 0,
+            "gossip_sent": 0,
+            "gossip_bytes": 0,
+            "gossip_received": 0,
+            "delta_bytes_received": 0,
+        }
         self._changed = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter and a donor's choice, not secrets
         self._asked_at = -1e9
@@ -227,8 +240,7 @@ class Allocator:
         return self._count(pack(body))
 
     def encode_delta(self, delta: _Delta) -> bytes:
-        body: dict[str, Any] = {"v": 1, "range": [self.cidr.start, self.cidr.end],
-                                "delta": True}
+        body: dict[str, Any] = {"v": 1, "range": [self.cidr.start, self.cidr.end], "delta": True}
         if self.ring.made and (delta.tokens or delta.victims):
             body["ring"] = self.ring.encode_partial(delta.tokens, delta.victims)
         if self.paxos is not None and delta.claims:
@@ -299,8 +311,11 @@ class Allocator:
                 self._announce()
             ask = body.get("ask")
             if ask is not None:
-                if (not isinstance(ask, list) or len(ask) != 2
-                        or not all(isinstance(x, int) for x in ask)):
+                if (
+                    not isinstance(ask, list)
+                    or len(ask) != 2
+                    or not all(isinstance(x, int) for x in ask)
+                ):
                     raise UsageError(f"bad window {ask!r}")
                 self._give_space(src, ask[0], ask[1])
         except OdpError as exc:
@@ -317,10 +332,17 @@ class Allocator:
                 self.counters["delta_bytes_received"] += len(payload)
             if body.get("range") != [self.cidr.start, self.cidr.end]:
                 other = body.get("range")
-                where = (describe(*other) if isinstance(other, list) and len(other) == 2
-                         and all(isinstance(x, int) for x in other) else repr(other))
-                raise Refused(f"it allocates from {where}, we from {self.cidr}",
-                              hint="give every router the same --ipalloc-range")
+                where = (
+                    describe(*other)
+                    if isinstance(other, list)
+                    and len(other) == 2
+                    and all(isinstance(x, int) for x in other)
+                    else repr(other)
+                )
+                raise Refused(
+                    f"it allocates from {where}, we from {self.cidr}",
+                    hint="give every router the same --ipalloc-range",
+                )
             changed = False
             if self.ring.made and "ring" not in body and body.get("delta") is not True:
                 # A peer still bootstrapping that we can help: it gets the ring.
@@ -335,9 +357,11 @@ class Allocator:
             if "paxos" in body and self.paxos is not None and not self.ring.made:
                 n = body.get("n")
                 if n != self.paxos.quorum_of:
-                    raise Refused(f"it bootstraps with consensus={n}, we with "
-                                  f"consensus={self.paxos.quorum_of}",
-                                  hint="give every router the same --ipalloc-init")
+                    raise Refused(
+                        f"it bootstraps with consensus={n}, we with "
+                        f"consensus={self.paxos.quorum_of}",
+                        hint="give every router the same --ipalloc-init",
+                    )
                 if self.paxos.merge(decode_claims(body["paxos"])):
                     self._after_paxos_change()
                     changed = True
@@ -400,8 +424,13 @@ class Allocator:
         for a, b in self._split_by_entry(*given):
             self.ring.grant(a, b, self.ourself, to)
         self.counters["space_given"] += 1
-        log.info("IPAM: gave %s-%s (%d addresses) to %s", format_ip(given[0]),
-                 format_ip(given[1] - 1), given[1] - given[0], format_peer_name(to))
+        log.info(
+            "IPAM: gave %s-%s (%d addresses) to %s",
+            format_ip(given[0]),
+            format_ip(given[1] - 1),
+            given[1] - given[0],
+            format_peer_name(to),
+        )
         self._ring_changed()
         self._unicast_state(to)
         self._announce()
@@ -439,8 +468,9 @@ class Allocator:
     @staticmethod
     def check_id(ident: Any) -> str:
         if not isinstance(ident, str) or not _ID.fullmatch(ident):
-            raise UsageError(f"invalid container ID {ident!r}: 1 to 256 printable characters, "
-                             "no spaces")
+            raise UsageError(
+                f"invalid container ID {ident!r}: 1 to 256 printable characters, no spaces"
+            )
         return ident
 
     def prefixlen(self, subnet: Cidr | None = None) -> int:
@@ -482,9 +512,10 @@ class Allocator:
             if holder is not None:
                 raise AddressInUse(f"{format_ip(addr)} is in use by container {holder}")
             if self.space.by_id.get(ident) is not None:
-                raise AddressInUse(f"container {ident} already has "
-                                   f"{format_ip(self.space.by_id[ident])}",
-                                   hint="release it first")
+                raise AddressInUse(
+                    f"container {ident} already has {format_ip(self.space.by_id[ident])}",
+                    hint="release it first",
+                )
             if self.ring.made:
                 owner = self.ring.owner(addr)
                 if owner == self.ourself:
@@ -493,7 +524,8 @@ class Allocator:
                 assert owner is not None
                 raise AddressInUse(
                     f"{format_ip(addr)} belongs to peer {self.describe_peer(owner)}",
-                    hint="claim it on that peer's router, or let IPAM choose")
+                    hint="claim it on that peer's router, or let IPAM choose",
+                )
             await self._wait(deadline, None)
 
     def release(self, ident: str) -> int | None:
@@ -517,10 +549,11 @@ class Allocator:
         if remaining <= 0:
             _state, message = self.state()
             if not self.ring.made:
-                raise NotReady(f"IPAM is not ready: {message}",
-                               hint=self._not_ready_hint())
-            raise NoSpace(f"no free address in {subnet or self.cidr} on this peer, and no "
-                          "live peer gave any", hint="see `odpctl ipam status`")
+                raise NotReady(f"IPAM is not ready: {message}", hint=self._not_ready_hint())
+            raise NoSpace(
+                f"no free address in {subnet or self.cidr} on this peer, and no live peer gave any",
+                hint="see `odpctl ipam status`",
+            )
         self._changed.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
@@ -542,22 +575,27 @@ class Allocator:
         try:
             return parse_peer_name(text)
         except UsageError:
-            raise NotFoundError(f"no peer named {text!r} is known",
-                                hint="see `odpctl ipam status`") from None
+            raise NotFoundError(
+                f"no peer named {text!r} is known", hint="see `odpctl ipam status`"
+            ) from None
 
     async def rmpeer(self, text: str) -> dict[str, Any]:
         """Take over the ranges of a dead peer, unless it lives or another is taking them."""
         victim = self.resolve(text)
         who = self.describe_peer(victim)
         if victim == self.ourself:
-            raise Refused("a peer cannot remove itself",
-                          hint="stop the router with --shutdown to hand its ranges over")
+            raise Refused(
+                "a peer cannot remove itself",
+                hint="stop the router with --shutdown to hand its ranges over",
+            )
         if not self.ring.made:
             raise NotReady(f"IPAM is not ready: {self.state()[1]}")
         alive = self.node.routes.reachable()
         if victim in alive or victim in self._seen_by_live(alive):
-            raise Refused(f"peer {who} is alive (reachable in the mesh): it keeps its ranges",
-                          hint="stop its router with --shutdown, or rmpeer it once it is gone")
+            raise Refused(
+                f"peer {who} is alive (reachable in the mesh): it keeps its ranges",
+                hint="stop its router with --shutdown, or rmpeer it once it is gone",
+            )
         lease = self.ring.removals.get(victim)
         if lease is not None and lease.taker != self.ourself and lease.taker in alive:
             verb = "took" if lease.done else "is taking"
@@ -579,8 +617,11 @@ class Allocator:
         self._ring_changed()
         self._announce()
         log.info("IPAM: took over %d address(es) of %s", moved, who)
-        return {"peer": format_peer_name(victim), "nickname": self.nicknames.get(victim),
-                "addresses": moved}
+        return {
+            "peer": format_peer_name(victim),
+            "nickname": self.nicknames.get(victim),
+            "addresses": moved,
+        }
 
     def _seen_by_live(self, alive: set[PeerName]) -> set[PeerName]:
         """Peers a live peer still holds an established connection to."""
@@ -600,8 +641,10 @@ class Allocator:
             return {"to": None, "addresses": 0}
         alive = sorted(self.node.routes.reachable() - {self.ourself})
         if not alive:
-            raise Refused(f"no live peer to hand {owned} address(es) to",
-                          hint="stop without --shutdown, and rmpeer this peer from another later")
+            raise Refused(
+                f"no live peer to hand {owned} address(es) to",
+                hint="stop without --shutdown, and rmpeer this peer from another later",
+            )
         to = alive[0]
         moved = self.ring.transfer(self.ourself, to)
         self.space = Space()
@@ -612,8 +655,7 @@ class Allocator:
         if self.store is not None:
             self.store.forget()
         log.info("IPAM: handed %d address(es) to %s", moved, self.describe_peer(to))
-        return {"to": format_peer_name(to), "nickname": self.nicknames.get(to),
-                "addresses": moved}
+        return {"to": format_peer_name(to), "nickname": self.nicknames.get(to), "addresses": moved}
 
     # --- status ----------------------------------------------------------------------------
 
@@ -631,10 +673,14 @@ class Allocator:
     def state(self) -> tuple[str, str]:
         if not self.ring.made:
             if self.paxos is None:
-                return IDLE, ("idle: waiting for a peer's ring"
-                              if self.config.bootstrap.mode == "observer" else IDLE)
-            return AWAITING, (f"awaiting consensus ({self.paxos.heard()} of "
-                              f"{self.paxos.quorum_of} peers heard)")
+                return IDLE, (
+                    "idle: waiting for a peer's ring"
+                    if self.config.bootstrap.mode == "observer"
+                    else IDLE
+                )
+            return AWAITING, (
+                f"awaiting consensus ({self.paxos.heard()} of {self.paxos.quorum_of} peers heard)"
+            )
         self._report_free()
         alive = self.node.routes.reachable()
         free = self.ring.free_counts()
@@ -650,21 +696,43 @@ class Allocator:
         free = self.ring.free_counts()
         peers = []
         for peer in sorted(set(owned) | (alive if self.ring.made else set())):
-            peers.append({"name": format_peer_name(peer), "nickname": self.nicknames.get(peer),
-                          "owned": owned.get(peer, 0), "free": free.get(peer, 0),
-                          "reachable": peer in alive, "self": peer == self.ourself})
+            peers.append(
+                {
+                    "name": format_peer_name(peer),
+                    "nickname": self.nicknames.get(peer),
+                    "owned": owned.get(peer, 0),
+                    "free": free.get(peer, 0),
+                    "reachable": peer in alive,
+                    "self": peer == self.ourself,
+                }
+            )
         return {
-            "state": state, "message": message, "range": str(self.cidr),
-            "size": self.cidr.size, "bootstrap": str(self.config.bootstrap),
-            "peers": peers, "allocated": len(self.space),
+            "state": state,
+            "message": message,
+            "range": str(self.cidr),
+            "size": self.cidr.size,
+            "bootstrap": str(self.config.bootstrap),
+            "peers": peers,
+            "allocated": len(self.space),
             # Ours, in a range the ring gives another peer now (this peer was removed
             # with rmpeer while it lived): those addresses may be handed out twice.
-            "foreign": sorted(format_ip(a) for a in self.space.by_addr
-                              if self.ring.made and self.ring.owner(a) != self.ourself),
-            "refused": [{"peer": self.describe_peer(p), "reason": r}
-                        for p, r in sorted(self.refusals.items())],
-            "removals": [{"peer": self.describe_peer(v), "taker": self.describe_peer(r.taker),
-                          "done": r.done} for v, r in sorted(self.ring.removals.items())],
+            "foreign": sorted(
+                format_ip(a)
+                for a in self.space.by_addr
+                if self.ring.made and self.ring.owner(a) != self.ourself
+            ),
+            "refused": [
+                {"peer": self.describe_peer(p), "reason": r}
+                for p, r in sorted(self.refusals.items())
+            ],
+            "removals": [
+                {
+                    "peer": self.describe_peer(v),
+                    "taker": self.describe_peer(r.taker),
+                    "done": r.done,
+                }
+                for v, r in sorted(self.ring.removals.items())
+            ],
             "counters": dict(self.counters),
         }
 

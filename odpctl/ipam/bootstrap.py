@@ -41,8 +41,9 @@ class Bootstrap:
             return cls("seed", len(seeds), seeds)
         if mode == "observer" and not eq:
             return cls("observer", 0)
-        raise UsageError(f"--ipalloc-init {text}: expected consensus[=N], seed=NAME,... "
-                         "or observer")
+        raise UsageError(
+            f"--ipalloc-init {text}: expected consensus[=N], seed=NAME,... or observer"
+        )
 
     def __str__(self) -> str:
         if self.mode == "consensus":

@@ -45,8 +45,11 @@ class Entry:
     free: int
 
     def bumped(self, **changes: int) -> Entry:
-        return Entry(self.version + 1, PeerName(changes.get("peer", self.peer)),
-                     changes.get("free", self.free))
+        return Entry(
+            self.version + 1,
+            PeerName(changes.get("peer", self.peer)),
+            changes.get("free", self.free),
+        )
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -128,11 +131,15 @@ class Ring:
     def peers(self) -> set[PeerName]:
         return {entry.peer for entry in self.entries.values()}
 
-    def choose_donor(self, ourself: PeerName, alive: set[PeerName],
-                     rng: random.Random) -> PeerName | None:
+    def choose_donor(
+        self, ourself: PeerName, alive: set[PeerName], rng: random.Random
+    ) -> PeerName | None:
         """A live peer to ask for space, drawn with weights its free counts."""
-        counts = [(peer, free) for peer, free in sorted(self.free_counts().items())
-                  if peer != ourself and peer in alive and free > 0]
+        counts = [
+            (peer, free)
+            for peer, free in sorted(self.free_counts().items())
+            if peer != ourself and peer in alive and free > 0
+        ]
         if not counts:
             return None
         chosen: PeerName = rng.choices([p for p, _ in counts], weights=[w for _, w in counts])[0]
@@ -215,17 +222,23 @@ class Ring:
     def check_compatible(self, other: Ring, who: str) -> None:
         """Refuse a ring we must never merge, saying why."""
         if (other.start, other.end) != (self.start, self.end):
-            raise Refused(f"{who} allocates from {describe(other.start, other.end)}, "
-                          f"we from {describe(self.start, self.end)}",
-                          hint="give every router the same --ipalloc-range")
+            raise Refused(
+                f"{who} allocates from {describe(other.start, other.end)}, "
+                f"we from {describe(self.start, self.end)}",
+                hint="give every router the same --ipalloc-range",
+            )
         if self.made and other.partial and other.digest != seeds_digest(self.seeds):
-            raise Refused(f"{who}'s ring was made for other peers than ours "
-                          f"({_names(self.seeds)}): two clusters bootstrapped apart",
-                          hint="give every router the same --ipalloc-init, or reset one side")
+            raise Refused(
+                f"{who}'s ring was made for other peers than ours "
+                f"({_names(self.seeds)}): two clusters bootstrapped apart",
+                hint="give every router the same --ipalloc-init, or reset one side",
+            )
         if self.made and other.made and other.seeds != self.seeds:
-            raise Refused(f"{who}'s ring was made for peers {_names(other.seeds)}, ours for "
-                          f"{_names(self.seeds)}: two clusters bootstrapped apart",
-                          hint="give every router the same --ipalloc-init, or reset one side")
+            raise Refused(
+                f"{who}'s ring was made for peers {_names(other.seeds)}, ours for "
+                f"{_names(self.seeds)}: two clusters bootstrapped apart",
+                hint="give every router the same --ipalloc-init, or reset one side",
+            )
 
     def merge(self, other: Ring) -> bool:
         """Merge ``other`` in (it must be compatible); whether anything changed."""
@@ -261,17 +274,22 @@ class Ring:
     def encode(self) -> dict[str, Any]:
         return self._encode(self.tokens, sorted(self.removals))
 
-    def encode_partial(self, tokens: Iterable[int], victims: Iterable[PeerName]
-                       ) -> dict[str, Any]:
+    def encode_partial(self, tokens: Iterable[int], victims: Iterable[PeerName]) -> dict[str, Any]:
         """These entries and removals only, and the seeds by their digest: a delta."""
-        return {**self._encode(sorted(tokens), sorted(victims)), "seeds": [],
-                "partial": True, "digest": seeds_digest(self.seeds)}
+        return {
+            **self._encode(sorted(tokens), sorted(victims)),
+            "seeds": [],
+            "partial": True,
+            "digest": seeds_digest(self.seeds),
+        }
 
     def _encode(self, tokens: Iterable[int], victims: Iterable[PeerName]) -> dict[str, Any]:
         entries = [(t, self.entries[t]) for t in tokens]
         removals = [(v, self.removals[v]) for v in victims]
         return {
-            "start": self.start, "end": self.end, "seeds": list(self.seeds),
+            "start": self.start,
+            "end": self.end,
+            "seeds": list(self.seeds),
             "entries": [[t, e.peer, e.version, e.free] for t, e in entries],
             "removals": [[v, r.counter, r.taker, r.done] for v, r in removals],
         }
@@ -292,7 +310,8 @@ class Ring:
             for item in _list(data["removals"]):
                 victim, counter, taker, done = _list(item, 4)
                 ring.removals[PeerName(_int(victim))] = Removal(
-                    _int(counter), PeerName(_int(taker)), bool(done))
+                    _int(counter), PeerName(_int(taker)), bool(done)
+                )
             ring.partial = data.get("partial") is True
             if ring.partial:
                 ring.digest = _int(data.get("digest"))

@@ -175,8 +175,10 @@ class Connection:
     @property
     def alive(self) -> bool:
         """Whether the peer is heard from (its heartbeats, or anything, pass)."""
-        return (self.state in (ConnState.CONNECTED, ConnState.ESTABLISHED)
-                and time.monotonic() - self.last_received <= self.heartbeat_timeout)
+        return (
+            self.state in (ConnState.CONNECTED, ConnState.ESTABLISHED)
+            and time.monotonic() - self.last_received <= self.heartbeat_timeout
+        )
 
     def describe(self) -> str:
         """``->[10.0.0.2:6783|02:..(host2)]`` for logs, as mesh writes it."""
@@ -238,8 +240,12 @@ class Connection:
 
         async with asyncio.timeout(self.config.handshake_timeout):
             result = await handshake(
-                self._reader, self._writer, self._hello, self._handshake_config,
-                outbound=self.outbound, vet=vet,
+                self._reader,
+                self._writer,
+                self._hello,
+                self._handshake_config,
+                outbound=self.outbound,
+                vet=vet,
             )
         self.remote = result.remote
         self.version = result.version

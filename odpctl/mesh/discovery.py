@@ -229,7 +229,8 @@ class ConnectionMaker:
 
     def _backoff(self, target: Target) -> None:
         target.interval = (
-            self.initial_interval if target.interval <= 0
+            self.initial_interval
+            if target.interval <= 0
             else min(target.interval * 2, self.max_interval)
         )
         # jitter, not a secret
@@ -342,16 +343,19 @@ class ConnectionMaker:
         now = time.monotonic()
         out = []
         for address, t in sorted(self.targets.items()):
-            out.append({
-                "address": address,
-                "direct": t.direct,
-                "state": t.state.value,
-                "peer": format_peer_name(t.peer) if t.peer is not None else None,
-                "attempts": t.attempts,
-                "last_error": t.last_error,
-                "retry_in": (
-                    round(max(t.try_after - now, 0.0), 1)
-                    if t.state in (TargetState.FAILED, TargetState.WAITING) else None
-                ),
-            })
+            out.append(
+                {
+                    "address": address,
+                    "direct": t.direct,
+                    "state": t.state.value,
+                    "peer": format_peer_name(t.peer) if t.peer is not None else None,
+                    "attempts": t.attempts,
+                    "last_error": t.last_error,
+                    "retry_in": (
+                        round(max(t.try_after - now, 0.0), 1)
+                        if t.state in (TargetState.FAILED, TargetState.WAITING)
+                        else None
+                    ),
+                }
+            )
         return out

@@ -171,8 +171,12 @@ class GossipChannel:
             self._relay_unicast(msg)
         except NoRouteError as exc:
             # Routes are in flux; the sender's subsystem retries if it cares.
-            log.debug("[gossip %s] dropping unicast from %s: %s",
-                      self.name, format_peer_name(msg.src), exc)
+            log.debug(
+                "[gossip %s] dropping unicast from %s: %s",
+                self.name,
+                format_peer_name(msg.src),
+                exc,
+            )
 
     def deliver_broadcast(self, msg: Broadcast) -> None:
         if msg.src == self.host.name:

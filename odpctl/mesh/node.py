@@ -148,8 +148,16 @@ class MeshNode:
         self._running = False
         self.started = time.monotonic()
         self.counters: dict[str, int] = dict.fromkeys(
-            ("bytes_sent", "bytes_received", "messages_sent", "messages_received",
-             "accepted", "rate_limited", "refused", "protocol_errors"),
+            (
+                "bytes_sent",
+                "bytes_received",
+                "messages_sent",
+                "messages_received",
+                "accepted",
+                "rate_limited",
+                "refused",
+                "protocol_errors",
+            ),
             0,
         )
         self._conn_config = ConnectionConfig(
@@ -195,8 +203,11 @@ class MeshNode:
         if self.config.listen_port is not None:
             try:
                 self._server = await asyncio.start_server(
-                    self._accept, self.config.listen_host, self.config.listen_port,
-                    reuse_address=True, backlog=256,
+                    self._accept,
+                    self.config.listen_host,
+                    self.config.listen_port,
+                    reuse_address=True,
+                    backlog=256,
                 )
             except OSError as exc:
                 where = format_address(self.config.listen_host, self.config.listen_port)
@@ -207,9 +218,14 @@ class MeshNode:
                 ) from None
             self.listen_port = int(self._server.sockets[0].getsockname()[1])
         self._running = True
-        log.info("mesh peer %s, short ID %d, UID %d; listening on %s; encryption %s",
-                 self, self.short_id, self.uid, self.listen_address or "nowhere",
-                 "on" if self.config.password else "off")
+        log.info(
+            "mesh peer %s, short ID %d, UID %d; listening on %s; encryption %s",
+            self,
+            self.short_id,
+            self.uid,
+            self.listen_address or "nowhere",
+            "on" if self.config.password else "off",
+        )
         if self.config.peers:
             self.maker.add_direct(self.config.peers)
         self._arm_gossip()
@@ -359,7 +375,9 @@ class MeshNode:
             features=features,
         )
         conn = Connection(
-            self, reader, writer,
+            self,
+            reader,
+            writer,
             outbound=outbound,
             address=address,
             hello=hello,
@@ -419,8 +437,10 @@ class MeshNode:
         old_ip, new_ip = existing.remote_socket[0], conn.remote_socket[0]
         if old_ip == new_ip or not existing.alive:
             return None
-        return (f"{NAME_TAKEN}: {format_peer_name(name)} is connected from {old_ip} and its "
-                f"heartbeats pass; refused from {new_ip}")
+        return (
+            f"{NAME_TAKEN}: {format_peer_name(name)} is connected from {old_ip} and its "
+            f"heartbeats pass; refused from {new_ip}"
+        )
 
     def _duplicate_reason(self, kept: Connection) -> str:
         assert kept.initiator is not None
@@ -484,9 +504,13 @@ class MeshNode:
         for name, channel in self._channels.items():
             if name != TOPOLOGY_CHANNEL and (state := channel.gossiper.gossip()) is not None:
                 conn.queue_gossip(name, state)
-        log.info("%s: connection added%s (protocol %d, %s)", conn.describe(),
-                 " (restarted peer)" if restarted else " (new peer)" if new_peer else "",
-                 conn.version or 0, "encrypted" if conn.encrypted else "unencrypted")
+        log.info(
+            "%s: connection added%s (protocol %d, %s)",
+            conn.describe(),
+            " (restarted peer)" if restarted else " (new peer)" if new_peer else "",
+            conn.version or 0,
+            "encrypted" if conn.encrypted else "unencrypted",
+        )
         self._changed(ourself=True)
         conn.overlay.confirm()
 
@@ -540,8 +564,12 @@ class MeshNode:
             # Refusals (wrong password, version) are warnings at both ends: the
             # operator of either one must see why the peers don't connect.
             warn = isinstance(error, HandshakeRefused | ProtocolViolation)
-            log.log(logging.WARNING if warn else logging.INFO,
-                    "%s: connection failed: %s", conn.describe(), reason)
+            log.log(
+                logging.WARNING if warn else logging.INFO,
+                "%s: connection failed: %s",
+                conn.describe(),
+                reason,
+            )
             if not conn.outbound:
                 self.counters["refused"] += isinstance(error, HandshakeRefused)
                 self._record_refusal(conn.address, conn.remote, reason)
@@ -664,8 +692,9 @@ class MeshNode:
                 del self._unreachable_since[name]
         for name in unreachable:
             self._unreachable_since.setdefault(name, now)
-        due = {n for n, since in self._unreachable_since.items()
-               if now - since >= self.config.gc_delay}
+        due = {
+            n for n, since in self._unreachable_since.items() if now - since >= self.config.gc_delay
+        }
         if due:
             removed = self.topology.garbage_collect(reachable | (unreachable - due), self._conns)
             for peer in removed:
@@ -742,7 +771,8 @@ class MeshNode:
             "targets": self.maker.direct_targets(),
             "routes": {
                 format_peer_name(dst): format_peer_name(hop)
-                for dst, hop in sorted(self.routes.unicast_table().items()) if hop is not None
+                for dst, hop in sorted(self.routes.unicast_table().items())
+                if hop is not None
             },
             "stats": self.totals(),
             "overlay": self.overlay.diagnostics(),
@@ -754,7 +784,10 @@ class MeshNode:
             "self": format_peer_name(self._name),
             "peers": peer_list(self.topology, self.routes, self._name),
             "connections": connection_list(
-                self._conns.values(), self._handshaking, self.maker.status(), self.topology,
+                self._conns.values(),
+                self._handshaking,
+                self.maker.status(),
+                self.topology,
                 self._refusals.values(),
             ),
         }

@@ -88,7 +88,9 @@ class Peer:
         if self._links is None:
             conns = self.conns
             self._links = (
-                list(conns), [a for a, _ in conns.values()], [f for _, f in conns.values()]
+                list(conns),
+                [a for a, _ in conns.values()],
+                [f for _, f in conns.values()],
             )
         return self._links
 
@@ -107,6 +109,8 @@ class Peer:
         return f"{format_peer_name(self.name)}{nick}"
 
     def __repr__(self) -> str:
-        return (f"Peer({format_peer_name(self.name)}, {self.nickname!r}, uid={self.uid}, "
-                f"version={self.version}, short_id={self.short_id}, "
-                f"connections={len(self.conns)})")
+        return (
+            f"Peer({format_peer_name(self.name)}, {self.nickname!r}, uid={self.uid}, "
+            f"version={self.version}, short_id={self.short_id}, "
+            f"connections={len(self.conns)})"
+        )

@@ -27,30 +27,36 @@ def peer_list(topology: Topology, routes: Routes, me: PeerName) -> list[dict[str
     out = []
     for peer in sorted(topology.peers.values(), key=lambda p: p.name):
         hop = routes.unicast(peer.name)
-        out.append({
-            "name": format_peer_name(peer.name),
-            "nickname": peer.nickname or None,
-            "short_id": peer.short_id,
-            "uid": peer.uid or None,
-            "version": peer.version,
-            "self": peer.name == me,
-            "reachable": peer.name == me or hop is not None,
-            "next_hop": format_peer_name(hop) if hop is not None else None,
-            "connections": [
-                {
-                    "peer": format_peer_name(remote),
-                    "address": c.address or None,
-                    "direction": "outbound" if c.outbound else "inbound",
-                    "established": c.established,
-                }
-                for remote, c in sorted(peer.connections.items())
-            ],
-        })
+        out.append(
+            {
+                "name": format_peer_name(peer.name),
+                "nickname": peer.nickname or None,
+                "short_id": peer.short_id,
+                "uid": peer.uid or None,
+                "version": peer.version,
+                "self": peer.name == me,
+                "reachable": peer.name == me or hop is not None,
+                "next_hop": format_peer_name(hop) if hop is not None else None,
+                "connections": [
+                    {
+                        "peer": format_peer_name(remote),
+                        "address": c.address or None,
+                        "direction": "outbound" if c.outbound else "inbound",
+                        "established": c.established,
+                    }
+                    for remote, c in sorted(peer.connections.items())
+                ],
+            }
+        )
     return out
 
+
 def connection_list(
-    conns: Iterable[Connection], handshaking: Iterable[Connection],
-    targets: list[dict[str, Any]], topology: Topology, refusals: Iterable[dict[str, Any]],
+    conns: Iterable[Connection],
+    handshaking: Iterable[Connection],
+    targets: list[dict[str, Any]],
+    topology: Topology,
+    refusals: Iterable[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Our connections, those handshaking, the targets being dialled and recent refusals."""
     now = time.monotonic()
@@ -58,8 +64,19 @@ def connection_list(
 
     def entry(**kw: Any) -> dict[str, Any]:
         base: dict[str, Any] = dict.fromkeys(
-            ("address", "peer", "nickname", "direction", "state", "overlay", "reason",
-             "encrypted", "protocol", "retry_in", "since"),
+            (
+                "address",
+                "peer",
+                "nickname",
+                "direction",
+                "state",
+                "overlay",
+                "reason",
+                "encrypted",
+                "protocol",
+                "retry_in",
+                "since",
+            ),
         )
         base.update(kw)
         return base
@@ -72,57 +89,65 @@ def connection_list(
             reason = overlay.reason if overlay and overlay.reason else "waiting for the overlay"
         elif overlay is not None and not overlay.healthy:
             reason = overlay.reason
-        out.append(entry(
-            address=conn.remote_listen_address or conn.address,
-            peer=format_peer_name(conn.remote.name),
-            nickname=conn.remote.nickname or None,
-            direction="outbound" if conn.outbound else "inbound",
-            state=conn.state.value,
-            overlay=(overlay.name or None) if overlay else None,
-            reason=reason,
-            encrypted=conn.encrypted,
-            protocol=conn.version,
-            since=round(now - (conn.established_at or conn.created), 1),
-        ))
+        out.append(
+            entry(
+                address=conn.remote_listen_address or conn.address,
+                peer=format_peer_name(conn.remote.name),
+                nickname=conn.remote.nickname or None,
+                direction="outbound" if conn.outbound else "inbound",
+                state=conn.state.value,
+                overlay=(overlay.name or None) if overlay else None,
+                reason=reason,
+                encrypted=conn.encrypted,
+                protocol=conn.version,
+                since=round(now - (conn.established_at or conn.created), 1),
+            )
+        )
     dialing = set()
     for conn in sorted(handshaking, key=lambda c: c.address):
         dialing.add(conn.address)
-        out.append(entry(
-            address=conn.address,
-            peer=format_peer_name(conn.remote.name) if conn.remote else None,
-            nickname=conn.remote.nickname if conn.remote else None,
-            direction="outbound" if conn.outbound else "inbound",
-            state=ConnState.HANDSHAKE.value,
-            encrypted=conn.encrypted,
-            since=round(now - conn.created, 1),
-        ))
+        out.append(
+            entry(
+                address=conn.address,
+                peer=format_peer_name(conn.remote.name) if conn.remote else None,
+                nickname=conn.remote.nickname if conn.remote else None,
+                direction="outbound" if conn.outbound else "inbound",
+                state=ConnState.HANDSHAKE.value,
+                encrypted=conn.encrypted,
+                since=round(now - conn.created, 1),
+            )
+        )
     for target in targets:
         if target["state"] == TargetState.CONNECTED or target["address"] in dialing:
             continue
         peer = target["peer"]
         known = topology.get(parse_peer_name(peer)) if peer else None
-        out.append(entry(
-            address=target["address"],
-            peer=peer,
-            nickname=(known.nickname or None) if known else None,
-            direction="outbound",
-            state=target["state"],
-            reason=target["last_error"],
-            retry_in=target["retry_in"],
-        ))
+        out.append(
+            entry(
+                address=target["address"],
+                peer=peer,
+                nickname=(known.nickname or None) if known else None,
+                direction="outbound",
+                state=target["state"],
+                reason=target["last_error"],
+                retry_in=target["retry_in"],
+            )
+        )
     for refusal in list(refusals):
         age = now - refusal["at"]
         if age > REFUSAL_MEMORY:
             continue
-        out.append(entry(
-            address=refusal["address"],
-            peer=format_peer_name(refusal["peer"]) if refusal["peer"] is not None else None,
-            nickname=refusal["nickname"],
-            direction="inbound",
-            state="refused",
-            reason=refusal["reason"],
-            since=round(age, 1),
-        ))
+        out.append(
+            entry(
+                address=refusal["address"],
+                peer=format_peer_name(refusal["peer"]) if refusal["peer"] is not None else None,
+                nickname=refusal["nickname"],
+                direction="inbound",
+                state="refused",
+                reason=refusal["reason"],
+                since=round(age, 1),
+            )
+        )
     return out
 
 

@@ -211,10 +211,19 @@ class Topology:
                     removed.append(remote)
                 else:
                     changed += (remote, *link)
-            payload = pack([
-                DELTA, ourself.name, ourself.uid, base, ourself.version, ourself.nickname,
-                -1 if ourself.short_id is None else ourself.short_id, changed, removed,
-            ])
+            payload = pack(
+                [
+                    DELTA,
+                    ourself.name,
+                    ourself.uid,
+                    base,
+                    ourself.version,
+                    ourself.nickname,
+                    -1 if ourself.short_id is None else ourself.short_id,
+                    changed,
+                    removed,
+                ]
+            )
         else:
             payload = self.encode_update([ourself.name])[0]
         self._broadcast_base = ourself.version
@@ -254,8 +263,10 @@ class Topology:
                 self._about_ourself(raw.uid, raw.version, result)
                 continue
             current = self.peers.get(raw.name)
-            if current is not None and not current.placeholder and (
-                (raw.version, raw.uid) <= current.rank()
+            if (
+                current is not None
+                and not current.placeholder
+                and ((raw.version, raw.uid) <= current.rank())
             ):
                 continue
             if current is None and self._forgotten_entry(raw.name, raw.uid, raw.version):
@@ -273,8 +284,10 @@ class Topology:
             self._about_ourself(delta.uid, delta.version, result)
             return result
         current = self.peers.get(delta.name)
-        if current is not None and not current.placeholder and (
-            (delta.version, delta.uid) <= current.rank()
+        if (
+            current is not None
+            and not current.placeholder
+            and ((delta.version, delta.uid) <= current.rank())
         ):
             return result  # we have this version, or a newer one
         if current is None or current.uid != delta.uid or current.version != delta.base:
@@ -299,8 +312,12 @@ class Topology:
             result.ourself_changed = True
 
     def _store(
-        self, entry: Peer, current: Peer | None, mentioned: Iterable[PeerName],
-        changed_remotes: Iterable[PeerName] | None, result: ApplyResult,
+        self,
+        entry: Peer,
+        current: Peer | None,
+        mentioned: Iterable[PeerName],
+        changed_remotes: Iterable[PeerName] | None,
+        result: ApplyResult,
     ) -> None:
         """Put ``entry`` in place of ``current``, with placeholders for the peers it
         mentions that we have never heard of, so that routes can go through them
@@ -321,12 +338,14 @@ class Topology:
     ) -> list[Peer]:
         """Forget the peers neither reachable from us nor connected to us."""
         removed = [
-            peer for name, peer in self.peers.items()
+            peer
+            for name, peer in self.peers.items()
             if name not in reachable and name not in keep and name != self.ourself.name
         ]
         now = time.monotonic()
-        self._forgotten = {name: f for name, f in self._forgotten.items()
-                           if now - f[2] < FORGET_MEMORY}
+        self._forgotten = {
+            name: f for name, f in self._forgotten.items() if now - f[2] < FORGET_MEMORY
+        }
         for peer in removed:
             del self.peers[peer.name]
             if not peer.placeholder:
@@ -425,10 +444,16 @@ class Topology:
         remotes, addresses, flags = peer.links()
         flat: list[Any] = [None] * (3 * len(remotes))
         flat[0::3], flat[1::3], flat[2::3] = remotes, addresses, flags
-        data = pack([
-            peer.name, peer.nickname, peer.uid, peer.version,
-            -1 if peer.short_id is None else peer.short_id, flat,
-        ])
+        data = pack(
+            [
+                peer.name,
+                peer.nickname,
+                peer.uid,
+                peer.version,
+                -1 if peer.short_id is None else peer.short_id,
+                flat,
+            ]
+        )
         self._packed[peer.name] = (peer.version, peer.uid, data)
         return data
 
@@ -492,8 +517,10 @@ class Topology:
 
 def _payload(kind: int, packed_items: list[bytes]) -> bytes:
     packer = msgpack.Packer(use_bin_type=True)
-    head: bytes = packer.pack_array_header(2) + packer.pack(kind) + packer.pack_array_header(
-        len(packed_items)
+    head: bytes = (
+        packer.pack_array_header(2)
+        + packer.pack(kind)
+        + packer.pack_array_header(len(packed_items))
     )
     return head + b"".join(packed_items)
 
@@ -663,9 +690,7 @@ class TopologyGossiper:
     # apply may be followed by others we can't apply either).
     REQUEST_INTERVAL = 2.0
 
-    def __init__(
-        self, topology: Topology, changed: Callable[[ApplyResult, bool], None]
-    ) -> None:
+    def __init__(self, topology: Topology, changed: Callable[[ApplyResult, bool], None]) -> None:
         self.topology = topology
         self._changed = changed
         self.channel: GossipChannel | None = None  # set once the channel exists

@@ -21,12 +21,20 @@ if TYPE_CHECKING:
 # Where each name lives, loaded on first use: a caller that needs one submodule
 # (the CNI plugin needs netns alone) does not pay for all of them at start-up.
 _HOME = {
-    "DumpInterrupted": "connection", "NetlinkConnection": "connection",
-    "ReceiveOverrun": "connection", "Family": "genl", "genl_payload": "genl",
-    "resolve_family": "genl", "split_genl": "genl", "Message": "message",
-    "decode_messages": "message", "encode_message": "message",
-    "current_netns_id": "netns", "KernelTransport": "transport",
-    "Transport": "transport", "UnixTransport": "transport",
+    "DumpInterrupted": "connection",
+    "NetlinkConnection": "connection",
+    "ReceiveOverrun": "connection",
+    "Family": "genl",
+    "genl_payload": "genl",
+    "resolve_family": "genl",
+    "split_genl": "genl",
+    "Message": "message",
+    "decode_messages": "message",
+    "encode_message": "message",
+    "current_netns_id": "netns",
+    "KernelTransport": "transport",
+    "Transport": "transport",
+    "UnixTransport": "transport",
 }
 
 

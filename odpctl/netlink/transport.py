@@ -310,8 +310,7 @@ class UnixTransport(_SocketTransport):
             self._sock.close()
             err, reason = parse_error(data[NLMSG_HDRLEN:], flags)
             what = f"the datapath server at {self.path} refused the connection"
-            raise error_from_errno(err or errno.EPROTO,
-                                   f"{what}: {reason}" if reason else what)
+            raise error_from_errno(err or errno.EPROTO, f"{what}: {reason}" if reason else what)
         if type_ != NLMSG_NOOP:
             self._sock.close()
             raise NetlinkProtocolError(

@@ -188,7 +188,8 @@ class Dpif:
             replies = self._request(self._dp_family, DpCmd.GET, ifindex, name_attr, 0, what)
         except NotFoundError as exc:
             raise NotFoundError(
-                f"no datapath {_describe(dp)}", errno=exc.errno,
+                f"no datapath {_describe(dp)}",
+                errno=exc.errno,
                 hint="see `odpctl dp list`",
             ) from None
         return self._datapath_reply(replies, what)
@@ -263,8 +264,12 @@ class Dpif:
             attrs.append(options)
         what = f"add port {vport.name} to {_describe(dp)}"
         replies = self._request(
-            self._vport_family, VportCmd.NEW, ifindex, b"".join(attrs),
-            NLM_F_ECHO | NLM_F_CREATE | NLM_F_EXCL, what,
+            self._vport_family,
+            VportCmd.NEW,
+            ifindex,
+            b"".join(attrs),
+            NLM_F_ECHO | NLM_F_CREATE | NLM_F_EXCL,
+            what,
         )
         return self._vport_reply(replies, what)
 
@@ -289,7 +294,8 @@ class Dpif:
             )
         except NotFoundError as exc:
             raise NotFoundError(
-                f"no port {port} in datapath {_describe(dp)}", errno=exc.errno,
+                f"no port {port} in datapath {_describe(dp)}",
+                errno=exc.errno,
                 hint=f"see `odpctl vport list {_describe(dp)}`",
             ) from None
         return self._vport_reply(replies, what)
@@ -318,7 +324,11 @@ class Dpif:
             ) from None
 
     def set_vport(
-        self, dp: DpRef, port: PortRef, *, upcall_pids: Iterable[int] | None = None,
+        self,
+        dp: DpRef,
+        port: PortRef,
+        *,
+        upcall_pids: Iterable[int] | None = None,
         type_: VportType | None = None,
     ) -> Vport:
         ifindex = 0 if isinstance(port, str) else self.dp_ifindex(dp)
@@ -345,8 +355,12 @@ class Dpif:
         from odpctl.odp.flow import encode_flow_attrs
 
         self._request(
-            self._flow_family, FlowCmd.NEW, self.dp_ifindex(dp), encode_flow_attrs(flow),
-            _new_flow_flags(replace), "add flow",
+            self._flow_family,
+            FlowCmd.NEW,
+            self.dp_ifindex(dp),
+            encode_flow_attrs(flow),
+            _new_flow_flags(replace),
+            "add flow",
         )
 
     def add_flows(
@@ -360,8 +374,12 @@ class Dpif:
         from odpctl.odp.flow import encode_flow_attrs
 
         self._request(
-            self._flow_family, FlowCmd.SET, self.dp_ifindex(dp),
-            encode_flow_attrs(flow, clear=clear_stats), 0, "modify flow",
+            self._flow_family,
+            FlowCmd.SET,
+            self.dp_ifindex(dp),
+            encode_flow_attrs(flow, clear=clear_stats),
+            0,
+            "modify flow",
         )
 
     def modify_flows(
@@ -373,7 +391,12 @@ class Dpif:
         return self._flow_batch(dp, FlowCmd.DEL, flows)
 
     def _flow_batch(
-        self, dp: DpRef, cmd: FlowCmd, flows: Iterable[Flow], *, replace: bool = False,
+        self,
+        dp: DpRef,
+        cmd: FlowCmd,
+        flows: Iterable[Flow],
+        *,
+        replace: bool = False,
         clear: bool = False,
     ) -> list[OdpError | None]:
         from odpctl.odp.flow import encode_flow_attrs
@@ -393,13 +416,15 @@ class Dpif:
         )
         return [r if isinstance(r, OdpError) else None for r in results]
 
-    def get_flow(
-        self, dp: DpRef, key: FlowKey | None = None, *, ufid: bytes | None = None
-    ) -> Flow:
+    def get_flow(self, dp: DpRef, key: FlowKey | None = None, *, ufid: bytes | None = None) -> Flow:
         """The flow with exactly ``key`` (or with ``ufid``), with its stats."""
         replies = self._request(
-            self._flow_family, FlowCmd.GET, self.dp_ifindex(dp),
-            _flow_selector(key, ufid), 0, "get flow",
+            self._flow_family,
+            FlowCmd.GET,
+            self.dp_ifindex(dp),
+            _flow_selector(key, ufid),
+            0,
+            "get flow",
         )
         return _flow_reply(replies)
 
@@ -408,8 +433,12 @@ class Dpif:
     ) -> Flow:
         """Delete one flow; returns it with its final statistics."""
         replies = self._request(
-            self._flow_family, FlowCmd.DEL, self.dp_ifindex(dp),
-            _flow_selector(key, ufid), NLM_F_ECHO, "delete flow",
+            self._flow_family,
+            FlowCmd.DEL,
+            self.dp_ifindex(dp),
+            _flow_selector(key, ufid),
+            NLM_F_ECHO,
+            "delete flow",
         )
         return _flow_reply(replies)
 
@@ -436,8 +465,12 @@ class Dpif:
         from odpctl.odp.packet import encode_execute
 
         self._request(
-            self._packet_family, PacketCmd.EXECUTE, self.dp_ifindex(dp),
-            encode_execute(request), 0, "execute packet",
+            self._packet_family,
+            PacketCmd.EXECUTE,
+            self.dp_ifindex(dp),
+            encode_execute(request),
+            0,
+            "execute packet",
         )
 
     def execute_many(self, dp: DpRef, requests: Iterable[Execute]) -> list[OdpError | None]:
@@ -465,8 +498,9 @@ class Dpif:
         from odpctl.odp.flow import encode_flow_attrs
 
         fam = self._flow_family
-        payload = odp_payload(FlowCmd.NEW, fam.version, self.dp_ifindex(dp),
-                              encode_flow_attrs(flow))
+        payload = odp_payload(
+            FlowCmd.NEW, fam.version, self.dp_ifindex(dp), encode_flow_attrs(flow)
+        )
         return fam.id, _new_flow_flags(replace), payload
 
     def execute_op(self, dp: DpRef, request: Execute) -> Op:
@@ -474,8 +508,9 @@ class Dpif:
         from odpctl.odp.packet import encode_execute
 
         fam = self._packet_family
-        payload = odp_payload(PacketCmd.EXECUTE, fam.version, self.dp_ifindex(dp),
-                              encode_execute(request))
+        payload = odp_payload(
+            PacketCmd.EXECUTE, fam.version, self.dp_ifindex(dp), encode_execute(request)
+        )
         return fam.id, 0, payload
 
     def flush_op(self, dp: DpRef) -> Op:
@@ -535,4 +570,3 @@ def _flow_reply(replies: list[Message]) -> Flow:
     for message in replies:
         return decode_flow_attrs(split_odp(message.payload)[2])
     raise OdpError("the datapath sent no flow in its reply")
-

@@ -75,9 +75,7 @@ def resolve_endpoint(spec: str | None = None, *, netns_name: str | None = None) 
     if spec == "userspace":
         return Endpoint("unix", str(default_datapath_socket(netns_name)), netns_name)
     if spec != "auto":
-        raise UsageError(
-            f"unknown datapath '{spec}': use auto, kernel, userspace or unix:PATH"
-        )
+        raise UsageError(f"unknown datapath '{spec}': use auto, kernel, userspace or unix:PATH")
     if _kernel_has_openvswitch(netns_name):
         return Endpoint("kernel", netns=netns_name)
     socket_path = default_datapath_socket(netns_name)

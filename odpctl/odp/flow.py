@@ -301,7 +301,8 @@ class _Layout:
         return Flow(
             FlowKey() if key is None else decode_key_at(data, start + key[0], start + key[1]),
             None if mask is None else _MASKS.get(data, start + mask[0], start + mask[1]),
-            [] if actions is None
+            []
+            if actions is None
             else _ACTION_LISTS.get(data, start + actions[0], start + actions[1]),
             None if ufid is None else data[start + ufid[0] : start + ufid[1]],
             packets,

@@ -58,9 +58,28 @@ from odpctl.odp.uapi import KeyAttr, NshKeyAttr, TunnelKeyAttr
 
 # The value types are the spec's (odpctl.odp.keyspec); this is where callers find them.
 __all__ = [
-    "KEY_TYPES", "MAX_ENCAP_DEPTH", "Arp", "CtTupleIpv4", "CtTupleIpv6", "Eth", "FlowKey",
-    "Icmp", "Ipv4", "Ipv6", "Nd", "NdExtensions", "Nsh", "NshBase", "Ports", "Tunnel", "Unknown",
-    "decode_key", "decode_key_at", "decode_tunnel", "encode_key", "encode_key_attr",
+    "KEY_TYPES",
+    "MAX_ENCAP_DEPTH",
+    "Arp",
+    "CtTupleIpv4",
+    "CtTupleIpv6",
+    "Eth",
+    "FlowKey",
+    "Icmp",
+    "Ipv4",
+    "Ipv6",
+    "Nd",
+    "NdExtensions",
+    "Nsh",
+    "NshBase",
+    "Ports",
+    "Tunnel",
+    "Unknown",
+    "decode_key",
+    "decode_key_at",
+    "decode_tunnel",
+    "encode_key",
+    "encode_key_attr",
     "encode_masked_key_attr",
 ]
 
@@ -98,8 +117,18 @@ _VARIABLE = 2  # anything else: decoder(payload)
 class _Fixed:
     """Codec of one fixed-size key attribute (an integer or a NamedTuple)."""
 
-    __slots__ = ("byte_fields", "cls", "decode", "encode", "fmt", "kind", "mode", "pack", "size",
-                 "unpack_from")
+    __slots__ = (
+        "byte_fields",
+        "cls",
+        "decode",
+        "encode",
+        "fmt",
+        "kind",
+        "mode",
+        "pack",
+        "size",
+        "unpack_from",
+    )
 
     def __init__(self, kind: int, fmt: str, cls: Any = None) -> None:
         if fmt[0] not in "@=<>!":
@@ -228,8 +257,13 @@ _T_IN6 = 3  # 16-byte IPv6 address
 # (nested) is decoded on its own.
 _TUNNEL_DECODE: dict[int, tuple[int, int, Any, str]] = {
     int(o.kind): (
-        _T_FLAG if o.fmt == FLAG else _T_BYTES if o.fmt == BLOB
-        else _T_IN6 if o.fmt.endswith("16s") else _T_INT,
+        _T_FLAG
+        if o.fmt == FLAG
+        else _T_BYTES
+        if o.fmt == BLOB
+        else _T_IN6
+        if o.fmt.endswith("16s")
+        else _T_INT,
         max(o.size, 0),
         struct.Struct(o.fmt).unpack_from if o.fmt not in (FLAG, BLOB) else None,
         o.field,
@@ -469,7 +503,9 @@ class _Shape:
     __slots__ = ("build", "expected", "headers")
 
     def __init__(
-        self, headers: Callable[[bytes, int], tuple[int, ...]], expected: tuple[int, ...],
+        self,
+        headers: Callable[[bytes, int], tuple[int, ...]],
+        expected: tuple[int, ...],
         build: Callable[[bytes, int], FlowKey],
     ) -> None:
         self.headers = headers

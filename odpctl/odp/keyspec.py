@@ -289,20 +289,43 @@ _SPECS = (
     KeySpec(KeyAttr.ETHERNET, "eth", Eth, fmt="=6s6s", fields=_f("src::mac", "dst::mac")),
     KeySpec(KeyAttr.VLAN, "vlan", int, fmt="!H"),
     KeySpec(KeyAttr.ETHERTYPE, "eth_type", int, fmt="!H", syntax="u16"),
-    KeySpec(KeyAttr.IPV4, "ipv4", Ipv4, fmt="!IIBBBB", fields=_f(
-        "src::ipv4", "dst::ipv4", "proto::u8", "tos::u8", "ttl::u8", "frag::frag")),
-    KeySpec(KeyAttr.IPV6, "ipv6", Ipv6, fmt="!16s16sIBBBB", fields=_f(
-        "src::ipv6", "dst::ipv6", "label::label", "proto::u8", "tclass::u8", "hlimit::u8",
-        "frag::frag")),
+    KeySpec(
+        KeyAttr.IPV4,
+        "ipv4",
+        Ipv4,
+        fmt="!IIBBBB",
+        fields=_f("src::ipv4", "dst::ipv4", "proto::u8", "tos::u8", "ttl::u8", "frag::frag"),
+    ),
+    KeySpec(
+        KeyAttr.IPV6,
+        "ipv6",
+        Ipv6,
+        fmt="!16s16sIBBBB",
+        fields=_f(
+            "src::ipv6",
+            "dst::ipv6",
+            "label::label",
+            "proto::u8",
+            "tclass::u8",
+            "hlimit::u8",
+            "frag::frag",
+        ),
+    ),
     KeySpec(KeyAttr.TCP, "tcp", Ports, fmt="!HH", fields=_PORT_FIELDS),
     KeySpec(KeyAttr.UDP, "udp", Ports, fmt="!HH", fields=_PORT_FIELDS),
     KeySpec(KeyAttr.ICMP, "icmp", Icmp, fmt="=BB", fields=_ICMP_FIELDS),
     KeySpec(KeyAttr.ICMPV6, "icmpv6", Icmp, fmt="=BB", fields=_ICMP_FIELDS),
     # sizeof(struct ovs_key_arp) is 24
-    KeySpec(KeyAttr.ARP, "arp", Arp, fmt="!IIH6s6s2x", fields=_f(
-        "sip::ipv4", "tip::ipv4", "op::u16", "sha::mac", "tha::mac")),
-    KeySpec(KeyAttr.ND, "nd", Nd, fmt="=16s6s6s", fields=_f(
-        "target::ipv6", "sll::mac", "tll::mac")),
+    KeySpec(
+        KeyAttr.ARP,
+        "arp",
+        Arp,
+        fmt="!IIH6s6s2x",
+        fields=_f("sip::ipv4", "tip::ipv4", "op::u16", "sha::mac", "tha::mac"),
+    ),
+    KeySpec(
+        KeyAttr.ND, "nd", Nd, fmt="=16s6s6s", fields=_f("target::ipv6", "sll::mac", "tll::mac")
+    ),
     KeySpec(KeyAttr.SKB_MARK, "skb_mark", int, fmt="=I", syntax="u32"),
     KeySpec(KeyAttr.TUNNEL, "tunnel", Tunnel, NESTED),
     KeySpec(KeyAttr.SCTP, "sctp", Ports, fmt="!HH", fields=_PORT_FIELDS),
@@ -314,17 +337,36 @@ _SPECS = (
     KeySpec(KeyAttr.CT_ZONE, "ct_zone", int, fmt="=H", syntax="u16"),
     KeySpec(KeyAttr.CT_MARK, "ct_mark", int, fmt="=I", syntax="u32"),
     KeySpec(KeyAttr.CT_LABELS, "ct_label", bytes, fmt="=16s"),
-    KeySpec(KeyAttr.CT_ORIG_TUPLE_IPV4, "ct_tuple4", CtTupleIpv4, fmt="!IIHHB3x", fields=_f(
-        "src::ipv4", "dst::ipv4", "proto::u8", "tp_src:src_port:u16", "tp_dst:dst_port:u16")),
-    KeySpec(KeyAttr.CT_ORIG_TUPLE_IPV6, "ct_tuple6", CtTupleIpv6, fmt="!16s16sHHB3x", fields=(
-        *_f("src::ipv6", "dst::ipv6", "proto::u8"),
-        FieldSpec("tp_src", "src_port", "u16", aliases=("src_port",)),
-        FieldSpec("tp_dst", "dst_port", "u16", aliases=("dst_port",)),
-    )),
+    KeySpec(
+        KeyAttr.CT_ORIG_TUPLE_IPV4,
+        "ct_tuple4",
+        CtTupleIpv4,
+        fmt="!IIHHB3x",
+        fields=_f(
+            "src::ipv4", "dst::ipv4", "proto::u8", "tp_src:src_port:u16", "tp_dst:dst_port:u16"
+        ),
+    ),
+    KeySpec(
+        KeyAttr.CT_ORIG_TUPLE_IPV6,
+        "ct_tuple6",
+        CtTupleIpv6,
+        fmt="!16s16sHHB3x",
+        fields=(
+            *_f("src::ipv6", "dst::ipv6", "proto::u8"),
+            FieldSpec("tp_src", "src_port", "u16", aliases=("src_port",)),
+            FieldSpec("tp_dst", "dst_port", "u16", aliases=("dst_port",)),
+        ),
+    ),
     KeySpec(KeyAttr.NSH, "nsh", Nsh, NESTED),
     KeySpec(KeyAttr.PACKET_TYPE, "packet_type", int, fmt="!I"),
-    KeySpec(KeyAttr.ND_EXTENSIONS, "nd_ext", NdExtensions, fmt="!IB3x", fields=_f(
-        "nd_reserved:reserved:u32", "nd_options_type:options_type:u8"), kernel=False),
+    KeySpec(
+        KeyAttr.ND_EXTENSIONS,
+        "nd_ext",
+        NdExtensions,
+        fmt="!IB3x",
+        fields=_f("nd_reserved:reserved:u32", "nd_options_type:options_type:u8"),
+        kernel=False,
+    ),
     KeySpec(KeyAttr.IPV6_EXTHDRS, "ipv6_exthdrs", int, fmt="=H", syntax="u16"),
 )
 
@@ -399,7 +441,14 @@ TUNNEL_OPTS: tuple[TunnelOpt, ...] = (
     TunnelOpt(TunnelKeyAttr.GENEVE_OPTS, "geneve", BLOB, "geneve"),
     TunnelOpt(TunnelKeyAttr.ERSPAN_OPTS, "erspan", BLOB, "erspan"),
     # struct gtpu_metadata
-    TunnelOpt(TunnelKeyAttr.GTPU_OPTS, "gtpu", BLOB, "gtpu", kernel=False,
-              fields=_f("flags::x8", "msgtype::u8"), fields_fmt="!BB"),
+    TunnelOpt(
+        TunnelKeyAttr.GTPU_OPTS,
+        "gtpu",
+        BLOB,
+        "gtpu",
+        kernel=False,
+        fields=_f("flags::x8", "msgtype::u8"),
+        fields_fmt="!BB",
+    ),
     TunnelOpt(TunnelKeyAttr.IPV4_INFO_BRIDGE, "ipv4_info_bridge", FLAG),
 )

@@ -32,9 +32,15 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 class ContainerPorts:
-    def __init__(self, ipam: Allocator, attachments: Attachments, mtu: int,
-                 add_port: Callable[[str], int], remove_port: Callable[[str], None],
-                 gateway: Callable[[], str | None]) -> None:
+    def __init__(
+        self,
+        ipam: Allocator,
+        attachments: Attachments,
+        mtu: int,
+        add_port: Callable[[str], int],
+        remove_port: Callable[[str], None],
+        gateway: Callable[[], str | None],
+    ) -> None:
         self.ipam = ipam
         self.attachments = attachments
         self.mtu = mtu
@@ -46,9 +52,17 @@ class ContainerPorts:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # and how many use it
 
     def result(self, a: Attachment) -> dict[str, Any]:
-        return {"ip": a.ip, "mac": a.mac, "ifname": a.ifname, "port_no": a.port_no,
-                "gateway": self._gateway(), "netns": a.netns, "id": a.id, "name": a.name,
-                "host_iface": a.host_iface}
+        return {
+            "ip": a.ip,
+            "mac": a.mac,
+            "ifname": a.ifname,
+            "port_no": a.port_no,
+            "gateway": self._gateway(),
+            "netns": a.netns,
+            "id": a.id,
+            "name": a.name,
+            "host_iface": a.host_iface,
+        }
 
     async def attach(self, request: dict[str, Any]) -> dict[str, Any]:
         spec = _netns(request)
@@ -64,8 +78,9 @@ class ContainerPorts:
             raise UsageError(f'"mtu" {mtu!r}: expected 576 to 65000')
         subnet = Cidr.parse(request["cidr"]) if request.get("cidr") else None
         async with self._lock(ident):
-            return await self._attach(ident, spec, inode, ifname, name, mtu, subnet,
-                                      request.get("ip"), dns)
+            return await self._attach(
+                ident, spec, inode, ifname, name, mtu, subnet, request.get("ip"), dns
+            )
 
     @contextlib.asynccontextmanager
     async def _lock(self, ident: str) -> AsyncIterator[None]:
@@ -81,20 +96,32 @@ class ContainerPorts:
             else:
                 self._locks[ident] = (lock, users - 1)
 
-    async def _attach(self, ident: str, spec: str, inode: int, ifname: str, name: str | None,
-                      mtu: int, subnet: Cidr | None, ip: Any, dns: bool) -> dict[str, Any]:
+    async def _attach(
+        self,
+        ident: str,
+        spec: str,
+        inode: int,
+        ifname: str,
+        name: str | None,
+        mtu: int,
+        subnet: Cidr | None,
+        ip: Any,
+        dns: bool,
+    ) -> dict[str, Any]:
         existing = self.attachments.get(ident)
         if existing is not None:
             if existing.netns_inode != inode:
-                raise AlreadyExistsError(f"container {ident} is attached already, "
-                                         f"in namespace {existing.netns}")
+                raise AlreadyExistsError(
+                    f"container {ident} is attached already, in namespace {existing.netns}"
+                )
             return self.result(existing)
         had = self.ipam.lookup(ident)
         address, managed = await self._address(ident, ip, subnet)
         host_iface = veth.host_iface_for(ident)
         try:
-            plugged = await asyncio.to_thread(veth.plug, spec, host_iface, ifname, mtu, address,
-                                              (str(self.ipam.cidr),))
+            plugged = await asyncio.to_thread(
+                veth.plug, spec, host_iface, ifname, mtu, address, (str(self.ipam.cidr),)
+            )
             try:
                 port_no = self._add_port(host_iface)
             except BaseException:
@@ -104,11 +131,28 @@ class ContainerPorts:
             if managed and had is None:
                 self.ipam.release(ident)
             raise
-        attachment = Attachment(ident, spec, inode, ifname, host_iface, address, plugged.mac,
-                                port_no, name, managed, dns)
+        attachment = Attachment(
+            ident,
+            spec,
+            inode,
+            ifname,
+            host_iface,
+            address,
+            plugged.mac,
+            port_no,
+            name,
+            managed,
+            dns,
+        )
         self.attachments.add(attachment)
-        log.info("attached container %s (%s in %s) as port %d with %s", ident, ifname, spec,
-                 port_no, address)
+        log.info(
+            "attached container %s (%s in %s) as port %d with %s",
+            ident,
+            ifname,
+            spec,
+            port_no,
+            address,
+        )
         return self.result(attachment)
 
     async def _address(self, ident: str, ip: Any, subnet: Cidr | None) -> tuple[str, bool]:
@@ -183,8 +227,9 @@ def _netns(request: dict[str, Any]) -> str:
     return spec
 
 
-def _str(request: dict[str, Any], key: str, default: str | None, pattern: re.Pattern[str],
-         what: str) -> Any:
+def _str(
+    request: dict[str, Any], key: str, default: str | None, pattern: re.Pattern[str], what: str
+) -> Any:
     value = request.get(key)
     if value is None:
         return default

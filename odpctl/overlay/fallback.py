@@ -70,7 +70,7 @@ def decode(links: Links, ip: str, data: bytes) -> tuple[int, int, bytes]:
     if magic == MAGIC:
         if links.required:
             raise Refused("plaintext fallback")
-        frame = data[_HEADER.size:]
+        frame = data[_HEADER.size :]
     elif magic == SEALED_MAGIC:
         link = links.by_ip.get(ip)
         if link is None or link.opener is None:
@@ -91,8 +91,7 @@ def decode(links: Links, ip: str, data: bytes) -> tuple[int, int, bytes]:
 
 
 class Fallback:
-    def __init__(self, links: Links, port: int = PORT,
-                 host: str = "0.0.0.0") -> None:  # noqa: S104 - peers' address
+    def __init__(self, links: Links, port: int = PORT, host: str = "0.0.0.0") -> None:  # noqa: S104 - peers' address
         self.links = links
         self.port = port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -107,8 +106,7 @@ class Fallback:
 
     def send(self, ip: str, src_short: int, dst_short: int, frame: bytes) -> None:
         try:
-            self.sock.sendto(encode(self.links, ip, src_short, dst_short, frame),
-                             (ip, self.port))
+            self.sock.sendto(encode(self.links, ip, src_short, dst_short, frame), (ip, self.port))
             self.sent += 1
         except Refused as exc:
             self.links.drops.add(f"not sent: {exc.message}")
@@ -117,8 +115,9 @@ class Fallback:
             log.debug("fallback send to %s: %s", ip, exc)
 
     def start(self, receiver: Receiver) -> None:
-        self._thread = threading.Thread(target=self._run, args=(receiver,),
-                                        name="fallback-rx", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(receiver,), name="fallback-rx", daemon=True
+        )
         self._thread.start()
 
     @property

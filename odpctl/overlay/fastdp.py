@@ -50,8 +50,9 @@ class FastDPConnection:
         if params.session_key is not None:
             self._esp_reason = overlay.esp_refusal(params)
             if self._esp_reason is None and overlay.esp is not None:
-                self.esp = overlay.esp.link(params.local_address[0], self.ip,
-                                            params.session_key, params.outbound)
+                self.esp = overlay.esp.link(
+                    params.local_address[0], self.ip, params.session_key, params.outbound
+                )
 
     @property
     def esp_ready(self) -> bool:
@@ -80,6 +81,7 @@ class FastDPConnection:
         self._peer_spi = spi
         if self.esp is not None and self.esp.spi_in is not None and self.esp.peer_spi(spi):
             self.overlay.changed()
+
     # --- end ESP
 
     @property
@@ -130,8 +132,9 @@ class FastDPConnection:
 
     def status(self) -> OverlayStatus:
         reason = self.reason
-        return OverlayStatus(name=FEATURE if self.fastdp else FALLBACK, healthy=reason is None,
-                             reason=reason)
+        return OverlayStatus(
+            name=FEATURE if self.fastdp else FALLBACK, healthy=reason is None, reason=reason
+        )
 
     def stop(self) -> None:
         if self.esp is not None:
@@ -144,10 +147,17 @@ class FastDPConnection:
 class FastDatapath:
     """Implements `odpctl.mesh.overlay.Overlay`."""
 
-    def __init__(self, on_change: Callable[[], None], udp_port: int = VXLAN_PORT, *,
-                 mtu: int = 1376, interval: float = 1.0, timeout: float = 3.5,
-                 esp: Esp | None = None,
-                 trusted: Callable[[str], bool] = lambda _: False) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None],
+        udp_port: int = VXLAN_PORT,
+        *,
+        mtu: int = 1376,
+        interval: float = 1.0,
+        timeout: float = 3.5,
+        esp: Esp | None = None,
+        trusted: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         self.udp_port = udp_port
         self.mtu = mtu
         self.interval = interval
@@ -199,10 +209,21 @@ class FastDatapath:
         return FastDPConnection(self, params)
 
     def diagnostics(self) -> dict[str, Any]:
-        return {"fastdp": {
-            "udp_port": self.udp_port, "mtu": self.mtu, "vxlan_error": self.vxlan_error,
-            "connections": {f"{p:012x}": {"ip": c.ip, "overlay": c.status().name,
-                                          "reason": c.reason, **c.health.report(),
-                                          "esp": c.esp_state.as_dict() if c.esp_state else None}
-                            for p, c in self.connections.items()},
-            "esp": self.esp.diagnostics() if self.esp is not None else None}}
+        return {
+            "fastdp": {
+                "udp_port": self.udp_port,
+                "mtu": self.mtu,
+                "vxlan_error": self.vxlan_error,
+                "connections": {
+                    f"{p:012x}": {
+                        "ip": c.ip,
+                        "overlay": c.status().name,
+                        "reason": c.reason,
+                        **c.health.report(),
+                        "esp": c.esp_state.as_dict() if c.esp_state else None,
+                    }
+                    for p, c in self.connections.items()
+                },
+                "esp": self.esp.diagnostics() if self.esp is not None else None,
+            }
+        }

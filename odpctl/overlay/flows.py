@@ -44,8 +44,11 @@ def is_multicast(mac: bytes) -> bool:
 
 def flowable(eth_type: int | None) -> bool:
     """Whether we know how to write a flow for frames of this ethertype."""
-    return eth_type in _L3 or (eth_type is not None and eth_type >= 0x0600
-                               and eth_type not in (0x8100, 0x88A8, 0x8847, 0x8848))
+    return eth_type in _L3 or (
+        eth_type is not None
+        and eth_type >= 0x0600
+        and eth_type not in (0x8100, 0x88A8, 0x8847, 0x8848)
+    )
 
 
 @cache
@@ -54,17 +57,22 @@ def _l3(eth_type: int) -> tuple[FlowKey, FlowKey]:
     return parse_key(f"eth_type(0x{eth_type:04x})" + (f",{name}()" if name else ""))
 
 
-def tunnel_to(vni_value: int, dst_ip: str, vxlan_port: int, udp_port: int = VXLAN_PORT
-              ) -> list[Action]:
+def tunnel_to(
+    vni_value: int, dst_ip: str, vxlan_port: int, udp_port: int = VXLAN_PORT
+) -> list[Action]:
     return list(_tunnel_to(vni_value, dst_ip, vxlan_port, udp_port))
 
 
 @cache
-def _tunnel_to(vni_value: int, dst_ip: str, vxlan_port: int, udp_port: int
-               ) -> tuple[Action, ...]:
+def _tunnel_to(vni_value: int, dst_ip: str, vxlan_port: int, udp_port: int) -> tuple[Action, ...]:
     # Once per peer and port, not once per miss: parsing the address is dear.
-    tunnel = Tunnel(tun_id=vni_value, ipv4_dst=int(ipaddress.IPv4Address(dst_ip)),
-                    ttl=TUNNEL_TTL, tp_dst=udp_port, df=True)
+    tunnel = Tunnel(
+        tun_id=vni_value,
+        ipv4_dst=int(ipaddress.IPv4Address(dst_ip)),
+        ttl=TUNNEL_TTL,
+        tp_dst=udp_port,
+        df=True,
+    )
     return Set(KeyAttr.TUNNEL, tunnel), Output(vxlan_port)
 
 
@@ -75,16 +83,26 @@ def local_flow(in_port: int, eth: Eth, eth_type: int, actions: list[Action]) -> 
     return Flow(key, mask, actions)
 
 
-def tunnel_flow(in_port: int, tunnel: Tunnel, eth: Eth, eth_type: int,
-                actions: list[Action]) -> Flow:
+def tunnel_flow(
+    in_port: int, tunnel: Tunnel, eth: Eth, eth_type: int, actions: list[Action]
+) -> Flow:
     l3_key, l3_mask = _l3(eth_type)
     # The ttl must be present (the kernel refuses a tunnel match without it)
     # but masked out: relays and the sender's ttl may vary.
-    tkey = Tunnel(tun_id=tunnel.tun_id, ipv4_src=tunnel.ipv4_src, ipv4_dst=tunnel.ipv4_dst,
-                  ttl=tunnel.ttl if tunnel.ttl is not None else TUNNEL_TTL)
+    tkey = Tunnel(
+        tun_id=tunnel.tun_id,
+        ipv4_src=tunnel.ipv4_src,
+        ipv4_dst=tunnel.ipv4_dst,
+        ttl=tunnel.ttl if tunnel.ttl is not None else TUNNEL_TTL,
+    )
     tmask = Tunnel(tun_id=(1 << 64) - 1, ipv4_src=0xFFFFFFFF, ipv4_dst=0xFFFFFFFF, ttl=0)
-    key = FlowKey({KeyAttr.TUNNEL: tkey, KeyAttr.IN_PORT: in_port, KeyAttr.ETHERNET: eth,
-                   **l3_key})
-    mask = FlowKey({KeyAttr.TUNNEL: tmask, KeyAttr.IN_PORT: _EXACT_PORT,
-                    KeyAttr.ETHERNET: _EXACT_ETH, **l3_mask})
+    key = FlowKey({KeyAttr.TUNNEL: tkey, KeyAttr.IN_PORT: in_port, KeyAttr.ETHERNET: eth, **l3_key})
+    mask = FlowKey(
+        {
+            KeyAttr.TUNNEL: tmask,
+            KeyAttr.IN_PORT: _EXACT_PORT,
+            KeyAttr.ETHERNET: _EXACT_ETH,
+            **l3_mask,
+        }
+    )
     return Flow(key, mask, actions)

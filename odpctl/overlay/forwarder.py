@@ -108,8 +108,9 @@ class Forwarder:
     yet installed (``pending``): a decision reserves its flow's place.
     """
 
-    def __init__(self, dp: DpRef, macs: MacCache, udp_port: int, links: Links,
-                 max_flows: int = 0) -> None:
+    def __init__(
+        self, dp: DpRef, macs: MacCache, udp_port: int, links: Links, max_flows: int = 0
+    ) -> None:
         self.dp = dp
         self.macs = macs
         self.links = links
@@ -244,8 +245,9 @@ class Forwarder:
         self.dropped(reason)
         return Decision(DROPPED)
 
-    def inject(self, dpif: Dpif, src_short: int, dst_short: int, frame: bytes,
-               came_from: str) -> None:
+    def inject(
+        self, dpif: Dpif, src_short: int, dst_short: int, frame: bytes, came_from: str
+    ) -> None:
         """A frame from the userspace fallback (on the fallback's receiving thread)."""
         self.count(fallback_received=1)
         self._begin()
@@ -257,8 +259,9 @@ class Forwarder:
         if src_peer is None or dst_peer is None:
             self.dropped("fallback: unknown short ID")
             return
-        actions, _ = self._from_peer(view, ports, src_peer, dst_peer, frame[6:12], frame[0:6],
-                                     came_from)
+        actions, _ = self._from_peer(
+            view, ports, src_peer, dst_peer, frame[6:12], frame[0:6], came_from
+        )
         if self._tls.flush:
             dpif.flush_flows(self.dp)
         if actions:
@@ -284,8 +287,14 @@ class Forwarder:
         self._tls.nowhere = reason
         return [], False
 
-    def _to_peer(self, view: MeshView, ports: Ports, src: PeerName, dst: PeerName,
-                 avoid_ip: str | None = None) -> list[Action] | None:
+    def _to_peer(
+        self,
+        view: MeshView,
+        ports: Ports,
+        src: PeerName,
+        dst: PeerName,
+        avoid_ip: str | None = None,
+    ) -> list[Action] | None:
         """Actions towards peer ``dst`` for a frame from peer ``src`` (None: no way).
 
         Through the fallback, the actions are empty and the frame is queued
@@ -311,16 +320,18 @@ class Forwarder:
                 continue
             ip = view.neighbour_ips.get(child)
             if ip is not None and ports.vxlan is not None:
-                actions += tunnel_to(vni(view.short_ids[src], view.short_ids[child]), ip,
-                                     ports.vxlan, self.udp_port)
+                actions += tunnel_to(
+                    vni(view.short_ids[src], view.short_ids[child]), ip, ports.vxlan, self.udp_port
+                )
                 continue
             ip = view.fallback_ips.get(child)
             if ip is not None:
                 self._tls.sleeve.append((ip, view.short_ids[src], view.short_ids[child]))
         return actions
 
-    def _from_local(self, view: MeshView, ports: Ports, in_port: int, src: bytes,
-                    dst: bytes) -> tuple[list[Action], bool]:
+    def _from_local(
+        self, view: MeshView, ports: Ports, in_port: int, src: bytes, dst: bytes
+    ) -> tuple[list[Action], bool]:
         """(actions, whether to install a flow) for a frame from a container port."""
         self._learn(src, Local(in_port))
         where = None if is_multicast(dst) else self.macs.lookup(dst)
@@ -336,18 +347,28 @@ class Forwarder:
         self.count(flooded=1)
         return flood, is_multicast(dst)  # a flow for real broadcasts only
 
-    def _from_tunnel(self, view: MeshView, ports: Ports, src: bytes, dst: bytes,
-                     tunnel: Tunnel) -> tuple[list[Action], bool]:
+    def _from_tunnel(
+        self, view: MeshView, ports: Ports, src: bytes, dst: bytes, tunnel: Tunnel
+    ) -> tuple[list[Action], bool]:
         src_short, dst_short = split_vni(tunnel.tun_id or 0)
         src_peer, dst_peer = view.by_short_id.get(src_short), view.by_short_id.get(dst_short)
         if src_peer is None or dst_peer is None:
             return self._nowhere("unknown short ID")
-        came_from = (str(ipaddress.IPv4Address(tunnel.ipv4_src))
-                     if tunnel.ipv4_src is not None else None)
+        came_from = (
+            str(ipaddress.IPv4Address(tunnel.ipv4_src)) if tunnel.ipv4_src is not None else None
+        )
         return self._from_peer(view, ports, src_peer, dst_peer, src, dst, came_from)
 
-    def _from_peer(self, view: MeshView, ports: Ports, src_peer: PeerName, dst_peer: PeerName,
-                   src: bytes, dst: bytes, came_from: str | None) -> tuple[list[Action], bool]:
+    def _from_peer(
+        self,
+        view: MeshView,
+        ports: Ports,
+        src_peer: PeerName,
+        dst_peer: PeerName,
+        src: bytes,
+        dst: bytes,
+        came_from: str | None,
+    ) -> tuple[list[Action], bool]:
         """A frame another peer sent (by VXLAN or fallback) from ``src_peer`` to ``dst_peer``."""
         if src_peer == view.ourself:
             return self._nowhere("our own frame came back")

@@ -51,7 +51,10 @@ def _errno_name(exc: OdpError) -> str:
 
 class MissHandler:
     def __init__(
-        self, index: int, endpoint: str | None, forwarder: Forwarder,
+        self,
+        index: int,
+        endpoint: str | None,
+        forwarder: Forwarder,
         mirror: UpcallMirror | None = None,
     ) -> None:
         self.index = index
@@ -67,8 +70,7 @@ class MissHandler:
         self.latencies: deque[float] = deque(maxlen=20000)
         self.rounds = 0  # wake-ups that found upcalls: misses / rounds is the batching
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"miss-handler-{index}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"miss-handler-{index}", daemon=True)
 
     @property
     def port_id(self) -> int:
@@ -171,10 +173,13 @@ class MissHandler:
 
     def status(self) -> dict[str, object]:
         return {
-            "index": self.index, "port_id": self.port_id, "alive": self.alive,
+            "index": self.index,
+            "port_id": self.port_id,
+            "alive": self.alive,
             "overruns": getattr(self.channel, "overruns", 0),
             "malformed": getattr(self.channel, "malformed", 0),
-            "received": getattr(self.channel, "received", 0), "rounds": self.rounds,
+            "received": getattr(self.channel, "received", 0),
+            "rounds": self.rounds,
             "last_error": self.last_error,
         }
 

@@ -110,12 +110,19 @@ class Health:
             return None if t is None else round(now - t, 3)
 
         return {
-            "heartbeats_sent": self.sent, "acks": self.acks,
+            "heartbeats_sent": self.sent,
+            "acks": self.acks,
             "last_ack": {"small": age(self.acked.get(SMALL)), "full": age(self.acked.get(FULL))},
             # A round trip is news while acks come; after, it describes a path now gone.
-            "rtt_ms": (round(self.rtt * 1000, 3) if self.rtt is not None and self.acked
-                       and now - max(self.acked.values()) <= self.timeout else None),
-            "heartbeats_received": self.received, "last_received": age(self.last_received),
+            "rtt_ms": (
+                round(self.rtt * 1000, 3)
+                if self.rtt is not None
+                and self.acked
+                and now - max(self.acked.values()) <= self.timeout
+                else None
+            ),
+            "heartbeats_received": self.received,
+            "last_received": age(self.last_received),
             "clock_offset_s": None if self.clock_offset is None else round(self.clock_offset, 3),
             "timeout": self.timeout,
         }
@@ -133,10 +140,13 @@ class Health:
             self.reason = "no fast datapath heartbeat acknowledged yet"
         elif small:
             self.ok = False
-            self.reason = (f"path MTU too small for overlay MTU {self.mtu}: full-size VXLAN "
-                           f"heartbeats are lost, small ones get through")
+            self.reason = (
+                f"path MTU too small for overlay MTU {self.mtu}: full-size VXLAN "
+                f"heartbeats are lost, small ones get through"
+            )
         else:
             self.ok = False
-            self.reason = (f"no VXLAN heartbeat acknowledged for {self.timeout:g} s "
-                           f"(UDP {port} blocked?)")
+            self.reason = (
+                f"no VXLAN heartbeat acknowledged for {self.timeout:g} s (UDP {port} blocked?)"
+            )
         return was != self.ok

@@ -94,9 +94,13 @@ class Link:
         return self.encryption != SEALED
 
     def status(self) -> dict[str, Any]:
-        return {"encryption": self.encryption, "encryption_reason": self.reason,
-                "spis": self.spis, "auth_failures": self.auth_failures,
-                "replays": self.replays}
+        return {
+            "encryption": self.encryption,
+            "encryption_reason": self.reason,
+            "spis": self.spis,
+            "auth_failures": self.auth_failures,
+            "replays": self.replays,
+        }
 
 
 class Drops:
@@ -116,8 +120,9 @@ class Drops:
 
 
 class Links:
-    def __init__(self, policy: Policy, esp_unavailable: EspUnavailable,
-                 esp_state: EspSpis = lambda _: None) -> None:
+    def __init__(
+        self, policy: Policy, esp_unavailable: EspUnavailable, esp_state: EspSpis = lambda _: None
+    ) -> None:
         self.policy = policy
         self.esp_unavailable = esp_unavailable
         self.esp_state = esp_state
@@ -159,13 +164,15 @@ class Links:
         if self.required and params.session_key:
             # Keys even for a trusted or ESP connection: its fallback, when it takes
             # that, is sealed all the same.
-            keys = direction_keys(params.session_key, SEAL_PURPOSE, outbound=params.outbound,
-                                  length=KEY_SIZE)
+            keys = direction_keys(
+                params.session_key, SEAL_PURPOSE, outbound=params.outbound, length=KEY_SIZE
+            )
             link.sealer, link.opener = Sealer(keys.send), Opener(keys.receive)
         return link
 
-    def _choose(self, params: OverlayConnectionParams
-                ) -> tuple[str, str | None, dict[str, int] | None]:
+    def _choose(
+        self, params: OverlayConnectionParams
+    ) -> tuple[str, str | None, dict[str, int] | None]:
         ip = params.remote_address[0]
         if not self.required:
             return NONE, "the mesh has no password", None
@@ -178,6 +185,8 @@ class Links:
         return SEALED, f"{why}: using sealed fallback", None
 
     def status(self) -> dict[str, Any]:
-        return {"required": self.required,
-                "trusted_subnets": [str(n) for n in self.policy.trusted],
-                "drops": self.drops.snapshot()}
+        return {
+            "required": self.required,
+            "trusted_subnets": [str(n) for n in self.policy.trusted],
+            "drops": self.drops.snapshot(),
+        }

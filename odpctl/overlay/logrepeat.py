@@ -44,8 +44,10 @@ class RepeatFilter(logging.Filter):
             if run is None or now - run.since >= self.window:
                 self._runs[key] = _Run(now)
                 if run is not None and run.suppressed:
-                    record.msg = (f"{key[2]} (repeated {run.suppressed} more times "
-                                  f"in the {self.window:g} s before)")
+                    record.msg = (
+                        f"{key[2]} (repeated {run.suppressed} more times "
+                        f"in the {self.window:g} s before)"
+                    )
                     record.args = None
                 return True
             run.suppressed += 1
@@ -56,14 +58,20 @@ class RepeatFilter(logging.Filter):
         """Say how often each run that ended (its window over) repeated."""
         now = self._clock()
         with self._lock:
-            ended = [(key, run) for key, run in self._runs.items()
-                     if now - run.since >= self.window]
+            ended = [
+                (key, run) for key, run in self._runs.items() if now - run.since >= self.window
+            ]
             for key, _ in ended:
                 del self._runs[key]
         for (name, level, text), run in ended:
             if run.suppressed:
-                logging.getLogger(name).log(level, "%s (repeated %d more times)", text,
-                                            run.suppressed, extra={"repeat_summary": True})
+                logging.getLogger(name).log(
+                    level,
+                    "%s (repeated %d more times)",
+                    text,
+                    run.suppressed,
+                    extra={"repeat_summary": True},
+                )
 
     def install(self, *loggers: str) -> None:
         for name in loggers:

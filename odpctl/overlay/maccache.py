@@ -57,8 +57,11 @@ class MacCache:
     def forget_peers(self, alive: set[PeerName]) -> int:
         """Drop MACs of peers no longer reachable; how many went."""
         with self._lock:
-            gone = [m for m, (w, _) in self._entries.items()
-                    if isinstance(w, Remote) and w.peer not in alive]
+            gone = [
+                m
+                for m, (w, _) in self._entries.items()
+                if isinstance(w, Remote) and w.peer not in alive
+            ]
             for mac in gone:
                 del self._entries[mac]
         return len(gone)

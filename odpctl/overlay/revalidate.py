@@ -41,8 +41,11 @@ KEEP, STALE, GRACE = "keep", "stale", "grace"
 def verdict(flow: Flow, view: MeshView, vanished: set[PeerName], view_changed: bool) -> str:
     """KEEP, STALE, or GRACE (stale, but towards a peer within its grace period)."""
     outputs = [a for a in flow.actions if isinstance(a, Output)]
-    tunnels = [a.value for a in flow.actions
-               if isinstance(a, Set) and a.kind == KeyAttr.TUNNEL and isinstance(a.value, Tunnel)]
+    tunnels = [
+        a.value
+        for a in flow.actions
+        if isinstance(a, Set) and a.kind == KeyAttr.TUNNEL and isinstance(a.value, Tunnel)
+    ]
     eth = flow.key.eth
     if view_changed and (len(outputs) > 1 or (eth is not None and is_multicast(eth.dst))):
         return STALE  # a flood: it follows the broadcast trees, which may have changed
@@ -50,9 +53,13 @@ def verdict(flow: Flow, view: MeshView, vanished: set[PeerName], view_changed: b
     match = flow.key.get(KeyAttr.TUNNEL)
     if isinstance(match, Tunnel) and match.tun_id is not None:
         src_short, _ = split_vni(match.tun_id)
-        if view.by_short_id.get(src_short) is None or (view.vxlan_from is not None and (
+        if view.by_short_id.get(src_short) is None or (
+            view.vxlan_from is not None
+            and (
                 match.ipv4_src is None
-                or str(ipaddress.IPv4Address(match.ipv4_src)) not in view.vxlan_from)):
+                or str(ipaddress.IPv4Address(match.ipv4_src)) not in view.vxlan_from
+            )
+        ):
             result = STALE
     for tunnel in tunnels:
         src_short, dst_short = split_vni(tunnel.tun_id or 0)
@@ -74,8 +81,9 @@ class Revalidator:
     deleted_stale: int = 0
     deleted_idle: int = 0
 
-    def sweep(self, flows: list[Flow], view: MeshView, vanished: set[PeerName],
-              view_changed: bool) -> list[Flow]:
+    def sweep(
+        self, flows: list[Flow], view: MeshView, vanished: set[PeerName], view_changed: bool
+    ) -> list[Flow]:
         """The flows to delete."""
         now = time.monotonic()
         doomed: list[Flow] = []

@@ -69,9 +69,13 @@ class DatapathSupervisor:
         outage, self.outage = self.outage, None
         down = time.monotonic() - outage.began
         self.restarts += restarted
-        self.last = {"reason": outage.reason, "since": outage.since_text,
-                     "seconds": round(down, 3), "attempts": outage.attempts + 1,
-                     "restarted": restarted}
+        self.last = {
+            "reason": outage.reason,
+            "since": outage.since_text,
+            "seconds": round(down, 3),
+            "attempts": outage.attempts + 1,
+            "restarted": restarted,
+        }
         return down
 
     def problem(self) -> str | None:

@@ -44,8 +44,9 @@ def netns_inode(spec: str) -> int:
     try:
         return os.stat(path).st_ino
     except FileNotFoundError:
-        raise NotFoundError(f"network namespace {spec!r} not found",
-                            errno=errno.ENOENT, hint="see `ip netns list`") from None
+        raise NotFoundError(
+            f"network namespace {spec!r} not found", errno=errno.ENOENT, hint="see `ip netns list`"
+        ) from None
     except OSError as exc:
         raise error_from_errno(exc.errno or errno.EIO, f"network namespace {spec!r}") from None
 
@@ -70,24 +71,31 @@ def _index(ipr: IPRoute, ifname: str) -> int:
     return int(found[0])
 
 
-def plug(spec: str, host_iface: str, ifname: str, mtu: int, address: str,
-         routes: tuple[str, ...] = ()) -> Plugged:
+def plug(
+    spec: str, host_iface: str, ifname: str, mtu: int, address: str, routes: tuple[str, ...] = ()
+) -> Plugged:
     """Make and set up the pair; ``address`` is ``A.B.C.D/LEN``; ``routes`` are CIDRs
     reached through it (beyond the address's own subnet)."""
     path = netns_path(spec)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise NotFoundError(f"network namespace {spec!r} not found",
-                            errno=errno.ENOENT, hint="see `ip netns list`") from None
+        raise NotFoundError(
+            f"network namespace {spec!r} not found", errno=errno.ENOENT, hint="see `ip netns list`"
+        ) from None
     except OSError as exc:
         raise error_from_errno(exc.errno or errno.EIO, f"open network namespace {spec!r}") from None
     # One rtnetlink session makes the host end and brings it up: a session is a
     # socket and an event loop in pyroute2, and an attach waits for each.
     with _rtnl(f"create veth {host_iface} into {spec}") as ipr:
         try:
-            ipr.link("add", ifname=host_iface, kind="veth", mtu=mtu,
-                     peer={"ifname": ifname, "net_ns_fd": fd, "mtu": mtu})
+            ipr.link(
+                "add",
+                ifname=host_iface,
+                kind="veth",
+                mtu=mtu,
+                peer={"ifname": ifname, "net_ns_fd": fd, "mtu": mtu},
+            )
         finally:
             os.close(fd)
         try:
@@ -143,5 +151,4 @@ def set_address(ifname: str, address: str, mtu: int) -> None:
         ipr.link("set", index=index, mtu=mtu, state="up")
         existing = {a.get("address") for a in ipr.get_addr(index=index, family=2)}
         if str(iface.ip) not in existing:
-            ipr.addr("add", index=index, address=str(iface.ip),
-                     prefixlen=iface.network.prefixlen)
+            ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)

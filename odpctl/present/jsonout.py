@@ -40,7 +40,7 @@ PORT_KEYS: dict[str, str] = {
     "type": "netdev, internal, vxlan, geneve, gre, ...; an OVS tunnel device "
     "(vxlan_sys_4789) attached as a netdev shows its tunnel type",
     "vport_type": "the type the datapath reports (netdev for such tunnel devices)",
-    "options": "object of options, e.g. {\"dst_port\": \"4790\"}",
+    "options": 'object of options, e.g. {"dst_port": "4790"}',
     "ifindex": "interface index of the device, or null",
     "upcall_pids": "netlink ports that receive the port's upcalls",
     "stats": 'object: "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", '
@@ -133,7 +133,11 @@ def port_json(vport: Vport) -> dict[str, Any]:
 
 
 def flow_json(
-    flow: Flow, now: int, *, verbose: bool = False, port_names: Mapping[int, str] | None = None,
+    flow: Flow,
+    now: int,
+    *,
+    verbose: bool = False,
+    port_names: Mapping[int, str] | None = None,
     match: str | None = None,
 ) -> dict[str, Any]:
     """A FLOW object; ``match`` is the flow's match text if the caller has it."""

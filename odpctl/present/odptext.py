@@ -176,8 +176,18 @@ def show_lines(
 # --- flows ----------------------------------------------------------------------
 
 _TCP_FLAG_LETTERS = (
-    (0x02, "S"), (0x01, "F"), (0x08, "P"), (0x04, "R"), (0x20, "U"), (0x10, "."),
-    (0x40, "E"), (0x80, "C"), (0x100, "N"), (0x200, "[200]"), (0x400, "[400]"), (0x800, "[800]"),
+    (0x02, "S"),
+    (0x01, "F"),
+    (0x08, "P"),
+    (0x04, "R"),
+    (0x20, "U"),
+    (0x10, "."),
+    (0x40, "E"),
+    (0x80, "C"),
+    (0x100, "N"),
+    (0x200, "[200]"),
+    (0x400, "[400]"),
+    (0x800, "[800]"),
 )
 
 
@@ -207,8 +217,7 @@ def format_ufid(ufid: bytes) -> str:
     """``ufid:`` and the UUID whose four 32-bit words are the UFID's, as OVS prints it."""
     w0, w1, w2, w3 = struct.unpack("=4I", ufid)
     return (
-        f"ufid:{w0:08x}-{w1 >> 16:04x}-{w1 & 0xFFFF:04x}-{w2 >> 16:04x}-{w2 & 0xFFFF:04x}"
-        f"{w3:08x}"
+        f"ufid:{w0:08x}-{w1 >> 16:04x}-{w1 & 0xFFFF:04x}-{w2 >> 16:04x}-{w2 & 0xFFFF:04x}{w3:08x}"
     )
 
 
@@ -232,7 +241,7 @@ def split_ufid(text: str) -> tuple[bytes | None, str]:
         raise ParseError("expected a UUID after 'ufid:'", text, column)
     a, b, c, d, e, f = (int(g, 16) for g in m.groups())
     ufid = struct.pack("=4I", a, b << 16 | c, d << 16 | e, f)
-    rest = stripped[m.end():].lstrip(" \t")
+    rest = stripped[m.end() :].lstrip(" \t")
     return ufid, rest[1:] if rest.startswith(",") else rest
 
 
@@ -263,7 +272,11 @@ def actions_text(flow: Flow, port_names: Mapping[int, str] | None = None) -> str
 
 
 def flow_line(
-    flow: Flow, now: int, *, verbose: bool = False, port_names: Mapping[int, str] | None = None,
+    flow: Flow,
+    now: int,
+    *,
+    verbose: bool = False,
+    port_names: Mapping[int, str] | None = None,
     match: str | None = None,
 ) -> str:
     """One line of ``ovs-dpctl dump-flows`` (``-m`` when ``verbose``); ``match``

@@ -93,12 +93,25 @@ def plural(n: int, word: str) -> str:
 def datapath_list(dps: Sequence[Datapath], ports: Mapping[str, int]) -> RenderableType:
     if not dps:
         return summary("no datapaths (create one with `odpctl dp add NAME`)")
-    table = _table("Datapath", "Index", "Ports", "Flows", "Hit", "Missed", "Lost",
-                   right=("Index", "Ports", "Flows", "Hit", "Missed", "Lost"))
+    table = _table(
+        "Datapath",
+        "Index",
+        "Ports",
+        "Flows",
+        "Hit",
+        "Missed",
+        "Lost",
+        right=("Index", "Ports", "Flows", "Hit", "Missed", "Lost"),
+    )
     for dp in dps:
         table.add_row(
-            Text(dp.name, style="bold cyan"), str(dp.ifindex), count(ports.get(dp.name, 0)),
-            count(dp.flows), count(dp.hit), count(dp.missed), count(dp.lost),
+            Text(dp.name, style="bold cyan"),
+            str(dp.ifindex),
+            count(ports.get(dp.name, 0)),
+            count(dp.flows),
+            count(dp.hit),
+            count(dp.missed),
+            count(dp.lost),
         )
     n_flows = sum(dp.flows for dp in dps)
     n_ports = sum(ports.get(dp.name, 0) for dp in dps)
@@ -146,14 +159,24 @@ def port_table(ports: Sequence[Vport], *, stats: bool) -> RenderableType:
     for v in sorted(ports, key=lambda v: v.port_no or 0):
         opts = ", ".join(f"{k}={val}" for k, val in odptext.port_options(v).items())
         row: list[RenderableType] = [
-            str(v.port_no), Text(v.name, style="bold"), display_type(v), opts,
+            str(v.port_no),
+            Text(v.name, style="bold"),
+            display_type(v),
+            opts,
         ]
         if stats:
             s = v.stats
             row += (
-                [count(s.rx_packets), size(s.rx_bytes), count(s.tx_packets), size(s.tx_bytes),
-                 count(s.rx_errors + s.tx_errors), count(s.rx_dropped + s.tx_dropped)]
-                if s is not None else ["?"] * 6
+                [
+                    count(s.rx_packets),
+                    size(s.rx_bytes),
+                    count(s.tx_packets),
+                    size(s.tx_bytes),
+                    count(s.rx_errors + s.tx_errors),
+                    count(s.rx_dropped + s.tx_dropped),
+                ]
+                if s is not None
+                else ["?"] * 6
             )
         table.add_row(*row)
     return Group(table, summary(plural(len(ports), "port")))
@@ -163,7 +186,11 @@ def port_table(ports: Sequence[Vport], *, stats: bool) -> RenderableType:
 
 
 def flow_table(
-    flows: Sequence[Flow], now: int, *, total: int, verbose: bool,
+    flows: Sequence[Flow],
+    now: int,
+    *,
+    total: int,
+    verbose: bool,
     port_names: Mapping[int, str] | None = None,
 ) -> RenderableType:
     columns = ["Match", "Actions", "Packets", "Bytes", "Used"]
@@ -179,7 +206,9 @@ def flow_table(
         row: list[RenderableType] = [
             breakable(odptext.match_text(f, verbose=verbose, port_names=port_names)),
             Text(breakable(odptext.actions_text(f, port_names)), style="green"),
-            count(f.packets), size(f.bytes), ago(odptext.used_seconds(f, now)),
+            count(f.packets),
+            size(f.bytes),
+            ago(odptext.used_seconds(f, now)),
         ]
         if verbose:
             row.insert(0, odptext.format_ufid(f.ufid)[5:] if f.ufid else "-")

@@ -34,22 +34,26 @@ from .state import ShellState
 from .toolbar import Toolbar
 from .words import with_datapath
 
-STYLE = Style.from_dict({
-    "prompt": "bold",
-    "prompt.dp": "bold ansicyan",
-    "bottom-toolbar": "noreverse bg:#303030 #d0d0d0",
-    "toolbar.dp": "bold ansicyan",
-    "toolbar.dim": "#909090",
-    "toolbar.miss": "ansiyellow",
-    "toolbar.lost": "bold ansired",
-    "toolbar.error": "ansired",
-})
+STYLE = Style.from_dict(
+    {
+        "prompt": "bold",
+        "prompt.dp": "bold ansicyan",
+        "bottom-toolbar": "noreverse bg:#303030 #d0d0d0",
+        "toolbar.dp": "bold ansicyan",
+        "toolbar.dim": "#909090",
+        "toolbar.miss": "ansiyellow",
+        "toolbar.lost": "bold ansired",
+        "toolbar.error": "ansired",
+    }
+)
 
 # Runs one odpctl command line, as the command line would; its exit status.
 Runner = Callable[[Sequence[str]], int]
 
-BANNER = ("odpctl shell: commands without `odpctl` (flow dump, watch flows); use DP, help; "
-          "Tab completes; exit or Ctrl-D leaves.")
+BANNER = (
+    "odpctl shell: commands without `odpctl` (flow dump, watch flows); use DP, help; "
+    "Tab completes; exit or Ctrl-D leaves."
+)
 
 
 def default_history() -> Path:
@@ -65,9 +69,15 @@ class Shell:
     """The REPL; ``run_command`` runs one odpctl command line (`odpctl.cli.run`)."""
 
     def __init__(
-        self, state: ShellState, run_command: Runner,
-        root: CommandSpec, *, history: History | None = None, toolbar_interval: float = 1.0,
-        input: Input | None = None, output: Output | None = None,
+        self,
+        state: ShellState,
+        run_command: Runner,
+        root: CommandSpec,
+        *,
+        history: History | None = None,
+        toolbar_interval: float = 1.0,
+        input: Input | None = None,
+        output: Output | None = None,
     ) -> None:
         self.state = state
         self.run_command = run_command
@@ -128,8 +138,7 @@ class Shell:
             return self._builtin(argv)
         if argv[0] == "shell":
             return self._error("this is the shell already")
-        argv = [*self.state.global_options(), *with_datapath(self.root, argv,
-                                                              self.state.current)]
+        argv = [*self.state.global_options(), *with_datapath(self.root, argv, self.state.current)]
         try:
             status = self.run_command(argv)
         except KeyboardInterrupt:

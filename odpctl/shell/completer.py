@@ -188,4 +188,3 @@ def _netns_names() -> list[str]:
         return sorted(os.listdir(NETNS_RUN_DIR))
     except OSError:
         return []
-

@@ -22,10 +22,32 @@ from odpctl.odp.text.vocabulary import flow_fields
 
 # The actions of the ODP syntax.  tests/shell checks this against the parser.
 ACTION_NAMES = (
-    "add_mpls", "check_pkt_len", "clone", "ct", "ct_clear", "dec_ttl", "drop", "hash",
-    "lb_output", "meter", "pop_eth", "pop_mpls", "pop_nsh", "pop_vlan", "psample", "push_eth",
-    "push_mpls", "push_nsh", "push_vlan", "recirc", "sample", "set", "tnl_pop", "tnl_push",
-    "trunc", "userspace",
+    "add_mpls",
+    "check_pkt_len",
+    "clone",
+    "ct",
+    "ct_clear",
+    "dec_ttl",
+    "drop",
+    "hash",
+    "lb_output",
+    "meter",
+    "pop_eth",
+    "pop_mpls",
+    "pop_nsh",
+    "pop_vlan",
+    "psample",
+    "push_eth",
+    "push_mpls",
+    "push_nsh",
+    "push_vlan",
+    "recirc",
+    "sample",
+    "set",
+    "tnl_pop",
+    "tnl_push",
+    "trunc",
+    "userspace",
 )
 # Actions whose parentheses hold more actions.
 _NESTED_ACTIONS = frozenset(("clone",))
@@ -112,7 +134,7 @@ def action_candidates(text: str, ports: Sequence[str] = ()) -> tuple[str, list[C
     # Inside set(...): a key attribute, then its fields, as in a flow key.
     for depth, name in enumerate(stack):
         if name in _SET_ACTIONS:
-            return piece, _key_here(stack[depth + 1:], piece, ports)
+            return piece, _key_here(stack[depth + 1 :], piece, ports)
     if stack and stack[-1] not in _NESTED_ACTIONS:
         return piece, []
     if "=" in piece:

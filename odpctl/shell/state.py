@@ -23,8 +23,12 @@ T = TypeVar("T")
 
 class ShellState:
     def __init__(
-        self, *, netns: str | None = None, datapath: str | None = None,
-        current: str | None = None, ttl: float = 2.0,
+        self,
+        *,
+        netns: str | None = None,
+        datapath: str | None = None,
+        current: str | None = None,
+        ttl: float = 2.0,
         opener: Callable[[], Dpif] | None = None,
     ) -> None:
         self.netns = netns
@@ -94,8 +98,9 @@ class ShellState:
     # --- names (the completer's `Names`) --------------------------------------------------
 
     def datapaths(self) -> list[str]:
-        return self._cached("dp", None,
-                            lambda: sorted(d.name for d in self.dpif().list_datapaths()))
+        return self._cached(
+            "dp", None, lambda: sorted(d.name for d in self.dpif().list_datapaths())
+        )
 
     def _dp_or_only(self, dp: str | None) -> str | None:
         if dp is not None:
@@ -115,8 +120,13 @@ class ShellState:
         name = self._dp_or_only(dp)
         if name is None:
             return []
-        return self._cached("port_no", name, lambda: [
-            str(v.port_no) for v in self.dpif().list_vports(name) if v.port_no is not None])
+        return self._cached(
+            "port_no",
+            name,
+            lambda: [
+                str(v.port_no) for v in self.dpif().list_vports(name) if v.port_no is not None
+            ],
+        )
 
     def interfaces(self) -> list[str]:
         def fetch() -> list[str]:

@@ -21,8 +21,11 @@ from odpctl.watch.frames import StatsFrame
 from odpctl.watch.sampler import StatsWatcher
 
 
-def toolbar_fragments(dp: str | None, frame: StatsFrame | None, error: str | None,
-                      ) -> StyleAndTextTuples:
+def toolbar_fragments(
+    dp: str | None,
+    frame: StatsFrame | None,
+    error: str | None,
+) -> StyleAndTextTuples:
     """What the toolbar shows for datapath ``dp`` and its latest sample."""
     if dp is None:
         return [("class:toolbar.dim", " no datapath: `use DP` picks one ")]
@@ -49,7 +52,9 @@ class Toolbar:
     """Samples in the background; calling it gives the toolbar's fragments."""
 
     def __init__(
-        self, open_dpif: Callable[[], Dpif], current: Callable[[], str | None],
+        self,
+        open_dpif: Callable[[], Dpif],
+        current: Callable[[], str | None],
         interval: float = 1.0,
     ) -> None:
         self._open = open_dpif

@@ -137,7 +137,8 @@ class Word:
 def argument_words(spec: CommandSpec) -> list[Word]:
     return [
         Word(w.strip("[]."), w.startswith("["), w.endswith("..."))
-        for arg in spec.args for w in arg.metavar.split()
+        for arg in spec.args
+        for w in arg.metavar.split()
     ]
 
 
@@ -168,4 +169,4 @@ def with_datapath(root: CommandSpec, argv: list[str], dp: str | None) -> list[st
         wanted = 0  # the flows come from the file: only [DP] is on the line
     if len(parsed.positionals) != wanted:
         return argv
-    return [*argv[: parsed.path_end], dp, *argv[parsed.path_end:]]
+    return [*argv[: parsed.path_end], dp, *argv[parsed.path_end :]]

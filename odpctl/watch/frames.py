@@ -126,8 +126,10 @@ def _frozen(value: Any) -> Hashable:
     if isinstance(value, dict):
         return _frozen_key(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__,
-                *(_frozen(getattr(value, f.name)) for f in dataclasses.fields(value)))
+        return (
+            type(value).__name__,
+            *(_frozen(getattr(value, f.name)) for f in dataclasses.fields(value)),
+        )
     return value  # type: ignore[no-any-return]
 
 
@@ -183,13 +185,23 @@ class FlowSort(StrEnum):
 
 
 # Busiest, most recent, youngest first; text columns in alphabetical order.
-_DESCENDING = {FlowSort.pps, FlowSort.bps, FlowSort.packets, FlowSort.bytes, FlowSort.used,
-               FlowSort.age}
+_DESCENDING = {
+    FlowSort.pps,
+    FlowSort.bps,
+    FlowSort.packets,
+    FlowSort.bytes,
+    FlowSort.used,
+    FlowSort.age,
+}
 
 
 def sort_entries(
-    entries: Iterable[Entry[Flow]], order: FlowSort, *, reverse: bool = False,
-    match_text: Callable[[Flow], str], actions_text: Callable[[Flow], str],
+    entries: Iterable[Entry[Flow]],
+    order: FlowSort,
+    *,
+    reverse: bool = False,
+    match_text: Callable[[Flow], str],
+    actions_text: Callable[[Flow], str],
 ) -> list[Entry[Flow]]:
     """Entries in ``order``; flows leaving sort as if idle."""
     items = list(entries)
@@ -239,8 +251,14 @@ def _port_counters(vport: Vport) -> tuple[int, ...]:
     s = vport.stats
     if s is None:
         return (0, 0, 0, 0, 0, 0)
-    return (s.rx_packets, s.tx_packets, s.rx_bytes, s.tx_bytes,
-            s.rx_errors + s.tx_errors, s.rx_dropped + s.tx_dropped)
+    return (
+        s.rx_packets,
+        s.tx_packets,
+        s.rx_bytes,
+        s.tx_bytes,
+        s.rx_errors + s.tx_errors,
+        s.rx_dropped + s.tx_dropped,
+    )
 
 
 def port_tracker(linger: float = 3.0) -> Tracker[Vport]:

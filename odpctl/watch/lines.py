@@ -57,7 +57,7 @@ TOTALS_KEYS: dict[str, str] = {
     "lookups": 'object: "hit", "missed", "lost" packets per second, or null',
 }
 FLOW_EVENT_KEYS: dict[str, str] = {
-    "state": 'present (first refresh), new, active (moved packets), idle, or removed',
+    "state": "present (first refresh), new, active (moved packets), idle, or removed",
     "rate": 'object: "packets", "bytes" per second since the previous refresh, or null',
     **jsonout.FLOW_KEYS,
 }
@@ -116,22 +116,30 @@ def _shows(entry: Entry[Any], now: float, every: bool) -> bool:
 def _lookups(rates: LookupRates | None) -> dict[str, float] | None:
     if rates is None:
         return None
-    return {"hit": round(rates.hit, 3), "missed": round(rates.missed, 3),
-            "lost": round(rates.lost, 3)}
+    return {
+        "hit": round(rates.hit, 3),
+        "missed": round(rates.missed, 3),
+        "lost": round(rates.lost, 3),
+    }
 
 
 def _lookups_text(rates: LookupRates | None) -> str:
     if rates is None:
         return ""
-    return (f"hit {count_rate(rates.hit)}/s missed {count_rate(rates.missed)}/s "
-            f"lost {count_rate(rates.lost)}/s")
+    return (
+        f"hit {count_rate(rates.hit)}/s missed {count_rate(rates.missed)}/s "
+        f"lost {count_rate(rates.lost)}/s"
+    )
 
 
 # --- flows ------------------------------------------------------------------------------
 
 
 def flow_lines(
-    frame: FlowFrame, *, as_json: bool, every: bool = False,
+    frame: FlowFrame,
+    *,
+    as_json: bool,
+    every: bool = False,
     port_names: Mapping[int, str] | None = None,
 ) -> Iterator[str]:
     """The lines of one refresh of `watch flows`."""
@@ -140,14 +148,22 @@ def flow_lines(
     new, removed = frame.count(State.new), frame.count(State.removed)
     now_ms = odptext.now_ms()
     if as_json:
-        yield _json({
-            "time": round(frame.wall, 3), "event": "totals", "datapath": frame.datapath,
-            "interval": _round(frame.interval), "flows": frame.total, "shown": frame.shown,
-            "new": new, "removed": removed,
-            "rate": None if rates is None else {"packets": round(rates[PPS], 3),
-                                                "bytes": round(rates[BPS], 3)},
-            "lookups": _lookups(lookups),
-        })
+        yield _json(
+            {
+                "time": round(frame.wall, 3),
+                "event": "totals",
+                "datapath": frame.datapath,
+                "interval": _round(frame.interval),
+                "flows": frame.total,
+                "shown": frame.shown,
+                "new": new,
+                "removed": removed,
+                "rate": None
+                if rates is None
+                else {"packets": round(rates[PPS], 3), "bytes": round(rates[BPS], 3)},
+                "lookups": _lookups(lookups),
+            }
+        )
     else:
         head = f"{clock(frame.wall)} {frame.datapath} flows {frame.total}"
         if frame.shown != frame.total:
@@ -163,11 +179,16 @@ def flow_lines(
             continue
         state = _state(entry, _moved(entry))
         if as_json:
-            yield _json({
-                "time": round(frame.wall, 3), "event": "flow", "datapath": frame.datapath,
-                "state": state, "rate": _flow_rate(entry),
-                **jsonout.flow_json(entry.item, now_ms, port_names=port_names),
-            })
+            yield _json(
+                {
+                    "time": round(frame.wall, 3),
+                    "event": "flow",
+                    "datapath": frame.datapath,
+                    "state": state,
+                    "rate": _flow_rate(entry),
+                    **jsonout.flow_json(entry.item, now_ms, port_names=port_names),
+                }
+            )
         else:
             yield _flow_text(frame.wall, state, entry, port_names)
 
@@ -184,9 +205,11 @@ def _flow_text(
     flow = entry.item
     pps = count_rate(entry.rates[PPS]) if entry.rates else "-"
     bps = byte_rate(entry.rates[BPS]) if entry.rates else "-"
-    return (f"{clock(wall)} {state:<7} {pps} pkt/s {bps} "
-            f"{odptext.match_text(flow, port_names=port_names)} "
-            f"actions:{odptext.actions_text(flow, port_names)}")
+    return (
+        f"{clock(wall)} {state:<7} {pps} pkt/s {bps} "
+        f"{odptext.match_text(flow, port_names=port_names)} "
+        f"actions:{odptext.actions_text(flow, port_names)}"
+    )
 
 
 # --- datapath statistics --------------------------------------------------------------------
@@ -196,15 +219,23 @@ def stats_lines(frame: StatsFrame, *, as_json: bool) -> Iterator[str]:
     dp = frame.dp
     ratio = frame.rates.hit_ratio if frame.rates is not None else None
     if as_json:
-        yield _json({
-            "time": round(frame.wall, 3), "event": "stats", "datapath": dp.name,
-            "interval": _round(frame.interval), "rates": _lookups(frame.rates),
-            "hit_ratio": None if ratio is None else round(ratio, 3),
-            "average": _lookups(frame.average),
-            "lookups": {"hit": dp.hit, "missed": dp.missed, "lost": dp.lost},
-            "flows": dp.flows, "masks": dp.masks, "refused": frame.refused,
-            "rx_dropped": frame.rx_dropped, "unhandled": frame.unhandled,
-        })
+        yield _json(
+            {
+                "time": round(frame.wall, 3),
+                "event": "stats",
+                "datapath": dp.name,
+                "interval": _round(frame.interval),
+                "rates": _lookups(frame.rates),
+                "hit_ratio": None if ratio is None else round(ratio, 3),
+                "average": _lookups(frame.average),
+                "lookups": {"hit": dp.hit, "missed": dp.missed, "lost": dp.lost},
+                "flows": dp.flows,
+                "masks": dp.masks,
+                "refused": frame.refused,
+                "rx_dropped": frame.rx_dropped,
+                "unhandled": frame.unhandled,
+            }
+        )
         return
     line = f"{clock(frame.wall)} {dp.name} "
     if frame.rates is None:
@@ -233,11 +264,20 @@ def port_event_lines(events: list[TimedEvent], datapath: str, *, as_json: bool) 
     for timed in events:
         vport = timed.event.vport
         if as_json:
-            yield _json({"time": round(timed.wall, 3), "event": "port", "datapath": datapath,
-                         "kind": timed.event.kind, "port": jsonout.port_json(vport)})
+            yield _json(
+                {
+                    "time": round(timed.wall, 3),
+                    "event": "port",
+                    "datapath": datapath,
+                    "kind": timed.event.kind,
+                    "port": jsonout.port_json(vport),
+                }
+            )
         else:
-            yield (f"{clock(timed.wall)} port {timed.event.kind} "
-                   f"{vport.port_no}: {vport.name} ({jsonout.display_type(vport)})")
+            yield (
+                f"{clock(timed.wall)} port {timed.event.kind} "
+                f"{vport.port_no}: {vport.name} ({jsonout.display_type(vport)})"
+            )
 
 
 _PORT_RATE_NAMES = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "errors", "dropped")
@@ -250,17 +290,30 @@ def port_rate_lines(frame: PortFrame, *, as_json: bool, every: bool = False) -> 
         vport: Vport = entry.item
         state = _state(entry, _moved(entry))
         if as_json:
-            rates = (None if entry.rates is None else
-                     {n: round(r, 3) for n, r in zip(_PORT_RATE_NAMES, entry.rates, strict=True)})
-            yield _json({"time": round(frame.wall, 3), "event": "port_rates",
-                         "datapath": frame.datapath, "port_no": vport.port_no,
-                         "name": vport.name, "state": state, "rates": rates})
+            rates = (
+                None
+                if entry.rates is None
+                else {n: round(r, 3) for n, r in zip(_PORT_RATE_NAMES, entry.rates, strict=True)}
+            )
+            yield _json(
+                {
+                    "time": round(frame.wall, 3),
+                    "event": "port_rates",
+                    "datapath": frame.datapath,
+                    "port_no": vport.port_no,
+                    "name": vport.name,
+                    "state": state,
+                    "rates": rates,
+                }
+            )
             continue
         line = f"{clock(frame.wall)} port {vport.port_no} {vport.name} {state}"
         r = entry.rates
         if r is not None:
-            line += (f" rx {count_rate(r[RX_PPS])} pkt/s {byte_rate(r[RX_BPS])}"
-                     f" tx {count_rate(r[TX_PPS])} pkt/s {byte_rate(r[TX_BPS])}")
+            line += (
+                f" rx {count_rate(r[RX_PPS])} pkt/s {byte_rate(r[RX_BPS])}"
+                f" tx {count_rate(r[TX_PPS])} pkt/s {byte_rate(r[TX_BPS])}"
+            )
             if r[ERRORS] or r[DROPS]:
                 line += f" errors {count_rate(r[ERRORS])}/s dropped {count_rate(r[DROPS])}/s"
         yield line
@@ -283,23 +336,37 @@ class UpcallFields:
 def upcall_fields(upcall: Upcall, port_names: Mapping[int, str] | None = None) -> UpcallFields:
     length = upcall.length if upcall.length is not None else len(upcall.packet)
     return UpcallFields(
-        upcall.cmd.name.lower(), summarize(upcall.key, length),
-        odptext.match_text(Flow(upcall.key), port_names=port_names), length,
+        upcall.cmd.name.lower(),
+        summarize(upcall.key, length),
+        odptext.match_text(Flow(upcall.key), port_names=port_names),
+        length,
         upcall.userdata.hex() if upcall.userdata is not None else None,
     )
 
 
 def upcall_line(
-    wall: float, upcall: Upcall, datapath: str, *, as_json: bool,
+    wall: float,
+    upcall: Upcall,
+    datapath: str,
+    *,
+    as_json: bool,
     port_names: Mapping[int, str] | None = None,
 ) -> str:
     f = upcall_fields(upcall, port_names)
     if as_json:
-        return _json({
-            "time": round(wall, 3), "event": "upcall", "datapath": datapath, "type": f.kind,
-            "in_port": upcall.key.in_port, "key": f.key, "summary": f.summary,
-            "length": f.length, "userdata": f.userdata,
-        })
+        return _json(
+            {
+                "time": round(wall, 3),
+                "event": "upcall",
+                "datapath": datapath,
+                "type": f.kind,
+                "in_port": upcall.key.in_port,
+                "key": f.key,
+                "summary": f.summary,
+                "length": f.length,
+                "userdata": f.userdata,
+            }
+        )
     line = f"{clock(wall)} {f.kind:<6} {f.summary} | {f.key}"
     if f.userdata is not None:
         line += f" userdata:{f.userdata}"

@@ -46,8 +46,16 @@ class LiveLoop(Generic[F]):
 
     def run(self) -> None:
         """Until ``count`` refreshes are done or a quit key is pressed."""
-        with Keys() as keys, Live(console=self.console, screen=True, auto_refresh=False,
-                                  redirect_stdout=False, redirect_stderr=False) as live:
+        with (
+            Keys() as keys,
+            Live(
+                console=self.console,
+                screen=True,
+                auto_refresh=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            ) as live,
+        ):
             for _ in self.ticker:
                 frame = self.view.sample()
                 self._draw(live, frame)

@@ -82,7 +82,8 @@ def find_owners(port_ids: set[int], netns: str | None = None) -> dict[int, Owner
     sockets = netlink_sockets(netns)
     return {
         pid: Owner(pid, sockets[pid], socket_holders(sockets[pid]))
-        for pid in sorted(port_ids) if pid and pid in sockets
+        for pid in sorted(port_ids)
+        if pid and pid in sockets
     }
 
 

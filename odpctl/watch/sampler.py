@@ -54,9 +54,14 @@ def _gc_paused() -> Iterator[None]:
 class StatsWatcher:
     """Lookup rates of datapath ``dp``, and what its router refused (``refused``)."""
 
-    def __init__(self, dpif: Dpif, dp: str, history: int = 120,
-                 refused: Callable[[], dict[str, int] | None] = lambda: None,
-                 unhandled: Callable[[], dict[str, int] | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        dpif: Dpif,
+        dp: str,
+        history: int = 120,
+        refused: Callable[[], dict[str, int] | None] = lambda: None,
+        unhandled: Callable[[], dict[str, int] | None] = lambda: None,
+    ) -> None:
         self.dpif = dpif
         self.dp = dp
         self.tracker = StatsTracker(history)
@@ -66,18 +71,24 @@ class StatsWatcher:
     def frame(self) -> StatsFrame:
         now, wall = _now()
         frame = self.tracker.update(self.dpif.get_datapath(self.dp), now, wall)
-        rx_dropped = sum(v.stats.rx_dropped for v in self.dpif.list_vports(self.dp)
-                         if v.stats is not None)
-        return dataclasses.replace(frame, refused=self.refused(), rx_dropped=rx_dropped,
-                                   unhandled=self.unhandled())
+        rx_dropped = sum(
+            v.stats.rx_dropped for v in self.dpif.list_vports(self.dp) if v.stats is not None
+        )
+        return dataclasses.replace(
+            frame, refused=self.refused(), rx_dropped=rx_dropped, unhandled=self.unhandled()
+        )
 
 
 class FlowWatcher:
     """The flows of ``dp`` that pass ``keep``, with rates; and the lookup rates."""
 
     def __init__(
-        self, dpif: Dpif, dp: str, keep: Callable[[Flow], bool] | None = None,
-        *, linger: float = 3.0,
+        self,
+        dpif: Dpif,
+        dp: str,
+        keep: Callable[[Flow], bool] | None = None,
+        *,
+        linger: float = 3.0,
     ) -> None:
         self.dpif = dpif
         self.dp = dp
@@ -101,7 +112,12 @@ class PortWatcher:
     """The ports of ``dp`` with rates, and port events as they come."""
 
     def __init__(
-        self, dpif: Dpif, dp: str, *, events: bool = True, keep_events: int = 200,
+        self,
+        dpif: Dpif,
+        dp: str,
+        *,
+        events: bool = True,
+        keep_events: int = 200,
         linger: float = 3.0,
     ) -> None:
         self.dpif = dpif
@@ -157,7 +173,9 @@ class Ticker:
     """
 
     def __init__(
-        self, interval: float, count: int | None = None,
+        self,
+        interval: float,
+        count: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interval = interval

@@ -43,10 +43,16 @@ class TapSource:
     def __init__(self, dpif: Dpif, dp: str, *, force: bool) -> None:
         self.tap = UpcallTap(dpif, dp, force=force).open()
         borrowed = self.tap.borrowed
-        what = ("its per-CPU upcall PIDs" if borrowed.per_cpu is not None
-                else f"the upcall PIDs of its {len(borrowed.ports)} ports")
-        before = ("they pointed at sockets that are gone, so upcalls were being lost"
-                  if borrowed.dead else "nobody was receiving its upcalls")
+        what = (
+            "its per-CPU upcall PIDs"
+            if borrowed.per_cpu is not None
+            else f"the upcall PIDs of its {len(borrowed.ports)} ports"
+        )
+        before = (
+            "they pointed at sockets that are gone, so upcalls were being lost"
+            if borrowed.dead
+            else "nobody was receiving its upcalls"
+        )
         self.description = (
             f"receiving the misses of {dp} by borrowing {what} ({before}); packets are not "
             "forwarded; the PIDs are given back on exit"
@@ -86,7 +92,12 @@ class MirrorSource:
 
 
 def open_source(
-    dpif: Dpif, dp: str, source: Source, *, force: bool = False, control: Path | None = None,
+    dpif: Dpif,
+    dp: str,
+    source: Source,
+    *,
+    force: bool = False,
+    control: Path | None = None,
 ) -> UpcallSource:
     """The upcall source ``source`` names (see the module for ``auto``)."""
     path = control or default_socket_path(dpif.endpoint.netns)

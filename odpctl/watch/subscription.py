@@ -29,7 +29,11 @@ class MirrorSubscription:
     """
 
     def __init__(
-        self, path: Path | str, datapath: str | None, *, snaplen: int = DEFAULT_SNAPLEN,
+        self,
+        path: Path | str,
+        datapath: str | None,
+        *,
+        snaplen: int = DEFAULT_SNAPLEN,
         timeout: float = 5.0,
     ) -> None:
         self.path = Path(path)
@@ -49,7 +53,8 @@ class MirrorSubscription:
         except PermissionError:
             self._sock.close()
             raise PermissionDeniedError(
-                f"the router's control socket {self.path} is for root only", errno=errno.EACCES,
+                f"the router's control socket {self.path} is for root only",
+                errno=errno.EACCES,
                 hint="run as root",
             ) from None
         request = {"cmd": SUBSCRIBE, "datapath": datapath, "snaplen": snaplen}
@@ -64,7 +69,8 @@ class MirrorSubscription:
             error = (reply or {}).get("error") or {}
             raise ControlError(
                 str(error.get("message") or "the router closed the subscription"),
-                hint=error.get("hint"), exit_code=int(error.get("exit_code") or 1),
+                hint=error.get("hint"),
+                exit_code=int(error.get("exit_code") or 1),
                 kind=str(error.get("kind") or "OdpError"),
             )
         self.info: dict[str, Any] = reply.get("result") or {}

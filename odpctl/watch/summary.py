@@ -15,17 +15,44 @@ from odpctl.present.odptext import tcp_flags_text
 ETH_TYPE_IPV6 = 0x86DD
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_RARP = 0x8035
-_ETH_TYPE_NAMES = {0x8100: "802.1Q", 0x88A8: "802.1ad", 0x8847: "MPLS", 0x8848: "MPLS",
-                   0x88CC: "LLDP", 0x894F: "NSH"}
+_ETH_TYPE_NAMES = {
+    0x8100: "802.1Q",
+    0x88A8: "802.1ad",
+    0x8847: "MPLS",
+    0x8848: "MPLS",
+    0x88CC: "LLDP",
+    0x894F: "NSH",
+}
 
-_ICMP_TYPES = {0: "echo reply", 3: "unreachable", 5: "redirect", 8: "echo request",
-               11: "time exceeded"}
-_ICMPV6_TYPES = {1: "unreachable", 2: "packet too big", 3: "time exceeded",
-                 128: "echo request", 129: "echo reply", 133: "router solicitation",
-                 134: "router advertisement", 135: "neighbor solicitation",
-                 136: "neighbor advertisement", 143: "multicast listener report v2"}
-_IP_PROTOS = {1: "ICMP", 2: "IGMP", 6: "TCP", 17: "UDP", 47: "GRE", 50: "ESP", 58: "ICMPv6",
-              132: "SCTP"}
+_ICMP_TYPES = {
+    0: "echo reply",
+    3: "unreachable",
+    5: "redirect",
+    8: "echo request",
+    11: "time exceeded",
+}
+_ICMPV6_TYPES = {
+    1: "unreachable",
+    2: "packet too big",
+    3: "time exceeded",
+    128: "echo request",
+    129: "echo reply",
+    133: "router solicitation",
+    134: "router advertisement",
+    135: "neighbor solicitation",
+    136: "neighbor advertisement",
+    143: "multicast listener report v2",
+}
+_IP_PROTOS = {
+    1: "ICMP",
+    2: "IGMP",
+    6: "TCP",
+    17: "UDP",
+    47: "GRE",
+    50: "ESP",
+    58: "ICMPv6",
+    132: "SCTP",
+}
 _ARP_OPS = {1: "who-has", 2: "reply"}
 _PORT_ATTRS = {6: KeyAttr.TCP, 17: KeyAttr.UDP, 132: KeyAttr.SCTP}
 
@@ -68,8 +95,11 @@ def summarize(key: FlowKey, length: int | None = None) -> str:
             text = f"ARP, {op} {format_ipv4(arp.sip)} > {format_ipv4(arp.tip)}"
     else:
         eth = key.eth
-        kind = (_ETH_TYPE_NAMES.get(eth_type, f"ethertype 0x{eth_type:04x}")
-                if eth_type is not None else "no ethertype")
+        kind = (
+            _ETH_TYPE_NAMES.get(eth_type, f"ethertype 0x{eth_type:04x}")
+            if eth_type is not None
+            else "no ethertype"
+        )
         text = f"{format_mac(eth.src)} > {format_mac(eth.dst)}, {kind}" if eth else kind
     tunnel = key.tunnel
     if tunnel is not None and tunnel.tun_id is not None:

@@ -114,8 +114,9 @@ class Tracker(Generic[T]):
                 continue
             gone_at = prev.gone_at if prev.gone_at is not None else now
             if now - gone_at < self.linger or prev.gone_at is None:
-                seen[ident] = Entry(ident, prev.item, State.removed, None, prev.first_seen,
-                                    gone_at, prev.counters)
+                seen[ident] = Entry(
+                    ident, prev.item, State.removed, None, prev.first_seen, gone_at, prev.counters
+                )
         self._known = seen
         self._last = now
         return list(seen.values())

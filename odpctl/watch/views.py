@@ -53,7 +53,9 @@ HEADER_ROWS = 6  # title, totals, lookups, keys, the table's header and rule
 
 def _title(what: str, datapath: str, wall: float, interval: float) -> Text:
     return Text.assemble(
-        (f"odpctl watch {what}", "bold"), "  ", (datapath, "bold cyan"),
+        (f"odpctl watch {what}", "bold"),
+        "  ",
+        (datapath, "bold cyan"),
         (f"  every {interval:g}s  {clock(wall)[:8]}", "dim"),
     )
 
@@ -62,9 +64,12 @@ def _lookups(rates: LookupRates | None, masks: int | None = None) -> Text:
     if rates is None:
         return Text("lookups  (rates from the next refresh)", style="dim")
     text = Text.assemble(
-        ("lookups  ", "bold"), f"hit {count_rate(rates.hit)}/s  ",
-        ("missed ", "yellow" if rates.missed else ""), f"{count_rate(rates.missed)}/s  ",
-        ("lost ", "bold red" if rates.lost else ""), f"{count_rate(rates.lost)}/s  ",
+        ("lookups  ", "bold"),
+        f"hit {count_rate(rates.hit)}/s  ",
+        ("missed ", "yellow" if rates.missed else ""),
+        f"{count_rate(rates.missed)}/s  ",
+        ("lost ", "bold red" if rates.lost else ""),
+        f"{count_rate(rates.lost)}/s  ",
         f"hit-ratio {percent(rates.hit_ratio)}",
     )
     if masks is not None:
@@ -73,8 +78,9 @@ def _lookups(rates: LookupRates | None, masks: int | None = None) -> Text:
 
 
 def _table(*columns: str, right: Sequence[str]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold",
-                  expand=True)
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold", expand=True
+    )
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left", no_wrap=True)
     return table
@@ -88,7 +94,7 @@ def _rate_cells(rates: tuple[float, ...] | None, pairs: Sequence[tuple[int, bool
 
 
 def _marker(entry: Entry[Any], fresh: Set[object] = frozenset()) -> str:
-    """"+" for a new entry (and while it is highlighted), "-" for one leaving."""
+    """ "+" for a new entry (and while it is highlighted), "-" for one leaving."""
     if entry.state is State.removed:
         return "-"
     return "+" if entry.state is State.new or entry.ident in fresh else " "
@@ -145,19 +151,32 @@ class FlowView(_Quiet):
 
     def render(self, frame: FlowFrame, rows: int) -> RenderableType:
         return flow_table(
-            frame, rows=rows, order=self.order, reverse=self.reverse,
-            port_names=self.port_names, interval=self.interval,
+            frame,
+            rows=rows,
+            order=self.order,
+            reverse=self.reverse,
+            port_names=self.port_names,
+            interval=self.interval,
             # Highlighted a while: flows that came after the start, recently.
-            fresh={e.ident for e in frame.entries if e.first_seen != self._start
-                   and frame.time - e.first_seen < self.highlight},
+            fresh={
+                e.ident
+                for e in frame.entries
+                if e.first_seen != self._start and frame.time - e.first_seen < self.highlight
+            },
             filter_text=self.filter_text,
         )
 
 
 def flow_table(
-    frame: FlowFrame, *, rows: int, order: FlowSort = FlowSort.pps, reverse: bool = False,
-    port_names: Mapping[int, str] | None = None, interval: float = 1.0,
-    fresh: set[object] | None = None, filter_text: str | None = None,
+    frame: FlowFrame,
+    *,
+    rows: int,
+    order: FlowSort = FlowSort.pps,
+    reverse: bool = False,
+    port_names: Mapping[int, str] | None = None,
+    interval: float = 1.0,
+    fresh: set[object] | None = None,
+    filter_text: str | None = None,
 ) -> RenderableType:
     """The whole screen of `watch flows`: header, then as many flows as fit in ``rows``."""
     now_ms = odptext.now_ms()
@@ -168,27 +187,40 @@ def flow_table(
     def actions(flow: Flow) -> str:
         return odptext.actions_text(flow, port_names)
 
-    entries = sort_entries(frame.entries, order, reverse=reverse, match_text=match,
-                           actions_text=actions)
+    entries = sort_entries(
+        frame.entries, order, reverse=reverse, match_text=match, actions_text=actions
+    )
     rates = frame.rates
     shown = f"flows {tables.count(frame.total)}"
     if filter_text:
         shown += f" ({tables.count(frame.shown)} match {filter_text})"
     totals = Text.assemble(
         (shown, "bold"),
-        ("  new ", ""), (str(frame.count(State.new)), NEW_STYLE if frame.count(State.new) else ""),
-        ("  removed ", ""), (str(frame.count(State.removed)),
-                             GONE_STYLE if frame.count(State.removed) else ""),
+        ("  new ", ""),
+        (str(frame.count(State.new)), NEW_STYLE if frame.count(State.new) else ""),
+        ("  removed ", ""),
+        (str(frame.count(State.removed)), GONE_STYLE if frame.count(State.removed) else ""),
         f"  {count_rate(rates[PPS]) if rates else NO_RATE} pkt/s"
         f"  {byte_rate(rates[BPS]) if rates else NO_RATE}",
     )
     stats = frame.stats
     masks = stats.dp.masks if stats is not None else None
     arrow = "↑" if reverse else "↓"
-    help_line = Text(f"sort: {order.value} {arrow}   s/S: sort by next/previous column   "
-                     "r: reverse   q: quit", style="dim")
-    table = _table("", "pkt/s", "B/s", "Packets", "Bytes", "Used", "Match", "Actions",
-                   right=("pkt/s", "B/s", "Packets", "Bytes", "Used"))
+    help_line = Text(
+        f"sort: {order.value} {arrow}   s/S: sort by next/previous column   r: reverse   q: quit",
+        style="dim",
+    )
+    table = _table(
+        "",
+        "pkt/s",
+        "B/s",
+        "Packets",
+        "Bytes",
+        "Used",
+        "Match",
+        "Actions",
+        right=("pkt/s", "B/s", "Packets", "Bytes", "Used"),
+    )
     table.columns[6].ratio = 3
     table.columns[6].overflow = "ellipsis"
     table.columns[7].ratio = 1
@@ -199,14 +231,21 @@ def flow_table(
         flow = entry.item
         style = _style(entry, fresh)
         table.add_row(
-            _marker(entry, fresh), *_rate_cells(entry.rates, ((PPS, False), (BPS, True))),
-            tables.count(flow.packets), tables.size(flow.bytes),
-            tables.ago(odptext.used_seconds(flow, now_ms)), match(flow), actions(flow),
+            _marker(entry, fresh),
+            *_rate_cells(entry.rates, ((PPS, False), (BPS, True))),
+            tables.count(flow.packets),
+            tables.size(flow.bytes),
+            tables.ago(odptext.used_seconds(flow, now_ms)),
+            match(flow),
+            actions(flow),
             style=style,
         )
     parts: list[RenderableType] = [
-        _title("flows", frame.datapath, frame.wall, interval), totals,
-        _lookups(stats.rates if stats else None, masks), help_line, table,
+        _title("flows", frame.datapath, frame.wall, interval),
+        totals,
+        _lookups(stats.rates if stats else None, masks),
+        help_line,
+        table,
     ]
     if len(entries) > room:
         parts.append(Text(f"… {len(entries) - room} more", style="dim"))
@@ -234,8 +273,9 @@ def sparkline(values: Sequence[float], width: int) -> str:
     top = max(values, default=0.0)
     if top <= 0:
         return _SPARKS[0] * len(values)
-    return "".join(_SPARKS[min(int(v / top * (len(_SPARKS) - 1) + 0.5), len(_SPARKS) - 1)]
-                   for v in values)
+    return "".join(
+        _SPARKS[min(int(v / top * (len(_SPARKS) - 1) + 0.5), len(_SPARKS) - 1)] for v in values
+    )
 
 
 @dataclass
@@ -254,22 +294,36 @@ class StatsView(_Quiet):
 
 def stats_table(frame: StatsFrame, *, interval: float = 1.0, spark: int = 40) -> RenderableType:
     dp = frame.dp
-    table = _table("Lookups", "Now /s", "Average /s", "Total", "History",
-                   right=("Now /s", "Average /s", "Total"))
+    table = _table(
+        "Lookups",
+        "Now /s",
+        "Average /s",
+        "Total",
+        "History",
+        right=("Now /s", "Average /s", "Total"),
+    )
     styles = {"hit": "green", "missed": "yellow", "lost": "red"}
     for name in ("hit", "missed", "lost"):
         now = getattr(frame.rates, name) if frame.rates is not None else None
         avg = getattr(frame.average, name) if frame.average is not None else None
         history = [getattr(r, name) for r in frame.history]
         table.add_row(
-            Text(name, style="bold"), count_rate(now), count_rate(avg),
-            tables.count(getattr(dp, name)), Text(sparkline(history, spark), style=styles[name]),
+            Text(name, style="bold"),
+            count_rate(now),
+            count_rate(avg),
+            tables.count(getattr(dp, name)),
+            Text(sparkline(history, spark), style=styles[name]),
         )
     ratio = frame.rates.hit_ratio if frame.rates is not None else None
     facts = Text.assemble(
-        ("hit-ratio ", "bold"), percent(ratio), ("   flows ", "bold"), tables.count(dp.flows),
-        ("   masks ", "bold"), f"{dp.masks} (hit/pkt {dp.masks_hit_per_packet:.2f})",
-        ("   mask cache ", "bold"), f"{dp.cache_hit_rate:.1f}%",
+        ("hit-ratio ", "bold"),
+        percent(ratio),
+        ("   flows ", "bold"),
+        tables.count(dp.flows),
+        ("   masks ", "bold"),
+        f"{dp.masks} (hit/pkt {dp.masks_hit_per_packet:.2f})",
+        ("   mask cache ", "bold"),
+        f"{dp.cache_hit_rate:.1f}%",
     )
     if frame.refused is not None:
         # Drops of unauthenticated tunnel traffic: an attack, or a peer out of step.
@@ -281,8 +335,13 @@ def stats_table(frame: StatsFrame, *, interval: float = 1.0, spark: int = 40) ->
     if frame.unhandled is not None:
         facts.append("   unhandled ", style="bold")
         facts.append(refused_text(frame.unhandled), style="red" if frame.unhandled else "")
-    return Group(_title("stats", dp.name, frame.wall, interval), facts, Text(""), table,
-                 Text("q: quit", style="dim"))
+    return Group(
+        _title("stats", dp.name, frame.wall, interval),
+        facts,
+        Text(""),
+        table,
+        Text("q: quit", style="dim"),
+    )
 
 
 # --- ports ---------------------------------------------------------------------------------
@@ -305,26 +364,65 @@ class PortView(_Quiet):
         return bool(self.watcher.poll_events(0))
 
     def render(self, frame: PortFrame, rows: int) -> RenderableType:
-        return port_table(frame, rows=rows, interval=self.interval,
-                          events=list(self.watcher.events))
+        return port_table(
+            frame, rows=rows, interval=self.interval, events=list(self.watcher.events)
+        )
 
 
 def port_table(
-    frame: PortFrame, *, rows: int, interval: float = 1.0, events: Sequence[TimedEvent] = (),
+    frame: PortFrame,
+    *,
+    rows: int,
+    interval: float = 1.0,
+    events: Sequence[TimedEvent] = (),
 ) -> RenderableType:
-    table = _table("", "Port", "Name", "Type", "RX pkt/s", "RX B/s", "TX pkt/s", "TX B/s",
-                   "Err/s", "Drop/s", "RX packets", "TX packets",
-                   right=("Port", "RX pkt/s", "RX B/s", "TX pkt/s", "TX B/s", "Err/s", "Drop/s",
-                          "RX packets", "TX packets"))
+    table = _table(
+        "",
+        "Port",
+        "Name",
+        "Type",
+        "RX pkt/s",
+        "RX B/s",
+        "TX pkt/s",
+        "TX B/s",
+        "Err/s",
+        "Drop/s",
+        "RX packets",
+        "TX packets",
+        right=(
+            "Port",
+            "RX pkt/s",
+            "RX B/s",
+            "TX pkt/s",
+            "TX B/s",
+            "Err/s",
+            "Drop/s",
+            "RX packets",
+            "TX packets",
+        ),
+    )
     entries = sorted(frame.entries, key=lambda e: (e.item.port_no or 0, e.item.name))
     for entry in entries:
         vport: Vport = entry.item
         s = vport.stats
         table.add_row(
-            _marker(entry), str(vport.port_no), vport.name, display_type(vport),
-            *_rate_cells(entry.rates, ((RX_PPS, False), (RX_BPS, True), (TX_PPS, False),
-                                       (TX_BPS, True), (ERRORS, False), (DROPS, False))),
-            tables.count(s.rx_packets) if s else "?", tables.count(s.tx_packets) if s else "?",
+            _marker(entry),
+            str(vport.port_no),
+            vport.name,
+            display_type(vport),
+            *_rate_cells(
+                entry.rates,
+                (
+                    (RX_PPS, False),
+                    (RX_BPS, True),
+                    (TX_PPS, False),
+                    (TX_BPS, True),
+                    (ERRORS, False),
+                    (DROPS, False),
+                ),
+            ),
+            tables.count(s.rx_packets) if s else "?",
+            tables.count(s.tx_packets) if s else "?",
             style=_style(entry, set()),
         )
     room = max(rows - HEADER_ROWS - len(entries) - 3, 0)
@@ -334,14 +432,17 @@ def port_table(
     for timed in list(events)[-room:] if room else []:
         vport, kind = timed.event.vport, timed.event.kind
         style = {"new": NEW_STYLE, "del": GONE_STYLE}.get(kind, "")
-        log.add_row(clock(timed.wall),
-                    Text(f"{kind} port {vport.port_no}: {vport.name} ({display_type(vport)})",
-                         style=style))
+        log.add_row(
+            clock(timed.wall),
+            Text(f"{kind} port {vport.port_no}: {vport.name} ({display_type(vport)})", style=style),
+        )
     stats = frame.stats
     parts: list[RenderableType] = [
         _title("vports", frame.datapath, frame.wall, interval),
         Text(f"{len(frame.entries)} ports", style="bold"),
-        _lookups(stats.rates if stats else None), Text("q: quit", style="dim"), table,
+        _lookups(stats.rates if stats else None),
+        Text("q: quit", style="dim"),
+        table,
         Text("events", style="bold"),
         log if events else Text("(none yet)", style="dim"),
     ]
@@ -353,14 +454,17 @@ def port_table(
 _KIND_STYLES = {"miss": "yellow", "action": "cyan"}
 
 
-def upcall_text(
-    wall: float, upcall: Upcall, port_names: Mapping[int, str] | None = None
-) -> Text:
+def upcall_text(wall: float, upcall: Upcall, port_names: Mapping[int, str] | None = None) -> Text:
     """One upcall as a coloured line: time, kind, packet summary, then its key."""
     f = upcall_fields(upcall, port_names)
     text = Text.assemble(
-        (clock(wall), "dim"), " ", (f"{f.kind:<6}", _KIND_STYLES.get(f.kind, "")), " ",
-        (f.summary, "bold"), ("  ", ""), (f.key, "dim"),
+        (clock(wall), "dim"),
+        " ",
+        (f"{f.kind:<6}", _KIND_STYLES.get(f.kind, "")),
+        " ",
+        (f.summary, "bold"),
+        ("  ", ""),
+        (f.key, "dim"),
     )
     if f.userdata is not None:
         text.append(f"  userdata:{f.userdata}", style="cyan")

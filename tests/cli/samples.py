@@ -20,8 +20,17 @@ UFID_TEXT = "11111111-2222-3333-4444-555555555555"
 
 def datapath() -> Datapath:
     return Datapath(
-        "dp0", 7, hit=1500, missed=12, lost=3, flows=3, mask_hit=1800, masks=2, cache_hit=1200,
-        features=DpFeature.UNALIGNED | DpFeature.VPORT_PIDS, masks_cache_size=256,
+        "dp0",
+        7,
+        hit=1500,
+        missed=12,
+        lost=3,
+        flows=3,
+        mask_hit=1800,
+        masks=2,
+        cache_hit=1200,
+        features=DpFeature.UNALIGNED | DpFeature.VPORT_PIDS,
+        masks_cache_size=256,
     )
 
 
@@ -33,8 +42,16 @@ def ports() -> list[Vport]:
         Vport("va", VportType.NETDEV, 5, 7, stats=stats(3000), ifindex=10),
         Vport("dp0", VportType.INTERNAL, 0, 7, stats=stats(0), ifindex=7),
         Vport("vx0", VportType.VXLAN, 1, 7, dst_port=4790, stats=stats(1), ifindex=11),
-        Vport("vxlan_sys_4789", VportType.NETDEV, 2, 7, stats=stats(2), ifindex=12,
-              upcall_success=5, upcall_fail=1),
+        Vport(
+            "vxlan_sys_4789",
+            VportType.NETDEV,
+            2,
+            7,
+            stats=stats(2),
+            ifindex=12,
+            upcall_success=5,
+            upcall_fail=1,
+        ),
         Vport("gnv0", VportType.GENEVE, 3, 7, dst_port=6081, stats=None, ifindex=13),
     ]
 
@@ -49,11 +66,24 @@ def flow(match: str, actions: str, **kw: object) -> Flow:
 
 def flows() -> list[Flow]:
     return [
-        flow("in_port(5),eth(),eth_type(0x0800),ipv4(src=10.0.0.1,frag=no)", "1",
-             packets=12, bytes=1176, used=NOW - 1234),
-        flow("in_port(1),eth(src=00:01:02:03:04:05),eth_type(0x0806)",
-             "set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,tp_dst=4789,flags(df|key))),2",
-             ufid=UFID),
-        flow("in_port(5),eth(),eth_type(0x0800),ipv4(proto=6,frag=no),tcp(dst=80)", "5,1",
-             packets=3_000_000, bytes=4_500_000_000, used=NOW - 42, tcp_flags=0x12),
+        flow(
+            "in_port(5),eth(),eth_type(0x0800),ipv4(src=10.0.0.1,frag=no)",
+            "1",
+            packets=12,
+            bytes=1176,
+            used=NOW - 1234,
+        ),
+        flow(
+            "in_port(1),eth(src=00:01:02:03:04:05),eth_type(0x0806)",
+            "set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,tp_dst=4789,flags(df|key))),2",
+            ufid=UFID,
+        ),
+        flow(
+            "in_port(5),eth(),eth_type(0x0800),ipv4(proto=6,frag=no),tcp(dst=80)",
+            "5,1",
+            packets=3_000_000,
+            bytes=4_500_000_000,
+            used=NOW - 42,
+            tcp_flags=0x12,
+        ),
     ]

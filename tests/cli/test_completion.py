@@ -19,8 +19,10 @@ from .shells import COMPLETIONS, fake_path, type_in_terminal
 GROUPS = [cmd.path[0] for cmd in build(command()).subcommands]
 
 SHELLS = ("bash", "zsh", "fish")
-needs = {sh: pytest.mark.skipif(shutil.which(sh) is None, reason=f"{sh} is not installed")
-         for sh in SHELLS}
+needs = {
+    sh: pytest.mark.skipif(shutil.which(sh) is None, reason=f"{sh} is not installed")
+    for sh in SHELLS
+}
 SETUP = Path(__file__).resolve().parents[2] / "setup"
 
 
@@ -51,12 +53,17 @@ def ran(shown: str) -> str:
 def bash_complete(env: dict[str, str], line: str) -> list[str]:
     script = (
         f"source {COMPLETIONS / 'odpctl.bash'}\n"
-        'COMP_LINE=$1; COMP_POINT=${#COMP_LINE}\n'
+        "COMP_LINE=$1; COMP_POINT=${#COMP_LINE}\n"
         "_odpctl\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
-    proc = subprocess.run(["bash", "--norc", "-c", script, "bash", line], env=env,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["bash", "--norc", "-c", script, "bash", line],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.stderr == ""
     return [w for w in proc.stdout.split("\n") if w]
 
@@ -80,8 +87,10 @@ def bash_complete(env: dict[str, str], line: str) -> list[str]:
         ("odpctl flow dump dpA ", []),  # one datapath only
         # Unquoted, readline replaces only what follows its last break character, '('.
         ("odpctl flow add dpA in_port(1),eth_t", ["1),eth_type("]),
-        ("odpctl flow add 'in_port(1),ipv4(pr", ["in_port(1),ipv4(proto=",
-                                                 "in_port(1),ipv4(proto= "]),
+        (
+            "odpctl flow add 'in_port(1),ipv4(pr",
+            ["in_port(1),ipv4(proto=", "in_port(1),ipv4(proto= "],
+        ),
         ("odpctl flow add 'in_port(1),tcp(", ["in_port(1),tcp(src=", "in_port(1),tcp(dst="]),
         ("odpctl flow get dp", ["dpA", "dpB", "dp_hash("]),  # a datapath, or a flow
     ],
@@ -108,17 +117,23 @@ def test_bash_passes_global_options_to_name_lookups(env: dict[str, str], tmp_pat
     ("keys", "runs"),
     [
         ("odpctl dp sh\t", "[dp] [show]"),
-        ("odpctl --netns blue vport del dpA port\t",
-         "[--netns] [blue] [vport] [del] [dpA] [port-of-dpA]"),
+        (
+            "odpctl --netns blue vport del dpA port\t",
+            "[--netns] [blue] [vport] [del] [dpA] [port-of-dpA]",
+        ),
         ("odpctl flow dump --for\tj\t", "[flow] [dump] [--format] [json]"),
-        ("odpctl flow add 'in_port(1),ipv4\ts\t10.0.0.1)' 2",
-         "[flow] [add] [in_port(1),ipv4(src=10.0.0.1)] [2]"),
+        (
+            "odpctl flow add 'in_port(1),ipv4\ts\t10.0.0.1)' 2",
+            "[flow] [add] [in_port(1),ipv4(src=10.0.0.1)] [2]",
+        ),
     ],
 )
 def test_bash_on_a_terminal(env: dict[str, str], keys: str, runs: str) -> None:
     shown = type_in_terminal(
-        ["bash", "--norc", "--noprofile", "-i"], env,
-        ["PS1='$ '", f"source {COMPLETIONS / 'odpctl.bash'}"], keys,
+        ["bash", "--norc", "--noprofile", "-i"],
+        env,
+        ["PS1='$ '", f"source {COMPLETIONS / 'odpctl.bash'}"],
+        keys,
     )
     assert ran(shown) == runs
 
@@ -133,8 +148,10 @@ def test_bash_on_a_terminal(env: dict[str, str], keys: str, runs: str) -> None:
         ("odpctl dp sh\t", "[dp] [show]"),
         ("odpctl vport del dpA port\t", "[vport] [del] [dpA] [port-of-dpA]"),
         ("odpctl flow dump --sort=pa\t", "[flow] [dump] [--sort=packets]"),
-        ("odpctl flow add 'in_port(1),ipv4\ts\t10.0.0.1)' 2",
-         "[flow] [add] [in_port(1),ipv4(src=10.0.0.1)] [2]"),
+        (
+            "odpctl flow add 'in_port(1),ipv4\ts\t10.0.0.1)' 2",
+            "[flow] [add] [in_port(1),ipv4(src=10.0.0.1)] [2]",
+        ),
     ],
 )
 def test_zsh_on_a_terminal(env: dict[str, str], tmp_path: Path, keys: str, runs: str) -> None:
@@ -142,8 +159,10 @@ def test_zsh_on_a_terminal(env: dict[str, str], tmp_path: Path, keys: str, runs:
     fpath.mkdir()
     shutil.copy(COMPLETIONS / "odpctl.zsh", fpath / "_odpctl")
     shown = type_in_terminal(
-        ["zsh", "-f", "-i"], env,
-        ["PS1='$ '", f"fpath=({fpath} $fpath)", "autoload -U compinit && compinit -u -D"], keys,
+        ["zsh", "-f", "-i"],
+        env,
+        ["PS1='$ '", f"fpath=({fpath} $fpath)", "autoload -U compinit && compinit -u -D"],
+        keys,
     )
     assert ran(shown) == runs
 
@@ -153,8 +172,13 @@ def test_zsh_on_a_terminal(env: dict[str, str], tmp_path: Path, keys: str, runs:
 
 def fish_complete(env: dict[str, str], line: str) -> list[str]:
     script = f"source {COMPLETIONS / 'odpctl.fish'}; complete -C $argv[1]"
-    proc = subprocess.run(["fish", "--no-config", "-c", script, line], env=env,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["fish", "--no-config", "-c", script, line],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.stderr == ""
     return [w.split("\t")[0] for w in proc.stdout.split("\n") if w]
 
@@ -181,6 +205,7 @@ def test_fish(env: dict[str, str], line: str, expected: list[str]) -> None:
 @needs["fish"]
 def test_fish_describes_commands(env: dict[str, str]) -> None:
     script = f"source {COMPLETIONS / 'odpctl.fish'}; complete -C 'odpctl flow d'"
-    out = subprocess.run(["fish", "--no-config", "-c", script], env=env, capture_output=True,
-                         text=True, timeout=30).stdout
+    out = subprocess.run(
+        ["fish", "--no-config", "-c", script], env=env, capture_output=True, text=True, timeout=30
+    ).stdout
     assert "dump\tShow a datapath's flows with their statistics." in out

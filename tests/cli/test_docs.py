@@ -53,8 +53,7 @@ def _page_of(cmd: CommandSpec) -> str:
     return (ROOT / "man" / name).read_text()
 
 
-@pytest.mark.parametrize("cmd", [c for c in SPEC.walk() if not c.subcommands],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize("cmd", [c for c in SPEC.walk() if not c.subcommands], ids=lambda c: c.name)
 def test_every_option_is_in_the_man_page(cmd: CommandSpec) -> None:
     page = _page_of(cmd)
     assert manpages._escape(cmd.usage) in page
@@ -79,7 +78,9 @@ def test_global_options_and_json_keys_in_odpctl_1() -> None:
 def test_groff_renders_without_warnings(page: str) -> None:
     proc = subprocess.run(
         ["groff", "-man", "-Tutf8", "-wall", str(ROOT / "man" / page)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0
     assert proc.stderr == ""

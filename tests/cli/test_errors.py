@@ -130,8 +130,12 @@ def test_no_arguments_shows_help(cli: Callable[..., Result]) -> None:
 
 
 def test_real_command_exit_status_and_one_line() -> None:
-    proc = subprocess.run([str(ODPCTL), "flow", "add", "in_port(1),eth(src=zz)", "2"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(ODPCTL), "flow", "add", "in_port(1),eth(src=zz)", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == EXIT_USAGE
     assert "Traceback" not in proc.stderr
     assert proc.stderr.splitlines()[0].startswith("odpctl: error: column 20: ")
@@ -142,7 +146,9 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     keys.write_text("in_port(1),eth()\n" * 20000)
     proc = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {ODPCTL} flow parse keys {keys} | head -n 1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.stdout.startswith("in_port(1)")
     assert proc.stderr == ""
@@ -154,11 +160,17 @@ def test_parse_json(cli: Callable[..., Result], tmp_path: Path) -> None:
     keys.write_text("in_port(1),eth()\n# comment\n\nbogus(\n")
     result = cli("flow", "parse", "keys", str(keys), "--json")
     assert result.code == EXIT_FAILURE  # as without --json: a line did not parse
-    assert json.loads(result.out) == {"lines": [
-        {"line": 1, "text": "in_port(1),eth()", "canonical": "in_port(1),eth()", "error": None},
-        {"line": 4, "text": "bogus(", "canonical": None,
-         "error": "column 1: unknown key attribute 'bogus'"},
-    ]}
+    assert json.loads(result.out) == {
+        "lines": [
+            {"line": 1, "text": "in_port(1),eth()", "canonical": "in_port(1),eth()", "error": None},
+            {
+                "line": 4,
+                "text": "bogus(",
+                "canonical": None,
+                "error": "column 1: unknown key attribute 'bogus'",
+            },
+        ]
+    }
 
 
 def test_bad_trusted_subnets_are_one_line_and_exit_2(

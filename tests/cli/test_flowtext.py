@@ -90,8 +90,8 @@ def test_filter_errors_point_into_it(text: str, column: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("5s", 5.0), ("500ms", 0.5), ("2m", 120.0), ("1h", 3600.0), ("1.5", 1.5),
-                          ("1d", 86400.0)],
+    ("text", "seconds"),
+    [("5s", 5.0), ("500ms", 0.5), ("2m", 120.0), ("1h", 3600.0), ("1.5", 1.5), ("1d", 86400.0)],
 )
 def test_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -113,16 +113,19 @@ def test_sort_orders_are_stable() -> None:
     extra = flow("in_port(1),eth(),eth_type(0x86dd),ipv6(frag=no)", "2", packets=12)
 
     def order(o: SortOrder, reverse: bool = False) -> list[str]:
-        return [match_text(x)[:20] for x in sort_flows([*f, extra], o, match_text,
-                                                       reverse=reverse)]
+        return [match_text(x)[:20] for x in sort_flows([*f, extra], o, match_text, reverse=reverse)]
 
     assert order(SortOrder.key) == [
-        "in_port(1),eth(),eth", "in_port(1),eth(src=0",
-        "in_port(5),eth(),eth", "in_port(5),eth(),eth",
+        "in_port(1),eth(),eth",
+        "in_port(1),eth(src=0",
+        "in_port(5),eth(),eth",
+        "in_port(5),eth(),eth",
     ]
     # Busiest first; the tie at 12 packets goes by match text.
     assert order(SortOrder.packets)[:3] == [
-        "in_port(5),eth(),eth", "in_port(1),eth(),eth", "in_port(5),eth(),eth"
+        "in_port(5),eth(),eth",
+        "in_port(1),eth(),eth",
+        "in_port(5),eth(),eth",
     ]
     assert order(SortOrder.used)[0] == match_text(f[2])[:20]
     assert order(SortOrder.none) == [match_text(x)[:20] for x in [*f, extra]]

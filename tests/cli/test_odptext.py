@@ -48,13 +48,17 @@ def test_show_statistics() -> None:
     ("vport", "line"),
     [
         (Vport("eth0", VportType.NETDEV, 4), "  port 4: eth0"),
-        (Vport("vxlan_sys_4790", VportType.NETDEV, 4),
-         "  port 4: vxlan_sys_4790 (vxlan: dst_port=4790)"),
+        (
+            Vport("vxlan_sys_4790", VportType.NETDEV, 4),
+            "  port 4: vxlan_sys_4790 (vxlan: dst_port=4790)",
+        ),
         (Vport("genev_sys_6081", VportType.NETDEV, 4), "  port 4: genev_sys_6081 (geneve)"),
         (Vport("gre_sys", VportType.NETDEV, 4), "  port 4: gre_sys (gre)"),
         (Vport("gre0", VportType.GRE, 4), "  port 4: gre0 (gre)"),
-        (Vport("vx", VportType.VXLAN, 4, dst_port=4789, vxlan_gbp=True),
-         "  port 4: vx (vxlan: exts=gbp)"),
+        (
+            Vport("vx", VportType.VXLAN, 4, dst_port=4789, vxlan_gbp=True),
+            "  port 4: vx (vxlan: exts=gbp)",
+        ),
         (Vport("gnv", VportType.GENEVE, 4, dst_port=6082), "  port 4: gnv (geneve: dst_port=6082)"),
     ],
 )
@@ -82,8 +86,10 @@ def test_flow_line_more_with_names() -> None:
     line = odptext.flow_line(f2, NOW, verbose=True, port_names={1: "vx0", 2: "vxlan_sys_4789"})
     assert line.startswith(f"ufid:{UFID_TEXT}, ")
     assert "in_port(vx0)" in line
-    assert line.endswith(", dp:ovs, actions:set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,"
-                         "tp_dst=4789,flags(df|key))),vxlan_sys_4789")
+    assert line.endswith(
+        ", dp:ovs, actions:set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,"
+        "tp_dst=4789,flags(df|key))),vxlan_sys_4789"
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,8 +115,15 @@ def test_bad_ufid_points_at_it() -> None:
 
 
 @pytest.mark.parametrize(
-    ("n", "text"), [(0, ""), (1023, ""), (1536, " (1.5 KiB)"), (5 << 20, " (5.0 MiB)"),
-                    (3 << 30, " (3.0 GiB)"), (2 << 40, " (2.0 TiB)")],
+    ("n", "text"),
+    [
+        (0, ""),
+        (1023, ""),
+        (1536, " (1.5 KiB)"),
+        (5 << 20, " (5.0 MiB)"),
+        (3 << 30, " (3.0 GiB)"),
+        (2 << 40, " (2.0 TiB)"),
+    ],
 )
 def test_human_size(n: int, text: str) -> None:
     assert odptext.human_size(n) == text

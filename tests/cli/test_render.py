@@ -56,8 +56,14 @@ def test_no_colour_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "never"), (0.042, "0.04s"), (9.5, "9.50s"), (42, "42s"), (192, "3m12s"),
-     (7500, "2h05m")],
+    [
+        (None, "never"),
+        (0.042, "0.04s"),
+        (9.5, "9.50s"),
+        (42, "42s"),
+        (192, "3m12s"),
+        (7500, "2h05m"),
+    ],
 )
 def test_ago(seconds: float | None, text: str) -> None:
     assert tables.ago(seconds) == text

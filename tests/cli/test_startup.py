@@ -28,8 +28,9 @@ HEAVY = ("pydantic", "rich", "pyroute2", "odpctl.demo.overlaylab", "odpctl.mesh"
 
 
 def imported(*argv: str) -> tuple[int, set[str]]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60
+    )
     report = json.loads(proc.stderr.splitlines()[-1])
     return report["code"], set(report["modules"])
 
@@ -43,14 +44,17 @@ def test_version_imports_no_command() -> None:
     assert code == 0
     loaded = top(modules)
     assert not [m for m in (*CODEC, *HEAVY, "odpctl.odp.dpif") if m in loaded]
-    assert not [m for m in modules if m.startswith("odpctl.commands.")
-                and m.rsplit(".", 1)[1] in ("dp", "vport", "flow", "watch", "router", "peer")]
+    assert not [
+        m
+        for m in modules
+        if m.startswith("odpctl.commands.")
+        and m.rsplit(".", 1)[1] in ("dp", "vport", "flow", "watch", "router", "peer")
+    ]
 
 
 def test_dp_show_imports_no_flow_codec_nor_other_groups() -> None:
     # No datapath at this address: the command runs up to asking it.
-    code, modules = imported("--datapath", "unix:/nonexistent/odpctl.sock", "dp", "show",
-                             "--json")
+    code, modules = imported("--datapath", "unix:/nonexistent/odpctl.sock", "dp", "show", "--json")
     assert code != 0
     assert "odpctl.commands.dp" in modules
     loaded = top(modules)
@@ -60,10 +64,23 @@ def test_dp_show_imports_no_flow_codec_nor_other_groups() -> None:
 
 def test_help_still_lists_every_group(cli: Callable[..., Result]) -> None:
     result = cli("--help")
-    listed = [line.split()[0] for line in result.out.split("Commands:")[1].splitlines()
-              if line.strip()]
-    assert listed == ["shell", "demo", "doctor", "dp", "vport", "flow", "watch", "router", "peer",
-                      "ipam", "dns", "docker-plugin"]
+    listed = [
+        line.split()[0] for line in result.out.split("Commands:")[1].splitlines() if line.strip()
+    ]
+    assert listed == [
+        "shell",
+        "demo",
+        "doctor",
+        "dp",
+        "vport",
+        "flow",
+        "watch",
+        "router",
+        "peer",
+        "ipam",
+        "dns",
+        "docker-plugin",
+    ]
 
 
 def test_a_mistyped_command_is_still_suggested(cli: Callable[..., Result]) -> None:
@@ -72,10 +89,13 @@ def test_a_mistyped_command_is_still_suggested(cli: Callable[..., Result]) -> No
     assert "Did you mean 'flow'?" in result.err
 
 
-@pytest.mark.parametrize(("argv", "says"), [
-    (["vport", "add", "dp0", "x", "--port-no", "abc"], "invalid value for '--port-no'"),
-    (["dp", "show", "-f", "xx"], "'xx' is not one of 'table', 'odp', 'json'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["vport", "add", "dp0", "x", "--port-no", "abc"], "invalid value for '--port-no'"),
+        (["dp", "show", "-f", "xx"], "'xx' is not one of 'table', 'odp', 'json'"),
+    ],
+)
 def test_values_typer_must_convert_still_fail_as_before(
     cli: Callable[..., Result], argv: list[str], says: str
 ) -> None:

@@ -44,8 +44,11 @@ def served(netns: Callable[[], str], tmp_path: Path) -> Iterator[tuple[str, str]
     """(namespace, socket) of a userspace datapath started with `odpctl dp serve`."""
     ns = netns()
     sock = tmp_path / "dp.sock"
-    server = subprocess.Popen([ODPCTL, "--netns", ns, "dp", "serve", "--socket", str(sock)],
-                              stderr=subprocess.PIPE, start_new_session=True)
+    server = subprocess.Popen(
+        [ODPCTL, "--netns", ns, "dp", "serve", "--socket", str(sock)],
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not sock.exists():
@@ -74,8 +77,9 @@ def _veth(run: Callable[..., str], ns: str, name: str) -> None:
         run("ip", "link", "set", end, "up", netns=ns)
 
 
-def test_datapaths_and_ports(odpctl: Callable[..., Result], served: tuple[str, str],
-                             run: Callable[..., str]) -> None:
+def test_datapaths_and_ports(
+    odpctl: Callable[..., Result], served: tuple[str, str], run: Callable[..., str]
+) -> None:
     ns, _ = served
     _veth(run, ns, "ua")
     assert odpctl("dp", "add", "udp0", "ua").code == 0
@@ -92,8 +96,9 @@ def test_datapaths_and_ports(odpctl: Callable[..., Result], served: tuple[str, s
     assert json.loads(odpctl("dp", "list", "--json").out) == {"datapaths": []}
 
 
-def test_flows(odpctl: Callable[..., Result], served: tuple[str, str],
-               run: Callable[..., str], tmp_path: Path) -> None:
+def test_flows(
+    odpctl: Callable[..., Result], served: tuple[str, str], run: Callable[..., str], tmp_path: Path
+) -> None:
     ns, _ = served
     for name in ("fa", "fb"):
         _veth(run, ns, name)
@@ -108,12 +113,16 @@ def test_flows(odpctl: Callable[..., Result], served: tuple[str, str],
     assert json.loads(odpctl("flow", "get", match, "--json").out)["flow"]["actions"] == "1"
     assert odpctl("flow", "del", match, "-s").out == "packets:0, bytes:0, used:never\n"
     flows = tmp_path / "flows"
-    flows.write_text("".join(
-        f"in_port(1),eth(),eth_type(0x0800),ipv4(src=10.9.0.{i},frag=no) 2\n" for i in range(50)))
+    flows.write_text(
+        "".join(
+            f"in_port(1),eth(),eth_type(0x0800),ipv4(src=10.9.0.{i},frag=no) 2\n" for i in range(50)
+        )
+    )
     assert odpctl("flow", "add", "--file", str(flows)).out == "50 added\n"
     picked = json.loads(odpctl("flow", "dump", "--filter", "ipv4.src=10.9.0.7", "--json").out)
     assert [f["match"] for f in picked["flows"]] == [
-        "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.9.0.7,frag=no)"]
+        "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.9.0.7,frag=no)"
+    ]
     assert picked["total"] == 50
     assert odpctl("flow", "flush").code == 0
     assert json.loads(odpctl("flow", "dump", "--json").out)["total"] == 0

@@ -19,7 +19,8 @@ class CountingOut(io.StringIO):
 
 @pytest.mark.parametrize("count", [0, 1, _LINES_PER_WRITE, 2 * _LINES_PER_WRITE + 3])
 def test_every_line_once_in_order_a_batch_per_write(
-        count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = CountingOut()
     monkeypatch.setattr("sys.stdout", out)
     lines = [f"flow {i}" for i in range(count)]

@@ -51,27 +51,56 @@ def cni(cni_path: str) -> Callable[..., Outcome]:
         environ = {"PATH": os.environ["PATH"], "CNI_PATH": cni_path, **env}
         if command is not None:
             environ["CNI_COMMAND"] = command
-        proc = subprocess.run([str(PLUGIN)], input=stdin, capture_output=True, env=environ,
-                              timeout=60)
+        proc = subprocess.run(
+            [str(PLUGIN)], input=stdin, capture_output=True, env=environ, timeout=60
+        )
         return _outcome(proc)
+
     return invoke
 
 
 @pytest.fixture
 def libcni(cni_path: str, tmp_path: Path) -> Callable[..., Outcome]:
     if not DRIVER.exists():
-        pytest.fail(f"{DRIVER} is missing: ./setup builds it (needs golang-go and "
-                    "golang-github-appc-cni-dev)")
+        pytest.fail(
+            f"{DRIVER} is missing: ./setup builds it (needs golang-go and "
+            "golang-github-appc-cni-dev)"
+        )
     cache = tmp_path / "libcni-cache"
 
-    def drive(action: str, conflist: dict[str, Any], *, netns: str, container: str,
-              ifname: str = "eth0", args: str = "", runs_in: str | None = None) -> Outcome:
+    def drive(
+        action: str,
+        conflist: dict[str, Any],
+        *,
+        netns: str,
+        container: str,
+        ifname: str = "eth0",
+        args: str = "",
+        runs_in: str | None = None,
+    ) -> Outcome:
         """``runs_in``: the (host's) namespace the runtime, so the plugins, run in."""
         path = tmp_path / f"{conflist['name']}.conflist"
         path.write_text(json.dumps(conflist))
-        argv = [str(DRIVER), action, "-conflist", str(path), "-netns", netns, "-id", container,
-                "-ifname", ifname, "-path", cni_path, "-cache", str(cache), "-args", args]
+        argv = [
+            str(DRIVER),
+            action,
+            "-conflist",
+            str(path),
+            "-netns",
+            netns,
+            "-id",
+            container,
+            "-ifname",
+            ifname,
+            "-path",
+            cni_path,
+            "-cache",
+            str(cache),
+            "-args",
+            args,
+        ]
         if runs_in is not None:
             argv = ["ip", "netns", "exec", runs_in, *argv]
         return _outcome(subprocess.run(argv, capture_output=True, timeout=120))
+
     return drive

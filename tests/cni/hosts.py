@@ -29,8 +29,7 @@ def ipam_ready(overlay: OverlayLab, i: int) -> bool:
 
 
 @contextlib.contextmanager
-def two_hosts(prefix: str, ipalloc_range: str, datapath: str = "userspace"
-              ) -> Iterator[OverlayLab]:
+def two_hosts(prefix: str, ipalloc_range: str, datapath: str = "userspace") -> Iterator[OverlayLab]:
     lab = Lab(prefix)
     try:
         overlay = OverlayLab(lab, hosts=2, containers=0, datapath=datapath)
@@ -38,8 +37,7 @@ def two_hosts(prefix: str, ipalloc_range: str, datapath: str = "userspace"
             overlay.start_router(i, extra=("--ipalloc-range", ipalloc_range))
         overlay.wait_ready(60)
         for i in range(2):
-            assert wait_until(partial(ipam_ready, overlay, i), 30), \
-                overlay.log_tail(i)
+            assert wait_until(partial(ipam_ready, overlay, i), 30), overlay.log_tail(i)
     except BaseException:
         lab.close()
         raise

@@ -7,8 +7,9 @@ from odpctl.commands import docgen, manpages
 
 
 def test_every_error_code_is_documented() -> None:
-    codes = {value for name, value in vars(spec).items()
-             if name.isupper() and isinstance(value, int)}
+    codes = {
+        value for name, value in vars(spec).items() if name.isupper() and isinstance(value, int)
+    }
     assert codes == set(manpages.CNI_ERRORS)
     page = (docgen.ROOT / "man" / "odpctl-cni.1").read_text()
     for code in codes:

@@ -11,9 +11,14 @@ Outcome = tuple[int, Any, str]
 
 
 def conflist(version: str = "1.0.0", **plugin: Any) -> dict[str, Any]:
-    return {"cniVersion": version, "name": f"odpt-{secrets.token_hex(3)}",
-            "plugins": [{"type": "odpctl-cni", "control": "/nonexistent/router.sock", **plugin},
-                        {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "0"}}]}
+    return {
+        "cniVersion": version,
+        "name": f"odpt-{secrets.token_hex(3)}",
+        "plugins": [
+            {"type": "odpctl-cni", "control": "/nonexistent/router.sock", **plugin},
+            {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.rp_filter": "0"}},
+        ],
+    }
 
 
 def test_libcni_validates_the_list(libcni: Callable[..., Outcome]) -> None:
@@ -24,7 +29,8 @@ def test_libcni_validates_the_list(libcni: Callable[..., Outcome]) -> None:
 
 
 def test_libcni_add_with_the_router_down_is_try_again_later(
-        libcni: Callable[..., Outcome], netns: Callable[[], str], run: Any) -> None:
+    libcni: Callable[..., Outcome], netns: Callable[[], str], run: Any
+) -> None:
     ns = netns()
     status, out, _ = libcni("add", conflist(), netns=f"/run/netns/{ns}", container="c1")
     assert status == 1 and out["code"] == 11, out
@@ -34,6 +40,7 @@ def test_libcni_add_with_the_router_down_is_try_again_later(
 
 
 def test_libcni_refuses_an_unknown_version_before_our_plugin(
-        libcni: Callable[..., Outcome]) -> None:
+    libcni: Callable[..., Outcome],
+) -> None:
     status, out, _ = libcni("validate", conflist("0.4567.0"), netns="", container="c")
     assert status == 1 and "0.4567.0" in out["msg"]

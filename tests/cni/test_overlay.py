@@ -33,25 +33,32 @@ def overlay() -> Iterator[OverlayLab]:
 
 
 def conflist(overlay: OverlayLab, host: int, version: str = "1.0.0") -> dict[str, Any]:
-    return {"cniVersion": version, "name": f"odpt-overlay-{host}", "plugins": [
-        {"type": "odpctl-cni", "control": str(overlay.hosts[host].control)},
-        # Chained: tuning reads our result as its prevResult, and sets this in eth0's netns;
-        # portmap (no mappings asked) passes it on. (Not bandwidth: Debian's 1.1.1
-        # panics in CHECK when no limit is set, and limits need the ifb module.)
-        {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.accept_local": "1"}},
-        {"type": "portmap", "capabilities": {"portMappings": True}},
-    ]}
+    return {
+        "cniVersion": version,
+        "name": f"odpt-overlay-{host}",
+        "plugins": [
+            {"type": "odpctl-cni", "control": str(overlay.hosts[host].control)},
+            # Chained: tuning reads our result as its prevResult, and sets this in eth0's netns;
+            # portmap (no mappings asked) passes it on. (Not bandwidth: Debian's 1.1.1
+            # panics in CHECK when no limit is set, and limits need the ifb module.)
+            {"type": "tuning", "sysctl": {"net.ipv4.conf.eth0.accept_local": "1"}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
 
 
-def test_two_containers_on_two_hosts(overlay: OverlayLab,
-                                     libcni: Callable[..., Outcome]) -> None:
+def test_two_containers_on_two_hosts(overlay: OverlayLab, libcni: Callable[..., Outcome]) -> None:
     lab = overlay.lab
     web, db = lab.namespace("web"), lab.namespace("db")
     results = {}
     for ns, host, version in ((web, 0, "1.0.0"), (db, 1, "0.4.0")):
-        status, out, err = libcni("add", conflist(overlay, host, version),
-                                  netns=f"/run/netns/{ns}", container=f"ctr-{ns}",
-                                  runs_in=overlay.hosts[host].ns)
+        status, out, err = libcni(
+            "add",
+            conflist(overlay, host, version),
+            netns=f"/run/netns/{ns}",
+            container=f"ctr-{ns}",
+            runs_in=overlay.hosts[host].ns,
+        )
         assert status == 0, (out, err, overlay.log_tail(host))
         assert out["cniVersion"] == version
         host_end, iface = out["interfaces"]
@@ -76,30 +83,51 @@ def test_two_containers_on_two_hosts(overlay: OverlayLab,
     assert ping.returncode == 0, ping.stdout + overlay.log_tail(0) + overlay.log_tail(1)
 
     # CHECK (libcni hands the cached result to each plugin as prevResult)
-    status, out, _ = libcni("check", conflist(overlay, 0), netns=f"/run/netns/{web}",
-                            container=f"ctr-{web}", runs_in=overlay.hosts[0].ns)
+    status, out, _ = libcni(
+        "check",
+        conflist(overlay, 0),
+        netns=f"/run/netns/{web}",
+        container=f"ctr-{web}",
+        runs_in=overlay.hosts[0].ns,
+    )
     assert status == 0, out
     lab.run(web, "ip", "addr", "del", results[web]["ips"][0]["address"], "dev", "eth0")
-    status, out, _ = libcni("check", conflist(overlay, 0), netns=f"/run/netns/{web}",
-                            container=f"ctr-{web}", runs_in=overlay.hosts[0].ns)
+    status, out, _ = libcni(
+        "check",
+        conflist(overlay, 0),
+        netns=f"/run/netns/{web}",
+        container=f"ctr-{web}",
+        runs_in=overlay.hosts[0].ns,
+    )
     assert status == 1 and out["code"] == 102 and web_ip in out["msg"], out
 
     # DEL, twice: both succeed, and the address goes back to IPAM.
     for _ in range(2):
-        status, out, _ = libcni("del", conflist(overlay, 0), netns=f"/run/netns/{web}",
-                                container=f"ctr-{web}", runs_in=overlay.hosts[0].ns)
+        status, out, _ = libcni(
+            "del",
+            conflist(overlay, 0),
+            netns=f"/run/netns/{web}",
+            container=f"ctr-{web}",
+            runs_in=overlay.hosts[0].ns,
+        )
         assert status == 0, out
     assert "eth0" not in lab.run(web, "ip", "-o", "link").stdout
     # DEL once the namespace is gone (the container died first) succeeds too.
     subprocess.run(["ip", "netns", "del", db], check=True)
     lab.namespaces.remove(db)
-    status, out, _ = libcni("del", conflist(overlay, 1, "0.4.0"), netns=f"/run/netns/{db}",
-                            container=f"ctr-{db}", runs_in=overlay.hosts[1].ns)
+    status, out, _ = libcni(
+        "del",
+        conflist(overlay, 1, "0.4.0"),
+        netns=f"/run/netns/{db}",
+        container=f"ctr-{db}",
+        runs_in=overlay.hosts[1].ns,
+    )
     assert status == 0, out
 
 
 def test_add_of_an_existing_interface_through_libcni(
-        overlay: OverlayLab, libcni: Callable[..., Outcome]) -> None:
+    overlay: OverlayLab, libcni: Callable[..., Outcome]
+) -> None:
     ns = overlay.lab.namespace("twice")
     config = {**conflist(overlay, 0, "0.3.1"), "name": "odpt-twice"}
     config["plugins"] = config["plugins"][:1]
@@ -114,15 +142,28 @@ def test_add_of_an_existing_interface_through_libcni(
     assert libcni("del", config, netns=f"/run/netns/{ns}", container="ctr-a")[0] == 0
 
 
-def test_delegated_ipam_host_local(overlay: OverlayLab, libcni: Callable[..., Outcome],
-                                   tmp_path: Path) -> None:
+def test_delegated_ipam_host_local(
+    overlay: OverlayLab, libcni: Callable[..., Outcome], tmp_path: Path
+) -> None:
     lab = overlay.lab
     ns = lab.namespace("hl")
     data = tmp_path / "host-local"
-    config = {"cniVersion": "1.0.0", "name": "odpt-hostlocal", "plugins": [
-        {"type": "odpctl-cni", "control": str(overlay.hosts[0].control),
-         "ipam": {"type": "host-local", "subnet": "10.46.1.0/24", "dataDir": str(data),
-                  "routes": [{"dst": "10.99.0.0/16"}]}}]}
+    config = {
+        "cniVersion": "1.0.0",
+        "name": "odpt-hostlocal",
+        "plugins": [
+            {
+                "type": "odpctl-cni",
+                "control": str(overlay.hosts[0].control),
+                "ipam": {
+                    "type": "host-local",
+                    "subnet": "10.46.1.0/24",
+                    "dataDir": str(data),
+                    "routes": [{"dst": "10.99.0.0/16"}],
+                },
+            }
+        ],
+    }
     status, out, _ = libcni("add", config, netns=f"/run/netns/{ns}", container="ctr-hl")
     assert status == 0, (out, overlay.log_tail(0))
     (ip,) = out["ips"]
@@ -141,15 +182,25 @@ def test_delegated_ipam_host_local(overlay: OverlayLab, libcni: Callable[..., Ou
 
 
 def test_gc_detaches_what_the_runtime_no_longer_lists(
-        overlay: OverlayLab, cni: Callable[..., Outcome]) -> None:
+    overlay: OverlayLab, cni: Callable[..., Outcome]
+) -> None:
     lab = overlay.lab
-    config = {"cniVersion": "1.1.0", "name": "odpt-gc", "type": "odpctl-cni",
-              "control": str(overlay.hosts[0].control)}
+    config = {
+        "cniVersion": "1.1.0",
+        "name": "odpt-gc",
+        "type": "odpctl-cni",
+        "control": str(overlay.hosts[0].control),
+    }
     other = {**config, "name": "odpt-gc-other"}
     kept, dropped, elsewhere = (lab.namespace(n) for n in ("gckeep", "gcdrop", "gcother"))
     for ns, conf in ((kept, config), (dropped, config), (elsewhere, other)):
-        status, out, _ = cni("ADD", conf, CNI_CONTAINERID=f"ctr-{ns}",
-                             CNI_NETNS=f"/run/netns/{ns}", CNI_IFNAME="eth0")
+        status, out, _ = cni(
+            "ADD",
+            conf,
+            CNI_CONTAINERID=f"ctr-{ns}",
+            CNI_NETNS=f"/run/netns/{ns}",
+            CNI_IFNAME="eth0",
+        )
         assert status == 0, out
     valid = [{"containerID": f"ctr-{kept}", "ifname": "eth0"}]
     status, out, _ = cni("GC", {**config, "cni.dev/valid-attachments": valid})
@@ -159,6 +210,5 @@ def test_gc_detaches_what_the_runtime_no_longer_lists(
     assert "eth0" in lab.run(elsewhere, "ip", "-o", "link").stdout  # another network's
     status, out, _ = cni("GC", {**config, "cni.dev/valid-attachments": "all"})
     assert status == 1 and out["code"] == 7
-    status, out, _ = cni("GC", {**config, "cniVersion": "1.0.0",
-                                "cni.dev/valid-attachments": []})
+    status, out, _ = cni("GC", {**config, "cniVersion": "1.0.0", "cni.dev/valid-attachments": []})
     assert status == 1 and out["code"] == 1

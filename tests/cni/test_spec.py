@@ -16,13 +16,17 @@ NOWHERE = "/nonexistent/odpctl-router.sock"
 
 
 def config(version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
-    return {"cniVersion": version, "name": "overlay", "type": "odpctl-cni",
-            "control": NOWHERE, **extra}
+    return {
+        "cniVersion": version,
+        "name": "overlay",
+        "type": "odpctl-cni",
+        "control": NOWHERE,
+        **extra,
+    }
 
 
 def env(netns: str, ifname: str = "eth0") -> dict[str, str]:
-    return {"CNI_CONTAINERID": f"c{secrets.token_hex(4)}", "CNI_NETNS": netns,
-            "CNI_IFNAME": ifname}
+    return {"CNI_CONTAINERID": f"c{secrets.token_hex(4)}", "CNI_NETNS": netns, "CNI_IFNAME": ifname}
 
 
 def assert_error(outcome: Outcome, code: int, version: str = "1.0.0") -> dict[str, Any]:
@@ -70,10 +74,19 @@ def test_unknown_cni_version_is_code_1(cni: Cni, version: str) -> None:
     assert_error(cni("ADD", config(version), **env("/proc/self/ns/net")), 1)
 
 
-@pytest.mark.parametrize("change", [
-    {"name": ""}, {"type": None}, {"mtu": "big"}, {"mtu": 20}, {"ipam": {"subnet": "x"}},
-    {"ipam": []}, {"control": 5}, {"cniVersion": 1},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": ""},
+        {"type": None},
+        {"mtu": "big"},
+        {"mtu": 20},
+        {"ipam": {"subnet": "x"}},
+        {"ipam": []},
+        {"control": 5},
+        {"cniVersion": 1},
+    ],
+)
 def test_invalid_config_is_code_7(cni: Cni, change: dict[str, Any]) -> None:
     out = assert_error(cni("ADD", {**config(), **change}, **env("/proc/self/ns/net")), 7)
     assert any(key in out["msg"] for key in change)  # it names what is wrong
@@ -82,8 +95,9 @@ def test_invalid_config_is_code_7(cni: Cni, change: dict[str, Any]) -> None:
 def test_router_down_is_code_11(cni: Cni, netns: Callable[[], str]) -> None:
     ns = netns()
     for command in ("ADD", "DEL", "CHECK"):
-        extra: dict[str, Any] = ({"prevResult": {"interfaces": [], "ips": []}}
-                                 if command == "CHECK" else {})
+        extra: dict[str, Any] = (
+            {"prevResult": {"interfaces": [], "ips": []}} if command == "CHECK" else {}
+        )
         out = assert_error(cni(command, config(**extra), **env(f"/run/netns/{ns}")), 11)
         assert NOWHERE in out["msg"] and "control" in out["details"]
 
@@ -121,8 +135,9 @@ def test_check_needs_a_prev_result_and_040(cni: Cni) -> None:
 
 def test_delegated_ipam_plugin_missing_is_code_7(cni: Cni, netns: Callable[[], str]) -> None:
     ns = netns()
-    out = assert_error(cni("ADD", config(ipam={"type": "no-such-ipam"}),
-                           **env(f"/run/netns/{ns}")), 7)
+    out = assert_error(
+        cni("ADD", config(ipam={"type": "no-such-ipam"}), **env(f"/run/netns/{ns}")), 7
+    )
     assert "no-such-ipam" in out["msg"]
 
 

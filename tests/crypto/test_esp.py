@@ -18,15 +18,24 @@ from odpctl.netlink.netns import netns as inside
 from odpctl.overlay.fastdp import FastDatapath, FastDPConnection
 
 
-def _params(session_key: bytes | None, features: dict[str, str],
-            sent: list[tuple[int, bytes]]) -> OverlayConnectionParams:
+def _params(
+    session_key: bytes | None, features: dict[str, str], sent: list[tuple[int, bytes]]
+) -> OverlayConnectionParams:
     return OverlayConnectionParams(
-        remote=PeerName(0x0A0B0C0D0E0F), remote_nickname="other", remote_uid=PeerUID(7),
-        remote_short_id=ShortID(2), local_address=("192.168.77.1", 40000),
-        remote_address=("192.168.77.2", 6783), outbound=True, conn_uid=1,
-        session_key=session_key, remote_features=features,
+        remote=PeerName(0x0A0B0C0D0E0F),
+        remote_nickname="other",
+        remote_uid=PeerUID(7),
+        remote_short_id=ShortID(2),
+        local_address=("192.168.77.1", 40000),
+        remote_address=("192.168.77.2", 6783),
+        outbound=True,
+        conn_uid=1,
+        session_key=session_key,
+        remote_features=features,
         send_control=lambda tag, payload: sent.append((tag, payload)),
-        set_established=lambda _: None, fail=lambda _: None)
+        set_established=lambda _: None,
+        fail=lambda _: None,
+    )
 
 
 def _healthy(conn: FastDPConnection) -> FastDPConnection:
@@ -42,8 +51,7 @@ def test_without_kernel_esp_an_encrypted_connection_keeps_off_vxlan() -> None:
     overlay.add_features(features)
     assert esp.FEATURE not in features
     sent: list[tuple[int, bytes]] = []
-    conn = _healthy(FastDPConnection(overlay, _params(b"k" * 32, {"fastdp": "vxlan:6784"},
-                                                      sent)))
+    conn = _healthy(FastDPConnection(overlay, _params(b"k" * 32, {"fastdp": "vxlan:6784"}, sent)))
     conn.confirm()
     assert not conn.fastdp
     assert conn.reason == UNAVAILABLE
@@ -85,5 +93,9 @@ def test_this_hosts_kernel_says_why_there_is_no_esp(netns: Callable[[], str]) ->
     assert reason == UNAVAILABLE
     refusal = esp.esp_probe_refusal()
     assert refusal is not None and "modprobe" in refusal  # the kernel's answer, with a hint
-    assert router_esp.diagnostics() == {"available": False, "reason": UNAVAILABLE,
-                                        "detail": refusal, "firewall": None}
+    assert router_esp.diagnostics() == {
+        "available": False,
+        "reason": UNAVAILABLE,
+        "detail": refusal,
+        "firewall": None,
+    }

@@ -73,8 +73,10 @@ def _mangle(run: Callable[..., str], ns: str) -> list[str]:
     return run("iptables-legacy", "-w", "-t", "mangle", "-S", netns=ns).splitlines()
 
 
-@pytest.mark.skipif(shutil.which("iptables-legacy") is None,
-                    reason="needs iptables-legacy (Debian package iptables)")
+@pytest.mark.skipif(
+    shutil.which("iptables-legacy") is None,
+    reason="needs iptables-legacy (Debian package iptables)",
+)
 def test_iptables_chains_and_rules(netns: Callable[[], str], run: Callable[..., str]) -> None:
     ns = netns()
     fw = IptablesFirewall(6784, MARK, MASK)
@@ -135,13 +137,29 @@ BACKENDS = [
 
 @pytest.mark.parametrize(("backend", "tool"), BACKENDS)
 def test_rules_mark_outbound_and_drop_inbound_vxlan(
-        backend: type[NftFirewall | IptablesFirewall], tool: str,
-        netns: Callable[[], str], run: Callable[..., str]) -> None:
+    backend: type[NftFirewall | IptablesFirewall],
+    tool: str,
+    netns: Callable[[], str],
+    run: Callable[..., str],
+) -> None:
     if shutil.which(tool) is None:
         pytest.skip(f"needs {tool}")
     us, them = netns(), netns()
-    run("ip", "link", "add", "eth0", "netns", us, "type", "veth", "peer", "name", "eth0",
-        "netns", them)
+    run(
+        "ip",
+        "link",
+        "add",
+        "eth0",
+        "netns",
+        us,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        them,
+    )
     for ns, address in ((us, US), (them, THEM)):
         run("ip", "addr", "add", f"{address}/24", "dev", "eth0", netns=ns)
         run("ip", "link", "set", "eth0", "up", netns=ns)

@@ -108,7 +108,7 @@ def test_any_mutation_of_a_sealed_datagram_is_refused(payload: bytes, data: st.D
     datagram = bytearray(sealer.seal(HEADER, payload))
     cut = data.draw(st.booleans())
     if cut:
-        datagram = datagram[:data.draw(st.integers(0, len(datagram) - 1))]
+        datagram = datagram[: data.draw(st.integers(0, len(datagram) - 1))]
     else:
         i = data.draw(st.integers(0, len(datagram) - 1))
         datagram[i] ^= data.draw(st.integers(1, 255))

@@ -51,7 +51,9 @@ def burst(ns: str, ifname: str, dst: bytes, n: int) -> int:
 def tx_dropped(ns: str, ifname: str) -> int:
     out = subprocess.run(
         ["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{ifname}/statistics/tx_dropped"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return int(out)
 
@@ -92,8 +94,10 @@ def test_a_burst_past_every_queue_is_counted_exactly(
     # receiving backlog refused is already in rx_dropped (and again in the
     # sender's tx_dropped); the userspace datapath's are its own.
     before_port = tx_dropped(h.ns, h.ifname) if datapath_kind == "userspace" else 0
-    detail = (f"sent {sent}: hit {hit}, missed {missed} (upcalled {upcalled}, lost {lost}), "
-              f"rx_dropped {rx_dropped}, dropped before the port {before_port}")
+    detail = (
+        f"sent {sent}: hit {hit}, missed {missed} (upcalled {upcalled}, lost {lost}), "
+        f"rx_dropped {rx_dropped}, dropped before the port {before_port}"
+    )
     assert sent == hit + upcalled + lost + rx_dropped + before_port, detail
     assert missed == upcalled + lost, detail
     assert hit > 0 and upcalled > 0, detail

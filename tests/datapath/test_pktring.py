@@ -77,16 +77,31 @@ def make_pair(netns: Callable[[], str], run: Callable[..., str]) -> Iterator[Cal
         run("ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", netns=ns)
         run("ip", "link", "set", "vb", "mtu", str(peer_mtu), netns=ns)
         if shaped:
-            run("tc", "qdisc", "add", "dev", "va", "root", "tbf", "rate", "2mbit", "burst",
-                "1600", "limit", "3000", netns=ns)
+            run(
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "va",
+                "root",
+                "tbf",
+                "rate",
+                "2mbit",
+                "burst",
+                "1600",
+                "limit",
+                "3000",
+                netns=ns,
+            )
         for dev in ("va", "vb"):
             run("ip", "link", "set", dev, "up", netns=ns)
         _wait_running(run, ns)
         with in_netns(ns):
             sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             opened.append(sender)
-            receiver = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
-                                     socket.htons(ETH_P_EXPERIMENTAL))
+            receiver = socket.socket(
+                socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_EXPERIMENTAL)
+            )
             opened.append(receiver)
         sender.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
         rings = Rings(sender)
@@ -101,7 +116,8 @@ def make_pair(netns: Callable[[], str], run: Callable[..., str]) -> Iterator[Cal
 
 
 def test_frames_a_busy_device_refuses_are_dropped_and_the_rest_go_out_in_order(
-        make_pair: Callable[..., Pair]) -> None:
+    make_pair: Callable[..., Pair],
+) -> None:
     pair = make_pair(shaped=True)
     for start in (0, FRAMES):
         dropped = pair.rings.tx_dropped
@@ -124,7 +140,8 @@ def test_frames_too_big_for_the_peer_are_dropped_alone(make_pair: Callable[..., 
 
 
 def test_frames_for_a_device_that_is_down_fail_and_the_ring_goes_on(
-        make_pair: Callable[..., Pair], run: Callable[..., str]) -> None:
+    make_pair: Callable[..., Pair], run: Callable[..., str]
+) -> None:
     pair = make_pair()
     run("ip", "link", "set", "va", "down", netns=pair.ns)
     pair.send(range(3))  # nothing to retry on a device that is down

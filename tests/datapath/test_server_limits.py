@@ -75,8 +75,10 @@ def spawn_fixture(socket_dir: str) -> Iterator[Spawn]:
 
         proc = subprocess.Popen(
             [sys.executable, "-m", "odpctl.datapath", "--socket", path, *args],
-            env=dict(os.environ, PYTHONPATH=str(REPO)), preexec_fn=limit,
-            stderr=subprocess.PIPE)
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            preexec_fn=limit,
+            stderr=subprocess.PIPE,
+        )
         procs.append(proc)
         deadline = time.monotonic() + 15
         while not _answers(path):
@@ -184,8 +186,9 @@ def _connect_many(path: str, count: int) -> tuple[list[socket.socket], int, int]
 
 
 def _lookup(port_id: int = 0) -> bytes:
-    payload = genl_payload(CTRL_CMD_GETFAMILY, CTRL_VERSION,
-                           attr_str(CTRL_ATTR_FAMILY_NAME, "ovs_flow"))
+    payload = genl_payload(
+        CTRL_CMD_GETFAMILY, CTRL_VERSION, attr_str(CTRL_ATTR_FAMILY_NAME, "ovs_flow")
+    )
     return encode_message(GENL_ID_CTRL, NLM_F_REQUEST, 1, port_id, payload)
 
 
@@ -208,8 +211,12 @@ def _timed_list(path: str) -> float:
 
 def _server_sockets(pid: int) -> list[tuple[int, int]]:
     """(bytes queued to send, send buffer size) of each connection of process ``pid``."""
-    out = subprocess.run(["ss", "-x", "-m", "-p", "-H", "state", "connected"],
-                         capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        ["ss", "-x", "-m", "-p", "-H", "state", "connected"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     found = []
     for line in out.splitlines():
         if f"pid={pid}," in line and (m := re.search(r"skmem:\(r\d+,rb\d+,t(\d+),tb(\d+)", line)):
@@ -248,8 +255,13 @@ try:
 except OdpError as exc:
     print(type(exc).__name__, exc.errno, exc.message)
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=30,
+    )
     assert done.stdout.startswith(f"KernelRefusedError {errno.EUSERS} "), done
     assert "too many connections from uid 65534" in done.stdout
 
@@ -335,11 +347,17 @@ def test_socket_mode_and_group_say_who_may_connect(spawn: Spawn) -> None:
     assert _answers(path)
 
 
-@pytest.mark.parametrize("args", [("--socket-mode", "0999"), ("--socket-group", "no-such-gr"),
-                                  ("--user-connections", "-1")])
+@pytest.mark.parametrize(
+    "args",
+    [("--socket-mode", "0999"), ("--socket-group", "no-such-gr"), ("--user-connections", "-1")],
+)
 def test_bad_access_options_are_one_line(socket_dir: str, args: tuple[str, str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "odpctl.datapath", "--socket", f"{socket_dir}/x.sock", *args],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=30)
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=30,
+    )
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done
     assert args[0] in done.stderr and not os.path.exists(f"{socket_dir}/x.sock")

@@ -159,8 +159,11 @@ def test_tunnel_metadata_of_a_miss(dpif: Dpif, vxlan_setup: Tunnel) -> None:
         # The remote's own IPv6 chatter (router solicitations, MLD) may come first.
         deadline = time.monotonic() + 5
         upcall = channel.receive(timeout=5)
-        while (upcall is not None and upcall.key.get(KeyAttr.ETHERTYPE) != 0x0806
-               and time.monotonic() < deadline):
+        while (
+            upcall is not None
+            and upcall.key.get(KeyAttr.ETHERTYPE) != 0x0806
+            and time.monotonic() < deadline
+        ):
             upcall = channel.receive(timeout=max(0.1, deadline - time.monotonic()))
     assert upcall is not None and upcall.cmd == PacketCmd.MISS
     assert upcall.in_port == t.vxlan
@@ -264,8 +267,9 @@ def _diagnose(clients: list[Dpif], namespaces: list[str]) -> None:
             capture_output=True,
             text=True,
         ).stdout
-        links = subprocess.run(["ip", "-n", ns, "-s", "-s", "link"], capture_output=True,
-                               text=True).stdout
+        links = subprocess.run(
+            ["ip", "-n", ns, "-s", "-s", "link"], capture_output=True, text=True
+        ).stdout
         print(ns, out, links)
 
 

@@ -39,25 +39,41 @@ def post_to(path: Path) -> Post:
         conn = _UnixConnection(path)
         try:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            conn.request("POST", url, data, {
-                "Accept": "application/vnd.docker.plugins.v1.2+json",
-                "Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                url,
+                data,
+                {
+                    "Accept": "application/vnd.docker.plugins.v1.2+json",
+                    "Content-Type": "application/json",
+                },
+            )
             response = conn.getresponse()
             return response.status, json.loads(response.read())
         finally:
             conn.close()
+
     return post
 
 
 class Driver:
-    def __init__(self, tmp: Path, control: Path, state: Path | None = None,
-                 netns: str | None = None) -> None:
+    def __init__(
+        self, tmp: Path, control: Path, state: Path | None = None, netns: str | None = None
+    ) -> None:
         """``netns``: the host namespace the driver runs in (Docker's, the router's)."""
         tmp.mkdir(exist_ok=True)
         self.socket = tmp / "odpctl.sock"
         self.log = tmp / "driver.log"
-        argv = [str(ODPCTL), "docker-plugin", "--socket", str(self.socket),
-                "--control", str(control), "--log-level", "debug"]
+        argv = [
+            str(ODPCTL),
+            "docker-plugin",
+            "--socket",
+            str(self.socket),
+            "--control",
+            str(control),
+            "--log-level",
+            "debug",
+        ]
         if netns is not None:
             argv = ["ip", "netns", "exec", netns, *argv]
         if state is not None:

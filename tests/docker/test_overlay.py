@@ -39,41 +39,84 @@ def ok(answer: tuple[int, dict[str, object]]) -> dict[str, object]:
 
 
 def test_network_endpoints_join_ping_leave_delete(
-        overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
+    overlay: OverlayLab, driver_factory: Callable[..., Driver]
+) -> None:
     # Each host's driver runs in the host's namespace, as Docker's would.
     drivers = [driver_factory(h.control, netns=h.ns) for h in overlay.hosts]
     lab = overlay.lab
     first = drivers[0]
     # docker network create -d odpctl --ipam-driver odpctl web (on host 0)
     ok(first.post("/IpamDriver.GetDefaultAddressSpaces"))
-    pool = ok(first.post("/IpamDriver.RequestPool", {
-        "AddressSpace": "odpctl", "Pool": "", "SubPool": "", "Options": {}, "V6": False}))
+    pool = ok(
+        first.post(
+            "/IpamDriver.RequestPool",
+            {"AddressSpace": "odpctl", "Pool": "", "SubPool": "", "Options": {}, "V6": False},
+        )
+    )
     assert pool["Pool"] == RANGE
-    gateway = ok(first.post("/IpamDriver.RequestAddress", {
-        "PoolID": pool["PoolID"], "Address": "",
-        "Options": {"RequestAddressType": "com.docker.network.gateway"}}))["Address"]
-    ipv4 = [{"AddressSpace": "odpctl", "Pool": pool["Pool"], "Gateway": gateway,
-             "AuxAddresses": {}}]
+    gateway = ok(
+        first.post(
+            "/IpamDriver.RequestAddress",
+            {
+                "PoolID": pool["PoolID"],
+                "Address": "",
+                "Options": {"RequestAddressType": "com.docker.network.gateway"},
+            },
+        )
+    )["Address"]
+    ipv4 = [
+        {"AddressSpace": "odpctl", "Pool": pool["Pool"], "Gateway": gateway, "AuxAddresses": {}}
+    ]
     for driver in drivers:  # a global network is created on each host that uses it
-        assert ok(driver.post("/NetworkDriver.CreateNetwork", {
-            "NetworkID": NID, "Options": {"com.docker.network.enable_ipv6": False},
-            "IPv4Data": ipv4, "IPv6Data": []})) == {}
+        assert (
+            ok(
+                driver.post(
+                    "/NetworkDriver.CreateNetwork",
+                    {
+                        "NetworkID": NID,
+                        "Options": {"com.docker.network.enable_ipv6": False},
+                        "IPv4Data": ipv4,
+                        "IPv6Data": [],
+                    },
+                )
+            )
+            == {}
+        )
 
     sandboxes, addresses = [], []
     for i, driver in enumerate(drivers):
         eid = f"{i:02d}" + "e" * 62
-        address = ok(driver.post("/IpamDriver.RequestAddress", {
-            "PoolID": pool["PoolID"], "Address": "", "Options": {}}))["Address"]
+        address = ok(
+            driver.post(
+                "/IpamDriver.RequestAddress",
+                {"PoolID": pool["PoolID"], "Address": "", "Options": {}},
+            )
+        )["Address"]
         assert isinstance(address, str)
         assert ipaddress.ip_interface(address) in ipaddress.ip_network(RANGE)
-        assert ok(driver.post("/NetworkDriver.CreateEndpoint", {
-            "NetworkID": NID, "EndpointID": eid, "Options": {},
-            "Interface": {"Address": address, "AddressIPv6": "", "MacAddress": ""}})) == {
-            "Interface": {}}
+        assert ok(
+            driver.post(
+                "/NetworkDriver.CreateEndpoint",
+                {
+                    "NetworkID": NID,
+                    "EndpointID": eid,
+                    "Options": {},
+                    "Interface": {"Address": address, "AddressIPv6": "", "MacAddress": ""},
+                },
+            )
+        ) == {"Interface": {}}
         sandbox = lab.namespace(f"sb{i}")
-        joined = ok(driver.post("/NetworkDriver.Join", {
-            "NetworkID": NID, "EndpointID": eid, "SandboxKey": f"/run/netns/{sandbox}",
-            "Options": {}}))
+        joined = ok(
+            driver.post(
+                "/NetworkDriver.Join",
+                {
+                    "NetworkID": NID,
+                    "EndpointID": eid,
+                    "SandboxKey": f"/run/netns/{sandbox}",
+                    "Options": {},
+                },
+            )
+        )
         handed = joined["InterfaceName"]
         assert isinstance(handed, dict) and handed["DstPrefix"] == "eth"
         src = handed["SrcName"]
@@ -86,18 +129,22 @@ def test_network_endpoints_join_ping_leave_delete(
         assert joined.get("Gateway") == (exposed.split("/")[0] if exposed else None)
         # ... and what Docker does with it: into the sandbox as eth0, with the address.
         assert lab.run(host_ns, "ip", "link", "set", src, "netns", sandbox).returncode == 0
-        for argv in (("ip", "link", "set", src, "name", "eth0"),
-                     ("ip", "addr", "add", str(address), "dev", "eth0"),
-                     ("ip", "link", "set", "eth0", "up")):
+        for argv in (
+            ("ip", "link", "set", src, "name", "eth0"),
+            ("ip", "addr", "add", str(address), "dev", "eth0"),
+            ("ip", "link", "set", "eth0", "up"),
+        ):
             assert lab.run(sandbox, *argv).returncode == 0, argv
-        info = ok(driver.post("/NetworkDriver.EndpointOperInfo",
-                              {"NetworkID": NID, "EndpointID": eid}))["Value"]
+        info = ok(
+            driver.post("/NetworkDriver.EndpointOperInfo", {"NetworkID": NID, "EndpointID": eid})
+        )["Value"]
         assert info["address"] == address and info["ifname"] == src  # type: ignore[index]
         sandboxes.append((driver, eid, sandbox))
         addresses.append(address)
     assert addresses[0] != addresses[1]
-    ping = lab.run(sandboxes[0][2], "ping", "-c", "3", "-i", "0.2", "-W", "2",
-                   addresses[1].split("/")[0])
+    ping = lab.run(
+        sandboxes[0][2], "ping", "-c", "3", "-i", "0.2", "-W", "2", addresses[1].split("/")[0]
+    )
     assert ping.returncode == 0, ping.stdout + overlay.log_tail(0) + overlay.log_tail(1)
 
     for (driver, eid, sandbox), address in zip(sandboxes, addresses, strict=True):
@@ -106,12 +153,17 @@ def test_network_endpoints_join_ping_leave_delete(
         # The router deleted the pair, wherever Docker had put the container's end.
         assert "eth0" not in lab.run(sandbox, "ip", "-o", "link").stdout
         assert ok(driver.post("/NetworkDriver.DeleteEndpoint", ids)) == {}
-        assert ok(driver.post("/IpamDriver.ReleaseAddress",
-                              {"PoolID": pool["PoolID"], "Address": address})) == {}
+        assert (
+            ok(
+                driver.post(
+                    "/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"], "Address": address}
+                )
+            )
+            == {}
+        )
     for driver in drivers:
         assert ok(driver.post("/NetworkDriver.DeleteNetwork", {"NetworkID": NID})) == {}
-    ok(first.post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"],
-                                                 "Address": gateway}))
+    ok(first.post("/IpamDriver.ReleaseAddress", {"PoolID": pool["PoolID"], "Address": gateway}))
     ok(first.post("/IpamDriver.ReleasePool", {"PoolID": pool["PoolID"]}))
     # Every address Docker had is back in IPAM.
     for host in overlay.hosts:
@@ -120,7 +172,8 @@ def test_network_endpoints_join_ping_leave_delete(
 
 
 def test_a_static_address_is_claimed_once(
-        overlay: OverlayLab, driver_factory: Callable[..., Driver]) -> None:
+    overlay: OverlayLab, driver_factory: Callable[..., Driver]
+) -> None:
     # docker run --ip X on host 0, then the same --ip on host 1
     drivers = [driver_factory(h.control) for h in overlay.hosts]
     pool = ok(drivers[0].post("/IpamDriver.RequestPool", {"AddressSpace": "odpctl"}))

@@ -31,9 +31,13 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
 def test_activate_and_capabilities(driver: Driver) -> None:
     for body in (None, b""):  # Docker posts "null"; some clients nothing
         assert driver.post("/Plugin.Activate", body) == (
-            200, {"Implements": ["NetworkDriver", "IpamDriver"]})
+            200,
+            {"Implements": ["NetworkDriver", "IpamDriver"]},
+        )
     assert driver.post("/NetworkDriver.GetCapabilities") == (
-        200, {"Scope": "global", "ConnectivityScope": "global"})
+        200,
+        {"Scope": "global", "ConnectivityScope": "global"},
+    )
     status, caps = driver.post("/IpamDriver.GetCapabilities")
     assert status == 200 and caps["RequiresMACAddress"] is False
     status, spaces = driver.post("/IpamDriver.GetDefaultAddressSpaces")
@@ -41,45 +45,66 @@ def test_activate_and_capabilities(driver: Driver) -> None:
 
 
 def test_an_unknown_endpoint_is_404(driver: Driver) -> None:
-    status, answer = driver.post("/NetworkDriver.ProgramExternalConnectivity",
-                                 {"NetworkID": NID, "EndpointID": EID})
+    status, answer = driver.post(
+        "/NetworkDriver.ProgramExternalConnectivity", {"NetworkID": NID, "EndpointID": EID}
+    )
     assert status == 404 and "Err" in answer
 
 
-@pytest.mark.parametrize(("url", "body", "named"), [
-    ("/NetworkDriver.CreateNetwork", {}, "NetworkID"),
-    ("/NetworkDriver.CreateNetwork", {"NetworkID": 5}, "NetworkID"),
-    ("/NetworkDriver.CreateNetwork", {"NetworkID": NID, "IPv4Data": [{"Pool": "10.1/33"}]},
-     "Pool"),
-    ("/NetworkDriver.CreateNetwork", {"NetworkID": NID, "IPv4Data": ["x"]}, "IPv4Data"),
-    ("/NetworkDriver.CreateNetwork",
-     {"NetworkID": NID, "IPv6Data": [{"Pool": "fd00::/64"}]}, "IPv6"),
-    ("/NetworkDriver.DeleteNetwork", {"NetworkID": None}, "NetworkID"),
-    ("/NetworkDriver.CreateEndpoint", {"NetworkID": NID}, "EndpointID"),
-    ("/NetworkDriver.CreateEndpoint", {"NetworkID": NID, "EndpointID": EID}, "address"),
-    ("/NetworkDriver.CreateEndpoint",
-     {"NetworkID": NID, "EndpointID": EID, "Interface": {"Address": "10.32.0.300/12"}},
-     "Address"),
-    ("/NetworkDriver.CreateEndpoint",
-     {"NetworkID": NID, "EndpointID": EID, "Interface": "eth0"}, "Interface"),
-    ("/NetworkDriver.Join", {"NetworkID": NID, "EndpointID": EID}, "unknown endpoint"),
-    ("/NetworkDriver.Leave", {"NetworkID": NID}, "EndpointID"),
-    ("/NetworkDriver.EndpointOperInfo", {"EndpointID": EID}, "NetworkID"),
-    ("/NetworkDriver.DeleteEndpoint", {"NetworkID": NID, "EndpointID": []}, "EndpointID"),
-    ("/NetworkDriver.DiscoverNew", {"DiscoveryType": "node"}, "DiscoveryType"),
-    ("/NetworkDriver.DiscoverDelete", {}, "DiscoveryType"),
-    ("/IpamDriver.RequestPool", {}, "AddressSpace"),
-    ("/IpamDriver.RequestPool", {"AddressSpace": "odpctl", "V6": True}, "IPv6"),
-    ("/IpamDriver.RequestPool", {"AddressSpace": "odpctl", "SubPool": "10.32.1.0/24"},
-     "SubPool"),
-    ("/IpamDriver.ReleasePool", {"PoolID": "nonsense"}, "PoolID"),
-    ("/IpamDriver.RequestAddress", {"PoolID": "10.32.0.0/12", "Address": "x"}, "Address"),
-    ("/IpamDriver.RequestAddress", {"PoolID": "10.32.0.0/12", "Address": "10.99.0.1"},
-     "outside"),
-    ("/IpamDriver.ReleaseAddress", {"PoolID": "10.32.0.0/12"}, "Address"),
-    ("/IpamDriver.RequestAddress", [1, 2], "object"),
-    ("/IpamDriver.RequestAddress", b"{nope", "JSON"),
-])
+@pytest.mark.parametrize(
+    ("url", "body", "named"),
+    [
+        ("/NetworkDriver.CreateNetwork", {}, "NetworkID"),
+        ("/NetworkDriver.CreateNetwork", {"NetworkID": 5}, "NetworkID"),
+        (
+            "/NetworkDriver.CreateNetwork",
+            {"NetworkID": NID, "IPv4Data": [{"Pool": "10.1/33"}]},
+            "Pool",
+        ),
+        ("/NetworkDriver.CreateNetwork", {"NetworkID": NID, "IPv4Data": ["x"]}, "IPv4Data"),
+        (
+            "/NetworkDriver.CreateNetwork",
+            {"NetworkID": NID, "IPv6Data": [{"Pool": "fd00::/64"}]},
+            "IPv6",
+        ),
+        ("/NetworkDriver.DeleteNetwork", {"NetworkID": None}, "NetworkID"),
+        ("/NetworkDriver.CreateEndpoint", {"NetworkID": NID}, "EndpointID"),
+        ("/NetworkDriver.CreateEndpoint", {"NetworkID": NID, "EndpointID": EID}, "address"),
+        (
+            "/NetworkDriver.CreateEndpoint",
+            {"NetworkID": NID, "EndpointID": EID, "Interface": {"Address": "10.32.0.300/12"}},
+            "Address",
+        ),
+        (
+            "/NetworkDriver.CreateEndpoint",
+            {"NetworkID": NID, "EndpointID": EID, "Interface": "eth0"},
+            "Interface",
+        ),
+        ("/NetworkDriver.Join", {"NetworkID": NID, "EndpointID": EID}, "unknown endpoint"),
+        ("/NetworkDriver.Leave", {"NetworkID": NID}, "EndpointID"),
+        ("/NetworkDriver.EndpointOperInfo", {"EndpointID": EID}, "NetworkID"),
+        ("/NetworkDriver.DeleteEndpoint", {"NetworkID": NID, "EndpointID": []}, "EndpointID"),
+        ("/NetworkDriver.DiscoverNew", {"DiscoveryType": "node"}, "DiscoveryType"),
+        ("/NetworkDriver.DiscoverDelete", {}, "DiscoveryType"),
+        ("/IpamDriver.RequestPool", {}, "AddressSpace"),
+        ("/IpamDriver.RequestPool", {"AddressSpace": "odpctl", "V6": True}, "IPv6"),
+        (
+            "/IpamDriver.RequestPool",
+            {"AddressSpace": "odpctl", "SubPool": "10.32.1.0/24"},
+            "SubPool",
+        ),
+        ("/IpamDriver.ReleasePool", {"PoolID": "nonsense"}, "PoolID"),
+        ("/IpamDriver.RequestAddress", {"PoolID": "10.32.0.0/12", "Address": "x"}, "Address"),
+        (
+            "/IpamDriver.RequestAddress",
+            {"PoolID": "10.32.0.0/12", "Address": "10.99.0.1"},
+            "outside",
+        ),
+        ("/IpamDriver.ReleaseAddress", {"PoolID": "10.32.0.0/12"}, "Address"),
+        ("/IpamDriver.RequestAddress", [1, 2], "object"),
+        ("/IpamDriver.RequestAddress", b"{nope", "JSON"),
+    ],
+)
 def test_bad_input_gets_an_err(driver: Driver, url: str, body: Any, named: str) -> None:
     status, answer = driver.post(url, body)
     assert status == 400, answer
@@ -94,15 +119,30 @@ def test_the_router_down_is_an_err_naming_it(driver: Driver) -> None:
 
 
 def test_network_and_endpoint_bookkeeping_survives_a_restart(
-        driver_factory: Callable[..., Driver], tmp_path: Path) -> None:
+    driver_factory: Callable[..., Driver], tmp_path: Path
+) -> None:
     state = tmp_path / "driver.json"
     first = driver_factory(NOWHERE, state)
-    create = {"NetworkID": NID, "Options": {"com.docker.network.generic": {}},
-              "IPv4Data": [{"AddressSpace": "odpctl", "Pool": "10.32.0.0/12",
-                            "Gateway": "10.32.0.1/12", "AuxAddresses": {}}], "IPv6Data": []}
+    create = {
+        "NetworkID": NID,
+        "Options": {"com.docker.network.generic": {}},
+        "IPv4Data": [
+            {
+                "AddressSpace": "odpctl",
+                "Pool": "10.32.0.0/12",
+                "Gateway": "10.32.0.1/12",
+                "AuxAddresses": {},
+            }
+        ],
+        "IPv6Data": [],
+    }
     assert first.post("/NetworkDriver.CreateNetwork", create) == (200, {})
-    endpoint = {"NetworkID": NID, "EndpointID": EID, "Options": {},
-                "Interface": {"Address": "10.32.0.7/12", "AddressIPv6": "", "MacAddress": ""}}
+    endpoint = {
+        "NetworkID": NID,
+        "EndpointID": EID,
+        "Options": {},
+        "Interface": {"Address": "10.32.0.7/12", "AddressIPv6": "", "MacAddress": ""},
+    }
     # Docker gave the address: the answer's Interface must be empty.
     assert first.post("/NetworkDriver.CreateEndpoint", endpoint) == (200, {"Interface": {}})
     first.stop()
@@ -124,8 +164,11 @@ def test_network_and_endpoint_bookkeeping_survives_a_restart(
 
 
 def test_a_second_driver_on_the_same_socket_is_refused(driver: Driver) -> None:
-    proc = subprocess.run([str(ODPCTL), "docker-plugin", "--socket", str(driver.socket),
-                           "--control", str(NOWHERE)], capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(
+        [str(ODPCTL), "docker-plugin", "--socket", str(driver.socket), "--control", str(NOWHERE)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode != 0
     assert "another driver answers" in proc.stderr and proc.stderr.count("\n") == 1

@@ -27,12 +27,23 @@ def peer_name(i: int) -> PeerName:
 class Peer:
     def __init__(self, i: int, config: IpamConfig, state: Path | None) -> None:
         self.i = i
-        self.node = MeshNode(MeshConfig(
-            name=peer_name(i), nickname=f"p{i}", listen_host="127.0.0.1", listen_port=0,
-            discovery=False, gossip_interval=2.0, heartbeat_interval=1.0,
-            heartbeat_timeout=3.0, backoff_initial=0.2, backoff_max=1.0))
-        self.ipam = Allocator(self.node, config,
-                              Store(state, f"p{i}") if state is not None else None)
+        self.node = MeshNode(
+            MeshConfig(
+                name=peer_name(i),
+                nickname=f"p{i}",
+                listen_host="127.0.0.1",
+                listen_port=0,
+                discovery=False,
+                gossip_interval=2.0,
+                heartbeat_interval=1.0,
+                heartbeat_timeout=3.0,
+                backoff_initial=0.2,
+                backoff_max=1.0,
+            )
+        )
+        self.ipam = Allocator(
+            self.node, config, Store(state, f"p{i}") if state is not None else None
+        )
 
     @property
     def address(self) -> str:
@@ -50,8 +61,12 @@ class Peer:
 
 
 def config(n: int, *, cidr: Cidr = RANGE, init: str | None = None, **kw: Any) -> IpamConfig:
-    return replace(IpamConfig(range=cidr, bootstrap=Bootstrap.parse(init, n - 1),
-                              tick=0.05, settle=0.3, timeout=5.0), **kw)
+    return replace(
+        IpamConfig(
+            range=cidr, bootstrap=Bootstrap.parse(init, n - 1), tick=0.05, settle=0.3, timeout=5.0
+        ),
+        **kw,
+    )
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
@@ -74,8 +89,7 @@ async def start_cluster(n: int, state: Path | None = None, **kw: object) -> list
 
 def rings_agree(peers: list[Peer]) -> bool:
     first = peers[0].ipam.ring
-    return first.made and all(p.ipam.ring.owned_counts() == first.owned_counts()
-                              for p in peers)
+    return first.made and all(p.ipam.ring.owned_counts() == first.owned_counts() for p in peers)
 
 
 def asyncio_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:

@@ -55,10 +55,11 @@ async def test_three_peers_agree_and_allocate_without_duplicates() -> None:
 async def test_awaiting_consensus_says_how_many_peers_were_heard() -> None:
     peers = await start_cluster(2, init="consensus=4")  # a quorum is 3
     try:
-        await wait_for(lambda: peers[0].ipam.paxos is not None
-                       and peers[0].ipam.paxos.heard() == 2)
-        assert peers[0].ipam.state() == ("awaiting consensus",
-                                         "awaiting consensus (2 of 4 peers heard)")
+        await wait_for(lambda: peers[0].ipam.paxos is not None and peers[0].ipam.paxos.heard() == 2)
+        assert peers[0].ipam.state() == (
+            "awaiting consensus",
+            "awaiting consensus (2 of 4 peers heard)",
+        )
         with pytest.raises(NotReady, match=r"awaiting consensus \(2 of 4 peers heard\)"):
             await peers[1].ipam.allocate("x")
         late = Peer(2, config(4, init="consensus=4"), None)
@@ -167,17 +168,24 @@ async def test_rmpeer_refuses_a_live_peer_and_takes_a_dead_ones_ranges() -> None
             await a.rmpeer("nobody")
         total = RANGE.size
         await peers[2].stop()
-        await wait_for(lambda: c.ourself not in a.node.routes.reachable()
-                       and c.ourself not in b.node.routes.reachable())
+        await wait_for(
+            lambda: (
+                c.ourself not in a.node.routes.reachable()
+                and c.ourself not in b.node.routes.reachable()
+            )
+        )
         # Two hosts at once: one takes the ranges, the other is told who does.
-        results = await asyncio.gather(a.rmpeer("p2"), b.rmpeer("p2"),
-                                       return_exceptions=True)
+        results = await asyncio.gather(a.rmpeer("p2"), b.rmpeer("p2"), return_exceptions=True)
         taken = [r for r in results if isinstance(r, dict)]
         refused = [r for r in results if isinstance(r, Refused)]
         assert len(taken) == 1 and len(refused) == 1, results
         assert "taking" in refused[0].message or "took" in refused[0].message
-        await wait_for(lambda: a.ring.owned_counts() == b.ring.owned_counts()
-                       and c.ourself not in a.ring.owned_counts())
+        await wait_for(
+            lambda: (
+                a.ring.owned_counts() == b.ring.owned_counts()
+                and c.ourself not in a.ring.owned_counts()
+            )
+        )
         assert sum(a.ring.owned_counts().values()) == total
         with pytest.raises(Refused, match="took"):
             await (b if taken[0] is results[0] else a).rmpeer("p2")
@@ -193,8 +201,11 @@ async def test_a_peer_leaving_for_good_hands_its_ranges_over() -> None:
         leaving = peers[2].ipam
         result = await leaving.leave()
         assert result["addresses"] > 0
-        await wait_for(lambda: leaving.ourself not in peers[0].ipam.ring.owned_counts()
-                       and rings_agree(peers[:2]))
+        await wait_for(
+            lambda: (
+                leaving.ourself not in peers[0].ipam.ring.owned_counts() and rings_agree(peers[:2])
+            )
+        )
     finally:
         await stop_all(peers)
 
@@ -208,8 +219,7 @@ async def test_a_restarted_peer_claims_its_addresses_back_first(tmp_path: Path) 
         assert peers[1].ipam.release("c4") is not None
         await peers[1].stop()
         again = Peer(1, config(2), tmp_path)
-        assert again.ipam.allocations() == {k: format_ip(v) for k, v in before.items()
-                                            if k != "c4"}
+        assert again.ipam.allocations() == {k: format_ip(v) for k, v in before.items() if k != "c4"}
         await again.start([peers[0]])
         peers[1] = again
         fresh = await again.ipam.allocate("new")
@@ -239,8 +249,7 @@ async def test_concurrent_allocations_on_all_peers_never_collide() -> None:
 
 
 @asyncio_test
-async def test_a_peer_removed_while_away_is_told_its_addresses_are_foreign(
-        tmp_path: Path) -> None:
+async def test_a_peer_removed_while_away_is_told_its_addresses_are_foreign(tmp_path: Path) -> None:
     peers = await start_cluster(2, state=tmp_path)
     try:
         await wait_for(lambda: rings_agree(peers))

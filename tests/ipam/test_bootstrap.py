@@ -25,8 +25,9 @@ def test_bootstrap_modes() -> None:
     assert Bootstrap.parse("observer", 3).mode == "observer"
 
 
-@pytest.mark.parametrize("text", ["consensus=0", "consensus=x", "seed=", "seed=nothex",
-                                  "observer=2", "paxos"])
+@pytest.mark.parametrize(
+    "text", ["consensus=0", "consensus=x", "seed=", "seed=nothex", "observer=2", "paxos"]
+)
 def test_bad_bootstrap_is_one_clear_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="--ipalloc-init"):
         Bootstrap.parse(text, 0)
@@ -44,14 +45,23 @@ def allocator_fixture() -> Allocator:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200) | st.builds(
-    lambda body: pack(body),
-    st.dictionaries(st.sampled_from(["v", "range", "ring", "paxos", "n", "delta"]),
-                    st.recursive(st.none() | st.booleans() | st.integers(-1, 2**64 - 1)
-                                 | st.text(max_size=3),
-                                 lambda kids: st.lists(kids, max_size=4)
-                                 | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-                                 max_leaves=20))))
+@given(
+    st.binary(max_size=200)
+    | st.builds(
+        lambda body: pack(body),
+        st.dictionaries(
+            st.sampled_from(["v", "range", "ring", "paxos", "n", "delta"]),
+            st.recursive(
+                st.none() | st.booleans() | st.integers(-1, 2**64 - 1) | st.text(max_size=3),
+                lambda kids: (
+                    st.lists(kids, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+                ),
+                max_leaves=20,
+            ),
+        ),
+    )
+)
 def test_hostile_gossip_is_dropped_not_raised(allocator: Allocator, payload: bytes) -> None:
     allocator.on_gossip(PeerName(7), payload)
     allocator.on_gossip_unicast(PeerName(7), payload)

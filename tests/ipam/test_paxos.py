@@ -12,8 +12,9 @@ from odpctl.ipam.paxos import Paxos, decode_claims
 from odpctl.mesh.names import PeerName
 
 
-def run(n: int, quorum_of: int, proposers: list[int], rng: random.Random,
-        steps: int = 400) -> list[Paxos]:
+def run(
+    n: int, quorum_of: int, proposers: list[int], rng: random.Random, steps: int = 400
+) -> list[Paxos]:
     """``n`` peers exchanging claims at random, the ``proposers`` proposing now and then."""
     peers = [Paxos(PeerName(i + 1), quorum_of) for i in range(n)]
     for _ in range(steps):
@@ -73,8 +74,13 @@ def test_a_minority_never_decides() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers(-1, 2**65) | st.text(max_size=3),
-                    lambda kids: st.lists(kids, max_size=7), max_leaves=40))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-1, 2**65) | st.text(max_size=3),
+        lambda kids: st.lists(kids, max_size=7),
+        max_leaves=40,
+    )
+)
 def test_hostile_claims_raise_decode_error(data: object) -> None:
     try:
         decode_claims(data)

@@ -107,8 +107,9 @@ def histories(draw: st.DrawFn) -> list[Ring]:
                 b = rng.randrange(a + 1, hi + 1)
                 ring.grant(a, b, actor, rng.choice(PEERS))
         else:
-            ring.report_free(actor, {t: rng.randrange(100) for t, _, _, e in ring.ranges()
-                                     if e.peer == actor})
+            ring.report_free(
+                actor, {t: rng.randrange(100) for t, _, _, e in ring.ranges() if e.peer == actor}
+            )
     return list(replicas.values())
 
 
@@ -127,7 +128,8 @@ def test_merge_is_commutative_associative_idempotent(replicas: list[Ring]) -> No
 @settings(max_examples=200, deadline=None)
 @given(histories(), st.randoms(use_true_random=False))
 def test_any_gossip_order_converges_and_owns_each_address_once(
-        replicas: list[Ring], rng: random.Random) -> None:
+    replicas: list[Ring], rng: random.Random
+) -> None:
     order = list(replicas)
     rng.shuffle(order)
     final = merged(*order)
@@ -146,11 +148,18 @@ def test_encoding_round_trips() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers(-2, 2**65) | st.text(max_size=4),
-                    lambda kids: st.lists(kids, max_size=5)
-                    | st.dictionaries(st.sampled_from(["start", "end", "seeds", "entries",
-                                                       "removals"]), kids, max_size=5),
-                    max_leaves=30))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-2, 2**65) | st.text(max_size=4),
+        lambda kids: (
+            st.lists(kids, max_size=5)
+            | st.dictionaries(
+                st.sampled_from(["start", "end", "seeds", "entries", "removals"]), kids, max_size=5
+            )
+        ),
+        max_leaves=30,
+    )
+)
 def test_hostile_encodings_raise_decode_error(data: object) -> None:
     with contextlib.suppress(DecodeError):
         Ring.decode(data)

@@ -81,12 +81,15 @@ def backend_fixture(request: pytest.FixtureRequest, netns: Callable[[], str]) ->
     if not Path("/dev/net/tun").exists():
         # Its internal ports are TAP devices.  (tests/cli/test_userspace.py runs
         # the commands against it on the host meanwhile.)
-        pytest.skip("no /dev/net/tun in this guest: the userspace datapath cannot make "
-                    "internal ports here")
+        pytest.skip(
+            "no /dev/net/tun in this guest: the userspace datapath cannot make internal ports here"
+        )
     sock = Path(f"/run/odpctl-test-{ns}.sock")
     server = subprocess.Popen(
         [ODPCTL, "--netns", ns, "dp", "serve", "--socket", str(sock)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30

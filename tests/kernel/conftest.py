@@ -52,7 +52,7 @@ def _kernel_datapath_present(request: pytest.FixtureRequest) -> None:
         return
     if not Path("/sys/module/openvswitch").is_dir():
         pytest.fail(
-            "kernel tests must run inside the guest: testbed/uml-run --rw \"$PWD\" -- "
+            'kernel tests must run inside the guest: testbed/uml-run --rw "$PWD" -- '
             ".venv/bin/python -m pytest -m kernel tests  (or simply: tests/run). "
             "Here the openvswitch kernel module is not loaded (/sys/module/openvswitch "
             "is absent).",

@@ -26,5 +26,6 @@ def overlay_fixture() -> Iterator[OverlayLab]:
 
 
 def router_logs(overlay: OverlayLab) -> str:
-    return "\n".join(f"--- router {h.index}\n{overlay.log_tail(h.index, 40)}"
-                     for h in overlay.hosts)
+    return "\n".join(
+        f"--- router {h.index}\n{overlay.log_tail(h.index, 40)}" for h in overlay.hosts
+    )

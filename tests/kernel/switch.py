@@ -90,5 +90,6 @@ class LearningSwitch:
             mask = FlowKey({KeyAttr.IN_PORT: _EXACT_PORT, KeyAttr.ETHERNET: _EXACT_ETH})
             self.dpif.add_flow(self.dp, Flow(match, mask, list(actions)), replace=True)
             self.stats.flows_installed += 1
-        self.dpif.execute(self.dp, Execute(upcall.packet, FlowKey({KeyAttr.IN_PORT: in_port}),
-                                           actions))
+        self.dpif.execute(
+            self.dp, Execute(upcall.packet, FlowKey({KeyAttr.IN_PORT: in_port}), actions)
+        )

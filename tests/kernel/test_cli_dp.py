@@ -45,14 +45,19 @@ def test_add_list_show_delete(odpctl: Odpctl, backend: Backend) -> None:
     assert odpctl("dp", "list", "--json").json() == {"datapaths": []}
 
 
-def test_show_matches_ovs_dpctl(kodpctl: Odpctl, kernel: Backend, ovs: Callable[..., str],
-                                run: Callable[..., str]) -> None:
+def test_show_matches_ovs_dpctl(
+    kodpctl: Odpctl, kernel: Backend, ovs: Callable[..., str], run: Callable[..., str]
+) -> None:
     # No device here is up, so no packet changes the counters between the two looks.
     run("ip", "link", "add", "sa", "type", "veth", "peer", "name", "sb", netns=kernel.ns)
     assert kodpctl("dp", "add", "dps", "sa").code == 0
-    for args in (["in0", "-t", "internal", "--port-no", "7"], ["vx0", "-t", "vxlan"],
-                 ["vx1", "-t", "vxlan", "--dst-port", "4790"], ["gnv0", "-t", "geneve"],
-                 ["gret0", "-t", "gre"]):
+    for args in (
+        ["in0", "-t", "internal", "--port-no", "7"],
+        ["vx0", "-t", "vxlan"],
+        ["vx1", "-t", "vxlan", "--dst-port", "4790"],
+        ["gnv0", "-t", "geneve"],
+        ["gret0", "-t", "gre"],
+    ):
         assert kodpctl("vport", "add", "dps", *args).code == 0, args
     ours = kodpctl("dp", "show", "dps", "-f", "odp").lines()
     theirs = ovs("show", "dps").splitlines()
@@ -70,21 +75,29 @@ def test_show_matches_ovs_dpctl(kodpctl: Odpctl, kernel: Backend, ovs: Callable[
     assert any(re.fullmatch(r"  port \d+: vx1 \(vxlan: dst_port=4790\)", x) for x in ours)
 
 
-def test_show_statistics(odpctl: Odpctl, backend: Backend, run: Callable[..., str],
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_show_statistics(
+    odpctl: Odpctl, backend: Backend, run: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")  # room for every column of the table
     veth(run, backend.ns, "ta")
     assert odpctl("dp", "add", "dpt", "ta").code == 0
     lines = odpctl("dp", "show", "-s", "-f", "odp").lines()
     at = lines.index("  port 1: ta")
-    assert re.fullmatch(r"    RX packets:\d+ errors:\d+ dropped:\d+ overruns:\? frame:\?",
-                        lines[at + 1])
+    assert re.fullmatch(
+        r"    RX packets:\d+ errors:\d+ dropped:\d+ overruns:\? frame:\?", lines[at + 1]
+    )
     table = odpctl("dp", "show", "-s").out
     assert "RX packets" in table and "ta" in table and "features" in table
     doc = odpctl("dp", "show", "dpt", "-s", "--json").json()["datapaths"][0]
     assert set(doc["ports"][1]["stats"]) == {
-        "rx_packets", "tx_packets", "rx_bytes", "tx_bytes",
-        "rx_errors", "tx_errors", "rx_dropped", "tx_dropped",
+        "rx_packets",
+        "tx_packets",
+        "rx_bytes",
+        "tx_bytes",
+        "rx_errors",
+        "tx_errors",
+        "rx_dropped",
+        "tx_dropped",
     }
 
 

@@ -36,8 +36,7 @@ def ports(odpctl: Odpctl, backend: Backend, run: Callable[..., str]) -> None:
     """Datapath dpf with ports 1 (fa) and 2 (fb), veths with their far ends
     down, so that no packet disturbs the counters."""
     for name in ("fa", "fb"):
-        run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p",
-            netns=backend.ns)
+        run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p", netns=backend.ns)
     assert odpctl("dp", "add", "dpf", "fa", "fb").code == 0
 
 
@@ -54,8 +53,9 @@ def test_add_dump_get_mod_del(odpctl: Odpctl) -> None:
 
     modified = odpctl("flow", "mod", IPV4, "fa", "--json").json()  # a port by name
     assert (modified["modified"], modified["added"], modified["failed"]) == (1, 0, 0)
-    assert odpctl("flow", "get", IPV4, "-f", "odp").lines() == [line.replace("actions:2",
-                                                                            "actions:1")]
+    assert odpctl("flow", "get", IPV4, "-f", "odp").lines() == [
+        line.replace("actions:2", "actions:1")
+    ]
     assert odpctl("flow", "del", IPV4, "-s").lines() == ["packets:0, bytes:0, used:never"]
     assert odpctl("flow", "dump", "--json").json() == {"datapath": "dpf", "flows": [], "total": 0}
     assert "0 flows" in odpctl("flow", "dump").out
@@ -79,13 +79,19 @@ def test_port_names_in_flows(odpctl: Odpctl) -> None:
 
 FLOWS = [
     (IPV4, "2"),
-    ("in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
-     "ipv4(src=10.0.0.2,dst=10.1.0.0/255.255.0.0,proto=6,frag=no),tcp(dst=80),tcp_flags(0/0)",
-     "1"),
-    (f"{UFID},in_port(1),eth(src=00:01:02:03:04:05),eth_type(0x0806),arp()",
-     "set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,tp_dst=4789,flags(df|key))),2"),
-    ("recirc_id(0),in_port(2),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)",
-     "push_vlan(vid=10,pcp=0),1"),
+    (
+        "in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
+        "ipv4(src=10.0.0.2,dst=10.1.0.0/255.255.0.0,proto=6,frag=no),tcp(dst=80),tcp_flags(0/0)",
+        "1",
+    ),
+    (
+        f"{UFID},in_port(1),eth(src=00:01:02:03:04:05),eth_type(0x0806),arp()",
+        "set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,tp_dst=4789,flags(df|key))),2",
+    ),
+    (
+        "recirc_id(0),in_port(2),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)",
+        "push_vlan(vid=10,pcp=0),1",
+    ),
     ("in_port(1),eth(),eth_type(0x0800),ipv4(proto=1,frag=no),icmp()", "1,2"),
 ]
 
@@ -93,8 +99,7 @@ FLOWS = [
 @pytest.fixture
 def kports(kodpctl: Odpctl, kernel: Backend, run: Callable[..., str]) -> None:
     for name in ("fa", "fb"):
-        run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p",
-            netns=kernel.ns)
+        run("ip", "link", "add", name, "type", "veth", "peer", "name", name + "p", netns=kernel.ns)
     assert kodpctl("dp", "add", "dpf", "fa", "fb").code == 0
 
 
@@ -110,10 +115,10 @@ def test_odp_format_is_ovs_dpctl_dump_flows(
             ovs("add-flow", "dpf", match, actions)
     # The datapath's own order on both sides: the same lines, in the same order.
     assert kodpctl("flow", "dump", "-f", "odp", "--sort", "none").out == ovs("dump-flows", "dpf")
-    assert (kodpctl("flow", "dump", "-f", "odp", "--sort", "none", "-m").out
-            == ovs("dump-flows", "-m", "dpf"))
-    assert (kodpctl("flow", "get", UFID, "-f", "odp").out
-            == ovs("get-flow", "dpf", UFID))
+    assert kodpctl("flow", "dump", "-f", "odp", "--sort", "none", "-m").out == ovs(
+        "dump-flows", "-m", "dpf"
+    )
+    assert kodpctl("flow", "get", UFID, "-f", "odp").out == ovs("get-flow", "dpf", UFID)
     # And what odpctl deletes is gone for ovs-dpctl too.
     assert kodpctl("flow", "del", UFID).code == 0
     assert kodpctl("flow", "del", IPV4).code == 0
@@ -168,8 +173,9 @@ def test_mod_may_create_and_flush(odpctl: Odpctl) -> None:
 # --- traffic: statistics, filters, orders -----------------------------------------------
 
 
-def test_traffic(odpctl: Odpctl, backend: Backend, run: Callable[..., str],
-                 netns: Callable[[], str]) -> None:
+def test_traffic(
+    odpctl: Odpctl, backend: Backend, run: Callable[..., str], netns: Callable[[], str]
+) -> None:
     a, b = netns(), netns()
     eth_a = veth(run, backend.ns, "ta", peer_ns=a)
     eth_b = veth(run, backend.ns, "tb", peer_ns=b)
@@ -178,8 +184,9 @@ def test_traffic(odpctl: Odpctl, backend: Backend, run: Callable[..., str],
     odpctl("dp", "add", "dpx", "ta", "tb")
     for in_port, out_port in ((1, 2), (2, 1)):
         for proto in ("eth_type(0x0806),arp()", "eth_type(0x0800),ipv4(frag=no)"):
-            assert odpctl("flow", "add", f"in_port({in_port}),eth(),{proto}",
-                          str(out_port)).code == 0
+            assert (
+                odpctl("flow", "add", f"in_port({in_port}),eth(),{proto}", str(out_port)).code == 0
+            )
     run("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.201.0.2", netns=a)
 
     flows = odpctl("flow", "dump", "--json").json()["flows"]
@@ -192,16 +199,15 @@ def test_traffic(odpctl: Odpctl, backend: Backend, run: Callable[..., str],
 
     picked = odpctl("flow", "dump", "--filter", "in_port=1,eth_type=0x0800", "--json").json()
     assert [f["match"] for f in picked["flows"]] == [
-        "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)"]
+        "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)"
+    ]
     by_name = odpctl("flow", "dump", "--filter", "in_port=ta,eth_type=0x0800", "--json").json()
     assert [f["match"] for f in by_name["flows"]] == [f["match"] for f in picked["flows"]]
 
     busiest = odpctl("flow", "dump", "--sort", "packets", "--json").json()["flows"]
-    assert [f["packets"] for f in busiest] == sorted((f["packets"] for f in busiest),
-                                                     reverse=True)
+    assert [f["packets"] for f in busiest] == sorted((f["packets"] for f in busiest), reverse=True)
     by_key = [f["match"] for f in odpctl("flow", "dump", "--json").json()["flows"]]
-    assert by_key == [f["match"] for f in sorted(flows, key=lambda f: (f["in_port"],
-                                                                       f["match"]))]
+    assert by_key == [f["match"] for f in sorted(flows, key=lambda f: (f["in_port"], f["match"]))]
 
     odp = odpctl("flow", "dump", "-f", "odp").out
     assert re.search(r"packets:[1-9]\d*, bytes:[1-9]\d*, used:\d+\.\d{3}s, actions:2", odp)
@@ -221,16 +227,21 @@ def test_traffic(odpctl: Odpctl, backend: Backend, run: Callable[..., str],
 
 
 def _lines(n: int) -> list[str]:
-    return [f"in_port(1),eth(),eth_type(0x0800),ipv4(src=10.2.{i >> 8}.{i & 255},frag=no) 2"
-            for i in range(n)]
+    return [
+        f"in_port(1),eth(),eth_type(0x0800),ipv4(src=10.2.{i >> 8}.{i & 255},frag=no) 2"
+        for i in range(n)
+    ]
 
 
 @pytest.mark.usefixtures("ports")
 def test_bulk(odpctl: Odpctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     flows = tmp_path / "flows"
-    text = ["# 500 flows and two bad lines", *_lines(500),
-            "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.3.0.x,frag=no) 2",  # line 502
-            _lines(1)[0]]  # line 503: there already
+    text = [
+        "# 500 flows and two bad lines",
+        *_lines(500),
+        "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.3.0.x,frag=no) 2",  # line 502
+        _lines(1)[0],
+    ]  # line 503: there already
     flows.write_text("\n".join(text) + "\n")
     result = odpctl("flow", "add", "--file", str(flows), "--json")
     assert result.code == EXIT_USAGE  # the first failure's
@@ -258,8 +269,9 @@ def test_bulk(odpctl: Odpctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_real_command(kernel: Backend, ovs: Callable[..., str]) -> None:
     def odpctl_bin(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([ODPCTL, "--netns", kernel.ns, *argv], capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [ODPCTL, "--netns", kernel.ns, *argv], capture_output=True, text=True, timeout=120
+        )
 
     made = odpctl_bin("dp", "add", "dpreal", "--json")
     assert made.returncode == 0

@@ -29,7 +29,10 @@ def test_add_list_delete(odpctl: Odpctl, backend: Backend, run: Callable[..., st
     added = odpctl("vport", "add", "dpv", "pa", "--port-no", "5", "--json").json()
     assert added["datapath"] == "dpv"
     assert (added["port"]["port_no"], added["port"]["name"], added["port"]["type"]) == (
-        5, "pa", "netdev")
+        5,
+        "pa",
+        "netdev",
+    )
     assert odpctl("vport", "add", "dpv", "pb").code == 0
     assert odpctl("vport", "add", "dpv", "in1", "-t", "internal").code == 0
 
@@ -49,8 +52,7 @@ def test_add_list_delete(odpctl: Odpctl, backend: Backend, run: Callable[..., st
     # By name, and by number.
     assert odpctl("vport", "del", "dpv", "pb").code == 0
     assert odpctl("vport", "del", "dpv", "5", "--json").json()["deleted"]["name"] == "pa"
-    assert {p["name"] for p in odpctl("vport", "list", "--json").json()["ports"]} == {
-        "dpv", "in1"}
+    assert {p["name"] for p in odpctl("vport", "list", "--json").json()["ports"]} == {"dpv", "in1"}
 
 
 def test_json_carries_a_tunnel_ports_default_options(odpctl: Odpctl) -> None:
@@ -63,10 +65,13 @@ def test_json_carries_a_tunnel_ports_default_options(odpctl: Odpctl) -> None:
     # People's views leave the default out, as ovs-dpctl does.
     assert "  port 1: gnv0 (geneve)" in odpctl("vport", "list", "-f", "odp").lines()
 
+
 def test_tunnel_ports(kodpctl: Odpctl, ovs: Callable[..., str]) -> None:
     kodpctl("dp", "add", "dpt")
-    assert kodpctl("vport", "add", "dpt", "vx0", "-t", "vxlan", "--dst-port", "4790",
-                   "--gbp").code == 0
+    assert (
+        kodpctl("vport", "add", "dpt", "vx0", "-t", "vxlan", "--dst-port", "4790", "--gbp").code
+        == 0
+    )
     assert kodpctl("vport", "add", "dpt", "gnv0", "-t", "geneve").code == 0
     # (not gre0: the kernel makes a gre0 of its own in every namespace)
     assert kodpctl("vport", "add", "dpt", "gret0", "-t", "gre").code == 0
@@ -104,8 +109,10 @@ def test_ports_of_another_datapath_are_left_alone(
     veth(run, backend.ns, "oa")
     odpctl("dp", "add", "dpo1", "oa")
     odpctl("dp", "add", "dpo2")
-    for argv in (["vport", "del", "dpo2", "oa"],
-                 ["vport", "set", "dpo2", "oa", "--upcall-pid", "1"]):
+    for argv in (
+        ["vport", "del", "dpo2", "oa"],
+        ["vport", "set", "dpo2", "oa", "--upcall-pid", "1"],
+    ):
         refused = odpctl(*argv)
         assert refused.code == EXIT_NOT_FOUND
         assert "belongs to another datapath" in refused.err
@@ -114,8 +121,11 @@ def test_ports_of_another_datapath_are_left_alone(
 
 def test_missing_ports_and_devices(odpctl: Odpctl) -> None:
     odpctl("dp", "add", "dpm")
-    for argv in (["vport", "del", "dpm", "nosuch"], ["vport", "del", "dpm", "42"],
-                 ["vport", "add", "dpm", "nosuchdev"]):
+    for argv in (
+        ["vport", "del", "dpm", "nosuch"],
+        ["vport", "del", "dpm", "42"],
+        ["vport", "add", "dpm", "nosuchdev"],
+    ):
         missing = odpctl(*argv)
         assert missing.code == EXIT_NOT_FOUND, (argv, missing)
         assert missing.err.startswith("odpctl: error: ") and missing.err.count("\n") == 1

@@ -25,24 +25,48 @@ from odpctl.odp.vport import Vport
 # nothing in it, and pads userspace() userdata to 8 bytes.
 FLOWS: list[tuple[str, str, str | None]] = [
     ("in_port(1),eth(),eth_type(0x0806),arp()", "2", "in_port(1),eth(),eth_type(0x0806) 2"),
-    ("in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
-     "ipv4(src=10.0.0.1,dst=10.0.0.0/255.255.255.0,proto=6,frag=no),tcp(dst=80),"
-     "tcp_flags(+syn-ack)", "2", None),
-    ("in_port(2),eth(dst=02:00:00:00:00:01),eth_type(0x86dd),"
-     "ipv6(dst=fe80::1,proto=17,frag=no),udp(src=53)", "push_vlan(vid=10,pcp=0),1", None),
-    ("tunnel(tun_id=0x2a,src=192.168.99.2,dst=192.168.99.1,ttl=64/0,flags(+key)),in_port(3),"
-     "eth(),eth_type(0x0800),ipv4(frag=no)", "1",
-     "tunnel(tun_id=0x2a,src=192.168.99.2,dst=192.168.99.1,flags(+key)),in_port(3),"
-     "eth(),eth_type(0x0800),ipv4(frag=no) 1"),
-    ("in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)",
-     "set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,tp_dst=4789,flags(df|key))),3", None),
-    ("recirc_id(0),in_port(2),eth(src=02:00:00:00:00:02),eth_type(0x0800),"
-     "ipv4(proto=1,frag=no),icmp(type=8)", "set(eth(src=02:00:00:00:00:09)),1", None),
-    ("in_port(2),eth(),eth_type(0x0800),ipv4(frag=no)", "userspace(pid=4242,userdata(01020304))",
-     "in_port(2),eth(),eth_type(0x0800),ipv4(frag=no) "
-     "userspace(pid=4242,userdata(0102030400000000))"),
-    ("in_port(2),eth(),eth_type(0x0806),arp(op=1)", "1",
-     "in_port(2),eth(),eth_type(0x0806),arp(op=1/0xff) 1"),
+    (
+        "in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
+        "ipv4(src=10.0.0.1,dst=10.0.0.0/255.255.255.0,proto=6,frag=no),tcp(dst=80),"
+        "tcp_flags(+syn-ack)",
+        "2",
+        None,
+    ),
+    (
+        "in_port(2),eth(dst=02:00:00:00:00:01),eth_type(0x86dd),"
+        "ipv6(dst=fe80::1,proto=17,frag=no),udp(src=53)",
+        "push_vlan(vid=10,pcp=0),1",
+        None,
+    ),
+    (
+        "tunnel(tun_id=0x2a,src=192.168.99.2,dst=192.168.99.1,ttl=64/0,flags(+key)),in_port(3),"
+        "eth(),eth_type(0x0800),ipv4(frag=no)",
+        "1",
+        "tunnel(tun_id=0x2a,src=192.168.99.2,dst=192.168.99.1,flags(+key)),in_port(3),"
+        "eth(),eth_type(0x0800),ipv4(frag=no) 1",
+    ),
+    (
+        "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)",
+        "set(tunnel(tun_id=0x2a,dst=192.168.99.2,ttl=64,tp_dst=4789,flags(df|key))),3",
+        None,
+    ),
+    (
+        "recirc_id(0),in_port(2),eth(src=02:00:00:00:00:02),eth_type(0x0800),"
+        "ipv4(proto=1,frag=no),icmp(type=8)",
+        "set(eth(src=02:00:00:00:00:09)),1",
+        None,
+    ),
+    (
+        "in_port(2),eth(),eth_type(0x0800),ipv4(frag=no)",
+        "userspace(pid=4242,userdata(01020304))",
+        "in_port(2),eth(),eth_type(0x0800),ipv4(frag=no) "
+        "userspace(pid=4242,userdata(0102030400000000))",
+    ),
+    (
+        "in_port(2),eth(),eth_type(0x0806),arp(op=1)",
+        "1",
+        "in_port(2),eth(),eth_type(0x0806),arp(op=1/0xff) 1",
+    ),
 ]
 EXPECTED = {printed or f"{match} {actions}" for match, actions, printed in FLOWS}
 
@@ -78,8 +102,9 @@ def ovs_dump(ovs_dpctl: Callable[..., str], ns: str) -> set[str]:
 
 
 def odpctl_dump(dpif: Dpif) -> set[str]:
-    return {f"{format_key(f.key, f.mask)} {format_actions(f.actions)}"
-            for f in dpif.dump_flows("xdp")}
+    return {
+        f"{format_key(f.key, f.mask)} {format_actions(f.actions)}" for f in dpif.dump_flows("xdp")
+    }
 
 
 def test_flows_added_by_odpctl_read_back_through_ovs_dpctl(
@@ -109,9 +134,7 @@ def test_datapaths_and_ports_agree(
     ovs_dpctl("add-dp", "ydp", netns=ns)
     assert sorted(d.name for d in dpif.list_datapaths()) == ["xdp", "ydp"]
     shown = ovs_dpctl("show", "xdp", netns=ns)
-    ovs_ports = {
-        (int(m[1]), m[2]) for m in re.finditer(r"port (\d+): (\S+)", shown)
-    }
+    ovs_ports = {(int(m[1]), m[2]) for m in re.finditer(r"port (\d+): (\S+)", shown)}
     ours = {(v.port_no, v.name) for v in dpif.list_vports("xdp")}
     assert ours == ovs_ports
     assert (9, "xa") in ours

@@ -17,16 +17,27 @@ from .router_fixtures import overlay_fixture, router_logs  # noqa: F401  (fixtur
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_doctor_on_the_kernel_datapath(overlay: OverlayLab, capsys: pytest.CaptureFixture[str],
-                                       ovs_dpctl: Callable[..., str]) -> None:
+def test_doctor_on_the_kernel_datapath(
+    overlay: OverlayLab, capsys: pytest.CaptureFixture[str], ovs_dpctl: Callable[..., str]
+) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60, overlay="fastdp")
     host = overlay.hosts[0]
 
     def doctor() -> tuple[int, dict[str, Any]]:
         capsys.readouterr()
-        code = run(["--netns", host.ns, "doctor", "--control", str(host.control),
-                    "--interval", "0.3", "--json"])
+        code = run(
+            [
+                "--netns",
+                host.ns,
+                "doctor",
+                "--control",
+                str(host.control),
+                "--interval",
+                "0.3",
+                "--json",
+            ]
+        )
         return code, json.loads(capsys.readouterr().out)
 
     assert wait_until(lambda: doctor()[0] == 0, timeout=30), (doctor()[1], router_logs(overlay))

@@ -91,9 +91,7 @@ def test_duplicate_datapath_is_refused(dpif: Dpif) -> None:
 # --- vports --------------------------------------------------------------------------
 
 
-def test_vport_netdev_internal_and_listing(
-    dpif: Dpif, ns: str, run: Callable[..., str]
-) -> None:
+def test_vport_netdev_internal_and_listing(dpif: Dpif, ns: str, run: Callable[..., str]) -> None:
     dp = dpif.create_datapath("dpv")
     run("ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", netns=ns)
     port = dpif.add_vport(dp, Vport("va", VportType.NETDEV, port_no=7))
@@ -222,11 +220,13 @@ def test_flush_and_batched_add(dpif: Dpif) -> None:
 def test_tunnel_match_without_ttl_is_refused_with_reason(dpif: Dpif) -> None:
     dp = dpif.create_datapath("dpr")
     dpif.add_vport(dp, Vport("vxr", VportType.VXLAN))
-    key = FlowKey({
-        KeyAttr.TUNNEL: Tunnel(tun_id=42, ipv4_src=0x0A000001, ipv4_dst=0x0A000002),
-        KeyAttr.IN_PORT: 1,
-        KeyAttr.ETHERNET: Eth(MAC_A, MAC_B),
-    })
+    key = FlowKey(
+        {
+            KeyAttr.TUNNEL: Tunnel(tun_id=42, ipv4_src=0x0A000001, ipv4_dst=0x0A000002),
+            KeyAttr.IN_PORT: 1,
+            KeyAttr.ETHERNET: Eth(MAC_A, MAC_B),
+        }
+    )
     with pytest.raises(KernelRefusedError) as info:
         dpif.add_flow(dp, Flow(key, None, [Output(2)]))
     assert info.value.errno == errno.EINVAL
@@ -234,18 +234,22 @@ def test_tunnel_match_without_ttl_is_refused_with_reason(dpif: Dpif) -> None:
 
 def test_ipv4_flow_with_partial_mask_reads_back(dpif: Dpif) -> None:
     dp = dpif.create_datapath("dp4")
-    key = FlowKey({
-        KeyAttr.IN_PORT: 1,
-        KeyAttr.ETHERNET: Eth(MAC_A, MAC_B),
-        KeyAttr.ETHERTYPE: 0x0800,
-        KeyAttr.IPV4: Ipv4(0x0A000001, 0x0A000002, 47, 0, 64, 0),
-    })
-    mask = FlowKey({
-        KeyAttr.IN_PORT: 0xFFFFFFFF,
-        KeyAttr.ETHERNET: Eth(bytes(6), bytes(6)),
-        KeyAttr.ETHERTYPE: 0xFFFF,
-        KeyAttr.IPV4: Ipv4(0xFFFFFF00, 0, 0, 0, 0, 0),
-    })
+    key = FlowKey(
+        {
+            KeyAttr.IN_PORT: 1,
+            KeyAttr.ETHERNET: Eth(MAC_A, MAC_B),
+            KeyAttr.ETHERTYPE: 0x0800,
+            KeyAttr.IPV4: Ipv4(0x0A000001, 0x0A000002, 47, 0, 64, 0),
+        }
+    )
+    mask = FlowKey(
+        {
+            KeyAttr.IN_PORT: 0xFFFFFFFF,
+            KeyAttr.ETHERNET: Eth(bytes(6), bytes(6)),
+            KeyAttr.ETHERTYPE: 0xFFFF,
+            KeyAttr.IPV4: Ipv4(0xFFFFFF00, 0, 0, 0, 0, 0),
+        }
+    )
     dpif.add_flow(dp, Flow(key, mask, [Output(2)]))
     (flow,) = list(dpif.dump_flows(dp))
     assert flow.mask is not None

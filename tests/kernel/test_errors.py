@@ -24,9 +24,23 @@ def test_not_root_is_a_permission_error(netns: Callable[[], str]) -> None:
     # right to change it is not.
     ns = netns()
     proc = subprocess.run(
-        ["ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534",
-         "--clear-groups", "--inh-caps=-all", sys.executable, "-c", PROBE],
-        capture_output=True, text=True, timeout=60,
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            sys.executable,
+            "-c",
+            PROBE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     kind, err, message = proc.stdout.strip().split("|")
     assert kind == "PermissionDeniedError"

@@ -45,8 +45,9 @@ def test_vxlan_vport(ovs_dpctl: Callable[..., str], datapath_name: str) -> None:
     # A flow-based VXLAN port, as the overlay router uses. Creating it is where the
     # UML guest deadlocks if ipv6 was not loaded beforehand.
     ovs_dpctl("add-dp", datapath_name)
-    ovs_dpctl("add-if", datapath_name,
-              "vx1,type=vxlan,port_no=3,remote_ip=flow,key=flow,dst_port=4789")
+    ovs_dpctl(
+        "add-if", datapath_name, "vx1,type=vxlan,port_no=3,remote_ip=flow,key=flow,dst_port=4789"
+    )
     assert "port 3: vxlan_sys_4789 (vxlan" in ovs_dpctl("show", datapath_name)
 
 

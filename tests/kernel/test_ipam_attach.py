@@ -38,10 +38,12 @@ def test_containers_attached_by_namespace_ping_across_hosts(overlay: OverlayLab)
     overlay.attach_all()
     addresses = [c.address for c in overlay.containers]
     assert len(set(addresses)) == 4
-    assert all(ipaddress.IPv4Address(a) in ipaddress.IPv4Network("10.32.0.0/12")
-               for a in addresses)
-    failed = [(a.name, b.name) for a, b in itertools.combinations(overlay.containers, 2)
-              if a.host != b.host and not overlay.ping(a, b)]
+    assert all(ipaddress.IPv4Address(a) in ipaddress.IPv4Network("10.32.0.0/12") for a in addresses)
+    failed = [
+        (a.name, b.name)
+        for a, b in itertools.combinations(overlay.containers, 2)
+        if a.host != b.host and not overlay.ping(a, b)
+    ]
     assert not failed, f"no ping between {failed}\n{router_logs(overlay)}"
     gone = overlay.hosts[0].containers[0]
     with overlay.dpif(0) as dpif:

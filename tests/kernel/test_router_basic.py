@@ -16,8 +16,11 @@ pytestmark = pytest.mark.timeout(300)
 def test_every_container_pair_pings_across_three_hosts(overlay: OverlayLab) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
-    failed = [(a.name, b.name) for a, b in itertools.combinations(overlay.containers, 2)
-              if not overlay.ping(a, b)]
+    failed = [
+        (a.name, b.name)
+        for a, b in itertools.combinations(overlay.containers, 2)
+        if not overlay.ping(a, b)
+    ]
     assert not failed, f"no ping between {failed}\n{router_logs(overlay)}"
     for host in overlay.hosts:
         router = overlay.status(host.index)["router"]

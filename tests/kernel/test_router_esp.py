@@ -52,8 +52,7 @@ def esp_overlay_fixture(request: pytest.FixtureRequest) -> Iterator[OverlayLab]:
     routers not started; all removed afterwards."""
     lab = Lab("odpe")
     try:
-        built = OverlayLab(lab, hosts=getattr(request, "param", 2), containers=1,
-                           datapath="kernel")
+        built = OverlayLab(lab, hosts=getattr(request, "param", 2), containers=1, datapath="kernel")
     except BaseException:
         lab.close()
         raise
@@ -81,17 +80,34 @@ def esp_of(overlay: OverlayLab, i: int) -> list[dict[str, Any]]:
 
 def wait_esp(overlay: OverlayLab, hosts: list[int], timeout: float = 60) -> None:
     def ready() -> bool:
-        return all(len(states := esp_of(overlay, i)) == len(overlay.hosts) - 1
-                   and all(s["mode"] == "esp" for s in states) for i in hosts)
+        return all(
+            len(states := esp_of(overlay, i)) == len(overlay.hosts) - 1
+            and all(s["mode"] == "esp" for s in states)
+            for i in hosts
+        )
+
     if not wait_until(ready, timeout):
-        raise AssertionError(f"ESP not up: {[esp_of(overlay, i) for i in hosts]}\n"
-                             f"{router_logs(overlay)}")
+        raise AssertionError(
+            f"ESP not up: {[esp_of(overlay, i) for i in hosts]}\n{router_logs(overlay)}"
+        )
     overlay.wait_ready(timeout=timeout, hosts=hosts, overlay="fastdp")
 
 
 def ping(overlay: OverlayLab, src: Container, dst: Container, count: int = 3) -> bool:
-    result = overlay.lab.run(src.ns, "ping", "-c", str(count), "-i", "0.2", "-W", "2",
-                             "-p", PATTERN, dst.address, timeout=30)
+    result = overlay.lab.run(
+        src.ns,
+        "ping",
+        "-c",
+        str(count),
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        "-p",
+        PATTERN,
+        dst.address,
+        timeout=30,
+    )
     return result.returncode == 0
 
 
@@ -131,8 +147,11 @@ class Capture:
     def ip_packets(self, proto: int, src: str, dst: str) -> list[bytes]:
         """Ethernet frames carrying IPv4 ``proto`` from ``src`` to ``dst``."""
         want = socket.inet_aton(src) + socket.inet_aton(dst)
-        return [f for f in self.frames if len(f) > 34 and f[12:14] == b"\x08\x00"
-                and f[23] == proto and f[26:34] == want]
+        return [
+            f
+            for f in self.frames
+            if len(f) > 34 and f[12:14] == b"\x08\x00" and f[23] == proto and f[26:34] == want
+        ]
 
 
 def _checksum(data: bytes) -> int:
@@ -145,8 +164,19 @@ def _checksum(data: bytes) -> int:
 
 
 def _ipv4(src: str, dst: str, proto: int, payload: bytes) -> bytes:
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0,
-                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(payload),
+        0,
+        0x4000,
+        64,
+        proto,
+        0,
+        socket.inet_aton(src),
+        socket.inet_aton(dst),
+    )
     return header[:10] + struct.pack("!H", _checksum(header)) + header[12:] + payload
 
 
@@ -192,6 +222,7 @@ def listen_udp(ns: str, address: str, port: int) -> tuple[socket.socket, Callabl
             return sock.recv(2048)
         except TimeoutError:
             return b""
+
     return sock, receive
 
 
@@ -221,29 +252,43 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
     assert len(esp_0_to_1) >= 3, "no ESP from host 0 to host 1"
     assert wire.ip_packets(IPPROTO_ESP, h1.address, h0.address)
     assert wire.ip_packets(IPPROTO_ESP, h2.address, h0.address)
-    plain = [f for f in wire.ip_packets(socket.IPPROTO_UDP, h0.address, h1.address)
-             if f[36:38] == struct.pack("!H", VXLAN_PORT)]
+    plain = [
+        f
+        for f in wire.ip_packets(socket.IPPROTO_UDP, h0.address, h1.address)
+        if f[36:38] == struct.pack("!H", VXLAN_PORT)
+    ]
     assert not plain, "plaintext VXLAN between the hosts"
 
     # Replay: host 1's inbound state counts the packets its window refuses.
     def inbound() -> SecurityAssociation:
-        (sa,) = [s for s in xfrm_in(h1.ns)[0]
-                 if s.src == h0.address and s.dst == h1.address and esp.ours(s.reqid)]
+        (sa,) = [
+            s
+            for s in xfrm_in(h1.ns)[0]
+            if s.src == h0.address and s.dst == h1.address and esp.ours(s.reqid)
+        ]
         return sa
+
     before = inbound()
     send_frames(overlay.underlay, "u1", esp_0_to_1)
-    assert wait_until(lambda: inbound().replayed >= before.replayed + len(esp_0_to_1), 10), \
-        (before, inbound())
+    assert wait_until(lambda: inbound().replayed >= before.replayed + len(esp_0_to_1), 10), (
+        before,
+        inbound(),
+    )
     # A packet with a sequence number not seen yet, but not the one it was sealed
     # with (the number is authenticated): refused, and counted as such.
     frame = bytearray(esp_0_to_1[-1])
     seq = struct.unpack_from("!I", frame, 38)[0]
     struct.pack_into("!I", frame, 38, seq + 500)
     send_frames(overlay.underlay, "u1", [bytes(frame)])
-    assert wait_until(lambda: inbound().integrity_failed == before.integrity_failed + 1, 10), \
-        (before, inbound())
-    shown = [c["esp"] for c in overlay.status(1)["overlay"]["fastdp"]["connections"].values()
-             if c["ip"] == h0.address]
+    assert wait_until(lambda: inbound().integrity_failed == before.integrity_failed + 1, 10), (
+        before,
+        inbound(),
+    )
+    shown = [
+        c["esp"]
+        for c in overlay.status(1)["overlay"]["fastdp"]["connections"].values()
+        if c["ip"] == h0.address
+    ]
     assert shown[0]["replays"] == inbound().replayed, shown
     assert shown[0]["auth_failures"] == inbound().integrity_failed, shown
 
@@ -251,20 +296,32 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
     mac0, mac1 = _mac(overlay, c0.ns, "eth0"), _mac(overlay, c1.ns, "eth0")
     ids = {i: overlay.status(i)["short_id"] for i in (0, 1)}
     vni = ids[0] | ids[1] << 12
-    inner = mac1 + mac0 + b"\x08\x00" + _ipv4(c0.address, c1.address, socket.IPPROTO_UDP,
-                                               _udp(4000, 9999, b"forged"))
+    inner = (
+        mac1
+        + mac0
+        + b"\x08\x00"
+        + _ipv4(c0.address, c1.address, socket.IPPROTO_UDP, _udp(4000, 9999, b"forged"))
+    )
     vxlan = struct.pack("!II", 0x08000000, vni << 8) + inner
-    outer = (_mac(overlay, h1.ns, "eth0") + _mac(overlay, overlay.underlay, "u1") + b"\x08\x00"
-             + _ipv4(h0.address, h1.address, socket.IPPROTO_UDP, _udp(50000, VXLAN_PORT, vxlan)))
+    outer = (
+        _mac(overlay, h1.ns, "eth0")
+        + _mac(overlay, overlay.underlay, "u1")
+        + b"\x08\x00"
+        + _ipv4(h0.address, h1.address, socket.IPPROTO_UDP, _udp(50000, VXLAN_PORT, vxlan))
+    )
     sock, receive = listen_udp(c1.ns, c1.address, 9999)
     with sock:
         send_frames(overlay.underlay, "u1", [outer])
         assert receive() == b"", "a forged plaintext VXLAN frame reached the container"
         # Without the drop rule the same frame gets through: it was the rule.
-        rule = next(line for line in ipt_rules(overlay, h1.ns).splitlines()
-                    if line.startswith(f"-A {IPT_IN} -s {h0.address}/32"))
-        done = overlay.lab.run(h1.ns, "iptables-legacy", "-w", "-t", "mangle",
-                               "-D", *rule.split()[1:])
+        rule = next(
+            line
+            for line in ipt_rules(overlay, h1.ns).splitlines()
+            if line.startswith(f"-A {IPT_IN} -s {h0.address}/32")
+        )
+        done = overlay.lab.run(
+            h1.ns, "iptables-legacy", "-w", "-t", "mangle", "-D", *rule.split()[1:]
+        )
         assert done.returncode == 0, done.stderr
         send_frames(overlay.underlay, "u1", [outer])
         assert receive() == b"forged", "the forged frame was not a good one"
@@ -274,12 +331,13 @@ def test_encrypted_on_the_wire_replays_and_forgeries_refused(overlay: OverlayLab
 
 def _ours(ns: str) -> tuple[list[SecurityAssociation], list[Any]]:
     states, policies = xfrm_in(ns)
-    return ([s for s in states if esp.ours(s.reqid)],
-            [p for p in policies if p.mark.value == esp.MARK])
+    return (
+        [s for s in states if esp.ours(s.reqid)],
+        [p for p in policies if p.mark.value == esp.MARK],
+    )
 
 
-def test_no_state_left_after_sigterm_killed_leftovers_flushed_new_spis(
-        overlay: OverlayLab) -> None:
+def test_no_state_left_after_sigterm_killed_leftovers_flushed_new_spis(overlay: OverlayLab) -> None:
     h0, h1 = overlay.hosts
     c0, c1 = h0.containers[0], h1.containers[0]
     for i in (0, 1):

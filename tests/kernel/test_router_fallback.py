@@ -39,18 +39,43 @@ def _wait_reason(overlay: OverlayLab, needle: str, timeout: float = 30.0) -> boo
 
 
 def _cross_host_pings(overlay: OverlayLab) -> list[tuple[str, str]]:
-    return [(a.name, b.name) for a, b in itertools.combinations(overlay.containers, 2)
-            if a.host != b.host and not overlay.ping(a, b)]
+    return [
+        (a.name, b.name)
+        for a, b in itertools.combinations(overlay.containers, 2)
+        if a.host != b.host and not overlay.ping(a, b)
+    ]
 
 
 def test_vxlan_blocked_traffic_continues_on_the_fallback(overlay: OverlayLab) -> None:
     # The guest's kernel has no nftables: a tc filter drops the hosts' VXLAN
     # on its way out instead (the userspace tests block it with nft).
     for host in overlay.hosts:
-        for rule in (("qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio"),
-                     ("filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "u32",
-                      "match", "ip", "protocol", "17", "0xff",
-                      "match", "ip", "dport", "6784", "0xffff", "action", "drop")):
+        for rule in (
+            ("qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio"),
+            (
+                "filter",
+                "add",
+                "dev",
+                "eth0",
+                "parent",
+                "1:",
+                "protocol",
+                "ip",
+                "u32",
+                "match",
+                "ip",
+                "protocol",
+                "17",
+                "0xff",
+                "match",
+                "ip",
+                "dport",
+                "6784",
+                "0xffff",
+                "action",
+                "drop",
+            ),
+        ):
             done = overlay.lab.run(host.ns, "tc", *rule)
             assert done.returncode == 0, done.stderr
     overlay.start_routers()
@@ -80,7 +105,6 @@ def test_underlay_mtu_too_small_falls_back_with_the_reason(small_underlay: Overl
     overlay = small_underlay
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
-    assert _wait_reason(overlay, "path MTU too small"), (_reasons(overlay),
-                                                         router_logs(overlay))
+    assert _wait_reason(overlay, "path MTU too small"), (_reasons(overlay), router_logs(overlay))
     failed = _cross_host_pings(overlay)
     assert not failed, f"no ping between {failed}\n{router_logs(overlay)}"

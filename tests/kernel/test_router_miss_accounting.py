@@ -17,7 +17,12 @@ def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
     sent, delta, router = burst_accounting(overlay, 3000)
-    assert sent == sum(delta.values()), (sent, delta, router["drop_reasons"],
-                                         router["error_reasons"], router_logs(overlay))
+    assert sent == sum(delta.values()), (
+        sent,
+        delta,
+        router["drop_reasons"],
+        router["error_reasons"],
+        router_logs(overlay),
+    )
     assert delta["flows_installed"] > 0, delta
     assert router["datapath"]["kind"] == "kernel"

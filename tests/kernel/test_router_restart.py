@@ -56,18 +56,25 @@ def test_sigint_exits_cleanly(overlay: OverlayLab) -> None:
 
 def test_relay_through_the_middle_host(overlay: OverlayLab) -> None:
     # Hosts 0 and 2 cannot reach each other directly: only through host 1.
-    overlay.lab.run(overlay.hosts[0].ns, "ip", "route", "add", "blackhole",
-                    f"{overlay.hosts[2].address}/32")
-    overlay.lab.run(overlay.hosts[2].ns, "ip", "route", "add", "blackhole",
-                    f"{overlay.hosts[0].address}/32")
+    overlay.lab.run(
+        overlay.hosts[0].ns, "ip", "route", "add", "blackhole", f"{overlay.hosts[2].address}/32"
+    )
+    overlay.lab.run(
+        overlay.hosts[2].ns, "ip", "route", "add", "blackhole", f"{overlay.hosts[0].address}/32"
+    )
     overlay.start_routers()
-    assert wait_until(lambda: _established(overlay, 1) == 2 and _established(overlay, 0) == 1
-                      and _established(overlay, 2) == 1, 60), router_logs(overlay)
+    assert wait_until(
+        lambda: (
+            _established(overlay, 1) == 2
+            and _established(overlay, 0) == 1
+            and _established(overlay, 2) == 1
+        ),
+        60,
+    ), router_logs(overlay)
 
     def routed() -> bool:
         try:
-            return (len(overlay.status(0)["routes"]) == 2
-                    and len(overlay.status(2)["routes"]) == 2)
+            return len(overlay.status(0)["routes"]) == 2 and len(overlay.status(2)["routes"]) == 2
         except OdpError:
             return False
 
@@ -91,8 +98,9 @@ def test_mac_moving_between_hosts(overlay: OverlayLab) -> None:
     # ... and comes back on host 1 with the same MAC and address.
     ns = overlay.lab.namespace("moved")
     overlay.lab.veth(overlay.hosts[1].ns, "c9", ns, "eth0")
-    overlay.lab.run(ns, "ip", "link", "set", "eth0", "address", mac, "mtu",
-                    str(overlay.overlay_mtu))
+    overlay.lab.run(
+        ns, "ip", "link", "set", "eth0", "address", mac, "mtu", str(overlay.overlay_mtu)
+    )
     overlay.lab.address(ns, "eth0", f"{moving.address}/24")
     ControlClient(overlay.hosts[1].control).request("attach", iface="c9")
     moved = type(moving)("moved", ns, moving.address, 1, "c9")

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_port_added_by_others_is_attached_and_deleted_detached(
-        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Two hosts are enough here: fewer processes to start in the guest.
     overlay.start_router(0)
     overlay.start_router(2)
@@ -29,8 +30,9 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
         return overlay.status(0)["router"]["datapath"]["ifaces"]  # type: ignore[no-any-return]
 
     # `odpctl vport add` behind the router's back: the kernel's vport event attaches it.
-    code = run(["--netns", host.ns, "--datapath", "kernel", "vport", "add", "odp-router",
-                new.iface])
+    code = run(
+        ["--netns", host.ns, "--datapath", "kernel", "vport", "add", "odp-router", new.iface]
+    )
     assert code == 0, capsys.readouterr()
     assert wait_until(lambda: new.iface in ifaces()), (ifaces(), router_logs(overlay))
     port = ifaces()[new.iface]
@@ -46,6 +48,7 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     router = overlay.status(0)["router"]
     assert port not in router["datapath"]["ports"] and router["port_events"] == 2
     assert sorted(ifaces()) == ["c0", "c1"]
+
     # ovs-dpctl switched the datapath to per-CPU upcalls on opening it: switched back.
     def per_port() -> bool:
         with overlay.dpif(0) as dpif:
@@ -63,4 +66,3 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     assert wait_until(lambda: new.iface in ifaces()), (ifaces(), router_logs(overlay))
     assert overlay.ping(new, far), router_logs(overlay)
     assert overlay.status(0)["router"]["port_events"] == 3
-

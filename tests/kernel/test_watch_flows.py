@@ -19,8 +19,12 @@ from watch.test_live import (
 )
 
 __all__ = [  # fixtures and tests, known to pytest by their names
-    "kernel_hosted_fixture", "odpctl_fixture", "terminal", "test_watch_flows_live",
-    "test_watch_stats_live_stops_on_ctrl_c", "test_watch_vports_live_shows_events",
+    "kernel_hosted_fixture",
+    "odpctl_fixture",
+    "terminal",
+    "test_watch_flows_live",
+    "test_watch_stats_live_stops_on_ctrl_c",
+    "test_watch_vports_live_shows_events",
 ]
 
 

@@ -35,7 +35,9 @@ from odpctl.watch.tap import UpcallTap
 from .router_fixtures import overlay_fixture
 
 __all__ = [  # fixtures and tests, known to pytest by their names
-    "kernel_hosted_fixture", "odpctl_fixture", "overlay_fixture",
+    "kernel_hosted_fixture",
+    "odpctl_fixture",
+    "overlay_fixture",
     "test_a_port_or_datapath_gone_meanwhile_is_no_error",
     "test_misses_arrive_and_pids_are_given_back",
     "test_pids_someone_else_set_meanwhile_are_left_alone",
@@ -59,8 +61,11 @@ def test_a_live_handler_is_never_robbed(hosted: Hosted, odpctl: Callable[..., Re
         assert "upcall mirror" in result.err  # where to look instead
         assert bed.dpif.get_vport(bed.dp, port).upcall_pids == (handler.port_id,)
         # ... and the handler still gets them.
-        subprocess.run(["ip", "netns", "exec", hosted.a, "ping", "-c", "1", "-W", "1",
-                        "10.0.0.2"], capture_output=True, timeout=20)
+        subprocess.run(
+            ["ip", "netns", "exec", hosted.a, "ping", "-c", "1", "-W", "1", "10.0.0.2"],
+            capture_output=True,
+            timeout=20,
+        )
         upcall = handler.receive(timeout=5)
         assert upcall is not None and upcall.key.in_port == port
 
@@ -85,8 +90,7 @@ def test_per_cpu_dispatch(netns: Callable[[], str]) -> None:
     with Dpif.open("kernel", netns=ns) as dpif:
         dp = dpif.create_datapath("dpc", per_cpu_pids=[0] * ncpu)
         assert dp.features & DpFeature.DISPATCH_UPCALL_PER_CPU
-        ip("-n", ns, "link", "add", "pc0", "type", "veth", "peer", "name", "eth0",
-           "netns", host)
+        ip("-n", ns, "link", "add", "pc0", "type", "veth", "peer", "name", "eth0", "netns", host)
         ip("-n", ns, "link", "set", "pc0", "up")
         ip("-n", host, "addr", "add", "10.0.0.1/24", "dev", "eth0")
         ip("-n", host, "link", "set", "eth0", "up")
@@ -97,8 +101,11 @@ def test_per_cpu_dispatch(netns: Callable[[], str]) -> None:
             assert tap.channel is not None and tap.borrowed.per_cpu == before
             assert set(dpif.get_datapath("dpc").per_cpu_pids) == {tap.channel.port_id}
             assert not tap.borrowed.ports  # per-CPU dispatch: the ports' PIDs are not used
-            subprocess.run(["ip", "netns", "exec", host, "ping", "-c", "1", "-W", "1",
-                            "10.0.0.2"], capture_output=True, timeout=20)
+            subprocess.run(
+                ["ip", "netns", "exec", host, "ping", "-c", "1", "-W", "1", "10.0.0.2"],
+                capture_output=True,
+                timeout=20,
+            )
             upcall = tap.receive(timeout=5)
             assert upcall is not None and upcall.cmd is PacketCmd.MISS
             assert upcall.key.in_port == port.port_no
@@ -122,8 +129,20 @@ def test_a_running_router_keeps_its_upcalls(
     # The tap, asked for by name, finds the router's handler sockets holding the
     # PIDs and refuses to steal them, naming the router.
     capsys.readouterr()
-    code = run(["--netns", host.ns, "--datapath", "kernel", "watch", "upcalls",
-                "--source", "tap", "--count", "1"])
+    code = run(
+        [
+            "--netns",
+            host.ns,
+            "--datapath",
+            "kernel",
+            "watch",
+            "upcalls",
+            "--source",
+            "tap",
+            "--count",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_REFUSED, err
     assert f"pid {host.router.pid} (" in err and "would steal them" in err

@@ -43,8 +43,13 @@ def test_spi_allocation_states_and_policies(netns: Callable[[], str]) -> None:
         assert states[(REMOTE, 0xC0DE0001)] == outbound
         assert states[(LOCAL, other)].key == b""  # still larval
 
-        policy = Policy(Selector(dst=REMOTE, dst_prefix=32, proto=17, dport=6784), LOCAL,
-                        REMOTE, REQID, Mark(0x6F640000, 0xFFFF0000))
+        policy = Policy(
+            Selector(dst=REMOTE, dst_prefix=32, proto=17, dport=6784),
+            LOCAL,
+            REMOTE,
+            REQID,
+            Mark(0x6F640000, 0xFFFF0000),
+        )
         xfrm.add_policy(policy)
         xfrm.add_policy(Policy(policy.selector, LOCAL, REMOTE, REQID + 1, policy.mark))
         (stored,) = list(xfrm.policies())
@@ -63,8 +68,9 @@ def test_spi_allocation_states_and_policies(netns: Callable[[], str]) -> None:
 
 def test_an_unknown_algorithm_is_refused_with_a_hint(netns: Callable[[], str]) -> None:
     with _xfrm(netns()) as xfrm:
-        sa = SecurityAssociation(LOCAL, REMOTE, 0x1000, REQID, key=KEYS[0],
-                                 algorithm="rfc4106(gcm(nosuchcipher))")
+        sa = SecurityAssociation(
+            LOCAL, REMOTE, 0x1000, REQID, key=KEYS[0], algorithm="rfc4106(gcm(nosuchcipher))"
+        )
         with pytest.raises(KernelRefusedError) as refused:
             xfrm.add_sa(sa)
         assert refused.value.hint is not None and "modprobe" in refused.value.hint

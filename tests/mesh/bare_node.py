@@ -25,25 +25,48 @@ from odpctl.mesh.wire import PROTOCOL_MAX, PROTOCOL_MIN
 
 log = logging.getLogger("odpctl.mesh.node")
 
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="tests/mesh/bare_node.py",
         description="Run a bare mesh peer (no data path) with a control socket.",
     )
-    p.add_argument("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", metavar="ADDR",
-                   help="where to accept connections (HOST:PORT)")
-    p.add_argument("--peer", action="append", default=[], metavar="ADDR",
-                   help="a peer to connect to (repeatable)")
+    p.add_argument(
+        "--listen",
+        default=f"0.0.0.0:{DEFAULT_PORT}",
+        metavar="ADDR",
+        help="where to accept connections (HOST:PORT)",
+    )
+    p.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a peer to connect to (repeatable)",
+    )
     p.add_argument("--name", help="peer name, 6 hex bytes (default: from the host's identity)")
     p.add_argument("--nickname", help="nickname (default: the host name)")
-    p.add_argument("--password-file", type=Path, metavar="FILE",
-                   help="file holding the mesh password (encrypts the connections)")
-    p.add_argument("--control", type=Path, metavar="PATH",
-                   help="control socket (default: this namespace's router.sock)")
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the mesh password (encrypts the connections)",
+    )
+    p.add_argument(
+        "--control",
+        type=Path,
+        metavar="PATH",
+        help="control socket (default: this namespace's router.sock)",
+    )
     p.add_argument("--no-discovery", action="store_true", help="connect to given peers only")
     p.add_argument("--conn-limit", type=int, default=128)
-    p.add_argument("--heartbeat", type=float, default=5.0, metavar="SECONDS",
-                   help="heartbeat interval; a connection silent for 3 of them is dropped")
+    p.add_argument(
+        "--heartbeat",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="heartbeat interval; a connection silent for 3 of them is dropped",
+    )
     p.add_argument("--gossip-interval", type=float, default=10.0, metavar="SECONDS")
     p.add_argument("--backoff-initial", type=float, default=1.0, metavar="SECONDS")
     p.add_argument("--backoff-max", type=float, default=120.0, metavar="SECONDS")

@@ -31,8 +31,16 @@ from odpctl.control.client import ControlClient
 REPO = Path(__file__).resolve().parents[2]
 BARE_NODE = Path(__file__).with_name("bare_node.py")
 # Quick heartbeats and retries: a partition is noticed in about a second.
-FAST_ARGS = ["--heartbeat", "0.3", "--gossip-interval", "1", "--backoff-initial", "0.2",
-             "--backoff-max", "1"]
+FAST_ARGS = [
+    "--heartbeat",
+    "0.3",
+    "--gossip-interval",
+    "1",
+    "--backoff-initial",
+    "0.2",
+    "--backoff-max",
+    "1",
+]
 
 
 def host_ip(i: int) -> str:
@@ -71,13 +79,26 @@ class Lab:
     run: Callable[..., str]
     nodes: dict[int, Node] = field(default_factory=dict)
 
-    def start(self, i: int, *extra: str, peers: tuple[int, ...] = (), control: bool = True,
-              env: dict[str, str] | None = None) -> Node:
+    def start(
+        self,
+        i: int,
+        *extra: str,
+        peers: tuple[int, ...] = (),
+        control: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Node:
         ns = self.hosts[i - 1]
         log = self.tmp / f"node{i}.log"
         args = [
-            "--listen", f"{host_ip(i)}:6783", "--name", host_name(i), "--nickname", f"host{i}",
-            *FAST_ARGS, *extra, *(a for p in peers for a in ("--peer", host_ip(p))),
+            "--listen",
+            f"{host_ip(i)}:6783",
+            "--name",
+            host_name(i),
+            "--nickname",
+            f"host{i}",
+            *FAST_ARGS,
+            *extra,
+            *(a for p in peers for a in ("--peer", host_ip(p))),
         ]
         node = self.nodes.get(i) or Node(i, ns, self.tmp / f"node{i}.sock", log, args)
         node.args = args
@@ -86,7 +107,9 @@ class Lab:
         with open(log, "ab") as out:
             node.proc = subprocess.Popen(
                 ["ip", "netns", "exec", ns, sys.executable, str(BARE_NODE), *args],
-                stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
                 env={**os.environ, **(env or {})},
             )
         self.nodes[i] = node
@@ -131,8 +154,10 @@ def wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}"
-                         + (f" (last error: {last})" if last else ""))
+    raise AssertionError(
+        f"timed out after {timeout:g} s waiting for {what}"
+        + (f" (last error: {last})" if last else "")
+    )
 
 
 @pytest.fixture
@@ -149,8 +174,20 @@ def mesh_lab(
         for i in range(1, n + 1):
             host = netns()
             # Both ends made in namespaces the test owns: nothing in the machine's own.
-            run("ip", "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0",
-                "netns", host, netns=bridge)
+            run(
+                "ip",
+                "link",
+                "add",
+                f"p{i}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                host,
+                netns=bridge,
+            )
             run("ip", "link", "set", f"p{i}", "master", "br0", "up", netns=bridge)
             run("ip", "addr", "add", f"{host_ip(i)}/24", "dev", "eth0", netns=host)
             run("ip", "link", "set", "eth0", "up", netns=host)

@@ -57,9 +57,15 @@ def random_connected(n: int, extra: int, seed: int) -> Graph:
 
 def peer(n: PeerName, conns: Mapping[PeerName, bool], version: int = 1) -> Peer:
     return Peer(
-        n, f"n{n % 1000}", PeerUID(n % 997 + 1), version, ShortID(n % 4096),
-        {r: (f"10.0.0.{r % 250}:6783", OUTBOUND | (ESTABLISHED if est else 0))
-         for r, est in conns.items()},
+        n,
+        f"n{n % 1000}",
+        PeerUID(n % 997 + 1),
+        version,
+        ShortID(n % 4096),
+        {
+            r: (f"10.0.0.{r % 250}:6783", OUTBOUND | (ESTABLISHED if est else 0))
+            for r, est in conns.items()
+        },
     )
 
 

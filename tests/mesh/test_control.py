@@ -52,12 +52,19 @@ def router(tmp_path: Path) -> Iterator[Any]:
         box: dict[str, Any] = {}
 
         async def main() -> None:
-            node = MeshNode(MeshConfig(
-                name=name_from_bytes(nick.encode()), nickname=nick, listen_host="127.0.0.1",
-                listen_port=0, backoff_initial=0.1, backoff_max=0.5, update_delay=0.02, **kw,
-            ))
-            server = ControlServer(path or tmp_path / nick / "router.sock",
-                                   control_handlers(node))
+            node = MeshNode(
+                MeshConfig(
+                    name=name_from_bytes(nick.encode()),
+                    nickname=nick,
+                    listen_host="127.0.0.1",
+                    listen_port=0,
+                    backoff_initial=0.1,
+                    backoff_max=0.5,
+                    update_delay=0.02,
+                    **kw,
+                )
+            )
+            server = ControlServer(path or tmp_path / nick / "router.sock", control_handlers(node))
             await node.start()
             await server.start()
             box.update(node=node, server=server)
@@ -78,6 +85,7 @@ def router(tmp_path: Path) -> Iterator[Any]:
     yield start
 
     for running, server, thread in started:
+
         async def stop(s: ControlServer = server, n: MeshNode = running.node) -> None:
             await s.stop()
             await n.stop()
@@ -137,8 +145,15 @@ def test_errors(router: Any, tmp_path: Path) -> None:
         s.connect(str(r.path))
         s.sendall(b"{nope\n")
         reply = json.loads(s.makefile().readline())
-        assert reply == {"ok": False, "error": {"message": "request is not JSON", "hint": None,
-                                                "exit_code": EXIT_USAGE, "kind": "OdpError"}}
+        assert reply == {
+            "ok": False,
+            "error": {
+                "message": "request is not JSON",
+                "hint": None,
+                "exit_code": EXIT_USAGE,
+                "kind": "OdpError",
+            },
+        }
     with pytest.raises(RouterUnavailableError) as gone:
         ControlClient(tmp_path / "nothing.sock").request("status")
     assert gone.value.exit_code == EXIT_UNAVAILABLE
@@ -168,8 +183,14 @@ def test_peer_commands(router: Any) -> None:
     result = cli("list", "--control", str(b.path))
     assert result.exit_code == 0, result.output
     assert "\x1b[" not in result.output
-    for text in (format_peer_name(a.node.name), "established", target, "self", "direct",
-                 "2 peers, 1 established"):
+    for text in (
+        format_peer_name(a.node.name),
+        "established",
+        target,
+        "self",
+        "direct",
+        "2 peers, 1 established",
+    ):
         assert text in result.output
     result = cli("list", "--control", str(b.path), "--json")
     doc = json.loads(result.output)
@@ -187,8 +208,11 @@ def test_peer_list_shows_why_a_connection_fails(router: Any) -> None:
     a = router("a", password=b"one")
     b = router("b", password=b"two", peers=(f"127.0.0.1:{a.node.listen_port}",))
     for r in (a, b):
-        wait(lambda r=r: any(c["reason"] for c in ControlClient(r.path).request("peers")
-                             ["connections"]))
+        wait(
+            lambda r=r: any(
+                c["reason"] for c in ControlClient(r.path).request("peers")["connections"]
+            )
+        )
         result = cli("list", "--control", str(r.path))
         assert "password mismatch: the peers' passwords differ" in result.output
         assert ("refused" if r is a else "failed") in result.output

@@ -54,7 +54,8 @@ def test_mesh_forms_splits_and_heals(mesh_lab: Callable[[int], Lab]) -> None:
     wait(lambda: full_mesh(nodes), 20, "a full mesh of 4")
     h1, h4 = nodes[0], nodes[3]
     assert {p["short_id"] for p in h1.ask("peers")["peers"]} == {
-        p["short_id"] for p in h4.ask("peers")["peers"]}
+        p["short_id"] for p in h4.ask("peers")["peers"]
+    }
 
     # Cut host 4 off the underlay: the others forget it, it finds itself alone.
     lab.link(4, "down")
@@ -76,8 +77,11 @@ def test_router_killed_and_restarted(mesh_lab: Callable[[int], Lab]) -> None:
     old_uid = {p["name"]: p["uid"] for p in nodes[0].ask("peers")["peers"]}[host_name(2)]
 
     lab.kill(2)
-    wait(lambda: all(host_name(2) not in established(n) for n in (nodes[0], nodes[2])),
-         10, "host 2's connections gone")
+    wait(
+        lambda: all(host_name(2) not in established(n) for n in (nodes[0], nodes[2])),
+        10,
+        "host 2's connections gone",
+    )
     wait(lambda: all(len(view(n)) == 2 for n in (nodes[0], nodes[2])), 10, "host 2 forgotten")
 
     nodes[1] = lab.start(2, peers=(1,))  # the socket it left behind is taken over
@@ -96,8 +100,9 @@ def test_wrong_password_refused_with_the_reason_at_both_ends(
     h1 = lab.start(1, "--password-file", str(tmp_path / "pw1"))
     h2 = lab.start(2, "--password-file", str(tmp_path / "pw2"), peers=(1,))
     for node in (h1, h2):
-        wait(partial(logged, node, "password mismatch"), 10,
-             f"host {node.index} logging the refusal")
+        wait(
+            partial(logged, node, "password mismatch"), 10, f"host {node.index} logging the refusal"
+        )
         conns = wait(partial(refused, node), 10, "the reason in the status")
         assert "password mismatch: the peers' passwords differ" in conns[0]["reason"]
         assert "WARNING" in node.log_text()
@@ -116,8 +121,11 @@ def test_incompatible_versions_refused_with_the_reason(mesh_lab: Callable[[int],
     h1 = lab.start(1)
     h2 = lab.start(2, "--protocol-min", "2", "--protocol-max", "3", peers=(1,))
     for node in (h1, h2):
-        wait(partial(logged, node, "no common protocol version"), 10,
-             f"host {node.index} logging the refusal")
+        wait(
+            partial(logged, node, "no common protocol version"),
+            10,
+            f"host {node.index} logging the refusal",
+        )
     (at_h2,) = [c for c in h2.ask("peers")["connections"] if c["reason"]]
     assert "this peer speaks 2..3, the other 1..1" in at_h2["reason"]
 
@@ -134,8 +142,9 @@ def test_peer_commands_against_the_namespace_router(
     session = Session(netns=h1.ns)
 
     def cli(*args: str) -> Any:
-        result = CliRunner().invoke(peer_cmd.app, list(args), obj=session,
-                                    env={"NO_COLOR": "1", "COLUMNS": "120"})
+        result = CliRunner().invoke(
+            peer_cmd.app, list(args), obj=session, env={"NO_COLOR": "1", "COLUMNS": "120"}
+        )
         assert result.exit_code == 0, (result.output, result.exception)
         return result.output
 

@@ -67,7 +67,8 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") 
 
 def established(node: MeshNode) -> set[PeerName]:
     return {
-        c.remote_name for c in node.connections()
+        c.remote_name
+        for c in node.connections()
         if c.state == ConnState.ESTABLISHED and c.remote_name is not None
     }
 
@@ -106,7 +107,8 @@ def test_simultaneous_connections_keep_the_one_the_lower_name_opened() -> None:
         for round_ in range(4):
             nick_a, nick_b = f"x{round_}", f"y{round_}"
             async with nodes(config(nick_a, discovery=False), config(nick_b, discovery=False)) as (
-                a, b,
+                a,
+                b,
             ):
                 a.connect([addr(b)])
                 b.connect([addr(a)])
@@ -200,8 +202,11 @@ def test_connection_limit() -> None:
             b.connect([addr(a)])
             await until(lambda: established(a) == {b.name})
             c.connect([addr(a)])
-            await until(lambda: (c.maker.status()[0]["last_error"] or "").endswith(
-                "connection limit reached (1)"))
+            await until(
+                lambda: (c.maker.status()[0]["last_error"] or "").endswith(
+                    "connection limit reached (1)"
+                )
+            )
             assert established(a) == {b.name}
 
     arun(go)
@@ -430,9 +435,12 @@ def test_overlay_hook_decides_when_a_connection_is_established() -> None:
             assert status["state"] == "established" and status["reason"] is None
             oa.conns[0].params.fail("vxlan port unreachable")
             await until(lambda: not a.connections())
-            await until(lambda: any(
-                "overlay: vxlan port unreachable" in (c["reason"] or "")
-                for c in b.peers_status()["connections"]))
+            await until(
+                lambda: any(
+                    "overlay: vxlan port unreachable" in (c["reason"] or "")
+                    for c in b.peers_status()["connections"]
+                )
+            )
         finally:
             await a.stop()
             await b.stop()

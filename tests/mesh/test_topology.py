@@ -79,8 +79,13 @@ def test_gossip_about_an_old_incarnation_of_ourselves_moves_our_version_past_it(
 def test_garbage_collection_drops_unreachable_peers_but_not_neighbours() -> None:
     t = local()
     t.set_connection(name(1), ConnectionSummary("", True, True))
-    t.apply_update(wire(peer(name(1), {name(0): True, name(2): True}),
-                        peer(name(2), {name(1): True}), peer(name(5), {})))
+    t.apply_update(
+        wire(
+            peer(name(1), {name(0): True, name(2): True}),
+            peer(name(2), {name(1): True}),
+            peer(name(5), {}),
+        )
+    )
     routes = Routes(t, t.ourself.name)
     gone = []
     t.on_gc.append(lambda p: gone.append(p.name))
@@ -122,8 +127,20 @@ def test_digest_comparison() -> None:
     t = local()
     t.apply_update(wire(peer(name(1), {}, version=5), peer(name(2), {}, version=5)))
     p1, p2 = t.peers[name(1)], t.peers[name(2)]
-    theirs = [name(1), p1.uid, 4, name(2), p2.uid, 6, name(3), 77, 1, t.ourself.name,
-              t.ourself.uid, t.ourself.version]
+    theirs = [
+        name(1),
+        p1.uid,
+        4,
+        name(2),
+        p2.uid,
+        6,
+        name(3),
+        77,
+        1,
+        t.ourself.name,
+        t.ourself.uid,
+        t.ourself.version,
+    ]
     newer_here, newer_there, moved = t.compare_digest(theirs)
     assert newer_here == {name(1)}
     assert newer_there == {name(2), name(3)}

@@ -40,8 +40,17 @@ from odpctl.mesh.wire import (
 )
 
 MESSAGES: list[Message] = [
-    Hello(PeerName(0x024A01020304), "host1", PeerUID(7), ShortID(4095), 1 << 63, 6783, 5000,
-          {"overlay": "fastdp,sleeve"}, b"k" * 32),
+    Hello(
+        PeerName(0x024A01020304),
+        "host1",
+        PeerUID(7),
+        ShortID(4095),
+        1 << 63,
+        6783,
+        5000,
+        {"overlay": "fastdp,sleeve"},
+        b"k" * 32,
+    ),
     Hello(PeerName(1), "", PeerUID(1), ShortID(0), 0, 0),
     Refuse("password mismatch"),
     Confirm(),
@@ -93,10 +102,30 @@ def test_empty_frame_refused() -> None:
         [1, {"name": 1 << 48, "nick": "", "uid": 1, "short_id": 0, "conn_id": 0, "port": 0}],
         [1, {"name": 1, "nick": "", "uid": 0, "short_id": 0, "conn_id": 0, "port": 0}],
         [1, {"name": 1, "nick": "", "uid": 1, "short_id": 4096, "conn_id": 0, "port": 0}],
-        [1, {"name": 1, "nick": "", "uid": 1, "short_id": 0, "conn_id": 0, "port": 0,
-             "pubkey": b"short"}],
-        [1, {"name": 1, "nick": "", "uid": 1, "short_id": 0, "conn_id": 0, "port": 0,
-             "features": {"a": 1}}],
+        [
+            1,
+            {
+                "name": 1,
+                "nick": "",
+                "uid": 1,
+                "short_id": 0,
+                "conn_id": 0,
+                "port": 0,
+                "pubkey": b"short",
+            },
+        ],
+        [
+            1,
+            {
+                "name": 1,
+                "nick": "",
+                "uid": 1,
+                "short_id": 0,
+                "conn_id": 0,
+                "port": 0,
+                "features": {"a": 1},
+            },
+        ],
         [1, {"name": True, "nick": "", "uid": 1, "short_id": 0, "conn_id": 0, "port": 0}],
         [6, "x" * 65, 1, b""],  # channel name too long
         [6, "c", 1, "not bytes"],
@@ -163,10 +192,15 @@ def test_topology_decoder_hostile_bytes(data: bytes) -> None:
 
 # Well-formed msgpack with hostile structure: the checks, not the parser, must catch it.
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.floats()
-    | st.text(max_size=20) | st.binary(max_size=40),
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=5), inner,
-                                                               max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=30,
 )
 tags = st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, -1, 2**40])

@@ -37,6 +37,7 @@ class LoopThread:
     def call(self, fn: Callable[[], T]) -> T:
         async def wrapped() -> T:
             return fn()
+
         return self.run(wrapped())
 
     def close(self) -> None:
@@ -56,8 +57,9 @@ class FakeUpstream(asyncio.DatagramProtocol):
         self.queries += 1
         query = dns.message.from_wire(wire)
         response = dns.message.make_response(query)
-        response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A",
-                                                   "192.0.2.1"))
+        response.answer.append(
+            dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1")
+        )
         return response.to_wire()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -76,8 +78,14 @@ class FakeUpstream(asyncio.DatagramProtocol):
 
 
 class Served:
-    def __init__(self, lt: LoopThread, records: Records, server: DnsServer,
-                 upstream: FakeUpstream, resolv: Path) -> None:
+    def __init__(
+        self,
+        lt: LoopThread,
+        records: Records,
+        server: DnsServer,
+        upstream: FakeUpstream,
+        resolv: Path,
+    ) -> None:
         self.lt, self.records, self.server = lt, records, server
         self.upstream, self.resolv = upstream, resolv
 
@@ -99,20 +107,25 @@ def serving(tmp_path: Path, *, rate: float = 0.0, upstream_up: bool = True) -> I
     try:
         port = 0
         if upstream_up:
+
             async def start_upstream() -> int:
                 loop = asyncio.get_running_loop()
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda: upstream, local_addr=(UPSTREAM_ADDRESS, 0))
+                    lambda: upstream, local_addr=(UPSTREAM_ADDRESS, 0)
+                )
                 udp_port = transport.get_extra_info("sockname")[1]
                 tcp = await asyncio.start_server(upstream.serve_tcp, UPSTREAM_ADDRESS, udp_port)
                 cleanups.extend((transport.close, tcp.close))
                 return int(udp_port)
+
             port = lt.run(start_upstream())
-        resolv.write_text(f"nameserver {UPSTREAM_ADDRESS}\n" if upstream_up else
-                          "nameserver 127.0.0.3\n")
+        resolv.write_text(
+            f"nameserver {UPSTREAM_ADDRESS}\n" if upstream_up else "nameserver 127.0.0.3\n"
+        )
         upstreams = Upstreams(resolv, port=port or 9, timeout=0.5, exclude={"127.0.0.1"})
-        server = DnsServer(Answerer(records, DEFAULT_DOMAIN), upstreams, Listen("127.0.0.1", 0),
-                           rate=rate)
+        server = DnsServer(
+            Answerer(records, DEFAULT_DOMAIN), upstreams, Listen("127.0.0.1", 0), rate=rate
+        )
         lt.run(server.start())
         try:
             yield Served(lt, records, server, upstream, resolv)

@@ -25,20 +25,29 @@ from odpctl.mesh.names import name_from_bytes
 from odpctl.mesh.node import MeshConfig, MeshNode
 
 FAST: dict[str, Any] = dict(
-    listen_host="127.0.0.1", listen_port=0, heartbeat_interval=0.3, heartbeat_timeout=1.0,
-    gossip_interval=1.0, update_delay=0.02, min_update_interval=0.05, gc_delay=0.2,
-    backoff_initial=0.1, backoff_max=0.5,
+    listen_host="127.0.0.1",
+    listen_port=0,
+    heartbeat_interval=0.3,
+    heartbeat_timeout=1.0,
+    gossip_interval=1.0,
+    update_delay=0.02,
+    min_update_interval=0.05,
+    gc_delay=0.2,
+    backoff_initial=0.1,
+    backoff_max=0.5,
 )
 WEB = "web1.odpctl.local."
 
 
 class Peer:
     def __init__(self, nick: str, state: Path, *, listen: bool = False) -> None:
-        self.node = MeshNode(MeshConfig(name=name_from_bytes(nick.encode()), nickname=nick,
-                                        **FAST))
-        self.dns = DnsService(self.node, DnsConfig(state=state / f"{nick}.json",
-                                                   listen=Listen("127.0.0.1", 0) if listen
-                                                   else None))
+        self.node = MeshNode(MeshConfig(name=name_from_bytes(nick.encode()), nickname=nick, **FAST))
+        self.dns = DnsService(
+            self.node,
+            DnsConfig(
+                state=state / f"{nick}.json", listen=Listen("127.0.0.1", 0) if listen else None
+            ),
+        )
 
     @property
     def address(self) -> str:
@@ -91,11 +100,12 @@ def test_names_spread_and_removals_follow(tmp_path: Path) -> None:
             looked = request(b, "dns_lookup", name="web1")
             assert looked["addresses"] == ["10.32.0.1", "10.32.0.3"]
             request(a, "dns_remove", name="web1")
-            await until(lambda: all(p.addresses() == ("10.32.0.3",) for p in (a, b, c)),
-                        "removal")
+            await until(lambda: all(p.addresses() == ("10.32.0.3",) for p in (a, b, c)), "removal")
             listed = request(b, "dns_list")["records"]
-            assert [(r["address"], r["tombstone"] is not None) for r in listed] == \
-                [("10.32.0.1", True), ("10.32.0.3", False)]
+            assert [(r["address"], r["tombstone"] is not None) for r in listed] == [
+                ("10.32.0.1", True),
+                ("10.32.0.3", False),
+            ]
 
     arun(go())
 
@@ -122,7 +132,8 @@ def test_a_peer_gone_takes_its_names_and_brings_them_back(tmp_path: Path) -> Non
 
 
 def test_gossip_from_a_far_off_clock_is_refused_and_logged(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def go() -> None:
         async with peers(tmp_path, "a", "b") as (a, b):
             b.dns.records.clock = lambda: time.time() + 3600
@@ -147,8 +158,9 @@ def test_the_server_answers_through_malformed_gossip(tmp_path: Path) -> None:
             for _ in range(20):
                 b.dns.channel.gossip_broadcast(RawGossipData([b"\x92\xcb garbage"]))
             await until(lambda: a.dns.gossiper.malformed >= 20, "garbage arrives")
-            answer = await asyncio.to_thread(dns.query.udp, query, "127.0.0.1", port=port,
-                                             timeout=3)
+            answer = await asyncio.to_thread(
+                dns.query.udp, query, "127.0.0.1", port=port, timeout=3
+            )
             assert answer.rcode() == dns.rcode.NOERROR
             assert [rd.to_text() for rd in answer.answer[0]] == ["10.32.0.2"]
             # The mesh connection survived, and later news still arrives.

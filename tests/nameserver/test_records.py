@@ -113,8 +113,7 @@ def test_a_stale_copy_of_our_record_is_answered_with_a_higher_version() -> None:
     mine = Records(US, clock)
     ours = mine.add("c1", "10.32.0.1", WEB)
     # Another peer holds a tombstone from an earlier run of ours at a higher version.
-    [answer] = mine.merge([Record("c1", US, "10.32.0.1", WEB, version=7,
-                                  tombstone=clock.now - 10)])
+    [answer] = mine.merge([Record("c1", US, "10.32.0.1", WEB, version=7, tombstone=clock.now - 10)])
     assert answer.version == 8 and answer.live and mine.addresses(WEB) == ("10.32.0.1",)
     assert ours.version == 1
     # A live record an earlier run announced, which we no longer have: tombstoned.
@@ -176,14 +175,22 @@ def test_gossip_from_a_far_off_clock_is_refused_with_the_reason() -> None:
     assert gossiper.on_gossip(A, near) is not None
 
 
-@pytest.mark.parametrize("payload", [
-    b"", b"\xc1", pack(1), pack([1.0]), pack(["x", []]), pack([1.0, [1]]),
-    pack([1.0, [["c", 2, "10.0.0.1", WEB, 0, 0]]]),
-    pack([1.0, [["c", 2, "10.0.0.300", WEB, 1, 0]]]),
-    pack([1.0, [["c", 2, "10.0.0.1", "Web1..x", 1, 0]]]),
-    pack([1.0, [["c", -2, "10.0.0.1", WEB, 1, 0]]]),
-    pack([1.0, [["c", 2, "10.0.0.1", WEB, 1, "x"]]]),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\xc1",
+        pack(1),
+        pack([1.0]),
+        pack(["x", []]),
+        pack([1.0, [1]]),
+        pack([1.0, [["c", 2, "10.0.0.1", WEB, 0, 0]]]),
+        pack([1.0, [["c", 2, "10.0.0.300", WEB, 1, 0]]]),
+        pack([1.0, [["c", 2, "10.0.0.1", "Web1..x", 1, 0]]]),
+        pack([1.0, [["c", -2, "10.0.0.1", WEB, 1, 0]]]),
+        pack([1.0, [["c", 2, "10.0.0.1", WEB, 1, "x"]]]),
+    ],
+)
 def test_malformed_gossip_is_counted_and_dropped(payload: bytes) -> None:
     mine = Records(US)
     mine.add("c1", "10.32.0.1", WEB)

@@ -35,8 +35,9 @@ def served(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield s
 
 
-def ask(s: Served, name: str, rdtype: str = "A", *, tcp: bool = False,
-        **kw: object) -> dns.message.Message:
+def ask(
+    s: Served, name: str, rdtype: str = "A", *, tcp: bool = False, **kw: object
+) -> dns.message.Message:
     query = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
     host, port = s.where
     if tcp:
@@ -204,8 +205,11 @@ def test_resolv_conf_parsing() -> None:
 _records = Records(PeerName(1))
 _records.add("c1", "10.32.0.1", WEB)
 _answerer = Answerer(_records, DEFAULT_DOMAIN)
-_valid = [dns.message.make_query(n, t).to_wire() for n in (WEB, "x.org.", "web1.")
-          for t in ("A", "PTR", "AAAA")]
+_valid = [
+    dns.message.make_query(n, t).to_wire()
+    for n in (WEB, "x.org.", "web1.")
+    for t in ("A", "PTR", "AAAA")
+]
 
 
 def check_answer(wire: bytes, tcp: bool) -> None:
@@ -225,8 +229,11 @@ def test_fuzz_random_bytes_get_an_answer_or_nothing(wire: bytes, tcp: bool) -> N
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.sampled_from(_valid), st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)),
-                                          max_size=6), st.booleans())
+@given(
+    st.sampled_from(_valid),
+    st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=6),
+    st.booleans(),
+)
 def test_fuzz_mutated_queries(base: bytes, flips: list[tuple[int, int]], tcp: bool) -> None:
     wire = bytearray(base)
     for pos, value in flips:

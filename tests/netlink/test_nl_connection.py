@@ -395,8 +395,9 @@ def netlink_like(_peer: FakePeer, msgs: list[Message]) -> list[bytes]:
 def test_quiet_batch_asks_only_the_last_of_each_window_for_an_ack(peer: MakePeer) -> None:
     p, conn = peer(netlink_like)
     payloads = [b"fail" if n % 7 == 3 else b"echo" if n % 11 == 5 else b"ok" for n in range(100)]
-    results = conn.batch([(FAMILY, NLM_F_CREATE, pl) for pl in payloads], "add flows",
-                         window=16, ack_each=False)
+    results = conn.batch(
+        [(FAMILY, NLM_F_CREATE, pl) for pl in payloads], "add flows", window=16, ack_each=False
+    )
     assert len(results) == 100
     for pl, result in zip(payloads, results, strict=True):
         if pl == b"fail":

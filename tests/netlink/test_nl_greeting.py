@@ -36,10 +36,14 @@ def test_a_refusal_says_why() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([NLMSG_ERROR, NLMSG_NOOP, 3, 0x10]), st.integers(0, 0xFFFF),
-       st.binary(max_size=80))
-def test_any_greeting_is_taken_or_refused_with_our_errors(type_: int, flags: int,
-                                                          payload: bytes) -> None:
+@given(
+    st.sampled_from([NLMSG_ERROR, NLMSG_NOOP, 3, 0x10]),
+    st.integers(0, 0xFFFF),
+    st.binary(max_size=80),
+)
+def test_any_greeting_is_taken_or_refused_with_our_errors(
+    type_: int, flags: int, payload: bytes
+) -> None:
     data = NLMSG_HDR.pack(16 + len(payload), type_, flags, 0, 77) + payload
     try:
         transport = _greeted_with(data)

@@ -331,8 +331,10 @@ def _tunnel(draw: st.DrawFn) -> tuple[Tunnel, Tunnel]:
         if opt.fmt == BLOB:
             fmt = struct.Struct(opt.fields_fmt)
             if draw(st.booleans()):
-                pairs = [draw(masked(8 * struct.calcsize("!" + code)))
-                         for code in opt.fields_fmt.lstrip("!=<>@")]
+                pairs = [
+                    draw(masked(8 * struct.calcsize("!" + code)))
+                    for code in opt.fields_fmt.lstrip("!=<>@")
+                ]
                 setattr(t, opt.field, fmt.pack(*(k for k, _ in pairs)))
                 setattr(m, opt.field, fmt.pack(*(mk for _, mk in pairs)))
         elif opt.fmt.endswith("s"):

@@ -46,10 +46,14 @@ def _eth_key(n: int) -> FlowKey:
 
 
 @settings(max_examples=150, deadline=None)
-@given(match=flow_matches(), order=st.randoms(use_true_random=False),
-       numbers=st.lists(st.integers(0, 2**16), min_size=2, max_size=2))
+@given(
+    match=flow_matches(),
+    order=st.randoms(use_true_random=False),
+    numbers=st.lists(st.integers(0, 2**16), min_size=2, max_size=2),
+)
 def test_a_known_layout_decodes_as_the_walk_does(
-        match: tuple[FlowKey, FlowKey | None], order: random.Random, numbers: list[int]) -> None:
+    match: tuple[FlowKey, FlowKey | None], order: random.Random, numbers: list[int]
+) -> None:
     key, mask = match
     parts = _parts(key, mask, numbers[0])
     order.shuffle(parts)
@@ -77,8 +81,11 @@ def test_the_same_size_in_another_order_is_walked() -> None:
 
 
 def test_an_attribute_given_twice_keeps_the_last_and_teaches_no_layout() -> None:
-    data = attr_u64(FlowAttr.USED, 1) + attr(FlowAttr.KEY, encode_key(_eth_key(1))) \
+    data = (
+        attr_u64(FlowAttr.USED, 1)
+        + attr(FlowAttr.KEY, encode_key(_eth_key(1)))
         + attr_u64(FlowAttr.USED, 2)
+    )
     assert decode_flow_attrs(data).used == 2
     assert decode_flow_attrs(data).used == 2
     assert flow_module._LAYOUTS == {}

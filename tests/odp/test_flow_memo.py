@@ -31,18 +31,24 @@ def fresh_memos(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def weave_flow(i: int) -> Flow:
-    key = FlowKey({
-        KeyAttr.TUNNEL: Tunnel(tun_id=0x300000 | i, ipv4_src=0xC0A80100 | i,
-                               ipv4_dst=0xC0A80001, ttl=64, df=True),
-        KeyAttr.IN_PORT: 2,
-        KeyAttr.ETHERNET: Eth(bytes([2, 0, 0, 0, 0, i]), bytes([2, 0, 0, 0, 1, i])),
-    })
-    mask = FlowKey({
-        KeyAttr.TUNNEL: Tunnel(tun_id=2**64 - 1, ipv4_src=2**32 - 1, ipv4_dst=2**32 - 1,
-                               ttl=0xFF, df=True),
-        KeyAttr.IN_PORT: 0xFFFFFFFF,
-        KeyAttr.ETHERNET: Eth(ALL6, ALL6),
-    })
+    key = FlowKey(
+        {
+            KeyAttr.TUNNEL: Tunnel(
+                tun_id=0x300000 | i, ipv4_src=0xC0A80100 | i, ipv4_dst=0xC0A80001, ttl=64, df=True
+            ),
+            KeyAttr.IN_PORT: 2,
+            KeyAttr.ETHERNET: Eth(bytes([2, 0, 0, 0, 0, i]), bytes([2, 0, 0, 0, 1, i])),
+        }
+    )
+    mask = FlowKey(
+        {
+            KeyAttr.TUNNEL: Tunnel(
+                tun_id=2**64 - 1, ipv4_src=2**32 - 1, ipv4_dst=2**32 - 1, ttl=0xFF, df=True
+            ),
+            KeyAttr.IN_PORT: 0xFFFFFFFF,
+            KeyAttr.ETHERNET: Eth(ALL6, ALL6),
+        }
+    )
     actions: list[Action] = [
         Set(KeyAttr.TUNNEL, Tunnel(tun_id=0x200000, ipv4_dst=0xC0A80101, ttl=64, df=True)),
         SetMasked(KeyAttr.IPV4, Ipv4(1, 2, 0, 0, 0, 0), Ipv4(0xFFFFFFFF, 0, 0, 0, 0, 0)),
@@ -90,11 +96,14 @@ def test_repeated_masks_and_actions_come_from_the_table_as_fresh_copies() -> Non
 
 
 def test_what_cannot_be_copied_is_decoded_every_time() -> None:
-    encap_mask = FlowKey({KeyAttr.ETHERTYPE: 0xFFFF,
-                          KeyAttr.ENCAP: FlowKey({KeyAttr.ETHERTYPE: 0xFFFF})})
-    flow = Flow(FlowKey({KeyAttr.ETHERTYPE: 0x8100,
-                         KeyAttr.ENCAP: FlowKey({KeyAttr.ETHERTYPE: 0x800})}), encap_mask,
-                [Output(1)])
+    encap_mask = FlowKey(
+        {KeyAttr.ETHERTYPE: 0xFFFF, KeyAttr.ENCAP: FlowKey({KeyAttr.ETHERTYPE: 0xFFFF})}
+    )
+    flow = Flow(
+        FlowKey({KeyAttr.ETHERTYPE: 0x8100, KeyAttr.ENCAP: FlowKey({KeyAttr.ETHERTYPE: 0x800})}),
+        encap_mask,
+        [Output(1)],
+    )
     wire = encode_flow_attrs(flow)
     one, two = decode_flow_attrs(wire), decode_flow_attrs(wire)
     assert one == two == flow
@@ -110,8 +119,9 @@ def test_a_table_of_bytes_that_never_repeat_is_emptied_and_rests(
     monkeypatch.setattr(flow_module, "_MEMO_REST", 5)
     memo = flow_module._ACTION_LISTS
     for port in range(9):
-        assert decode_flow_attrs(encode_flow_attrs(Flow(FlowKey(), None, [Output(port)]))).actions \
-            == [Output(port)]
+        assert decode_flow_attrs(
+            encode_flow_attrs(Flow(FlowKey(), None, [Output(port)]))
+        ).actions == [Output(port)]
     assert memo.entries == {} and memo.resting == 5
     for port in range(5):
         decode_flow_attrs(encode_flow_attrs(Flow(FlowKey(), None, [Output(port)])))

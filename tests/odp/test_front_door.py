@@ -46,10 +46,18 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 def test_the_front_door_loads_nothing_until_asked() -> None:
     # Importing a submodule (as every command does) must not pay for the rest.
-    code = ("import sys, odpctl.odp.keys; "
-            "print(sorted(m for m in sys.modules if m.startswith('odpctl.odp.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    code = (
+        "import sys, odpctl.odp.keys; "
+        "print(sorted(m for m in sys.modules if m.startswith('odpctl.odp.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     loaded = set(ast.literal_eval(out))
-    assert not loaded & {"odpctl.odp.dpif", "odpctl.odp.text.keys", "odpctl.odp.text.actions",
-                         "odpctl.odp.endpoint", "odpctl.odp.upcalls"}
+    assert not loaded & {
+        "odpctl.odp.dpif",
+        "odpctl.odp.text.keys",
+        "odpctl.odp.text.actions",
+        "odpctl.odp.endpoint",
+        "odpctl.odp.upcalls",
+    }

@@ -438,9 +438,7 @@ def lies_for(data: bytes, offset: int) -> list[int]:
     """Lengths worth lying with for the attribute at ``offset``."""
     real = data[offset] | data[offset + 1] << 8
     room = len(data) - offset
-    return sorted(
-        {0, 1, 2, 3, 4, 5, real - 1, real + 1, real + 4, room, room + 1, 0xFFFF} - {real}
-    )
+    return sorted({0, 1, 2, 3, 4, 5, real - 1, real + 1, real + 4, room, room + 1, 0xFFFF} - {real})
 
 
 def mutate(rng: random.Random, seed: bytes, attrs_at: int) -> bytes:
@@ -536,8 +534,9 @@ def test_truncated(target: Target, data: st.DataObject) -> None:
 def test_flipped(target: Target, data: st.DataObject) -> None:
     seed = bytearray(data.draw(st.sampled_from(target.seeds)))
     flips = data.draw(
-        st.lists(st.tuples(st.integers(0, len(seed) - 1), st.integers(1, 255)), min_size=1,
-                 max_size=6)
+        st.lists(
+            st.tuples(st.integers(0, len(seed) - 1), st.integers(1, 255)), min_size=1, max_size=6
+        )
     )
     for pos, x in flips:
         seed[pos] ^= x

@@ -69,8 +69,7 @@ def test_netlink_message_golden() -> None:
     payload = odp_payload(1, 1, 7, h("0500 0400 | 06 000000"))  # 8 + 8 bytes
     wire = encode_message(0x1B, 0x0005, 9, 0, payload)
     assert wire == h(
-        "20000000 | 1b00 | 0500 | 09000000 | 00000000"
-        " | 01 01 0000 07000000 | 0500 0400 | 06 000000"
+        "20000000 | 1b00 | 0500 | 09000000 | 00000000 | 01 01 0000 07000000 | 0500 0400 | 06 000000"
     )
     # A 3-byte payload: nlmsg_len 19, one pad byte so messages concatenate.
     assert encode_message(0x10, 0, 1, 2, h("aabbcc")) == h(
@@ -210,8 +209,17 @@ VP_UPCALL_STATS = (
 def test_vport_reply_golden() -> None:
     wire = h(
         " | ".join(
-            [VP_PORT_NO, VP_TYPE, VP_NAME, VP_OPTIONS, VP_PIDS, VP_STATS, VP_IFINDEX,
-             VP_NETNSID, VP_UPCALL_STATS]
+            [
+                VP_PORT_NO,
+                VP_TYPE,
+                VP_NAME,
+                VP_OPTIONS,
+                VP_PIDS,
+                VP_STATS,
+                VP_IFINDEX,
+                VP_NETNSID,
+                VP_UPCALL_STATS,
+            ]
         )
     )
     vport = decode_vport(7, wire)
@@ -300,8 +308,9 @@ UFID_ATTR = "1400 0900 | a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"  # OVS_FLOW_ATTR_UFID
 
 WEAVE_KEY = FlowKey(
     {
-        KeyAttr.TUNNEL: Tunnel(tun_id=0x00802001, ipv4_src=0xC0000201, ipv4_dst=0xC6336402,
-                               ttl=64, df=True),
+        KeyAttr.TUNNEL: Tunnel(
+            tun_id=0x00802001, ipv4_src=0xC0000201, ipv4_dst=0xC6336402, ttl=64, df=True
+        ),
         KeyAttr.IN_PORT: 1,
         KeyAttr.ETHERNET: Eth(bytes.fromhex("001122334455"), bytes.fromhex("66778899aabb")),
     }
@@ -318,8 +327,9 @@ WEAVE_KEY_ATTRS = (
 )
 WEAVE_MASK = FlowKey(
     {
-        KeyAttr.TUNNEL: Tunnel(tun_id=2**64 - 1, ipv4_src=2**32 - 1, ipv4_dst=2**32 - 1,
-                               ttl=0xFF, df=True),
+        KeyAttr.TUNNEL: Tunnel(
+            tun_id=2**64 - 1, ipv4_src=2**32 - 1, ipv4_dst=2**32 - 1, ttl=0xFF, df=True
+        ),
         KeyAttr.IN_PORT: 0xFFFFFFFF,
         KeyAttr.ETHERNET: Eth(b"\xff" * 6, b"\xff" * 6),
     }
@@ -350,16 +360,20 @@ def test_flow_request_golden() -> None:
     # Order: UFID, KEY, MASK, ACTIONS (as Open vSwitch's dpif-netlink sends them).
     assert encode_flow_attrs(flow) == h(
         UFID_ATTR
-        + " | 4800 0100 | " + WEAVE_KEY_ATTRS  # OVS_FLOW_ATTR_KEY: 4 + 44 + 8 + 16
-        + " | 4800 0700 | " + WEAVE_MASK_ATTRS  # OVS_FLOW_ATTR_MASK
-        + " | 3400 0200 | " + WEAVE_ACTION_ATTRS  # OVS_FLOW_ATTR_ACTIONS: 4 + 40 + 8
+        + " | 4800 0100 | "
+        + WEAVE_KEY_ATTRS  # OVS_FLOW_ATTR_KEY: 4 + 44 + 8 + 16
+        + " | 4800 0700 | "
+        + WEAVE_MASK_ATTRS  # OVS_FLOW_ATTR_MASK
+        + " | 3400 0200 | "
+        + WEAVE_ACTION_ATTRS  # OVS_FLOW_ATTR_ACTIONS: 4 + 40 + 8
     )
 
 
 def test_flow_request_flags_and_clear() -> None:
     flow = Flow(FlowKey({KeyAttr.IN_PORT: 2}), None, [], ufid=UFID)
-    assert encode_flow_attrs(flow, ufid_flags=UfidFlag.OMIT_KEY | UfidFlag.OMIT_ACTIONS,
-                             clear=True) == h(
+    assert encode_flow_attrs(
+        flow, ufid_flags=UfidFlag.OMIT_KEY | UfidFlag.OMIT_ACTIONS, clear=True
+    ) == h(
         UFID_ATTR
         + " | 0800 0a00 | 05000000"  # OVS_FLOW_ATTR_UFID_FLAGS: OMIT_KEY | OMIT_ACTIONS
         + " | 0c00 0100 | 0800 0300 | 02000000"  # KEY: in_port(2); no MASK: exact match
@@ -382,12 +396,15 @@ DUMP_ENTRY = (
     # One flow as ovs_flow_cmd_fill_info() writes it: identifier, key, mask,
     # then stats (USED before STATS, then TCP_FLAGS), then actions.
     UFID_ATTR
-    + " | 4800 0100 | " + WEAVE_KEY_ATTRS
-    + " | 4800 0700 | " + WEAVE_MASK_ATTRS
+    + " | 4800 0100 | "
+    + WEAVE_KEY_ATTRS
+    + " | 4800 0700 | "
+    + WEAVE_MASK_ATTRS
     + " | 0c00 0500 | 15cd5b0700000000"  # OVS_FLOW_ATTR_USED: u64 123456789 ms
     + " | 1400 0300 | 2a00000000000000 | 10a4000000000000"  # ovs_flow_stats: 42 pkts, 42000 B
     + " | 0500 0400 | 12 000000"  # OVS_FLOW_ATTR_TCP_FLAGS: u8 SYN|ACK
-    + " | 3400 0200 | " + WEAVE_ACTION_ATTRS
+    + " | 3400 0200 | "
+    + WEAVE_ACTION_ATTRS
 )
 
 
@@ -527,7 +544,8 @@ def test_miss_upcall_golden() -> None:
 def test_action_upcall_golden() -> None:
     wire = h(
         FRAME_ATTR
-        + " | " + UPCALL_KEY_ATTR
+        + " | "
+        + UPCALL_KEY_ATTR
         + " | 0c00 0400 | 0102030405060708"  # USERDATA, verbatim from the action
         + " | 1000 0500 | 0c00 0000 | 0000000000000064"  # EGRESS_TUN_KEY { ID be64 100 }
         + " | 0c00 0300 | 0800 0100 | 02000000"  # ACTIONS: output(2)
@@ -566,8 +584,14 @@ def test_upcall_malformed(cmd: int, bad: bytes) -> None:
 
 
 def test_execute_golden() -> None:
-    request = Execute(FRAME, FlowKey({KeyAttr.IN_PORT: 1}), [Output(2)], mru=1500,
-                      hash=0x0102030405060708, probe=True)
+    request = Execute(
+        FRAME,
+        FlowKey({KeyAttr.IN_PORT: 1}),
+        [Output(2)],
+        mru=1500,
+        hash=0x0102030405060708,
+        probe=True,
+    )
     assert encode_execute(request) == h(
         FRAME_ATTR  # PACKET
         + " | 0c00 0200 | 0800 0300 | 01000000"  # KEY: in_port(1)

@@ -413,14 +413,16 @@ def _check_types(got: Any, want: Any) -> None:
             _check_types(g, w)
 
 
-@pytest.mark.parametrize(("value", "wire"), [(v, w) for _, v, w in KEY_VECTORS],
-                         ids=[i for i, _, _ in KEY_VECTORS])
+@pytest.mark.parametrize(
+    ("value", "wire"), [(v, w) for _, v, w in KEY_VECTORS], ids=[i for i, _, _ in KEY_VECTORS]
+)
 def test_key_encode_golden(value: FlowKey, wire: bytes) -> None:
     assert encode_key(value) == wire
 
 
-@pytest.mark.parametrize(("value", "wire"), [(v, w) for _, v, w in KEY_VECTORS],
-                         ids=[i for i, _, _ in KEY_VECTORS])
+@pytest.mark.parametrize(
+    ("value", "wire"), [(v, w) for _, v, w in KEY_VECTORS], ids=[i for i, _, _ in KEY_VECTORS]
+)
 def test_key_decode_golden(value: FlowKey, wire: bytes) -> None:
     got = decode_key(wire)
     assert got == value
@@ -433,8 +435,9 @@ def _tunnel_attr(payload: bytes) -> bytes:
     return bytes([size & 0xFF, size >> 8, 0x10, 0x00]) + payload
 
 
-@pytest.mark.parametrize(("value", "wire"), [(v, w) for _, v, w in TUNNEL_VECTORS],
-                         ids=[i for i, _, _ in TUNNEL_VECTORS])
+@pytest.mark.parametrize(
+    ("value", "wire"), [(v, w) for _, v, w in TUNNEL_VECTORS], ids=[i for i, _, _ in TUNNEL_VECTORS]
+)
 def test_tunnel_golden(value: Tunnel, wire: bytes) -> None:
     # Every tunnel payload above is a whole number of 4-byte words.
     assert len(wire) % 4 == 0
@@ -449,8 +452,9 @@ def _nsh_attr(payload: bytes) -> bytes:
     return bytes([size & 0xFF, size >> 8, 0x1C, 0x00]) + payload
 
 
-@pytest.mark.parametrize(("value", "wire"), [(v, w) for _, v, w in NSH_VECTORS],
-                         ids=[i for i, _, _ in NSH_VECTORS])
+@pytest.mark.parametrize(
+    ("value", "wire"), [(v, w) for _, v, w in NSH_VECTORS], ids=[i for i, _, _ in NSH_VECTORS]
+)
 def test_nsh_golden(value: Nsh, wire: bytes) -> None:
     got = decode_key(_nsh_attr(wire))[KeyAttr.NSH]
     assert got == value

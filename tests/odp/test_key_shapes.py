@@ -215,8 +215,10 @@ def test_flag_bits_are_part_of_the_shape() -> None:
     plain = encode_key(FlowKey({KeyAttr.TUNNEL: Tunnel(tun_id=1, df=True)}))
     nested = plain[:2] + bytes([plain[2], plain[3] | 0x80]) + plain[4:]  # NLA_F_NESTED
     for _ in range(2):
-        assert decode_key(plain) == decode_key(nested) == FlowKey(
-            {KeyAttr.TUNNEL: Tunnel(tun_id=1, df=True)}
+        assert (
+            decode_key(plain)
+            == decode_key(nested)
+            == FlowKey({KeyAttr.TUNNEL: Tunnel(tun_id=1, df=True)})
         )
     assert n_shapes() == 2
 
@@ -256,8 +258,10 @@ def test_not_compiled() -> None:
     assert decode_key(data) == decode_key(data) == FlowKey({KeyAttr.IN_PORT: 1})
     # The last attribute without its padding.
     data = attr(KeyAttr.IN_PORT, struct.pack("=I", 1)) + struct.pack("=HH", 6, 6) + b"\x08\x00"
-    assert decode_key(data) == decode_key(data) == FlowKey(
-        {KeyAttr.IN_PORT: 1, KeyAttr.ETHERTYPE: 0x800}
+    assert (
+        decode_key(data)
+        == decode_key(data)
+        == FlowKey({KeyAttr.IN_PORT: 1, KeyAttr.ETHERTYPE: 0x800})
     )
     assert n_shapes() == 0
 
@@ -287,9 +291,19 @@ def test_shape_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keys, "_MAX_SHAPES", 5)
     for port_size in range(1, 12):
         # Keys of different layouts: in_port plus `port_size` other attributes.
-        kinds = [KeyAttr.PRIORITY, KeyAttr.SKB_MARK, KeyAttr.DP_HASH, KeyAttr.RECIRC_ID,
-                 KeyAttr.CT_STATE, KeyAttr.CT_MARK, KeyAttr.VLAN, KeyAttr.ETHERTYPE,
-                 KeyAttr.TCP_FLAGS, KeyAttr.CT_ZONE, KeyAttr.IPV6_EXTHDRS]
+        kinds = [
+            KeyAttr.PRIORITY,
+            KeyAttr.SKB_MARK,
+            KeyAttr.DP_HASH,
+            KeyAttr.RECIRC_ID,
+            KeyAttr.CT_STATE,
+            KeyAttr.CT_MARK,
+            KeyAttr.VLAN,
+            KeyAttr.ETHERTYPE,
+            KeyAttr.TCP_FLAGS,
+            KeyAttr.CT_ZONE,
+            KeyAttr.IPV6_EXTHDRS,
+        ]
         key = FlowKey({KeyAttr.IN_PORT: 1, **{k: 2 for k in kinds[:port_size]}})
         data = encode_key(key)
         assert decode_key(data) == decode_key(data) == key
@@ -306,9 +320,7 @@ def test_decode_key_at_uses_shapes() -> None:
         decode_key_at(data, 8, len(data) + 1)
 
 
-MUTATE = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+MUTATE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @MUTATE

@@ -76,8 +76,9 @@ def test_the_codec_reads_and_writes_the_spec_s_struct(spec: KeySpec) -> None:
         data = encode_key(FlowKey({spec.kind: value}))
         assert struct.unpack_from("=HH", data) == (4 + spec.size, spec.kind)
         assert len(data) == 4 + spec.size + (-spec.size & 3)
-        assert data[4:4 + spec.size] == struct.pack(spec.fmt, *(
-            value if isinstance(value, tuple) else (value,)))
+        assert data[4 : 4 + spec.size] == struct.pack(
+            spec.fmt, *(value if isinstance(value, tuple) else (value,))
+        )
         assert decode_key(data) == {spec.kind: value}
 
 
@@ -120,8 +121,9 @@ def test_the_formatter_writes_what_the_parser_reads(spec: KeySpec) -> None:
 @pytest.mark.parametrize("spec", [s for s in KEY_SPECS.values() if s.syntax], ids=_ids)
 def test_single_numbers_read_as_the_spec_says(spec: KeySpec) -> None:
     value, text = SAMPLES[spec.syntax]
-    if spec.size < struct.calcsize("=" + {"u8": "B", "u16": "H", "u32": "I",
-                                          "u64": "Q"}.get(spec.syntax, "I")):
+    if spec.size < struct.calcsize(
+        "=" + {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}.get(spec.syntax, "I")
+    ):
         pytest.fail(f"{spec.name}: syntax {spec.syntax} wider than its {spec.size} bytes")
     key, mask = parse_key(f"{spec.name}({text})")
     assert key[spec.kind] == value and mask[spec.kind] == spec.full
@@ -187,8 +189,13 @@ def test_the_userspace_datapath_takes_the_tunnel_lengths(opt: TunnelOpt) -> None
     if not opt.kernel:
         assert opt.kind not in keyparse.TUNNEL_LENS
         return
-    want = (keyparse.NESTED if opt.nested is not None
-            else keyparse.VARIABLE if opt.fmt == BLOB else opt.size)
+    want = (
+        keyparse.NESTED
+        if opt.nested is not None
+        else keyparse.VARIABLE
+        if opt.fmt == BLOB
+        else opt.size
+    )
     assert keyparse.TUNNEL_LENS[opt.kind] == want
 
 

@@ -363,8 +363,11 @@ def test_format_key_attr() -> None:
         ("vlan(vid=4096)", 10, "invalid VLAN id '4096'"),
         ("mpls(label=1,tcc=2)", 14, "unknown field 'tcc' in mpls(...)"),
         # A field given twice: OVS lets the last win; the column is the second one's.
-        ("eth(src=00:01:02:03:04:05,src=00:01:02:03:04:06)", 27,
-         "field 'src' given twice in eth(...)"),
+        (
+            "eth(src=00:01:02:03:04:05,src=00:01:02:03:04:06)",
+            27,
+            "field 'src' given twice in eth(...)",
+        ),
         ("ipv4(src=1.2.3.4,dst=1.2.3.5,src=1.2.3.6)", 30, "field 'src' given twice in ipv4(...)"),
         ("tunnel(tun_id=1,tun_id=2)", 17, "field 'tun_id' given twice in tunnel(...)"),
         ("tunnel(flags(df),flags(csum))", 18, "field 'flags' given twice in tunnel(...)"),

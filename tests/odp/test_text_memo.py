@@ -70,8 +70,26 @@ def test_changed_action_list_is_not_printed_as_before() -> None:
 
 def test_tunnel_fields_follow_the_class() -> None:
     t = Tunnel(tun_id=1, ttl=2, unknown=((30, b"x"),))
-    assert tunnel_fields(t) == (1, None, None, None, None, None, 2, False, False, None, None,
-                                False, None, None, None, None, False, ((30, b"x"),))
+    assert tunnel_fields(t) == (
+        1,
+        None,
+        None,
+        None,
+        None,
+        None,
+        2,
+        False,
+        False,
+        None,
+        None,
+        False,
+        None,
+        None,
+        None,
+        None,
+        False,
+        ((30, b"x"),),
+    )
 
 
 def test_memo_is_bounded() -> None:

@@ -23,8 +23,9 @@ def main() -> None:
         except dns.exception.DNSException:
             continue
         response = dns.message.make_response(query)
-        response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A",
-                                                   "192.0.2.1"))
+        response.answer.append(
+            dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1")
+        )
         sock.sendto(response.to_wire(), source)
 
 

@@ -22,6 +22,9 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0) -> bool:
 def flows_naming(overlay: OverlayLab, i: int, port: int) -> int:
     """How many flows of router ``i``'s datapath come in on ``port`` or output to it."""
     with overlay.dpif(i) as dpif:
-        return sum(1 for f in dpif.dump_flows("odp-router")
-                   if f.key.in_port == port
-                   or any(isinstance(a, Output) and a.port == port for a in f.actions))
+        return sum(
+            1
+            for f in dpif.dump_flows("odp-router")
+            if f.key.in_port == port
+            or any(isinstance(a, Output) and a.port == port for a in f.actions)
+        )

@@ -20,13 +20,32 @@ def watch_while_pinging(overlay: OverlayLab, *options: str) -> dict[str, object]
     host = overlay.hosts[0]
     a, b = host.containers[0], overlay.hosts[1].containers[0]
     odpctl = str(Path(sys.executable).with_name("odpctl"))
-    flush = subprocess.run([odpctl, "--netns", host.ns, *options, "flow", "flush"],
-                           capture_output=True, text=True, timeout=60)
+    flush = subprocess.run(
+        [odpctl, "--netns", host.ns, *options, "flow", "flush"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert flush.returncode == 0, flush.stderr
     watch = subprocess.Popen(
-        [odpctl, "--netns", host.ns, *options, "watch", "upcalls", "--json", "--count", "1",
-         "--filter", f"eth(src={container_mac(overlay)})", "--control", str(host.control)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            odpctl,
+            "--netns",
+            host.ns,
+            *options,
+            "watch",
+            "upcalls",
+            "--json",
+            "--count",
+            "1",
+            "--filter",
+            f"eth(src={container_mac(overlay)})",
+            "--control",
+            str(host.control),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         # Subscribed once it says where its upcalls come from; then make misses.

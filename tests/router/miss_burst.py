@@ -42,8 +42,9 @@ print(sent)
 """
 
 
-def burst_accounting(overlay: OverlayLab, n: int, rate: float = 0
-                     ) -> tuple[int, dict[str, int], dict[str, Any]]:
+def burst_accounting(
+    overlay: OverlayLab, n: int, rate: float = 0
+) -> tuple[int, dict[str, int], dict[str, Any]]:
     """(frames sent, each counter's change, router 0's status after) for a burst of ``n``
     (``rate`` frames per second; 0: as fast as the sender can)."""
     src, dst = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
@@ -51,8 +52,9 @@ def burst_accounting(overlay: OverlayLab, n: int, rate: float = 0
     mac = overlay.lab.run(dst.ns, "cat", "/sys/class/net/eth0/address").stdout.strip()
     time.sleep(1)  # the ping's own misses settle
     before = overlay.status(0)["router"]
-    result = overlay.lab.run(src.ns, sys.executable, "-c", SENDER, mac, str(n), str(rate),
-                             timeout=120)
+    result = overlay.lab.run(
+        src.ns, sys.executable, "-c", SENDER, mac, str(n), str(rate), timeout=120
+    )
     assert result.returncode == 0, result.stderr
     sent = int(result.stdout)
     # Until the counters stand still: the router has caught up.
@@ -69,8 +71,11 @@ def burst_accounting(overlay: OverlayLab, n: int, rate: float = 0
     # The burst's own flows, by their source MACs: other traffic (an ARP,
     # a neighbour solicitation) may install a flow of its own meanwhile.
     with overlay.dpif(0) as dpif:
-        burst_flows = sum(1 for f in dpif.dump_flows("odp-router")
-                          if f.key.eth is not None and f.key.eth.src[:2] == BURST_OUI)
+        burst_flows = sum(
+            1
+            for f in dpif.dump_flows("odp-router")
+            if f.key.eth is not None and f.key.eth.src[:2] == BURST_OUI
+        )
     assert delta["flows_installed"] >= burst_flows, (delta, burst_flows)
     delta["flows_installed"] = burst_flows
     return sent, delta, router

@@ -62,17 +62,27 @@ def _ipam(host: OverlayLab) -> dict[str, object]:
 
 def odpctl(host: OverlayLab, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ip", "netns", "exec", host.hosts[0].ns, ODPCTL, *args,
-         "--control", str(host.hosts[0].control)],
-        capture_output=True, text=True, timeout=60)
+        [
+            "ip",
+            "netns",
+            "exec",
+            host.hosts[0].ns,
+            ODPCTL,
+            *args,
+            "--control",
+            str(host.hosts[0].control),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def links(host: OverlayLab, ns: str) -> str:
     return host.lab.run(ns, "ip", "-o", "link", "show").stdout
 
 
-def test_attach_by_netns_gives_a_working_address_and_detach_undoes_it(
-        host: OverlayLab) -> None:
+def test_attach_by_netns_gives_a_working_address_and_detach_undoes_it(host: OverlayLab) -> None:
     lab = host.lab
     web, db = lab.namespace("web"), lab.namespace("db")
     out = odpctl(host, "router", "attach", "--netns", web, "--name", "web1", "--json")
@@ -108,12 +118,10 @@ def test_attach_by_netns_gives_a_working_address_and_detach_undoes_it(
 def test_a_given_address_is_claimed_and_a_taken_one_refused(host: OverlayLab) -> None:
     lab = host.lab
     a, b = lab.namespace("a"), lab.namespace("b")
-    out = odpctl(host, "router", "attach", "--netns", a, "--id", "ctr-a", "--ip",
-                 "10.44.0.77/24")
+    out = odpctl(host, "router", "attach", "--netns", a, "--id", "ctr-a", "--ip", "10.44.0.77/24")
     assert out.returncode == 0 and out.stdout.strip() == "10.44.0.77/24", out.stderr
     assert _ipam(host)["allocations"]["ctr-a"] == "10.44.0.77"  # type: ignore[index]
-    clash = odpctl(host, "router", "attach", "--netns", b, "--id", "ctr-b", "--ip",
-                   "10.44.0.77")
+    clash = odpctl(host, "router", "attach", "--netns", b, "--id", "ctr-b", "--ip", "10.44.0.77")
     assert clash.returncode != 0
     assert "10.44.0.77 is in use by container ctr-a" in clash.stderr
     assert len(clash.stderr.strip().splitlines()) == 1

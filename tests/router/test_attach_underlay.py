@@ -38,7 +38,8 @@ def overlay_fixture() -> Iterator[OverlayLab]:
 
 
 def test_attach_refuses_the_underlay_interface(
-        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
+) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60, overlay="fastdp")
     host = overlay.hosts[0]

@@ -8,8 +8,17 @@ from odpctl.overlay.attachments import ATTACH, DETACH, Attachment, Attachments
 
 
 def sample(ident: str = "c1", name: str | None = "web1") -> Attachment:
-    return Attachment(ident, "web", 4026532999, "eth0", "vodp0000000001", "10.32.0.5/12",
-                      "02:00:00:00:00:01", 3, name)
+    return Attachment(
+        ident,
+        "web",
+        4026532999,
+        "eth0",
+        "vodp0000000001",
+        "10.32.0.5/12",
+        "02:00:00:00:00:01",
+        3,
+        name,
+    )
 
 
 def test_subscribers_hear_of_attach_and_detach_with_the_hostname(tmp_path: Path) -> None:

@@ -20,15 +20,22 @@ def forwarder(max_flows: int = 0) -> Forwarder:
     macs.learn(REMOTE_MAC, Remote(PEER))
     macs.learn(LOCAL_MAC, Local(2))
     f = Forwarder("dp", macs, 6784, Links(Policy(False), lambda: None), max_flows=max_flows)
-    f.view = MeshView(US, 1, short_ids={US: 1, PEER: 2}, next_hops={PEER: PEER},
-                      neighbour_ips={PEER: "192.168.77.2"}, by_short_id={1: US, 2: PEER})
+    f.view = MeshView(
+        US,
+        1,
+        short_ids={US: 1, PEER: 2},
+        next_hops={PEER: PEER},
+        neighbour_ips={PEER: "192.168.77.2"},
+        by_short_id={1: US, 2: PEER},
+    )
     f.ports = Ports(frozenset({2, 3}), 1)
     return f
 
 
 def miss(in_port: int, src: bytes, dst: bytes) -> Upcall:
-    key = FlowKey({KeyAttr.IN_PORT: in_port, KeyAttr.ETHERNET: Eth(src, dst),
-                   KeyAttr.ETHERTYPE: 0x88B6})
+    key = FlowKey(
+        {KeyAttr.IN_PORT: in_port, KeyAttr.ETHERNET: Eth(src, dst), KeyAttr.ETHERTYPE: 0x88B6}
+    )
     return Upcall(PacketCmd.MISS, 5, key, dst + src + b"\x88\xb6" + bytes(46))
 
 

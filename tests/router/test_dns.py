@@ -31,8 +31,10 @@ from .helpers import wait_until
 pytestmark = [
     pytest.mark.timeout(300),
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
-    pytest.mark.skipif(shutil.which("dig") is None,
-                       reason="needs dig (Debian bind9-dnsutils, installed by ./setup)"),
+    pytest.mark.skipif(
+        shutil.which("dig") is None,
+        reason="needs dig (Debian bind9-dnsutils, installed by ./setup)",
+    ),
 ]
 
 SERVER = "10.53.0.1"
@@ -50,17 +52,28 @@ class Mesh:
         return ControlClient(self.overlay.hosts[i].control, timeout=5)
 
     def odpctl(self, i: int, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(ODPCTL), "--netns", self.overlay.hosts[i].ns,
-                               *argv, "--control", str(self.overlay.hosts[i].control)],
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [
+                str(ODPCTL),
+                "--netns",
+                self.overlay.hosts[i].ns,
+                *argv,
+                "--control",
+                str(self.overlay.hosts[i].control),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def getent(self, i: int, name: str) -> str:
         result = self.overlay.lab.run(self.containers[i], "getent", "hosts", name, timeout=10)
         return result.stdout.split()[0] if result.returncode == 0 and result.stdout else ""
 
     def dig(self, i: int, name: str, *extra: str) -> str:
-        result = self.overlay.lab.run(self.containers[i], "dig", f"@{SERVER}", "+tries=1",
-                                      "+time=2", name, *extra, timeout=15)
+        result = self.overlay.lab.run(
+            self.containers[i], "dig", f"@{SERVER}", "+tries=1", "+time=2", name, *extra, timeout=15
+        )
         return result.stdout
 
     def resolves(self, i: int, name: str, address: str) -> bool:
@@ -92,9 +105,18 @@ def mesh_fixture() -> Iterator[Mesh]:
         overlay = OverlayLab(lab, containers=0, datapath="userspace")
         lab.address(overlay.underlay, "br0", f"{UPSTREAM}/24")
         upstream = subprocess.Popen(
-            ["ip", "netns", "exec", overlay.underlay, sys.executable,
-             str(Path(__file__).with_name("dns_upstream.py")), UPSTREAM, "53"],
-            stdout=subprocess.PIPE)
+            [
+                "ip",
+                "netns",
+                "exec",
+                overlay.underlay,
+                sys.executable,
+                str(Path(__file__).with_name("dns_upstream.py")),
+                UPSTREAM,
+                "53",
+            ],
+            stdout=subprocess.PIPE,
+        )
         assert upstream.stdout is not None and upstream.stdout.readline() == b"ready\n"
         containers = []
         for host in overlay.hosts:
@@ -103,8 +125,10 @@ def mesh_fixture() -> Iterator[Mesh]:
             lab.veth(host.ns, "d0", cns, "eth0")
             lab.address(host.ns, "d0", "169.254.53.1/30")
             lab.address(cns, "eth0", "169.254.53.2/30")
-            subprocess.run(["ip", "netns", "exec", cns, "ip", "route", "add", SERVER,
-                            "via", "169.254.53.1"], check=True)
+            subprocess.run(
+                ["ip", "netns", "exec", cns, "ip", "route", "add", SERVER, "via", "169.254.53.1"],
+                check=True,
+            )
             written.append(write_resolv_conf(cns, SERVER, DOMAIN))
             # The router's own upstream: the fake one (ip netns exec mounts this file).
             hosts_conf = NETNS_ETC / host.ns / "resolv.conf"
@@ -135,8 +159,9 @@ def test_names_resolve_across_hosts_and_go_when_removed(mesh: Mesh) -> None:
     assert added.stdout.strip() == "added web2.odpctl.local. 10.40.0.12"
     assert mesh.odpctl(2, "dns", "add", "db", "10.40.0.31").returncode == 0
     for i in range(3):
-        assert wait_until(partial(mesh.resolves, i, "web2", "10.40.0.12"), 10), \
+        assert wait_until(partial(mesh.resolves, i, "web2", "10.40.0.12"), 10), (
             f"host {i}: {mesh.dig(i, 'web2.odpctl.local')}"
+        )
         assert mesh.dig(i, "db.odpctl.local", "+short").strip() == "10.40.0.31"
         reverse = mesh.dig(i, "-x", "10.40.0.12", "+short").strip()
         assert reverse == "web2.odpctl.local."
@@ -154,8 +179,9 @@ def test_names_resolve_across_hosts_and_go_when_removed(mesh: Mesh) -> None:
     assert refused.returncode == 2 and "registered by peer" in refused.stderr
     assert mesh.odpctl(0, "dns", "remove", "web2").returncode == 0
     for i in range(3):
-        assert wait_until(partial(mesh.nxdomain, i, "web2.odpctl.local"), 5), \
+        assert wait_until(partial(mesh.nxdomain, i, "web2.odpctl.local"), 5), (
             f"host {i} still answers web2"
+        )
     assert mesh.getent(1, "web2") == ""
     missing = mesh.odpctl(1, "dns", "lookup", "web2")
     assert missing.returncode == 3 and "no such name" in missing.stderr
@@ -174,8 +200,9 @@ def test_a_restarted_router_gets_its_names_back(mesh: Mesh) -> None:
     mesh.overlay.stop_router(0)
     mesh.start_router(0)
     mesh.overlay.wait_ready(timeout=60)
-    assert wait_until(lambda: mesh.getent(0, "web1") == "10.40.0.11", 10), \
-        mesh.overlay.log_tail(0, 30)
+    assert wait_until(lambda: mesh.getent(0, "web1") == "10.40.0.11", 10), mesh.overlay.log_tail(
+        0, 30
+    )
     assert wait_until(lambda: mesh.getent(2, "web1") == "10.40.0.11", 10)
     [record] = mesh.control(0).request("dns_lookup", name="web1")["records"]
     assert record["local"] is True

@@ -42,8 +42,12 @@ class Bed:
 
     def odpctl(self, i: int, *argv: str) -> subprocess.CompletedProcess[str]:
         host = self.overlay.hosts[i]
-        return subprocess.run([str(ODPCTL), "--netns", host.ns, *argv, "--control",
-                               str(host.control)], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(ODPCTL), "--netns", host.ns, *argv, "--control", str(host.control)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def exposed(self, i: int) -> bool:
         return bool(self.overlay.status(i)["router"]["exposed"])
@@ -79,8 +83,9 @@ def bed_fixture() -> Iterator[Bed]:
 def test_attached_names_resolve_on_every_host_through_glibc(bed: Bed) -> None:
     # --without-dns: no name, no resolv.conf, and no DNS server wanted (no expose).
     quiet = bed.containers[3]
-    attached = bed.odpctl(0, "router", "attach", "--netns", quiet, "--name", "quiet",
-                          "--without-dns")
+    attached = bed.odpctl(
+        0, "router", "attach", "--netns", quiet, "--name", "quiet", "--without-dns"
+    )
     assert attached.returncode == 0, attached.stderr
     assert not (NETNS_ETC / quiet).exists()
     assert bed.odpctl(0, "dns", "lookup", "quiet").returncode == 3
@@ -96,8 +101,9 @@ def test_attached_names_resolve_on_every_host_through_glibc(bed: Bed) -> None:
         assert f"nameserver {exposed}\n" in conf and "search odpctl.local\n" in conf
     for i in range(3):
         for j in range(3):
-            assert wait_until(partial(bed.resolves, i, f"web{j}", ips[j]), 15), \
+            assert wait_until(partial(bed.resolves, i, f"web{j}", ips[j]), 15), (
                 f"web{j} from container {i}: {bed.overlay.log_tail(i)}"
+            )
     # Detach: the name goes everywhere, and the resolv.conf we wrote with it.
     assert bed.odpctl(1, "router", "detach", "--netns", bed.containers[1]).returncode == 0
     assert not (NETNS_ETC / bed.containers[1]).exists()
@@ -105,5 +111,8 @@ def test_attached_names_resolve_on_every_host_through_glibc(bed: Bed) -> None:
         assert wait_until(partial(bed.resolves, i, "web1", ""), 5)
     listed = json.loads(bed.odpctl(0, "dns", "list", "--json").stdout)
     states = {r["hostname"]: r["tombstone"] is None for r in listed["records"]}
-    assert states == {"web0.odpctl.local.": True, "web1.odpctl.local.": False,
-                      "web2.odpctl.local.": True}
+    assert states == {
+        "web0.odpctl.local.": True,
+        "web1.odpctl.local.": False,
+        "web2.odpctl.local.": True,
+    }

@@ -27,9 +27,11 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
 ]
 
-BLOCK = [("add", "table", "inet", "odpblock"),
-         ("add", "chain", "inet", "odpblock", "in", "{ type filter hook input priority 0 ; }"),
-         ("add", "rule", "inet", "odpblock", "in", "udp", "dport", "6784", "drop")]
+BLOCK = [
+    ("add", "table", "inet", "odpblock"),
+    ("add", "chain", "inet", "odpblock", "in", "{ type filter hook input priority 0 ; }"),
+    ("add", "rule", "inet", "odpblock", "in", "udp", "dport", "6784", "drop"),
+]
 
 
 @pytest.fixture(scope="module", name="overlay")
@@ -56,8 +58,18 @@ def doctor_fixture(overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> D
     def doctor(i: int) -> tuple[int, dict[str, Any]]:
         host = overlay.hosts[i]
         capsys.readouterr()
-        code = run(["--netns", host.ns, "doctor", "--control", str(host.control),
-                    "--interval", "0.3", "--json"])
+        code = run(
+            [
+                "--netns",
+                host.ns,
+                "doctor",
+                "--control",
+                str(host.control),
+                "--interval",
+                "0.3",
+                "--json",
+            ]
+        )
         return code, json.loads(capsys.readouterr().out)
 
     return doctor
@@ -67,27 +79,39 @@ def problems(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in report["checks"] if c["level"] == "problem"]
 
 
-def test_healthy_exits_0(overlay: OverlayLab, doctor: Doctor,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_healthy_exits_0(
+    overlay: OverlayLab, doctor: Doctor, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert wait_until(lambda: doctor(0)[0] == 0, timeout=20), problems(doctor(0)[1])
     code, report = doctor(0)
     assert code == 0 and report["exit_code"] == 0
     checks = {(c["area"], c["name"]) for c in report["checks"]}
-    assert {("datapath", "dispatch"), ("router", "handlers"), ("peer", "tcp"), ("peer", "udp"),
-            ("peer", "mtu"), ("peer", "clock"), ("port", "link"), ("host", "firewall")} <= checks
+    assert {
+        ("datapath", "dispatch"),
+        ("router", "handlers"),
+        ("peer", "tcp"),
+        ("peer", "udp"),
+        ("peer", "mtu"),
+        ("peer", "clock"),
+        ("port", "link"),
+        ("host", "firewall"),
+    } <= checks
     udp = next(c for c in report["checks"] if c["name"] == "udp")
     assert udp["subject"].startswith("host1 ") and "both ways" in udp["evidence"]
     # The text for people: one line a check, a summary at the end.
     host = overlay.hosts[0]
-    assert run(["--netns", host.ns, "doctor", "--control", str(host.control),
-                "--interval", "0.3"]) == 0
+    assert (
+        run(["--netns", host.ns, "doctor", "--control", str(host.control), "--interval", "0.3"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("odpctl doctor: host0 ") and out.rstrip().endswith("ok")
 
 
 @pytest.mark.skipif(shutil.which("nft") is None, reason="needs nftables (nft)")
 def test_udp_6784_blocked_on_one_host_is_named_with_the_fix(
-        overlay: OverlayLab, doctor: Doctor) -> None:
+    overlay: OverlayLab, doctor: Doctor
+) -> None:
     blocked = overlay.hosts[1]
     try:
         for nft_args in BLOCK:
@@ -118,7 +142,8 @@ def test_udp_6784_blocked_on_one_host_is_named_with_the_fix(
 
 
 def test_a_container_mtu_above_the_overlay_mtu_is_named(
-        overlay: OverlayLab, doctor: Doctor) -> None:
+    overlay: OverlayLab, doctor: Doctor
+) -> None:
     host, container = overlay.hosts[0], overlay.hosts[0].containers[0]
     overlay.lab.run(host.ns, "ip", "link", "set", container.iface, "mtu", "1500")
     try:
@@ -130,8 +155,9 @@ def test_a_container_mtu_above_the_overlay_mtu_is_named(
         assert "MTU 1500 above the overlay MTU 1376" in mtu["evidence"]
         assert f"ip link set {container.iface} mtu 1376" in mtu["fix"]
     finally:
-        overlay.lab.run(host.ns, "ip", "link", "set", container.iface, "mtu",
-                        str(overlay.overlay_mtu))
+        overlay.lab.run(
+            host.ns, "ip", "link", "set", container.iface, "mtu", str(overlay.overlay_mtu)
+        )
 
 
 def test_a_veth_whose_container_end_is_down_is_named(overlay: OverlayLab, doctor: Doctor) -> None:

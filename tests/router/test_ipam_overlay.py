@@ -78,6 +78,7 @@ def all_addresses(overlay: OverlayLab, hosts: list[int]) -> list[str]:
 
 def pings(overlay: OverlayLab, pairs: list[tuple[Container, Container]]) -> list[str]:
     """The pairs that could not ping (pinged in parallel)."""
+
     def one(pair: tuple[Container, Container]) -> str | None:
         src, dst = pair
         ok = overlay.ping(src, dst, count=3, wait=2.0)
@@ -94,13 +95,15 @@ def cross_host_pairs(overlay: OverlayLab) -> list[tuple[Container, Container]]:
 
 
 def logs(overlay: OverlayLab) -> str:
-    return "\n".join(f"--- router {h.index}\n{overlay.log_tail(h.index, 30)}"
-                     for h in overlay.hosts)
+    return "\n".join(
+        f"--- router {h.index}\n{overlay.log_tail(h.index, 30)}" for h in overlay.hosts
+    )
 
 
 def test_thirty_containers_attached_at_once_get_unique_addresses(overlay: OverlayLab) -> None:
-    assert wait_until(lambda: all(ready(overlay, h.index) for h in overlay.hosts), 30), \
-        logs(overlay)
+    assert wait_until(lambda: all(ready(overlay, h.index) for h in overlay.hosts), 30), logs(
+        overlay
+    )
     status = ipam(overlay, 0)
     assert sum(p["owned"] for p in status["peers"]) == RANGE.num_addresses
     assert len(status["peers"]) == 3
@@ -128,9 +131,14 @@ def test_a_restarted_router_keeps_its_containers_addresses(overlay: OverlayLab) 
     again = overlay.attach(overlay.hosts[1].containers[0])  # attached already: the same
     assert again["ip"].split("/")[0] == overlay.hosts[1].containers[0].address
     # The containers attached before the restart are back on the (new) datapath.
-    failed = pings(overlay, [(overlay.hosts[0].containers[0], extra),
-                             (extra, overlay.hosts[2].containers[3]),
-                             (overlay.hosts[1].containers[1], overlay.hosts[0].containers[1])])
+    failed = pings(
+        overlay,
+        [
+            (overlay.hosts[0].containers[0], extra),
+            (extra, overlay.hosts[2].containers[3]),
+            (overlay.hosts[1].containers[1], overlay.hosts[0].containers[1]),
+        ],
+    )
     assert not failed, f"{failed}\n{logs(overlay)}"
 
 
@@ -139,8 +147,7 @@ def allocate(overlay: OverlayLab, i: int, ident: str) -> str:
     return str(client.request("ipam_allocate", id=ident)["ip"]).split("/")[0]
 
 
-def test_a_partition_keeps_allocating_on_both_sides_without_duplicates(
-        overlay: OverlayLab) -> None:
+def test_a_partition_keeps_allocating_on_both_sides_without_duplicates(overlay: OverlayLab) -> None:
     cut = overlay.lab.run(overlay.underlay, "ip", "link", "set", "u2", "down")
     assert cut.returncode == 0, cut.stderr
     try:
@@ -159,18 +166,39 @@ def test_rmpeer_of_a_killed_router(overlay: OverlayLab) -> None:
     host0 = overlay.hosts[0].ns
 
     def odpctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", host0, ODPCTL, *args, "--control",
-                               str(overlay.hosts[0].control)],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                host0,
+                ODPCTL,
+                *args,
+                "--control",
+                str(overlay.hosts[0].control),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     alive = odpctl("ipam", "rmpeer", "host2")
     assert alive.returncode != 0 and "alive" in alive.stderr, alive.stderr
     overlay.stop_router(2, sig=signal.SIGKILL)
-    assert wait_until(lambda: "host2" not in [
-        c.get("nickname") for c in overlay.status(0)["router"]["connections"]
-        if c.get("state") == "established"], 30)
-    assert wait_until(lambda: odpctl("ipam", "rmpeer", "host2").returncode == 0, 30), \
-        odpctl("ipam", "rmpeer", "host2").stderr
+    assert wait_until(
+        lambda: (
+            "host2"
+            not in [
+                c.get("nickname")
+                for c in overlay.status(0)["router"]["connections"]
+                if c.get("state") == "established"
+            ]
+        ),
+        30,
+    )
+    assert wait_until(lambda: odpctl("ipam", "rmpeer", "host2").returncode == 0, 30), odpctl(
+        "ipam", "rmpeer", "host2"
+    ).stderr
     after = owned(overlay, 0)
     assert after.get("host2", 0) == 0
     assert sum(after.values()) == RANGE.num_addresses
@@ -181,11 +209,26 @@ def test_rmpeer_of_a_killed_router(overlay: OverlayLab) -> None:
 
 def test_a_router_leaving_for_good_hands_its_ranges_over(overlay: OverlayLab) -> None:
     host1 = overlay.hosts[1]
-    out = subprocess.run(["ip", "netns", "exec", host1.ns, ODPCTL, "router", "stop",
-                          "--shutdown", "--control", str(host1.control)],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "handed" in out.stdout and "host0" in out.stdout, \
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            host1.ns,
+            ODPCTL,
+            "router",
+            "stop",
+            "--shutdown",
+            "--control",
+            str(host1.control),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "handed" in out.stdout and "host0" in out.stdout, (
         out.stdout + out.stderr
+    )
     proc = host1.router
     assert proc is not None and proc.wait(15) == 0
     host1.router = None

@@ -32,19 +32,31 @@ from odpctl.router import Router, RouterConfig
 FRAME = bytes(range(60))
 
 
-def _params(peer: int, ip: str, *, outbound: bool, conn_uid: int = 1,
-            key: bytes | None = b"k" * 32) -> OverlayConnectionParams:
+def _params(
+    peer: int, ip: str, *, outbound: bool, conn_uid: int = 1, key: bytes | None = b"k" * 32
+) -> OverlayConnectionParams:
     return OverlayConnectionParams(
-        remote=PeerName(peer), remote_nickname="", remote_uid=PeerUID(1),
+        remote=PeerName(peer),
+        remote_nickname="",
+        remote_uid=PeerUID(1),
         remote_short_id=ShortID(1),
-        local_address=("10.0.0.1", 6783), remote_address=(ip, 6783), outbound=outbound,
-        conn_uid=conn_uid, session_key=key, remote_features={},
-        send_control=lambda _tag, _payload: None, set_established=lambda _up: None,
-        fail=lambda _reason: None)
+        local_address=("10.0.0.1", 6783),
+        remote_address=(ip, 6783),
+        outbound=outbound,
+        conn_uid=conn_uid,
+        session_key=key,
+        remote_features={},
+        send_control=lambda _tag, _payload: None,
+        set_established=lambda _up: None,
+        fail=lambda _reason: None,
+    )
 
 
-def _links(password: bool = True, trusted: str = "",
-           esp: Callable[[PeerName], dict[str, int] | None] = lambda _peer: None) -> Links:
+def _links(
+    password: bool = True,
+    trusted: str = "",
+    esp: Callable[[PeerName], dict[str, int] | None] = lambda _peer: None,
+) -> Links:
     return Links(Policy(password, parse_subnets(trusted)), lambda: UNAVAILABLE, esp)
 
 
@@ -124,17 +136,32 @@ def test_the_fallback_decoder_only_raises_its_own_error(data: bytes, password: b
 
 def test_public_addresses_are_told_from_loopback_private_and_test_networks() -> None:
     assert public_address("1.2.3.4") and public_address("2a00:1450::1")
-    for host in ("127.0.0.1", "10.1.2.3", "192.168.77.1", "172.16.0.1", "192.0.2.7", "::1",
-                 "0.0.0.0", "fd00::1", "not-an-address"):  # noqa: S104 - no bind: a host judged
+    for host in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.77.1",
+        "172.16.0.1",
+        "192.0.2.7",
+        "::1",
+        "0.0.0.0",  # noqa: S104 - no bind: a host judged
+        "fd00::1",
+        "not-an-address",
+    ):
         assert not public_address(host), host
 
 
 def test_vxlan_is_taken_from_esp_and_trusted_peers_at_their_own_address_only() -> None:
     links = _links(trusted="10.0.0.0/24")
-    links.sync([_params(2, "10.0.0.2", outbound=True), _params(3, "10.0.0.3", outbound=True),
-                _params(4, "10.9.0.4", outbound=True)])
-    view = MeshView(ourself=PeerName(1), our_short_id=1,
-                    by_short_id={i: PeerName(i) for i in range(1, 6)})
+    links.sync(
+        [
+            _params(2, "10.0.0.2", outbound=True),
+            _params(3, "10.0.0.3", outbound=True),
+            _params(4, "10.9.0.4", outbound=True),
+        ]
+    )
+    view = MeshView(
+        ourself=PeerName(1), our_short_id=1, by_short_id={i: PeerName(i) for i in range(1, 6)}
+    )
 
     def refusal(src_ip: str, src: int, dst: int = 1) -> str | None:
         tunnel = Tunnel(tun_id=vni(src, dst), ipv4_src=int(ipaddress.IPv4Address(src_ip)))

@@ -27,7 +27,8 @@ def logger_fixture() -> logging.Logger:
 
 
 def test_a_storm_of_one_warning_is_one_line_then_a_count(
-        logger: logging.Logger, caplog: pytest.LogCaptureFixture) -> None:
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
     repeats = RepeatFilter(window=10, clock=clock)
     repeats.install(logger.name)
@@ -58,7 +59,8 @@ def test_a_storm_of_one_warning_is_one_line_then_a_count(
 
 
 def test_the_count_rides_on_the_next_line_after_the_window(
-        logger: logging.Logger, caplog: pytest.LogCaptureFixture) -> None:
+    logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
     repeats = RepeatFilter(window=5, clock=clock)
     repeats.install(logger.name)
@@ -71,4 +73,6 @@ def test_the_count_rides_on_the_next_line_after_the_window(
     finally:
         repeats.uninstall(logger.name)
     assert [r.getMessage() for r in caplog.records] == [
-        "handler died", "handler died (repeated 2 more times in the 5 s before)"]
+        "handler died",
+        "handler died (repeated 2 more times in the 5 s before)",
+    ]

@@ -21,11 +21,22 @@ from .miss_burst import burst_accounting
 def odpctl(overlay: OverlayLab, *argv: str) -> str:
     """An odpctl command in host 0's namespace, against its router's control socket."""
     host = overlay.hosts[0]
-    result = subprocess.run([str(Path(sys.executable).with_name("odpctl")), "--netns", host.ns,
-                             *argv, "--control", str(host.control)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("odpctl")),
+            "--netns",
+            host.ns,
+            *argv,
+            "--control",
+            str(host.control),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -51,8 +62,12 @@ def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
     sent, delta, router = burst_accounting(overlay, 3000)
-    assert sent == sum(delta.values()), (sent, delta, router["drop_reasons"],
-                                         router["error_reasons"])
+    assert sent == sum(delta.values()), (
+        sent,
+        delta,
+        router["drop_reasons"],
+        router["error_reasons"],
+    )
     assert delta["flows_installed"] > 0, delta
     # More than the receive ring holds, sent faster than Python reads it.
     assert delta["rx_dropped"] + delta["lost"] > 0, delta
@@ -64,7 +79,8 @@ def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
     stats = json.loads(line)
     assert stats["rx_dropped"] == router["rx_dropped"], stats
     assert stats["unhandled"] is not None and all(  # the router answered, with reasons
-        why.startswith(("drop: ", "error: ")) for why in stats["unhandled"]), stats
+        why.startswith(("drop: ", "error: ")) for why in stats["unhandled"]
+    ), stats
 
 
 def test_the_flow_limit_holds_and_misses_past_it_still_go_through(overlay: OverlayLab) -> None:

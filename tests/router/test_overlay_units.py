@@ -77,9 +77,15 @@ def test_mac_cache_reports_moves() -> None:
 
 def _view(hop_ip: str = "192.168.0.2") -> MeshView:
     short = {A: 1, B: 2}
-    return MeshView(ourself=A, our_short_id=1, short_ids=short, next_hops={B: B},
-                    broadcast={A: (B,), B: ()}, neighbour_ips={B: hop_ip},
-                    by_short_id={v: k for k, v in short.items()})
+    return MeshView(
+        ourself=A,
+        our_short_id=1,
+        short_ids=short,
+        next_hops={B: B},
+        broadcast={A: (B,), B: ()},
+        neighbour_ips={B: hop_ip},
+        by_short_id={v: k for k, v in short.items()},
+    )
 
 
 def test_revalidation_keeps_right_flows_and_drops_stale_ones() -> None:
@@ -94,11 +100,16 @@ def test_revalidation_keeps_right_flows_and_drops_stale_ones() -> None:
     assert verdict(flood, _view(), set(), True) == STALE
 
 
-def test_with_a_password_tunnel_ingress_flows_go_when_vxlan_from_their_source_is_not_taken(
-) -> None:
+def test_with_a_password_tunnel_ingress_flows_go_when_vxlan_from_their_source_is_not_taken() -> (
+    None
+):
     eth = Eth(b"\x02" * 6, b"\x04" * 6)
-    tunnel = Tunnel(tun_id=vni(2, 1), ipv4_src=int(ipaddress.IPv4Address("192.168.0.2")),
-                    ipv4_dst=int(ipaddress.IPv4Address("192.168.0.1")), ttl=64)
+    tunnel = Tunnel(
+        tun_id=vni(2, 1),
+        ipv4_src=int(ipaddress.IPv4Address("192.168.0.2")),
+        ipv4_dst=int(ipaddress.IPv4Address("192.168.0.1")),
+        ttl=64,
+    )
     flow = tunnel_flow(3, tunnel, eth, 0x0800, [Output(2)])
     assert verdict(flow, _view(), set(), False) == KEEP  # no password: from anywhere
     esp = dataclasses.replace(_view(), vxlan_from=frozenset({"192.168.0.2"}))

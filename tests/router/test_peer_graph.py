@@ -46,8 +46,22 @@ def graph_fixture(overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> Gr
     def graph(*args: str) -> str:
         host = overlay.hosts[0]
         capsys.readouterr()
-        assert run(["--netns", host.ns, "peer", "graph", "--control", str(host.control),
-                    "--interval", "0.5", *args]) == 0
+        assert (
+            run(
+                [
+                    "--netns",
+                    host.ns,
+                    "peer",
+                    "graph",
+                    "--control",
+                    str(host.control),
+                    "--interval",
+                    "0.5",
+                    *args,
+                ]
+            )
+            == 0
+        )
         return capsys.readouterr().out
 
     return graph
@@ -67,8 +81,10 @@ def test_terminal_tree(overlay: OverlayLab, graph: Graph) -> None:
 def test_dot_shows_traffic_while_containers_talk(overlay: OverlayLab, graph: Graph) -> None:
     a, b = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
     assert overlay.ping(a, b)
-    pinging = subprocess.Popen(["ip", "netns", "exec", a.ns, "ping", "-q", "-i", "0.05",
-                                "-s", "1000", b.address], stdout=subprocess.DEVNULL)
+    pinging = subprocess.Popen(
+        ["ip", "netns", "exec", a.ns, "ping", "-q", "-i", "0.05", "-s", "1000", b.address],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         text = graph("--format", "dot")
     finally:
@@ -83,16 +99,22 @@ def test_dot_shows_traffic_while_containers_talk(overlay: OverlayLab, graph: Gra
     assert sum(1 for line in text.splitlines() if " -- " in line) == 3
 
 
-@pytest.mark.skipif(shutil.which("dot") is None or shutil.which("rsvg-convert") is None,
-                    reason="needs graphviz and librsvg2-bin (./setup installs them)")
+@pytest.mark.skipif(
+    shutil.which("dot") is None or shutil.which("rsvg-convert") is None,
+    reason="needs graphviz and librsvg2-bin (./setup installs them)",
+)
 @pytest.mark.usefixtures("overlay")
 def test_svg_renders(graph: Graph, tmp_path: Path) -> None:
     svg = graph("--format", "svg")
     assert "<svg" in svg and "host1" in svg
     (tmp_path / "mesh.svg").write_text(svg)
     png = tmp_path / "mesh.png"
-    done = subprocess.run(["rsvg-convert", str(tmp_path / "mesh.svg"), "-o", str(png)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["rsvg-convert", str(tmp_path / "mesh.svg"), "-o", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -114,7 +114,8 @@ def test_killed_datapath_is_restarted_and_traffic_recovers(overlay: OverlayLab) 
 
 
 def test_datapath_started_by_others_is_waited_for_and_reported(
-        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
+) -> None:
     host = overlay.hosts[0]
     log = (overlay.tmp / "dp0.log").open("ab")
     argv = ["ip", "netns", "exec", host.ns, sys.executable, "-m", "odpctl.datapath"]
@@ -165,7 +166,8 @@ def _answers(overlay: OverlayLab) -> bool:
 
 @pytest.mark.usefixtures("capsys")
 def test_control_socket_removed_is_bound_again_and_a_shared_directory_kept(
-        overlay: OverlayLab) -> None:
+    overlay: OverlayLab,
+) -> None:
     host = overlay.hosts[0]
     shared = overlay.tmp / "shared"
     shared.mkdir()
@@ -186,8 +188,7 @@ def test_control_socket_removed_is_bound_again_and_a_shared_directory_kept(
 
 
 @pytest.mark.usefixtures("capsys")
-def test_datapath_deleted_in_a_running_server_is_recreated(
-        overlay: OverlayLab) -> None:
+def test_datapath_deleted_in_a_running_server_is_recreated(overlay: OverlayLab) -> None:
     _ready(overlay)
     host = overlay.hosts[0]
     router = host.router

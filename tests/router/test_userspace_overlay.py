@@ -43,8 +43,9 @@ def overlay_fixture() -> Iterator[OverlayLab]:
 
 
 def _logs(overlay: OverlayLab) -> str:
-    return "\n".join(f"--- router {h.index}\n{overlay.log_tail(h.index, 40)}"
-                     for h in overlay.hosts)
+    return "\n".join(
+        f"--- router {h.index}\n{overlay.log_tail(h.index, 40)}" for h in overlay.hosts
+    )
 
 
 def _overlays(overlay: OverlayLab, i: int) -> list[tuple[str, str | None]]:
@@ -55,8 +56,10 @@ def _overlays(overlay: OverlayLab, i: int) -> list[tuple[str, str | None]]:
 def _wait_overlays(overlay: OverlayLab, name: str, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(len(o) == 2 and all(n == name for n, _ in o)
-               for o in (_overlays(overlay, h.index) for h in overlay.hosts)):
+        if all(
+            len(o) == 2 and all(n == name for n, _ in o)
+            for o in (_overlays(overlay, h.index) for h in overlay.hosts)
+        ):
             return True
         time.sleep(0.5)
     return False
@@ -66,8 +69,11 @@ def test_every_container_pair_pings(overlay: OverlayLab) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
     assert _wait_overlays(overlay, "fastdp"), [_overlays(overlay, h.index) for h in overlay.hosts]
-    failed = [(a.name, b.name) for a, b in itertools.combinations(overlay.containers, 2)
-              if not overlay.ping(a, b)]
+    failed = [
+        (a.name, b.name)
+        for a, b in itertools.combinations(overlay.containers, 2)
+        if not overlay.ping(a, b)
+    ]
     assert not failed, f"no ping between {failed}\n{_logs(overlay)}"
     router = overlay.status(0)["router"]
     assert router["datapath"]["kind"] == "userspace"
@@ -77,10 +83,11 @@ def test_every_container_pair_pings(overlay: OverlayLab) -> None:
 
 @pytest.mark.skipif(shutil.which("nft") is None, reason="needs nftables (nft)")
 def test_vxlan_blocked_falls_back_and_returns(overlay: OverlayLab) -> None:
-    rules = [("add", "table", "inet", "odpblock"),
-             ("add", "chain", "inet", "odpblock", "in",
-              "{ type filter hook input priority 0 ; }"),
-             ("add", "rule", "inet", "odpblock", "in", "udp", "dport", "6784", "drop")]
+    rules = [
+        ("add", "table", "inet", "odpblock"),
+        ("add", "chain", "inet", "odpblock", "in", "{ type filter hook input priority 0 ; }"),
+        ("add", "rule", "inet", "odpblock", "in", "udp", "dport", "6784", "drop"),
+    ]
     for host in overlay.hosts:
         for rule in rules:
             done = overlay.lab.run(host.ns, "nft", *rule)
@@ -96,8 +103,11 @@ def test_vxlan_blocked_falls_back_and_returns(overlay: OverlayLab) -> None:
     while time.monotonic() < deadline and not all(r and "UDP 6784" in r for r in reasons()):
         time.sleep(0.5)
     assert all(r and "UDP 6784" in r for r in reasons()), reasons()
-    failed = [(a.name, b.name) for a, b in itertools.combinations(overlay.containers, 2)
-              if a.host != b.host and not overlay.ping(a, b)]
+    failed = [
+        (a.name, b.name)
+        for a, b in itertools.combinations(overlay.containers, 2)
+        if a.host != b.host and not overlay.ping(a, b)
+    ]
     assert not failed, f"no ping between {failed}\n{_logs(overlay)}"
     router = overlay.status(0)["router"]
     assert router["fallback"]["sent"] > 0 and router["fallback"]["received"] > 0
@@ -111,7 +121,6 @@ def test_vxlan_blocked_falls_back_and_returns(overlay: OverlayLab) -> None:
     assert overlay.ping(a, b), _logs(overlay)
 
 
-
 def test_watch_upcalls_gets_copies_and_the_router_keeps_its_misses(overlay: OverlayLab) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
@@ -121,7 +130,8 @@ def test_watch_upcalls_gets_copies_and_the_router_keeps_its_misses(overlay: Over
 
 
 def test_port_added_by_others_is_attached_and_deleted_detached(
-        overlay: OverlayLab, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
+) -> None:
     overlay.start_routers()
     overlay.wait_ready(timeout=60)
     host = overlay.hosts[0]
@@ -166,4 +176,3 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     assert ifaces() == {"c0": ifaces()["c0"], new.iface: c1_port}
     assert overlay.status(0)["router"]["port_events"] == 3
     assert overlay.ping(new, far), _logs(overlay)
-

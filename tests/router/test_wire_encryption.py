@@ -42,7 +42,6 @@ def overlay_fixture() -> Iterator[OverlayLab]:
         built.close()
 
 
-
 def test_sealed_wire_refuses_replays_forgeries_and_wrong_passwords(
     overlay: OverlayLab, capture: Capture, tmp_path: Path
 ) -> None:

@@ -33,7 +33,7 @@ class Datagram:
         """The frame to send again: byte for byte, but for the UDP checksum, left
         out (a veth's sender may have left it to offload, unfinished)."""
         at = 14 + (self.frame[14] & 0x0F) * 4 + 6
-        return self.frame[:at] + b"\0\0" + self.frame[at + 2:]
+        return self.frame[:at] + b"\0\0" + self.frame[at + 2 :]
 
 
 def parse_udp(frame: bytes) -> Datagram | None:
@@ -43,8 +43,13 @@ def parse_udp(frame: bytes) -> Datagram | None:
     ihl = (frame[14] & 0x0F) * 4
     _, dport, length, _ = _UDP.unpack_from(frame, 14 + ihl)
     start = 14 + ihl + 8
-    return Datagram(frame, socket.inet_ntoa(frame[26:30]), socket.inet_ntoa(frame[30:34]), dport,
-                    frame[start:14 + ihl + length])
+    return Datagram(
+        frame,
+        socket.inet_ntoa(frame[26:30]),
+        socket.inet_ntoa(frame[30:34]),
+        dport,
+        frame[start : 14 + ihl + length],
+    )
 
 
 class Capture:
@@ -101,12 +106,23 @@ def _mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
-def udp_frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, sport: int, dport: int,
-              payload: bytes) -> bytes:
+def udp_frame(
+    src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, sport: int, dport: int, payload: bytes
+) -> bytes:
     """An Ethernet/IPv4/UDP frame (UDP checksum left out, as IPv4 allows)."""
     udp = _UDP.pack(sport, dport, 8 + len(payload), 0) + payload
-    ip = _IP.pack(0x45, 0, 20 + len(udp), 0x1234, 0, 64, 17, 0, socket.inet_aton(src_ip),
-                  socket.inet_aton(dst_ip))
+    ip = _IP.pack(
+        0x45,
+        0,
+        20 + len(udp),
+        0x1234,
+        0,
+        64,
+        17,
+        0,
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+    )
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     return _mac(dst_mac) + _mac(src_mac) + b"\x08\x00" + ip + udp
 
@@ -134,8 +150,11 @@ class Listener:
     """A UDP socket in a container: the payloads it received, in order."""
 
     def __init__(self, ns: str, port: int) -> None:
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", _LISTENER,
-                                      str(port)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", _LISTENER, str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         assert self.proc.stdout.readline().strip() == "ready"
         self.received: list[bytes] = []
@@ -154,6 +173,8 @@ class Listener:
 
 def send_udp(run_ns: list[str], dst: str, port: int, payload: bytes) -> None:
     """Send one UDP datagram from a container (``run_ns``: its `ip netns exec` prefix)."""
-    code = (f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
-            f".sendto(bytes.fromhex({payload.hex()!r}), ({dst!r}, {port}))")
+    code = (
+        f"import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+        f".sendto(bytes.fromhex({payload.hex()!r}), ({dst!r}, {port}))"
+    )
     subprocess.run([*run_ns, sys.executable, "-c", code], check=True, timeout=30)

@@ -65,16 +65,27 @@ def _mac(ns: str, ifname: str) -> str:
 
 def _ping(overlay: OverlayLab, a: int, b: int) -> bool:
     src, dst = overlay.hosts[a].containers[0], overlay.hosts[b].containers[0]
-    result = overlay.lab.run(src.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-p", PAYLOAD,
-                             dst.address, timeout=20)
+    result = overlay.lab.run(
+        src.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-p", PAYLOAD, dst.address, timeout=20
+    )
     return result.returncode == 0
 
 
 def _odpctl(overlay: OverlayLab, *argv: str) -> str:
     host = overlay.hosts[0]
-    result = subprocess.run([str(Path(sys.executable).with_name("odpctl")), "--netns", host.ns,
-                             *argv, "--control", str(host.control)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("odpctl")),
+            "--netns",
+            host.ns,
+            *argv,
+            "--control",
+            str(host.control),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -89,8 +100,9 @@ def _check_faces(overlay: OverlayLab) -> None:
     assert "encryption sealed: fast path needs kernel ESP (esp4, gcm)" in table, table
     assert overlay.status(0)["router"]["warnings"] == []  # a password, and a private network
     status = _odpctl(overlay, "router", "status")
-    assert ("encryption: sealed (fast path needs kernel ESP (esp4, gcm): using sealed "
-            "fallback)") in status, status
+    assert (
+        "encryption: sealed (fast path needs kernel ESP (esp4, gcm): using sealed fallback)"
+    ) in status, status
     assert "vxlan: plaintext VXLAN 1" in status
     (line,) = _odpctl(overlay, "watch", "stats", "--json", "--count", "1").splitlines()
     assert json.loads(line)["refused"]["fallback: plaintext fallback"] == 1, line
@@ -109,7 +121,8 @@ def check_sealed_wire(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> 
             assert link["encryption"] == "sealed", link
             assert link["overlay"] == "fallback", link
             assert link["encryption_reason"] == (
-                "fast path needs kernel ESP (esp4, gcm): using sealed fallback")
+                "fast path needs kernel ESP (esp4, gcm): using sealed fallback"
+            )
 
     # Pings cross, and their payload is nowhere on the wire.
     assert _ping(overlay, 0, 1) and _ping(overlay, 2, 0) and _ping(overlay, 1, 2)
@@ -124,27 +137,48 @@ def check_sealed_wire(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> 
         mark = len(capture.frames)
         send_udp(["ip", "netns", "exec", h1.containers[0].ns], c0.address, PORT, b"probe")
         assert wait_until(lambda: listener.received == [b"probe"], 10), listener.received
-        to_h0 = [d.replay for d in capture.datagrams(mark)
-                 if d.dst == h0.address and d.src == h1.address and d.dport == 6783]
+        to_h0 = [
+            d.replay
+            for d in capture.datagrams(mark)
+            if d.dst == h0.address and d.src == h1.address and d.dport == 6783
+        ]
         assert to_h0
         inject(overlay.underlay, "u0", to_h0)
-        assert wait_until(lambda: _links(overlay, 0)["host1"]["replays"] >= len(to_h0), 10), \
-            (len(to_h0), _links(overlay, 0)["host1"], _drops(overlay, 0))
+        assert wait_until(lambda: _links(overlay, 0)["host1"]["replays"] >= len(to_h0), 10), (
+            len(to_h0),
+            _links(overlay, 0)["host1"],
+            _drops(overlay, 0),
+        )
 
         # Forgeries from host 1's address: VXLAN and a plaintext fallback datagram.
         macs_before = overlay.status(0)["router"]["mac_cache"]
         short = {i: overlay.status(i)["short_id"] for i in (0, 1)}
-        inner = udp_frame(FORGED_MAC, _mac(c0.ns, "eth0"), h1.containers[0].address, c0.address,
-                          4000, PORT, b"forged")
+        inner = udp_frame(
+            FORGED_MAC,
+            _mac(c0.ns, "eth0"),
+            h1.containers[0].address,
+            c0.address,
+            4000,
+            PORT,
+            b"forged",
+        )
         spoof = (_mac(overlay.underlay, "u1"), _mac(h0.ns, "eth0"), h1.address, h0.address)
-        inject(overlay.underlay, "u0", [
-            udp_frame(*spoof, 4789, 6784, vxlan(short[1], short[0], inner)),
-            udp_frame(*spoof, 6783, 6783, plaintext_fallback(short[1], short[0], inner)),
-            udp_frame(*spoof, 6783, 6783, b"XX" + bytes(4) + inner),
-        ])
-        assert wait_until(lambda: {"vxlan: plaintext VXLAN", "fallback: plaintext fallback",
-                                   "fallback: bad magic"} <= set(_drops(overlay, 0)), 10), \
-            _drops(overlay, 0)
+        inject(
+            overlay.underlay,
+            "u0",
+            [
+                udp_frame(*spoof, 4789, 6784, vxlan(short[1], short[0], inner)),
+                udp_frame(*spoof, 6783, 6783, plaintext_fallback(short[1], short[0], inner)),
+                udp_frame(*spoof, 6783, 6783, b"XX" + bytes(4) + inner),
+            ],
+        )
+        assert wait_until(
+            lambda: (
+                {"vxlan: plaintext VXLAN", "fallback: plaintext fallback", "fallback: bad magic"}
+                <= set(_drops(overlay, 0))
+            ),
+            10,
+        ), _drops(overlay, 0)
         assert overlay.status(0)["router"]["mac_cache"] == macs_before
         assert _ping(overlay, 1, 0)
         assert listener.received == [b"probe"]
@@ -154,16 +188,16 @@ def check_sealed_wire(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> 
         # new keys, under which the old captures no longer open.
         overlay.stop_router(1)
         overlay.start_router(1, extra=_password(tmp_path, "wrong"))
-        assert wait_until(lambda: "password" in overlay.log_tail(1, 200), 30), \
-            overlay.log_tail(1)
+        assert wait_until(lambda: "password" in overlay.log_tail(1, 200), 30), overlay.log_tail(1)
         assert "host1" not in _links(overlay, 0)
         overlay.stop_router(1)
         overlay.start_router(1, extra=password)
         overlay.wait_ready(timeout=60)
         assert _ping(overlay, 1, 0)
         inject(overlay.underlay, "u0", to_h0)
-        assert wait_until(lambda: _links(overlay, 0)["host1"]["auth_failures"] >= len(to_h0),
-                          10), _links(overlay, 0)["host1"]
+        assert wait_until(lambda: _links(overlay, 0)["host1"]["auth_failures"] >= len(to_h0), 10), (
+            _links(overlay, 0)["host1"]
+        )
         assert _links(overlay, 0)["host1"]["replays"] == 0
         assert listener.received == [b"probe"]
     finally:
@@ -173,15 +207,22 @@ def check_sealed_wire(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> 
 def check_trusted_subnets(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> None:
     """With a password, hosts in --trusted-subnets exchange plaintext VXLAN."""
     for host in overlay.hosts:
-        overlay.start_router(host.index, extra=(*_password(tmp_path, "right"),
-                                                "--trusted-subnets", "10.9.0.0/16,192.168.77.0/24"))
+        overlay.start_router(
+            host.index,
+            extra=(
+                *_password(tmp_path, "right"),
+                "--trusted-subnets",
+                "10.9.0.0/16,192.168.77.0/24",
+            ),
+        )
     overlay.wait_ready(timeout=60, overlay="fastdp")
     link = _links(overlay, 0)["host1"]
     assert link["encryption"] == "none", link
     assert link["encryption_reason"] == "192.168.77.2 is in a trusted subnet"
     assert _ping(overlay, 0, 1)
-    vxlan_payload = [d for d in capture.datagrams() if d.dport == 6784
-                     and bytes.fromhex(PAYLOAD) in d.payload]
+    vxlan_payload = [
+        d for d in capture.datagrams() if d.dport == 6784 and bytes.fromhex(PAYLOAD) in d.payload
+    ]
     assert vxlan_payload
     assert not _drops(overlay, 1)
 
@@ -191,11 +232,11 @@ def check_relay(overlay: OverlayLab, capture: Capture, tmp_path: Path) -> None:
     connection's keys and sealing with the other's."""
     h0, h2 = overlay.hosts[0], overlay.hosts[2]
     for host, other in ((h0, h2), (h2, h0)):
-        for rule in (("add", "table", "inet", "odpcut"),
-                     ("add", "chain", "inet", "odpcut", "in",
-                      "{ type filter hook input priority 0 ; }"),
-                     ("add", "rule", "inet", "odpcut", "in", "ip", "saddr", other.address,
-                      "drop")):
+        for rule in (
+            ("add", "table", "inet", "odpcut"),
+            ("add", "chain", "inet", "odpcut", "in", "{ type filter hook input priority 0 ; }"),
+            ("add", "rule", "inet", "odpcut", "in", "ip", "saddr", other.address, "drop"),
+        ):
             done = overlay.lab.run(host.ns, "nft", *rule)
             assert done.returncode == 0, done.stderr
     password = _password(tmp_path, "right")

@@ -47,8 +47,10 @@ def applied(text: str, current: str | None = None) -> list[str]:
     """The line after taking each completion."""
     completer = ShellCompleter(ROOT, FakeNames(current))
     doc = Document(text, len(text))
-    return [text[: len(text) + c.start_position] + c.text
-            for c in completer.get_completions(doc, CompleteEvent())]
+    return [
+        text[: len(text) + c.start_position] + c.text
+        for c in completer.get_completions(doc, CompleteEvent())
+    ]
 
 
 def test_commands_and_builtins_at_the_start() -> None:
@@ -72,8 +74,9 @@ def test_options_not_given_yet() -> None:
 
 
 def test_option_values() -> None:
-    assert complete("watch flows --sort ") == [s.value for s in __import__(
-        "odpctl.watch.frames", fromlist=["FlowSort"]).FlowSort]
+    assert complete("watch flows --sort ") == [
+        s.value for s in __import__("odpctl.watch.frames", fromlist=["FlowSort"]).FlowSort
+    ]
     assert complete("watch upcalls --source r") == ["router"]
     assert "in_port(" in complete("flow dump --filter ")
     assert complete("flow dump --filter 'in_port(1),eth(s") == ["src="]
@@ -91,15 +94,20 @@ def test_datapath_and_port_names() -> None:
 def test_flow_text() -> None:
     assert "eth_type(" in complete("flow add in_port(1),eth_t")
     assert applied("flow add 'in_port(1),eth(src=02:00:00:00:00:01,d") == [
-        "flow add 'in_port(1),eth(src=02:00:00:00:00:01,dst="]
+        "flow add 'in_port(1),eth(src=02:00:00:00:00:01,dst="
+    ]
     assert complete("flow add in_port(", current="dp0") == ["dp0-a", "dp0-b", "1", "2"]
     assert complete("flow add in_port(1),eth(src=02:") == []  # a value: nothing to offer
 
 
 def test_actions() -> None:
     assert complete("flow add dp0 in_port(1) s") == ["sample(", "set("]
-    assert complete("flow add in_port(1) 2,pop_") == ["pop_eth", "pop_mpls(", "pop_nsh(",
-                                                      "pop_vlan"]
+    assert complete("flow add in_port(1) 2,pop_") == [
+        "pop_eth",
+        "pop_mpls(",
+        "pop_nsh(",
+        "pop_vlan",
+    ]
     assert complete("flow add in_port(1) set(tunnel(tun") == ["tun_id="]
     # The first word says whether the datapath was given, so which word this is.
     assert complete("flow add dp0 in_port(1),eth(s") == ["src="]
@@ -130,13 +138,16 @@ def test_every_action_offered_parses() -> None:
             parse_actions(word)  # ... or is whole
 
 
-@pytest.mark.parametrize(("text", "piece", "first"), [
-    ("", "", "arp("),
-    ("in_port(1),ipv", "ipv", "ipv4("),
-    ("ipv4(src=10.0.0.1,", "", "src="),
-    ("encap(", "", "arp("),
-    ("tunnel(tun_id=1,t", "t", "tun_id="),
-])
+@pytest.mark.parametrize(
+    ("text", "piece", "first"),
+    [
+        ("", "", "arp("),
+        ("in_port(1),ipv", "ipv", "ipv4("),
+        ("ipv4(src=10.0.0.1,", "", "src="),
+        ("encap(", "", "arp("),
+        ("tunnel(tun_id=1,t", "t", "tun_id="),
+    ],
+)
 def test_key_candidates(text: str, piece: str, first: str) -> None:
     got_piece, found = key_candidates(text)
     assert got_piece == piece and found[0].text == first

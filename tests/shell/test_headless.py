@@ -69,16 +69,26 @@ def make_state(netns: str | None) -> ShellState:
 
 
 def run_keys(
-    *chunks: str, netns: str | None = "ns1", recorder: Recorder | None = None,
-    history: FileHistory | None = None, pause: float = 0.3,
+    *chunks: str,
+    netns: str | None = "ns1",
+    recorder: Recorder | None = None,
+    history: FileHistory | None = None,
+    pause: float = 0.3,
 ) -> tuple[Shell, Recorder]:
     """A fresh shell, run until it ends on keys typed in ``chunks``, ``pause`` seconds
     apart (completion and suggestions are computed in the background, as a person
     pauses for them); the last should end with exit or Ctrl-D."""
     rec = recorder or Recorder()
     with create_pipe_input() as pipe:
-        shell = Shell(make_state(netns), rec, ROOT, history=history, toolbar_interval=0.05,
-                      input=pipe, output=DummyOutput())
+        shell = Shell(
+            make_state(netns),
+            rec,
+            ROOT,
+            history=history,
+            toolbar_interval=0.05,
+            input=pipe,
+            output=DummyOutput(),
+        )
 
         def type_keys() -> None:
             for chunk in chunks:
@@ -101,8 +111,10 @@ def test_commands_run_without_the_prefix_with_the_shells_options() -> None:
 
 
 def test_use_picks_the_datapath_commands_get(capsys: pytest.CaptureFixture[str]) -> None:
-    shell, rec = run_keys("use dp1\nflow dump\nvport add veth0\ndp show\nuse\nuse nosuch\n"
-                          "use -\nflow dump\nquit\n", netns=None)
+    shell, rec = run_keys(
+        "use dp1\nflow dump\nvport add veth0\ndp show\nuse\nuse nosuch\nuse -\nflow dump\nquit\n",
+        netns=None,
+    )
     assert rec.lines == [
         ["--datapath", "kernel", "flow", "dump", "dp1"],
         ["--datapath", "kernel", "vport", "add", "dp1", "veth0"],

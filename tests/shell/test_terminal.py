@@ -20,8 +20,11 @@ PROMPT = "odpctl dp0>"  # capture-pane drops the blank after it
 
 @pytest.fixture
 def shell(hosted: Hosted, tmp_path: Path) -> Iterator[Tmux]:
-    term = Tmux([ODPCTL, *hosted.bed.options, "shell", "--history", str(tmp_path / "history")],
-                width=150, height=30)
+    term = Tmux(
+        [ODPCTL, *hosted.bed.options, "shell", "--history", str(tmp_path / "history")],
+        width=150,
+        height=30,
+    )
     try:
         term.wait(PROMPT, timeout=60)
         yield term
@@ -67,8 +70,11 @@ def test_completion_commands_and_errors(shell: Tmux, hosted: Hosted, tmp_path: P
     shell.wait(lambda s: last_prompt_line(s).rstrip() == PROMPT + " vport list -s")
     shell.send("Right", "Enter")
     # Ctrl-D once the prompt is back: typed ahead, the terminal would eat it as EOF.
-    shell.wait(lambda s: "3 ports" in s.split("vport list -s")[-1]
-               and last_prompt_line(s).rstrip() == PROMPT)
+    shell.wait(
+        lambda s: (
+            "3 ports" in s.split("vport list -s")[-1] and last_prompt_line(s).rstrip() == PROMPT
+        )
+    )
     shell.send("C-d")
     screen = shell.wait("EXIT=0")
     history = (tmp_path / "history").read_text()
@@ -84,8 +90,9 @@ def test_toolbar_is_live_and_watch_runs_inside(shell: Tmux, hosted: Hosted) -> N
         shell.type("watch flows -i 0.5")
         shell.send("Enter")
         shell.wait("odpctl watch flows  dp0  every 0.5s")
-        shell.wait(lambda s: re.search(r"^\s+[1-9]\d*\s.*in_port\(1\)", s, re.MULTILINE)
-                   is not None)
+        shell.wait(
+            lambda s: re.search(r"^\s+[1-9]\d*\s.*in_port\(1\)", s, re.MULTILINE) is not None
+        )
         shell.type("q")
         shell.wait(lambda s: last_prompt_line(s).rstrip() == PROMPT)
         shell.type("watch stats -i 0.3")

@@ -27,8 +27,9 @@ def test_what_it_says() -> None:
     assert text(toolbar_fragments("dp0", first, None)) == " dp0  3 flows  rates in a moment "
     frame = t.update(Datapath("dp0", 7, hit=1210, missed=3, lost=1, flows=3), 1.0, 1.0)
     fragments = toolbar_fragments("dp0", frame, None)
-    assert text(fragments) == (" dp0  3 flows │ hit 1.2k/s missed 3.0/s lost 1.0/s "
-                               "│ hit-ratio 99.7% ")
+    assert text(fragments) == (
+        " dp0  3 flows │ hit 1.2k/s missed 3.0/s lost 1.0/s │ hit-ratio 99.7% "
+    )
     styles = {f[1].split()[0]: f[0] for f in fragments if f[1].strip()}
     assert styles["missed"] == "class:toolbar.miss" and styles["lost"] == "class:toolbar.lost"
 

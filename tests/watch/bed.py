@@ -46,12 +46,27 @@ class Bed:
     def plug(self, host_ns: str, address: str, upcall_pid: int = 0) -> int:
         """A veth from ``host_ns`` (with ``address``/24, IPv6 off) into the datapath."""
         outer = f"w{len(self.hosts)}{os.getpid() % 10000}"
-        ip("-n", self.ns, "link", "add", outer, "type", "veth", "peer", "name", "eth0",
-           "netns", host_ns)
+        ip(
+            "-n",
+            self.ns,
+            "link",
+            "add",
+            outer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            host_ns,
+        )
         ip("-n", self.ns, "link", "set", outer, "up")
         # No IPv6 chatter: the only traffic is the test's own.
-        subprocess.run(["ip", "netns", "exec", host_ns, "sysctl", "-qw",
-                        "net.ipv6.conf.all.disable_ipv6=1"], check=True, capture_output=True)
+        subprocess.run(
+            ["ip", "netns", "exec", host_ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+            check=True,
+            capture_output=True,
+        )
         ip("-n", host_ns, "addr", "add", f"{address}/24", "dev", "eth0")
         ip("-n", host_ns, "link", "set", "eth0", "up")
         port = self.dpif.add_vport(self.dp, Vport(outer, upcall_pids=(upcall_pid,)))
@@ -64,15 +79,33 @@ class Bed:
         """Flows carrying ARP and ``proto`` both ways between hosts ``a`` and ``b``."""
         pa, pb = self.hosts[a], self.hosts[b]
         for src, dst in ((pa, pb), (pb, pa)):
-            for text in (f"in_port({src}),eth(),eth_type(0x0806),arp()",
-                         f"in_port({src}),eth(),eth_type({eth_type:#06x}),{proto}"):
+            for text in (
+                f"in_port({src}),eth(),eth_type(0x0806),arp()",
+                f"in_port({src}),eth(),eth_type({eth_type:#06x}),{proto}",
+            ):
                 key, mask = parse_key(text)
                 self.dpif.add_flow(self.dp, Flow(key, mask, [Output(dst)]))
 
     def ping(self, a: str, b: str, count: int = 3, interval: float = 0.2) -> None:
-        subprocess.run(["ip", "netns", "exec", a, "ping", "-c", str(count), "-i", str(interval),
-                        "-W", "2", self.addresses[b]], check=True, capture_output=True,
-                       timeout=30)
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                a,
+                "ping",
+                "-c",
+                str(count),
+                "-i",
+                str(interval),
+                "-W",
+                "2",
+                self.addresses[b],
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
 
     @contextlib.contextmanager
     def pinging(self, a: str, b: str, interval: float = 0.05) -> Iterator[None]:
@@ -83,12 +116,16 @@ class Bed:
         """
         hits = self.dpif.get_datapath(self.dp).hit
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", a, "ping", "-i", str(interval), "-W", "1",
-             self.addresses[b]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ["ip", "netns", "exec", a, "ping", "-i", str(interval), "-W", "1", self.addresses[b]],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for(lambda: self.dpif.get_datapath(self.dp).hit > hits + 2, timeout=30,
-                     what="ping's packets to hit the flows")
+            wait_for(
+                lambda: self.dpif.get_datapath(self.dp).hit > hits + 2,
+                timeout=30,
+                what="ping's packets to hit the flows",
+            )
             yield
         finally:
             proc.terminate()
@@ -101,7 +138,9 @@ def userspace_datapath(ns: str, socket_dir: str) -> Iterator[str]:
     path = os.path.join(socket_dir, "dp.sock")
     proc = subprocess.Popen(
         [sys.executable, "-m", "odpctl.datapath", "--socket", path, "--netns", ns],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
     try:
@@ -109,8 +148,7 @@ def userspace_datapath(ns: str, socket_dir: str) -> Iterator[str]:
         while not _answers(f"unix:{path}", ns):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"odpctl.datapath did not start: "
-                                   f"{proc.communicate()[1]}")
+                raise RuntimeError(f"odpctl.datapath did not start: {proc.communicate()[1]}")
             time.sleep(0.05)
         yield f"unix:{path}"
     finally:
@@ -125,7 +163,7 @@ def userspace_datapath(ns: str, socket_dir: str) -> Iterator[str]:
 
 
 def _answers(spec: str, ns: str) -> bool:
-    if not os.path.exists(spec[len("unix:"):]):
+    if not os.path.exists(spec[len("unix:") :]):
         return False
     try:
         with Dpif.open(spec, netns=ns):

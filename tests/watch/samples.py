@@ -10,8 +10,15 @@ from odpctl.odp.vport import Vport, VportStats
 from odpctl.watch.frames import FlowFrame, StatsTracker, flow_tracker
 
 
-def flow(in_port: int, proto: str = "ipv4()", packets: int = 0, nbytes: int = 0,
-         out: int = 2, used: int = 0, ufid: bytes | None = None) -> Flow:
+def flow(
+    in_port: int,
+    proto: str = "ipv4()",
+    packets: int = 0,
+    nbytes: int = 0,
+    out: int = 2,
+    used: int = 0,
+    ufid: bytes | None = None,
+) -> Flow:
     eth_type = "0x0800" if proto.startswith("ipv4") else "0x0806"
     key, mask = parse_key(f"in_port({in_port}),eth(),eth_type({eth_type}),{proto}")
     return Flow(key, mask, [Output(out)], ufid, packets, nbytes, used)
@@ -33,6 +40,15 @@ def flow_frames(samples: list[tuple[float, list[Flow], Datapath]]) -> list[FlowF
     frames = []
     for now, flows, dp in samples:
         stats_frame = stats.update(dp, now, 1_700_000_000.0 + now)
-        frames.append(FlowFrame("dp0", now, 1_700_000_000.0 + now, stats_frame.interval,
-                                tracker.update(flows, now), len(flows), stats_frame))
+        frames.append(
+            FlowFrame(
+                "dp0",
+                now,
+                1_700_000_000.0 + now,
+                stats_frame.interval,
+                tracker.update(flows, now),
+                len(flows),
+                stats_frame,
+            )
+        )
     return frames

@@ -35,8 +35,9 @@ def watch_while(bed: Bed, argv: list[str], action: Callable[[], None]) -> Result
     """``odpctl watch ...`` as a process; ``action`` runs once it has printed a line,
     so that what it changes comes after the watch's first look, however slow the
     machine (the guest) is to start a command."""
-    proc = subprocess.Popen([ODPCTL, *bed.options, *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [ODPCTL, *bed.options, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
@@ -76,8 +77,9 @@ def flows_show_rates_new_and_removed_flows(bed: Bed, a: str, b: str, odpctl: Odp
         bed.dpif.delete_flow(bed.dp, parse_key(doomed)[0])
 
     with bed.pinging(a, b):
-        result = watch_while(bed, ["watch", "flows", "--json", "--count", "5",
-                                   "--interval", "0.4"], change)
+        result = watch_while(
+            bed, ["watch", "flows", "--json", "--count", "5", "--interval", "0.4"], change
+        )
     assert result.code == 0, result.err
     objs = json_lines(result.out)
     totals = [o for o in objs if o["event"] == "totals"]
@@ -95,13 +97,20 @@ def flows_show_rates_new_and_removed_flows(bed: Bed, a: str, b: str, odpctl: Odp
     assert sum(t["new"] for t in totals) == 1 and sum(t["removed"] for t in totals) == 1
     # Filtered, in plain lines: only what matches, and a line per refresh at least.
     with bed.pinging(a, b):
-        result = odpctl("watch", "flows", "--count", "3", "--interval", "0.3",
-                        "--filter", f"in_port={pa},eth_type=0x0800")
+        result = odpctl(
+            "watch",
+            "flows",
+            "--count",
+            "3",
+            "--interval",
+            "0.3",
+            "--filter",
+            f"in_port={pa},eth_type=0x0800",
+        )
     assert result.code == 0, result.err
     heads = [line for line in result.out.splitlines() if " dp" in line and " flows " in line]
     assert len(heads) == 3 and all("(1 shown)" in h for h in heads)
-    assert all(f"in_port({pa})" in line for line in result.out.splitlines()
-               if line not in heads)
+    assert all(f"in_port({pa})" in line for line in result.out.splitlines() if line not in heads)
 
 
 def stats_show_hit_rates(bed: Bed, a: str, b: str, odpctl: Odpctl) -> None:
@@ -130,8 +139,9 @@ def vports_show_events_and_rates(bed: Bed, a: str, b: str, _odpctl: Odpctl) -> N
         bed.dpif.delete_vport(bed.dp, "wx0")
 
     with bed.pinging(a, b):
-        result = watch_while(bed, ["watch", "vports", "--json", "--count", "5",
-                                   "--interval", "0.4"], churn)
+        result = watch_while(
+            bed, ["watch", "vports", "--json", "--count", "5", "--interval", "0.4"], churn
+        )
     assert result.code == 0, result.err
     objs = json_lines(result.out)
     events = [(o["kind"], o["port"]["name"]) for o in objs if o["event"] == "port"]
@@ -147,20 +157,36 @@ def upcalls_tap_shows_misses_and_gives_back(
     before = {v.port_no: v.upcall_pids for v in bed.dpif.list_vports(bed.dp)}
 
     def ping() -> None:
-        subprocess.run(["ip", "netns", "exec", a, "ping", "-c", "2", "-i", "0.2", "-W", "1",
-                        bed.addresses[b]], capture_output=True, timeout=20)
+        subprocess.run(
+            ["ip", "netns", "exec", a, "ping", "-c", "2", "-i", "0.2", "-W", "1", bed.addresses[b]],
+            capture_output=True,
+            timeout=20,
+        )
 
     # In this process: the tap must be open before the ping, and nothing is
     # printed before an upcall, so the ping waits for the PIDs to be borrowed.
     def borrowed_then_ping() -> None:
-        wait_for(lambda: any(v.upcall_pids != (0,) for v in bed.dpif.list_vports(bed.dp)),
-                 timeout=30, what="the tap to borrow the PIDs")
+        wait_for(
+            lambda: any(v.upcall_pids != (0,) for v in bed.dpif.list_vports(bed.dp)),
+            timeout=30,
+            what="the tap to borrow the PIDs",
+        )
         ping()
 
     pinger = threading.Thread(target=borrowed_then_ping, daemon=True)
     pinger.start()
-    result = odpctl("watch", "upcalls", "--json", "--source", "tap", *options,
-                    "--count", "2", "--duration", "30s")
+    result = odpctl(
+        "watch",
+        "upcalls",
+        "--json",
+        "--source",
+        "tap",
+        *options,
+        "--count",
+        "2",
+        "--duration",
+        "30s",
+    )
     pinger.join(30)
     assert result.code == 0, result.err
     assert "borrowing the upcall PIDs of its 3 ports" in result.err

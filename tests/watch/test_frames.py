@@ -49,11 +49,16 @@ def test_flow_identity_is_the_ufid_else_key_and_mask() -> None:
 
 def test_flow_frame_totals() -> None:
     f1, f2 = flow(1), flow(2, "arp()")
-    frames = flow_frames([
-        (0.0, [f1, f2], datapath(hit=0)),
-        (1.0, [flow(1, packets=10, nbytes=1000), flow(3, packets=4, nbytes=400)],
-         datapath(hit=14, missed=1)),
-    ])
+    frames = flow_frames(
+        [
+            (0.0, [f1, f2], datapath(hit=0)),
+            (
+                1.0,
+                [flow(1, packets=10, nbytes=1000), flow(3, packets=4, nbytes=400)],
+                datapath(hit=14, missed=1),
+            ),
+        ]
+    )
     last = frames[1]
     assert last.count(State.new) == 1 and last.count(State.removed) == 1
     assert last.count(State.live) == 1
@@ -66,36 +71,61 @@ def test_flow_frame_totals() -> None:
 
 @pytest.mark.parametrize("order", list(FlowSort))
 def test_every_sort_order(order: FlowSort) -> None:
-    frames = flow_frames([
-        (0.0, [flow(1), flow(2), flow(3, "arp()")], datapath()),
-        (1.0, [flow(1, packets=5, nbytes=50, used=10), flow(2, packets=9, nbytes=20, used=30),
-               flow(3, "arp()", packets=1, nbytes=900, used=20)], datapath()),
-    ])
+    frames = flow_frames(
+        [
+            (0.0, [flow(1), flow(2), flow(3, "arp()")], datapath()),
+            (
+                1.0,
+                [
+                    flow(1, packets=5, nbytes=50, used=10),
+                    flow(2, packets=9, nbytes=20, used=30),
+                    flow(3, "arp()", packets=1, nbytes=900, used=20),
+                ],
+                datapath(),
+            ),
+        ]
+    )
     entries = frames[1].entries
-    rows = sort_entries(entries, order, match_text=odptext.match_text,
-                        actions_text=odptext.actions_text)
+    rows = sort_entries(
+        entries, order, match_text=odptext.match_text, actions_text=odptext.actions_text
+    )
     ports = [e.item.key.in_port for e in rows]
     expected = {
-        FlowSort.pps: [2, 1, 3], FlowSort.packets: [2, 1, 3],
-        FlowSort.bps: [3, 1, 2], FlowSort.bytes: [3, 1, 2],
-        FlowSort.used: [2, 3, 1], FlowSort.in_port: [1, 2, 3], FlowSort.match: [1, 2, 3],
+        FlowSort.pps: [2, 1, 3],
+        FlowSort.packets: [2, 1, 3],
+        FlowSort.bps: [3, 1, 2],
+        FlowSort.bytes: [3, 1, 2],
+        FlowSort.used: [2, 3, 1],
+        FlowSort.in_port: [1, 2, 3],
+        FlowSort.match: [1, 2, 3],
     }
     if order in expected:
         assert ports == expected[order]
-    reverse = sort_entries(entries, order, reverse=True, match_text=odptext.match_text,
-                           actions_text=odptext.actions_text)
+    reverse = sort_entries(
+        entries,
+        order,
+        reverse=True,
+        match_text=odptext.match_text,
+        actions_text=odptext.actions_text,
+    )
     if order in expected:
         assert [e.item.key.in_port for e in reverse] == expected[order][::-1]
     assert sorted(p or 0 for p in ports) == [1, 2, 3]
 
 
 def test_leaving_flows_sort_below_idle_ones_by_rate() -> None:
-    frames = flow_frames([
-        (0.0, [flow(1), flow(2)], datapath()),
-        (1.0, [flow(1)], datapath()),
-    ])
-    rows = sort_entries(frames[1].entries, FlowSort.pps, match_text=odptext.match_text,
-                        actions_text=odptext.actions_text)
+    frames = flow_frames(
+        [
+            (0.0, [flow(1), flow(2)], datapath()),
+            (1.0, [flow(1)], datapath()),
+        ]
+    )
+    rows = sort_entries(
+        frames[1].entries,
+        FlowSort.pps,
+        match_text=odptext.match_text,
+        actions_text=odptext.actions_text,
+    )
     assert [e.state for e in rows] == [State.live, State.removed]
     assert rows[0].rates is not None and rows[0].rates[PPS] == 0.0 and rows[0].rates[BPS] == 0.0
 

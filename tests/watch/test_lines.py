@@ -16,18 +16,28 @@ from odpctl.watch.summary import summarize
 
 from .samples import datapath, flow, flow_frames, vport
 
-ICMP_KEY = ("in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
-            "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)")
+ICMP_KEY = (
+    "in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
+    "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),icmp(type=8,code=0)"
+)
 
 
 def three_frames() -> list[Any]:
-    return flow_frames([
-        (0.0, [flow(1, packets=1), flow(2), flow(3, "arp()")], datapath(hit=1)),
-        (1.0, [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
-         datapath(hit=13, missed=1)),
-        (2.0, [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
-         datapath(hit=13, missed=1)),
-    ])
+    return flow_frames(
+        [
+            (0.0, [flow(1, packets=1), flow(2), flow(3, "arp()")], datapath(hit=1)),
+            (
+                1.0,
+                [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
+                datapath(hit=13, missed=1),
+            ),
+            (
+                2.0,
+                [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
+                datapath(hit=13, missed=1),
+            ),
+        ]
+    )
 
 
 def test_first_refresh_shows_every_flow_as_present() -> None:
@@ -85,8 +95,9 @@ def test_text_lines() -> None:
     frames = three_frames()
     head, *rest = lines.flow_lines(frames[1], as_json=False)
     assert " dp0 flows 3 new 1 removed 1 12 pkt/s 1.0 KiB/s | hit 12/s missed 1.0/s" in head
-    assert any(" new " in line and "in_port(4)" in line and "2.0 pkt/s 84 B/s" in line
-               for line in rest)
+    assert any(
+        " new " in line and "in_port(4)" in line and "2.0 pkt/s 84 B/s" in line for line in rest
+    )
     assert any(line.split()[1] == "removed" and "in_port(3)" in line for line in rest)
     stats = StatsTracker()
     (first,) = lines.stats_lines(stats.update(datapath(hit=3), 0.0, 0.0), as_json=False)
@@ -98,8 +109,9 @@ def test_text_lines() -> None:
 def test_port_lines() -> None:
     tracker = port_tracker()
     tracker.update([vport(1, "a"), vport(2, "b")], 0.0)
-    frame = PortFrame("dp0", 1.0, 1.0, 1.0,
-                      tracker.update([vport(1, "a", rx=5, tx=5), vport(2, "b")], 1.0))
+    frame = PortFrame(
+        "dp0", 1.0, 1.0, 1.0, tracker.update([vport(1, "a", rx=5, tx=5), vport(2, "b")], 1.0)
+    )
     (line,) = lines.port_rate_lines(frame, as_json=False)
     assert "port 1 a active rx 5.0 pkt/s 500 B/s tx 5.0 pkt/s 500 B/s" in line
     assert len(list(lines.port_rate_lines(frame, as_json=False, every=True))) == 2
@@ -123,8 +135,11 @@ def test_upcall_lines() -> None:
 
 def test_stats_lines_show_receive_drops_and_what_the_router_did_not_handle() -> None:
     stats = StatsTracker()
-    frame = dataclasses.replace(stats.update(datapath(hit=3), 0.0, 0.0), rx_dropped=1880,
-                                unhandled={"drop: hairpin": 2, "error: datapath: ENOSPC": 1})
+    frame = dataclasses.replace(
+        stats.update(datapath(hit=3), 0.0, 0.0),
+        rx_dropped=1880,
+        unhandled={"drop: hairpin": 2, "error: datapath: ENOSPC": 1},
+    )
     (text,) = lines.stats_lines(frame, as_json=False)
     assert " rx-dropped 1880 " in text
     assert text.endswith(" unhandled 3 (drop: hairpin 2, error: datapath: ENOSPC 1)")

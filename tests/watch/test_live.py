@@ -37,8 +37,9 @@ def start(terminal: list[Tmux], hosted: Hosted, *argv: str) -> Tmux:
 
 def busy_row(port: int) -> re.Pattern[str]:
     """A flow row of in_port(port) with a packet rate above zero (the first rate column)."""
-    return re.compile(rf"^\s+(\d+\.?\d*k?)\s.*in_port\({port}\),eth\(\),eth_type\(0x0800\)",
-                      re.MULTILINE)
+    return re.compile(
+        rf"^\s+(\d+\.?\d*k?)\s.*in_port\({port}\),eth\(\),eth_type\(0x0800\)", re.MULTILINE
+    )
 
 
 def has_busy_row(screen: str, port: int) -> bool:
@@ -58,11 +59,13 @@ def test_watch_flows_live(hosted: Hosted, terminal: list[Tmux]) -> None:
         assert "sort: pps ↓" in screen
         key, mask = parse_key(f"in_port({pb}),eth(),eth_type(0x86dd),ipv6()")
         bed.dpif.add_flow(bed.dp, Flow(key, mask, [Output(pa)]))
-        term.wait(lambda s: any(line.startswith("+") and "0x86dd" in line
-                                for line in s.splitlines()))
+        term.wait(
+            lambda s: any(line.startswith("+") and "0x86dd" in line for line in s.splitlines())
+        )
         bed.dpif.delete_flow(bed.dp, key)
-        term.wait(lambda s: any(line.startswith("-") and "0x86dd" in line
-                                for line in s.splitlines()))
+        term.wait(
+            lambda s: any(line.startswith("-") and "0x86dd" in line for line in s.splitlines())
+        )
         term.type("s")
         term.wait("sort: bps ↓")
         term.type("r")

@@ -26,9 +26,11 @@ from odpctl.odp.text.keys import parse_key
 from odpctl.odp.uapi import PacketCmd
 from odpctl.watch.subscription import MirrorSubscription
 
-KEY = parse_key("in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
-                "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),"
-                "icmp(type=8,code=0)")[0]
+KEY = parse_key(
+    "in_port(2),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),"
+    "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=1,tos=0,ttl=64,frag=no),"
+    "icmp(type=8,code=0)"
+)[0]
 
 
 def resolve(name: str) -> int:
@@ -52,7 +54,8 @@ class FakeRouter:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
-            asyncio.start_unix_server(self._client, str(self.path)))
+            asyncio.start_unix_server(self._client, str(self.path))
+        )
         self.ready.set()
         self.loop.run_forever()
 
@@ -73,8 +76,12 @@ class FakeRouter:
                 raise NotFoundError(f"unknown command {request['cmd']!r}")
             await self.mirror.serve(request, reader, writer)
         except OdpError as exc:  # as the control server replies to a refused request
-            writer.write(json.dumps({"ok": False, "error": {
-                "message": exc.message, "exit_code": exc.exit_code}}).encode() + b"\n")
+            writer.write(
+                json.dumps(
+                    {"ok": False, "error": {"message": exc.message, "exit_code": exc.exit_code}}
+                ).encode()
+                + b"\n"
+            )
             await writer.drain()
 
     def start(self) -> FakeRouter:
@@ -121,7 +128,8 @@ def test_upcalls_reach_the_subscriber(router: FakeRouter) -> None:
         router.mirror.publish(7, PacketCmd.MISS, encode_key(KEY), packet, handled="flow")
         router.mirror.publish(8, PacketCmd.MISS, encode_key(KEY), packet)  # another datapath
         router.mirror.publish_upcall(
-            Upcall(PacketCmd.ACTION, 7, KEY, packet, userdata=b"\xab"), handled="drop")
+            Upcall(PacketCmd.ACTION, 7, KEY, packet, userdata=b"\xab"), handled="drop"
+        )
         got = sub.receive(timeout=5)
         assert got is not None and got.handled == "flow"
         assert got.upcall.cmd is PacketCmd.MISS and got.upcall.key == KEY
@@ -144,6 +152,7 @@ def test_a_slow_subscriber_costs_the_router_nothing_but_counts_drops(tmp_path: P
     try:
         sub = MirrorSubscription(r.path, None)
         wait_subscribed(r.mirror)
+
         # Published from here in a burst: the router's loop cannot drain in between.
         def burst() -> None:
             for _ in range(10):

@@ -22,8 +22,11 @@ def pids(hosted: Hosted) -> dict[int | None, tuple[int, ...]]:
 
 
 def arp_from(_hosted: Hosted, ns: str) -> None:
-    subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "10.0.0.99"],
-                   capture_output=True, timeout=20)
+    subprocess.run(
+        ["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "10.0.0.99"],
+        capture_output=True,
+        timeout=20,
+    )
 
 
 def test_misses_arrive_and_pids_are_given_back(hosted: Hosted) -> None:

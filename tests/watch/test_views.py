@@ -28,11 +28,16 @@ def draw(renderable: RenderableType, width: int = 140) -> list[str]:
 
 
 def frames() -> list[Any]:
-    return flow_frames([
-        (0.0, [flow(1, packets=1), flow(2), flow(3, "arp()")], datapath(hit=1)),
-        (1.0, [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
-         datapath(hit=13, missed=1)),
-    ])
+    return flow_frames(
+        [
+            (0.0, [flow(1, packets=1), flow(2), flow(3, "arp()")], datapath(hit=1)),
+            (
+                1.0,
+                [flow(1, packets=11, nbytes=980), flow(2), flow(4, packets=2, nbytes=84)],
+                datapath(hit=13, missed=1),
+            ),
+        ]
+    )
 
 
 def row(screen: list[str], text: str) -> str:
@@ -98,8 +103,21 @@ def test_port_screen() -> None:
     screen = draw(port_table(PortFrame("dp0", 1.0, 1.0, 1.0, entries), rows=30, events=events))
     assert "3 ports" in screen[1]
     a = row(screen, " a  ")
-    assert a.split() == ["1", "a", "netdev", "10", "1000", "B/s", "20", "2.0", "KiB/s", "0", "0",
-                         "10", "20"]
+    assert a.split() == [
+        "1",
+        "a",
+        "netdev",
+        "10",
+        "1000",
+        "B/s",
+        "20",
+        "2.0",
+        "KiB/s",
+        "0",
+        "0",
+        "10",
+        "20",
+    ]
     assert row(screen, " b  ").split()[:3] == ["+", "2", "b"]
     assert row(screen, "new port 2: b (netdev)")
 
@@ -115,26 +133,36 @@ class FramesWatcher:
 
 
 def test_new_flows_stay_highlighted_a_while_and_keys_change_the_order() -> None:
-    frames = flow_frames([
-        (0.0, [flow(1)], datapath()),
-        (1.0, [flow(1), flow(2)], datapath()),
-        (2.0, [flow(1), flow(2)], datapath()),
-        (9.0, [flow(1), flow(2)], datapath()),
-    ])
+    frames = flow_frames(
+        [
+            (0.0, [flow(1)], datapath()),
+            (1.0, [flow(1), flow(2)], datapath()),
+            (2.0, [flow(1), flow(2)], datapath()),
+            (9.0, [flow(1), flow(2)], datapath()),
+        ]
+    )
     view = FlowView(FramesWatcher(frames), 1.0, highlight=3.0)  # type: ignore[arg-type]
 
     def styles() -> dict[int, str]:
         frame = view.sample()
         table = view.render(frame, rows=20).renderables[4]  # type: ignore[union-attr]
-        ports = [e.item.key.in_port or 0 for e in sort_entries(
-            frame.entries, view.order, reverse=view.reverse, match_text=odptext.match_text,
-            actions_text=odptext.actions_text)]
+        ports = [
+            e.item.key.in_port or 0
+            for e in sort_entries(
+                frame.entries,
+                view.order,
+                reverse=view.reverse,
+                match_text=odptext.match_text,
+                actions_text=odptext.actions_text,
+            )
+        ]
         return {port: str(row.style or "") for port, row in zip(ports, table.rows, strict=True)}
 
     assert styles() == {1: ""}  # there from the start: not new
     assert styles()[2] == "bold green"  # new
     assert styles()[2] == "bold green"  # still, a second later
     assert styles()[2] == "dim"  # long since: idle like the rest
+
     def order() -> FlowSort:  # read anew: each key changes it
         return view.order
 

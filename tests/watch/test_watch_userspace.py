@@ -33,7 +33,8 @@ def test_vports(hosted: Hosted, odpctl: Callable[..., Result]) -> None:
 
 def test_upcalls(hosted: Hosted, odpctl: Callable[..., Result]) -> None:
     scenarios.upcalls_tap_shows_misses_and_gives_back(
-        hosted.bed, hosted.a, hosted.b, odpctl, "--force")
+        hosted.bed, hosted.a, hosted.b, odpctl, "--force"
+    )
 
 
 def test_upcalls_refuses_pids_it_cannot_check(
@@ -57,18 +58,27 @@ def test_upcalls_refuses_pids_it_cannot_check(
 def test_no_router_means_tap_and_router_only_fails(
     odpctl: Callable[..., Result], tmp_path: object
 ) -> None:
-    result = odpctl("watch", "upcalls", "--source", "router", "--control",
-                    f"{tmp_path}/none.sock", "--count", "1")
+    result = odpctl(
+        "watch",
+        "upcalls",
+        "--source",
+        "router",
+        "--control",
+        f"{tmp_path}/none.sock",
+        "--count",
+        "1",
+    )
     assert result.code != 0 and "no router is running here" in result.err
-    result = odpctl("watch", "upcalls", "--control", f"{tmp_path}/none.sock",
-                    "--duration", "200ms")
+    result = odpctl("watch", "upcalls", "--control", f"{tmp_path}/none.sock", "--duration", "200ms")
     assert result.code == 0 and "borrowing the upcall PIDs" in result.err
 
 
 def _watch_process(hosted: Hosted, *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [ODPCTL, *hosted.bed.options, *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -18,24 +18,44 @@ import pytest
 
 
 class Tmux:
-    def __init__(self, command: list[str], *, width: int = 160, height: int = 40,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        width: int = 160,
+        height: int = 40,
+        env: dict[str, str] | None = None,
+    ) -> None:
         if shutil.which("tmux") is None:
             pytest.skip("the terminal tests need tmux")
         self.socket = f"odpt-{secrets.token_hex(4)}"
         # The command's exit status stays on the screen, and the pane with it; the
         # shell outlives a Ctrl-C (a trap, unlike an ignored signal, is not inherited).
-        script = f"trap true INT; {shlex.join(command)}; echo \"EXIT=$?\"; sleep 600"
+        script = f'trap true INT; {shlex.join(command)}; echo "EXIT=$?"; sleep 600'
         exports = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
-        self._tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height),
-                   " ".join(["env", *exports, "sh", "-c", shlex.quote(script)]))
+        self._tmux(
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            " ".join(["env", *exports, "sh", "-c", shlex.quote(script)]),
+        )
 
     def _tmux(self, *args: str) -> str:
         # env= explicitly: under pytest the C environment has COLUMNS and LINES set
         # (os.environ does not), and a pane that inherits them lies about its size.
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True,
-                              capture_output=True, text=True, timeout=20,
-                              env=dict(os.environ)).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=dict(os.environ),
+        ).stdout
 
     def send(self, *keys: str) -> None:
         """Keys as tmux names them (``Enter``, ``Tab``, ``C-c``) or literal text."""
@@ -60,5 +80,4 @@ class Tmux:
             time.sleep(0.1)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       timeout=20)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=20)

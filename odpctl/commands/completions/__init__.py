@@ -39,8 +39,11 @@ def _data(root: CommandSpec) -> dict[str, dict[str, Any]]:
                     vals[name] = kind
         out[cmd.name] = {
             "sub": [(" ".join(s.path[-1:]), s.short_help) for s in cmd.subcommands],
-            "opts": [(name, opt.help.split(". ")[0].rstrip("."))
-                     for opt in cmd.options for name in [*opt.names, *opt.negations]],
+            "opts": [
+                (name, opt.help.split(". ")[0].rstrip("."))
+                for opt in cmd.options
+                for name in [*opt.names, *opt.negations]
+            ],
             "vals": vals,
             "pos": [",".join(k or "-" for k in kinds) for kinds in cmd.positional_kinds()],
             "rep": cmd.repeats,
@@ -154,15 +157,18 @@ def zsh(root: CommandSpec) -> str:
         f"# {HEADER}\n",
         "# Install: copy to a directory of $fpath as _odpctl.\n\n",
         _zsh_assoc("_odpctl_sub", sub),
-        _zsh_assoc("_odpctl_subdescr",
-                   {p: _zsh_descr(d["sub"]) for p, d in data.items() if d["sub"]}),
+        _zsh_assoc(
+            "_odpctl_subdescr", {p: _zsh_descr(d["sub"]) for p, d in data.items() if d["sub"]}
+        ),
         _zsh_assoc("_odpctl_optdescr", {p: _zsh_descr(d["opts"]) for p, d in data.items()}),
-        _zsh_assoc("_odpctl_vals",
-                   {f"{p} {o}": k for p, d in data.items() for o, k in d["vals"].items()}),
+        _zsh_assoc(
+            "_odpctl_vals", {f"{p} {o}": k for p, d in data.items() for o, k in d["vals"].items()}
+        ),
         _zsh_assoc("_odpctl_pos", {p: " ".join(d["pos"]) for p, d in data.items() if d["pos"]}),
         _zsh_assoc("_odpctl_rep", {p: "1" for p, d in data.items() if d["rep"]}),
-        _zsh_assoc("_odpctl_choices",
-                   {p: " ".join(d["choices"]) for p, d in data.items() if d["choices"]}),
+        _zsh_assoc(
+            "_odpctl_choices", {p: " ".join(d["choices"]) for p, d in data.items() if d["choices"]}
+        ),
         _zsh_assoc("_odpctl_fields", {k: " ".join(v) for k, v in fields.items()}),
         f"_odpctl_attrs={_sh_quote(' '.join(attrs))}\n",
         _ZSH.replace("@NAMES@", NAMES_COMMAND),

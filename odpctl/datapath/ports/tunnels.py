@@ -221,7 +221,13 @@ class TunnelPort(Port):
         return False
 
     def _decap_one(
-        self, payload: bytes, remote: int, local: int, tos: int, ttl: int, sport: int,
+        self,
+        payload: bytes,
+        remote: int,
+        local: int,
+        tos: int,
+        ttl: int,
+        sport: int,
         super_frame: bool,
     ) -> None:
         parsed = self.decap(payload)

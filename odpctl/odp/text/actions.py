@@ -547,5 +547,3 @@ _FORMATTERS: dict[type, Callable[[_Out, Any, _PortNames], None]] = {
     LbOutput: _fmt_lb_output,
     UnknownAction: _fmt_unknown,
 }
-
-

@@ -116,12 +116,23 @@ IPV6 = Field(parse_ipv6_strict, "IPv6 address", FF16, parse_ipv6_strict)
 MAC = Field(parse_mac, "MAC address", FF6, parse_mac)
 # The readers of the field syntaxes of odpctl.odp.keyspec shared by keys and tunnels.
 SYNTAX: dict[str, Field] = {
-    "u8": U8, "x8": U8, "u16": U16, "u32": U32, "u64": U64, "ipv4": IPV4, "ipv6": IPV6, "mac": MAC,
+    "u8": U8,
+    "x8": U8,
+    "u16": U16,
+    "u32": U32,
+    "u64": U64,
+    "ipv4": IPV4,
+    "ipv6": IPV6,
+    "mac": MAC,
 }
 
 
 def scan_fields(
-    sc: Scanner, attr: str, fields: dict[str, Field], close: str = ")", *,
+    sc: Scanner,
+    attr: str,
+    fields: dict[str, Field],
+    close: str = ")",
+    *,
     repeats: bool = False,
 ) -> list[tuple[str, Any, Any, int]]:
     """Read ``name=value[/mask],...`` up to and including ``close``.

@@ -587,8 +587,9 @@ _TUNNEL = int(K.TUNNEL)
 
 # Attributes one f-string prints: looking their text up would cost as much
 # (a tuple, its hash), and an Ethernet address seldom repeats in a dump.
-_QUICK = frozenset((K.IN_PORT, K.ETHERNET, K.ETHERTYPE, K.RECIRC_ID, K.PRIORITY, K.SKB_MARK,
-                    K.DP_HASH))
+_QUICK = frozenset(
+    (K.IN_PORT, K.ETHERNET, K.ETHERTYPE, K.RECIRC_ID, K.PRIORITY, K.SKB_MARK, K.DP_HASH)
+)
 
 # The text of one attribute of a match: (kind, value, mask, verbose) -> text.
 _Step = Callable[[int, Any, Any, bool], str]

@@ -289,6 +289,7 @@ def read_tnl_push(p: Reader) -> TunnelPush:
     p.field("))", ctx)
     return TunnelPush(tnl_port, out_port, tnl_type, header)
 
+
 def _tnl_ipv4(p: Reader) -> bytes:
     sc = p.sc
     ctx = "tunnel IPv4 header"
@@ -316,6 +317,7 @@ def _tnl_ipv4(p: Reader) -> bytes:
     header[10:12] = _ip_checksum(bytes(header)).to_bytes(2, "big")
     return bytes(header)
 
+
 def _tnl_ipv6(p: Reader) -> bytes:
     sc = p.sc
     ctx = "tunnel IPv6 header"
@@ -334,6 +336,7 @@ def _tnl_ipv6(p: Reader) -> bytes:
     p.field("),", ctx)
     flow = 6 << 28 | tclass << 20 | label
     return flow.to_bytes(4, "big") + bytes([0, 0, proto, hlimit]) + src + dst
+
 
 def _tnl_udp(p: Reader) -> tuple[bytes, int]:
     sc = p.sc
@@ -376,6 +379,7 @@ def _tnl_udp(p: Reader) -> tuple[bytes, int]:
         return udp + bytes([flags, msgtype, 0, 0]) + teid.to_bytes(4, "big"), VportType.GTPU
     raise p.error("expected vxlan(, geneve( or gtpu( after the UDP header")
 
+
 def _geneve_options(p: Reader) -> bytes:
     """scan_geneve: ``{class=..,type=..,len=..,0x..}`` options, then ``)``."""
     sc = p.sc
@@ -395,9 +399,7 @@ def _geneve_options(p: Reader) -> bytes:
             if data_len > 124 or data_len % 4:
                 raise p.error("option length must be a multiple of 4 up to 124", at)
         if sc.accept(","):
-            data = sc.value(
-                functools.partial(parse_int_bytes, width=data_len), "option data", "}"
-            )
+            data = sc.value(functools.partial(parse_int_bytes, width=data_len), "option data", "}")
         data = data.rjust(data_len, b"\0")
         sc.expect("}", "geneve option")
         out += opt_class.to_bytes(2, "big") + bytes([opt_type, data_len // 4]) + data
@@ -405,6 +407,7 @@ def _geneve_options(p: Reader) -> bytes:
             raise p.error("geneve options longer than 252 bytes")
     sc.expect(")", "geneve options")
     return bytes(out)
+
 
 def _tnl_gre(p: Reader) -> bytes:
     sc = p.sc
@@ -425,6 +428,7 @@ def _tnl_gre(p: Reader) -> bytes:
         gre += p.uint("GRE sequence number", 32).to_bytes(4, "big")
     p.field("))", ctx)
     return gre
+
 
 def _tnl_erspan(p: Reader) -> bytes:
     sc = p.sc
@@ -451,6 +455,7 @@ def _tnl_erspan(p: Reader) -> bytes:
     p.field("))", ctx)
     return gre + erspan
 
+
 def _tnl_srv6(p: Reader) -> bytes:
     sc = p.sc
     ctx = "tunnel SRv6 header"
@@ -470,9 +475,7 @@ def _tnl_srv6(p: Reader) -> bytes:
         except ValueError:
             raise p.error(f"invalid IPv6 address '{token}'", start) from None
         if len(segs) > segments_left + 1:
-            raise p.error(
-                f"more than segments_left + 1 = {segments_left + 1} segments", start
-            )
+            raise p.error(f"more than segments_left + 1 = {segments_left + 1} segments", start)
         sc.accept(",")
     if len(segs) != segments_left + 1:
         raise p.error(f"{len(segs)} segments but segments_left={segments_left}")

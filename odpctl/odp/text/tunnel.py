@@ -196,8 +196,9 @@ _STRUCT_OPTS = tuple(o for o in TUNNEL_OPTS if o.fields)
 _STRUCT_BY_TEXT = {o.text: o for o in _STRUCT_OPTS}
 
 
-def _struct_opt(out: list[str], opt: TunnelOpt, value: bytes, mask: bytes | None,
-                verbose: bool) -> None:
+def _struct_opt(
+    out: list[str], opt: TunnelOpt, value: bytes, mask: bytes | None, verbose: bool
+) -> None:
     """``text(field=value,...)``, or the raw attribute when the length is not the struct's."""
     layout = struct.Struct(opt.fields_fmt)
     if len(value) != layout.size:
@@ -495,7 +496,8 @@ def _parse_geneve(sc: Scanner) -> tuple[bytes, bytes]:
 # GBP mask matches the 24 bits the text can write.
 _FULL: dict[str, Any] = {
     o.field: (0xFFFFFF if o.nested is not None else o.full)
-    for o in TUNNEL_OPTS if o.fmt not in (FLAG, BLOB)
+    for o in TUNNEL_OPTS
+    if o.fmt not in (FLAG, BLOB)
 }
 
 
