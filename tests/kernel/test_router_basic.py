@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_every_container_pair_pings_across_three_hosts(overlay: OverlayLab) -> None:
     overlay.start_routers()
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     failed = [
         (a.name, b.name)
         for a, b in itertools.combinations(overlay.containers, 2)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 
 def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
     overlay.start_routers()
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     sent, delta, router = burst_accounting(overlay, 3000)
     assert sent == sum(delta.values()), (
         sent,

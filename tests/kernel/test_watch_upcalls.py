@@ -118,7 +118,7 @@ def test_a_running_router_keeps_its_upcalls(
     overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
 ) -> None:
     overlay.start_routers()
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     host = overlay.hosts[0]
     assert host.router is not None
 

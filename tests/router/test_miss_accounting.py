@@ -60,7 +60,7 @@ def overlay_fixture() -> Iterator[OverlayLab]:
 
 def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
     overlay.start_routers()
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     sent, delta, router = burst_accounting(overlay, 3000)
     assert sent == sum(delta.values()), (
         sent,
@@ -86,7 +86,7 @@ def test_a_burst_is_accounted_for_frame_by_frame(overlay: OverlayLab) -> None:
 def test_the_flow_limit_holds_and_misses_past_it_still_go_through(overlay: OverlayLab) -> None:
     for host in overlay.hosts:
         overlay.start_router(host.index, extra=("--max-flows", "40"))
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     # Paced, so that the frames reach the router rather than overrun the ring.
     sent, delta, router = burst_accounting(overlay, 300, rate=500)
     assert sent == sum(delta.values()), (sent, delta, router["drop_reasons"])

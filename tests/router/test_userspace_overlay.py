@@ -123,7 +123,7 @@ def test_vxlan_blocked_falls_back_and_returns(overlay: OverlayLab) -> None:
 
 def test_watch_upcalls_gets_copies_and_the_router_keeps_its_misses(overlay: OverlayLab) -> None:
     overlay.start_routers()
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     event = watch_while_pinging(overlay)
     assert event["type"] == "miss" and container_mac(overlay) in str(event["key"]), event
     assert overlay.status(0)["router"]["flows_installed"] > 0
@@ -133,7 +133,7 @@ def test_port_added_by_others_is_attached_and_deleted_detached(
     overlay: OverlayLab, capsys: pytest.CaptureFixture[str]
 ) -> None:
     overlay.start_routers()
-    overlay.wait_ready(timeout=60)
+    overlay.wait_ready(timeout=60, overlay="fastdp")
     host = overlay.hosts[0]
     new, far = overlay.add_container(0, 9), overlay.hosts[2].containers[0]
     endpoint = overlay.status(0)["router"]["datapath"]["endpoint"]
