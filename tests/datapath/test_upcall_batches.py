@@ -37,7 +37,7 @@ def test_a_burst_of_misses_comes_up_in_few_datagrams_every_one_once(
             for i in range(BURST)
         ]
         send_frames(h.ns, h.ifname, frames)
-        datagrams, packets = 0, []
+        datagrams, packets = 0, list[bytes]()
         deadline = time.monotonic() + 20
         while len(packets) < BURST and time.monotonic() < deadline:
             data = reader.recv_nowait()
