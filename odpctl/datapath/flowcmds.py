@@ -19,10 +19,11 @@ from __future__ import annotations
 import errno
 import struct
 
+from odpctl.datapath.actcache import checked_actions
 from odpctl.datapath.classifier import DpFlow
 from odpctl.datapath.dpcmds import Registry
 from odpctl.datapath.errors import RequestError
-from odpctl.datapath.execute import compile_actions
+from odpctl.datapath.execute import Program
 from odpctl.datapath.keyencode import put_key
 from odpctl.datapath.keyparse import Match, parse_key_only, parse_match
 from odpctl.datapath.layout import unpack
@@ -35,7 +36,6 @@ from odpctl.datapath.protocol import (
     Request,
     binary,
 )
-from odpctl.datapath.validate import validate_actions
 from odpctl.netlink.attrs import attr, attr_u64
 from odpctl.netlink.message import NLM_F_CREATE, NLM_F_EXCL
 from odpctl.odp.actions import Action, encode_actions
@@ -127,10 +127,10 @@ class FlowCommands:
         self._registry = registry
         self._group = group
 
-    def _set_actions(self, flow: DpFlow, actions: list[Action]) -> None:
-        flow.actions = actions
+    @staticmethod
+    def _set_actions(flow: DpFlow, checked: tuple[list[Action], Program]) -> None:
+        flow.actions, flow.program = checked
         flow.actions_attr = None
-        flow.program = compile_actions(actions)
 
     def _announce(
         self, req: Request, cmd: FlowCmd, dp_ifindex: int, flow: DpFlow, ufid_flags: int
@@ -147,7 +147,7 @@ class FlowCommands:
         match = parse_match(attrs[FlowAttr.KEY], attrs.get(FlowAttr.MASK))
         ufid = _ufid(req)
         masked = unpack(match.masked_key())
-        actions = validate_actions(attrs[FlowAttr.ACTIONS], masked)
+        actions = checked_actions(attrs[FlowAttr.ACTIONS], masked)
         ufid_flags = _ufid_flags(req)
         dp = self._registry.datapath(req.dp_ifindex)
         table = dp.table
@@ -191,7 +191,7 @@ class FlowCommands:
         if FlowAttr.ACTIONS in attrs:
             if match is None:
                 raise RequestError(errno.EINVAL, "flow key attribute not present in set flow")
-            actions = validate_actions(attrs[FlowAttr.ACTIONS], unpack(match.masked_key()))
+            actions = checked_actions(attrs[FlowAttr.ACTIONS], unpack(match.masked_key()))
         dp = self._registry.datapath(req.dp_ifindex)
         flow = self._find(req, match, ufid)
         if actions is not None:

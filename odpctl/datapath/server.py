@@ -342,14 +342,18 @@ class Server:
                 log.exception("unexpected error in the datapath server loop")
         self._flush_upcalls()
         # Output the ports batched during this round goes out now, together.
-        retry = False
-        for dp in self.registry.by_name.values():
-            retry = not dp.flush() or retry
-        self._retry = retry
+        self._retry = not self._flush_ports()
         if now >= self._next_rebalance:
             self._next_rebalance = now + REBALANCE_MS
             for dp in self.registry.by_name.values():
                 dp.table.rebalance()
+
+    def _flush_ports(self) -> bool:
+        """Send what the ports queued; False if some must retry soon."""
+        done = True
+        for dp in self.registry.by_name.values():
+            done = dp.flush() and done
+        return done
 
     def close(self) -> None:
         self.registry.close()
@@ -532,8 +536,9 @@ class Server:
                 log.exception("request type %d cmd %s failed", type_, msg.payload[:1].hex())
                 out.append(error_message(msg, errno.EINVAL, f"internal error: {exc}"))
             off += (size + 3) & ~3
-        # The upcalls the requests caused (userspace() actions) go first, as
-        # the kernel queues them before it replies.
+        # What the requests sent (executes) and the upcalls they caused
+        # (userspace() actions) go first, as the kernel's do before it replies.
+        self._flush_ports()  # what cannot go yet, the round's end retries
         self._flush_upcalls()
         self._send(client, out)
 

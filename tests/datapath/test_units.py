@@ -14,13 +14,14 @@ import struct
 import pytest
 
 from odpctl.datapath import csum
+from odpctl.datapath.actcache import checked_actions
 from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.errors import RequestError
 from odpctl.datapath.execute import compile_actions, run
 from odpctl.datapath.extract import extract, signature
 from odpctl.datapath.keyencode import put_key
 from odpctl.datapath.keyparse import parse_key_only, parse_match
-from odpctl.datapath.layout import KEY_SIZE, port_meta, unpack
+from odpctl.datapath.layout import KEY_SIZE, Key, port_meta, unpack
 from odpctl.datapath.packet import (
     F_NEEDS_CSUM,
     GSO_TCPV4,
@@ -534,3 +535,23 @@ def test_too_big_tcp_frames_are_made_to_fit_the_device() -> None:
     refitted = fit_mtu(guessed, 1300)
     assert refitted is not None and VNET.unpack_from(refitted)[3] == 1300 - 40
     assert all(len(s) - 14 <= 1300 and _tcp_checksum_ok(s) for s in frames(refitted))
+
+
+def _masked_key(key_text: str) -> Key:
+    key, mask = parse_key(key_text)
+    return unpack(parse_match(encode_key(key), encode_key(mask)).masked_key())
+
+
+def test_remembered_actions_are_checked_against_each_key() -> None:
+    data = encode_actions(parse_actions("set(tcp(src=80)),2"))
+    tcp = _masked_key("in_port(1),eth(),eth_type(0x0800),ipv4(proto=6),tcp(),tcp_flags(0)")
+    first, program = checked_actions(data, tcp)
+    again, same = checked_actions(data, tcp)
+    assert again == first and same is program  # checked and compiled once
+    again.clear()  # a caller's list is its own
+    assert checked_actions(data, tcp)[0] == first
+    # The same bytes on a key they do not fit are refused, every time.
+    udp = _masked_key("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17),udp()")
+    for _ in range(2):
+        with pytest.raises(RequestError):
+            checked_actions(data, udp)
