@@ -19,9 +19,9 @@ from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.errors import RequestError
 from odpctl.datapath.execute import compile_actions, run
 from odpctl.datapath.extract import extract, signature
-from odpctl.datapath.keyencode import put_key
+from odpctl.datapath.keyencode import put_key, put_packet_key
 from odpctl.datapath.keyparse import parse_key_only, parse_match
-from odpctl.datapath.layout import KEY_SIZE, Key, port_meta, unpack
+from odpctl.datapath.layout import KEY_SIZE, META_SIZE, Key, port_meta, unpack
 from odpctl.datapath.packet import (
     F_NEEDS_CSUM,
     GSO_TCPV4,
@@ -555,3 +555,42 @@ def test_remembered_actions_are_checked_against_each_key() -> None:
     for _ in range(2):
         with pytest.raises(RequestError):
             checked_actions(data, udp)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "in_port(1),eth(),eth_type(0x0806),arp()",
+        "in_port(2),eth(),eth_type(0x8100),vlan(vid=5),encap(eth_type(0x0800),ipv4(proto=6),"
+        "tcp(),tcp_flags(0))",
+        "tunnel(tun_id=7,src=10.0.0.1,dst=10.0.0.2,ttl=64,tp_dst=4789,flags(+key)),"
+        "in_port(3),eth(),eth_type(0x88b6)",
+        "tunnel(tun_id=7,src=10.0.0.1,dst=10.0.0.2,ttl=64,vxlan(gbp(id=9)),flags(+key)),"
+        "in_port(3),eth(),eth_type(0x88b6)",
+    ],
+)
+def test_a_packets_key_with_remembered_metadata_is_put_key(text: str) -> None:
+    key, mask = parse_key(text)
+    m = parse_match(encode_key(key), encode_key(mask))
+    k = unpack(m.key)
+    for _ in range(2):  # encoded, then remembered
+        assert put_packet_key(m.key, m.key_opts) == put_key(k, k, m.key_opts, False)
+    # Another packet of the same port and peer: the metadata is reused, the rest is its own.
+    other = m.key[:META_SIZE] + b"\x02\x99" + m.key[META_SIZE + 2 :]
+    o = unpack(other)
+    assert put_packet_key(other, m.key_opts) == put_key(o, o, m.key_opts, False)
+
+
+def test_a_remembered_mask_is_checked_against_each_key() -> None:
+    vlan_key, vlan_mask = parse_key(
+        "in_port(2),eth(),eth_type(0x8100),vlan(vid=5),encap(eth_type(0x0800),ipv4(proto=6),"
+        "tcp(),tcp_flags(0))"
+    )
+    mask = encode_key(vlan_mask)
+    first = parse_match(encode_key(vlan_key), mask)
+    assert parse_match(encode_key(vlan_key), mask) == first  # remembered, the same
+    # The same mask bytes on a key without a VLAN: refused, every time.
+    plain, _ = parse_key("in_port(2),eth(),eth_type(0x0800),ipv4(proto=6),tcp(),tcp_flags(0)")
+    for _ in range(2):
+        with pytest.raises(RequestError, match="encap mask"):
+            parse_match(encode_key(plain), mask)
