@@ -736,13 +736,29 @@ def _remembered_mask(m: _Builder, mask_data: bytes) -> int:
     return mask_bits
 
 
+# Parsed execute keys: a router executes every miss's packet with the same
+# few (its input port, and nothing else).
+_METADATA_KEYS: dict[bytes, tuple[bytes, bytes]] = {}
+_METADATA_KEYS_MAX = 4096
+
+
 def parse_metadata_key(key_data: bytes) -> tuple[bytes, bytes]:
     """The metadata of a packet to execute (ovs_nla_get_flow_metadata).
 
     Returns a flat key with only the metadata fields set, and the tunnel
     options.  The rest of the attributes is length-checked and ignored: the
-    packet itself says what it is.
+    packet itself says what it is.  Parsed once per encoding (a refused one
+    each time).
     """
+    known = _METADATA_KEYS.get(key_data)
+    if known is None:
+        if len(_METADATA_KEYS) >= _METADATA_KEYS_MAX:
+            _METADATA_KEYS.clear()
+        known = _METADATA_KEYS[bytes(key_data)] = _parse_metadata_key(key_data)
+    return known
+
+
+def _parse_metadata_key(key_data: bytes) -> tuple[bytes, bytes]:
     m = _Builder()
     attrs: dict[int, bytes] = {}
     bits = parse_key_attrs(key_data, attrs, 0, nz=False)

@@ -20,7 +20,7 @@ from odpctl.datapath.errors import RequestError
 from odpctl.datapath.execute import compile_actions, run
 from odpctl.datapath.extract import extract, signature
 from odpctl.datapath.keyencode import put_key, put_packet_key
-from odpctl.datapath.keyparse import parse_key_only, parse_match
+from odpctl.datapath.keyparse import parse_key_only, parse_match, parse_metadata_key
 from odpctl.datapath.layout import KEY_SIZE, META_SIZE, Key, port_meta, unpack
 from odpctl.datapath.packet import (
     F_NEEDS_CSUM,
@@ -594,3 +594,15 @@ def test_a_remembered_mask_is_checked_against_each_key() -> None:
     for _ in range(2):
         with pytest.raises(RequestError, match="encap mask"):
             parse_match(encode_key(plain), mask)
+
+
+def test_an_execute_key_is_parsed_once_and_a_refused_one_every_time() -> None:
+    key, _ = parse_key("in_port(3)")
+    data = encode_key(key)
+    meta, opts = parse_metadata_key(data)
+    assert unpack(meta).in_port == 3 and opts == b""
+    assert parse_metadata_key(data) is parse_metadata_key(data)
+    bad, _ = parse_key("in_port(70000)")  # past DP_MAX_PORTS
+    for _ in range(2):
+        with pytest.raises(RequestError):
+            parse_metadata_key(encode_key(bad))
