@@ -16,7 +16,7 @@ from functools import partial
 from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.execute import flow_hash, run
 from odpctl.datapath.extract import extract, signature
-from odpctl.datapath.keyencode import put_packet_key, put_tunnel
+from odpctl.datapath.keyencode import put_flat_key, put_tunnel
 from odpctl.datapath.layout import FIELD, OFFSET
 from odpctl.datapath.packet import VNET_LEN, Packet, frames
 from odpctl.datapath.ports import Port
@@ -173,7 +173,7 @@ class Datapath:
         if not pid:
             self._delivered(port, False)
             return
-        key_attrs = put_packet_key(pkt.key(), pkt.opts)
+        key_attrs = put_flat_key(pkt.key(), pkt.opts)
         messages = []
         for frame in frames(pkt.data):
             length = None

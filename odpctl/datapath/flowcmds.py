@@ -24,7 +24,7 @@ from odpctl.datapath.classifier import DpFlow
 from odpctl.datapath.dpcmds import Registry
 from odpctl.datapath.errors import RequestError
 from odpctl.datapath.execute import Program
-from odpctl.datapath.keyencode import put_key
+from odpctl.datapath.keyencode import put_flat_key, put_key
 from odpctl.datapath.keyparse import Match, parse_key_only, parse_match
 from odpctl.datapath.layout import unpack
 from odpctl.datapath.protocol import (
@@ -106,13 +106,12 @@ def _encode(flow: DpFlow) -> None:
     and reads few back.
     """
     match = flow.match
-    masked = unpack(match.masked_key())
+    masked_key = match.masked_key()
     if flow.ufid is None:
-        key = unpack(match.key)
-        flow.key_attr = put_key(key, key, match.key_opts, False)
+        flow.key_attr = put_flat_key(match.key, match.key_opts)
     else:
-        flow.ufid_key_attr = put_key(masked, masked, match.masked_opts(), False)
-    flow.mask_attr = put_key(masked, unpack(match.mask), match.mask_opts, True)
+        flow.ufid_key_attr = put_flat_key(masked_key, match.masked_opts())
+    flow.mask_attr = put_key(unpack(masked_key), unpack(match.mask), match.mask_opts, True)
 
 
 def _same_identity(flow: DpFlow, match: Match) -> bool:

@@ -115,14 +115,16 @@ def put_key(sw: Key, out: Key, opts: bytes, is_mask: bool) -> bytes:
     return _put_metadata(sw, out, opts, is_mask) + _put_frame(sw, out, is_mask)
 
 
-# The metadata attributes of packets' keys, by the metadata and tunnel
-# options: every packet from one port (or one tunnel peer) has the same.
+# The metadata attributes of keys, by the metadata and tunnel options: every
+# packet from one port (or one tunnel peer) has the same, as have the flows
+# a router installs for them.
 _METADATA: dict[tuple[bytes, bytes], bytes] = {}
 _METADATA_MAX = 4096
 
 
-def put_packet_key(flat: bytes, opts: bytes) -> bytes:
-    """``put_key`` of a packet's own flat key (an upcall's), its metadata encoded once."""
+def put_flat_key(flat: bytes, opts: bytes) -> bytes:
+    """``put_key(k, k, opts, False)`` of a flat key ``k`` (a packet's, a flow's), its
+    metadata encoded once."""
     k = unpack(flat)
     index = (bytes(flat[:META_SIZE]), bytes(opts))
     metadata = _METADATA.get(index)

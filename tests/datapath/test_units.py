@@ -19,7 +19,7 @@ from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.errors import RequestError
 from odpctl.datapath.execute import compile_actions, run
 from odpctl.datapath.extract import extract, signature
-from odpctl.datapath.keyencode import put_key, put_packet_key
+from odpctl.datapath.keyencode import put_flat_key, put_key
 from odpctl.datapath.keyparse import parse_key_only, parse_match, parse_metadata_key
 from odpctl.datapath.layout import KEY_SIZE, META_SIZE, Key, port_meta, unpack
 from odpctl.datapath.packet import (
@@ -574,11 +574,11 @@ def test_a_packets_key_with_remembered_metadata_is_put_key(text: str) -> None:
     m = parse_match(encode_key(key), encode_key(mask))
     k = unpack(m.key)
     for _ in range(2):  # encoded, then remembered
-        assert put_packet_key(m.key, m.key_opts) == put_key(k, k, m.key_opts, False)
+        assert put_flat_key(m.key, m.key_opts) == put_key(k, k, m.key_opts, False)
     # Another packet of the same port and peer: the metadata is reused, the rest is its own.
     other = m.key[:META_SIZE] + b"\x02\x99" + m.key[META_SIZE + 2 :]
     o = unpack(other)
-    assert put_packet_key(other, m.key_opts) == put_key(o, o, m.key_opts, False)
+    assert put_flat_key(other, m.key_opts) == put_key(o, o, m.key_opts, False)
 
 
 def test_a_remembered_mask_is_checked_against_each_key() -> None:
