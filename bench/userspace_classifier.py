@@ -146,7 +146,7 @@ def main() -> None:
         print(f"{what:<39}{rate(fn, args.seconds, args.repeat):>12,.0f} /s")
 
     # The pipeline: a datapath with this table, a stub output port.
-    dp = Datapath("bench", lambda _pid, _msg: True, 0x23, lambda _d, _p, _r: None)
+    dp = Datapath("bench", lambda _pid, _msgs, done: done(True), 0x23, lambda _d, _p, _r: None)
     dp.table = table
     dp.ports[2] = NullPort(dp, "null", 2)
     # 256 connections to addresses the /24-and-port flows (first octet 14) cover.

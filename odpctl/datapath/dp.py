@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.execute import flow_hash, run
 from odpctl.datapath.extract import extract, signature
-from odpctl.datapath.keyencode import put_key, put_tunnel
-from odpctl.datapath.layout import FIELD, OFFSET, unpack
+from odpctl.datapath.keyencode import put_flat_key, put_tunnel
+from odpctl.datapath.layout import FIELD, OFFSET
 from odpctl.datapath.packet import VNET_LEN, Packet, frames
 from odpctl.datapath.ports import Port
 from odpctl.datapath.upcalls import Deliver, pick_pid, upcall_message
@@ -169,17 +170,18 @@ class Datapath:
         egress: bytes | None = None,
         actions: bytes | None = None,
     ) -> None:
-        ok = False
-        if pid:
-            k = unpack(pkt.key())
-            key_attrs = put_key(k, k, pkt.opts, False)
-            ok = True
-            for frame in frames(pkt.data):
-                length = None
-                if pkt.cutlen:
-                    length = len(frame)
-                    frame = frame[: max(0, len(frame) - pkt.cutlen)]
-                msg = upcall_message(
+        if not pid:
+            self._delivered(port, False)
+            return
+        key_attrs = put_flat_key(pkt.key(), pkt.opts)
+        messages = []
+        for frame in frames(pkt.data):
+            length = None
+            if pkt.cutlen:
+                length = len(frame)
+                frame = frame[: max(0, len(frame) - pkt.cutlen)]
+            messages.append(
+                upcall_message(
                     self._packet_family,
                     self.ifindex,
                     cmd,
@@ -191,7 +193,10 @@ class Datapath:
                     length=length,
                     flow_hash=h,
                 )
-                ok = self._deliver(pid, msg) and ok
+            )
+        self._deliver(pid, messages, partial(self._delivered, port))
+
+    def _delivered(self, port: Port | None, ok: bool) -> None:
         if ok:
             if port is not None:
                 port.upcall_success += 1

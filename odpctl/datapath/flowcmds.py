@@ -19,11 +19,12 @@ from __future__ import annotations
 import errno
 import struct
 
+from odpctl.datapath.actcache import checked_actions
 from odpctl.datapath.classifier import DpFlow
 from odpctl.datapath.dpcmds import Registry
 from odpctl.datapath.errors import RequestError
-from odpctl.datapath.execute import compile_actions
-from odpctl.datapath.keyencode import put_key
+from odpctl.datapath.execute import Program
+from odpctl.datapath.keyencode import put_flat_key, put_key
 from odpctl.datapath.keyparse import Match, parse_key_only, parse_match
 from odpctl.datapath.layout import unpack
 from odpctl.datapath.protocol import (
@@ -35,7 +36,6 @@ from odpctl.datapath.protocol import (
     Request,
     binary,
 )
-from odpctl.datapath.validate import validate_actions
 from odpctl.netlink.attrs import attr, attr_u64
 from odpctl.netlink.message import NLM_F_CREATE, NLM_F_EXCL
 from odpctl.odp.actions import Action, encode_actions
@@ -106,13 +106,12 @@ def _encode(flow: DpFlow) -> None:
     and reads few back.
     """
     match = flow.match
-    masked = unpack(match.masked_key())
+    masked_key = match.masked_key()
     if flow.ufid is None:
-        key = unpack(match.key)
-        flow.key_attr = put_key(key, key, match.key_opts, False)
+        flow.key_attr = put_flat_key(match.key, match.key_opts)
     else:
-        flow.ufid_key_attr = put_key(masked, masked, match.masked_opts(), False)
-    flow.mask_attr = put_key(masked, unpack(match.mask), match.mask_opts, True)
+        flow.ufid_key_attr = put_flat_key(masked_key, match.masked_opts())
+    flow.mask_attr = put_key(unpack(masked_key), unpack(match.mask), match.mask_opts, True)
 
 
 def _same_identity(flow: DpFlow, match: Match) -> bool:
@@ -127,10 +126,10 @@ class FlowCommands:
         self._registry = registry
         self._group = group
 
-    def _set_actions(self, flow: DpFlow, actions: list[Action]) -> None:
-        flow.actions = actions
+    @staticmethod
+    def _set_actions(flow: DpFlow, checked: tuple[list[Action], Program]) -> None:
+        flow.actions, flow.program = checked
         flow.actions_attr = None
-        flow.program = compile_actions(actions)
 
     def _announce(
         self, req: Request, cmd: FlowCmd, dp_ifindex: int, flow: DpFlow, ufid_flags: int
@@ -147,7 +146,7 @@ class FlowCommands:
         match = parse_match(attrs[FlowAttr.KEY], attrs.get(FlowAttr.MASK))
         ufid = _ufid(req)
         masked = unpack(match.masked_key())
-        actions = validate_actions(attrs[FlowAttr.ACTIONS], masked)
+        actions = checked_actions(attrs[FlowAttr.ACTIONS], masked)
         ufid_flags = _ufid_flags(req)
         dp = self._registry.datapath(req.dp_ifindex)
         table = dp.table
@@ -191,7 +190,7 @@ class FlowCommands:
         if FlowAttr.ACTIONS in attrs:
             if match is None:
                 raise RequestError(errno.EINVAL, "flow key attribute not present in set flow")
-            actions = validate_actions(attrs[FlowAttr.ACTIONS], unpack(match.masked_key()))
+            actions = checked_actions(attrs[FlowAttr.ACTIONS], unpack(match.masked_key()))
         dp = self._registry.datapath(req.dp_ifindex)
         flow = self._find(req, match, ufid)
         if actions is not None:

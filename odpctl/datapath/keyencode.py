@@ -23,6 +23,7 @@ from odpctl.datapath.layout import (
     IPPROTO_SCTP,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    META_SIZE,
     ND_NEIGHBOR_ADVERT,
     ND_NEIGHBOR_SOLICIT,
     TUN_CSUM,
@@ -33,6 +34,7 @@ from odpctl.datapath.layout import (
     TUN_VXLAN_OPT,
     ZERO16,
     Key,
+    unpack,
 )
 from odpctl.netlink.attrs import attr, attr_be16, attr_be32, attr_be64, attr_u16, attr_u32
 from odpctl.odp.keyspec import KEY_SPECS
@@ -110,6 +112,31 @@ def put_key(sw: Key, out: Key, opts: bytes, is_mask: bool) -> bytes:
     ``opts`` are ``out``'s tunnel options.  For a flow key, ``sw`` and
     ``out`` are the same key; for a mask, ``sw`` is the masked key.
     """
+    return _put_metadata(sw, out, opts, is_mask) + _put_frame(sw, out, is_mask)
+
+
+# The metadata attributes of keys, by the metadata and tunnel options: every
+# packet from one port (or one tunnel peer) has the same, as have the flows
+# a router installs for them.
+_METADATA: dict[tuple[bytes, bytes], bytes] = {}
+_METADATA_MAX = 4096
+
+
+def put_flat_key(flat: bytes, opts: bytes) -> bytes:
+    """``put_key(k, k, opts, False)`` of a flat key ``k`` (a packet's, a flow's), its
+    metadata encoded once."""
+    k = unpack(flat)
+    index = (bytes(flat[:META_SIZE]), bytes(opts))
+    metadata = _METADATA.get(index)
+    if metadata is None:
+        if len(_METADATA) >= _METADATA_MAX:
+            _METADATA.clear()
+        metadata = _METADATA[index] = _put_metadata(k, k, opts, False)
+    return metadata + _put_frame(k, k, False)
+
+
+def _put_metadata(sw: Key, out: Key, opts: bytes, is_mask: bool) -> bytes:
+    """The attributes of what the packet does not carry: recirculation, tunnel, port, marks."""
     parts = [
         attr_u32(KeyAttr.RECIRC_ID, out.recirc_id),
         attr_u32(KeyAttr.DP_HASH, out.dp_hash),
@@ -126,8 +153,12 @@ def put_key(sw: Key, out: Key, opts: bytes, is_mask: bool) -> bytes:
     parts.append(attr_u32(KeyAttr.CT_STATE, out.ct_state))
     parts.append(attr_u32(KeyAttr.CT_MARK, out.ct_mark))
     parts.append(attr(KeyAttr.CT_LABELS, out.ct_labels))
-    parts.append(attr(KeyAttr.ETHERNET, out.eth_src + out.eth_dst))
+    return b"".join(parts)
 
+
+def _put_frame(sw: Key, out: Key, is_mask: bool) -> bytes:
+    """The attributes of the frame's headers, Ethernet on."""
+    parts = [attr(KeyAttr.ETHERNET, out.eth_src + out.eth_dst)]
     # Each VLAN header opens an ENCAP whose content goes on a new list.
     stack: list[list[bytes]] = []
     truncated = False

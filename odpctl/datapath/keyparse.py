@@ -692,6 +692,15 @@ def parse_match(key_data: bytes, mask_data: bytes | None) -> Match:
         if m.get(False, "tun_proto"):
             for name in _TUNNEL_FIELDS:
                 m.fill(True, name, 0xFF)
+        mask_bits = _parse_mask(m, mask_data)
+    else:
+        mask_bits = _remembered_mask(m, mask_data)
+    _validate(m, key_bits, mask_bits)
+    return Match(bytes(m.bufs[0]), bytes(m.bufs[1]), m.opts[0], m.opts[1])
+
+
+def _parse_mask(m: _Builder, mask_data: bytes) -> int:
+    """The mask's attributes into ``m``, whose key is parsed already; the mask's bits."""
     mask_attrs: dict[int, bytes] = {}
     mask_bits = parse_key_attrs(mask_data, mask_attrs, 0, nz=True)
     # Always match on the TCIs, whatever the mask says about VLANs.
@@ -699,8 +708,38 @@ def parse_match(key_data: bytes, mask_data: bytes | None) -> Match:
     m.put(True, "cvlan_tci", 0xFFFF)
     mask_bits = _parse_vlan(m, mask_bits, mask_attrs, True, nz=True)
     _parse_fields(m, mask_bits, dict(mask_attrs), True)
-    _validate(m, key_bits, mask_bits)
-    return Match(bytes(m.bufs[0]), bytes(m.bufs[1]), m.opts[0], m.opts[1])
+    return mask_bits
+
+
+# Parsed masks by their attributes and what their parsing reads of the key
+# (its VLAN TCIs and tunnel options' length): a router's flows share a few.
+_MASKS: dict[tuple[bytes, int, int, int], tuple[bytes, bytes, int]] = {}
+_MASKS_MAX = 4096
+
+
+def _remembered_mask(m: _Builder, mask_data: bytes) -> int:
+    """`_parse_mask`, once per mask and key shape; a refused mask is parsed (and refused) again."""
+    index = (
+        bytes(mask_data),
+        m.get(False, "vlan_tci"),
+        m.get(False, "cvlan_tci"),
+        m.get(False, "tun_opts_len"),
+    )
+    known = _MASKS.get(index)
+    if known is None:
+        mask_bits = _parse_mask(m, mask_data)
+        if len(_MASKS) >= _MASKS_MAX:
+            _MASKS.clear()
+        _MASKS[index] = (bytes(m.bufs[1]), m.opts[1], mask_bits)
+        return mask_bits
+    m.bufs[1][:], m.opts[1], mask_bits = known
+    return mask_bits
+
+
+# Parsed execute keys: a router executes every miss's packet with the same
+# few (its input port, and nothing else).
+_METADATA_KEYS: dict[bytes, tuple[bytes, bytes]] = {}
+_METADATA_KEYS_MAX = 4096
 
 
 def parse_metadata_key(key_data: bytes) -> tuple[bytes, bytes]:
@@ -708,8 +747,18 @@ def parse_metadata_key(key_data: bytes) -> tuple[bytes, bytes]:
 
     Returns a flat key with only the metadata fields set, and the tunnel
     options.  The rest of the attributes is length-checked and ignored: the
-    packet itself says what it is.
+    packet itself says what it is.  Parsed once per encoding (a refused one
+    each time).
     """
+    known = _METADATA_KEYS.get(key_data)
+    if known is None:
+        if len(_METADATA_KEYS) >= _METADATA_KEYS_MAX:
+            _METADATA_KEYS.clear()
+        known = _METADATA_KEYS[bytes(key_data)] = _parse_metadata_key(key_data)
+    return known
+
+
+def _parse_metadata_key(key_data: bytes) -> tuple[bytes, bytes]:
     m = _Builder()
     attrs: dict[int, bytes] = {}
     bits = parse_key_attrs(key_data, attrs, 0, nz=False)

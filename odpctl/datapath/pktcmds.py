@@ -4,16 +4,19 @@ As the kernel's ovs_packet_cmd_execute: the key attributes give only the
 metadata (input port, tunnel, marks, recirculation); the rest of the key is
 extracted from the packet, and the actions are checked against that key
 before they run.  A packet whose input port does not exist enters from the
-local port.
+local port.  What the packet's actions send leaves once the server has
+served the whole datagram the request came in (all of a batch's executes
+together), before the replies.
 """
 
 from __future__ import annotations
 
 import errno
 
+from odpctl.datapath.actcache import checked_actions
 from odpctl.datapath.dpcmds import Registry
 from odpctl.datapath.errors import RequestError
-from odpctl.datapath.execute import compile_actions, run
+from odpctl.datapath.execute import run
 from odpctl.datapath.keyparse import parse_metadata_key
 from odpctl.datapath.layout import META_SIZE, unpack
 from odpctl.datapath.packet import ZERO_VNET, Packet
@@ -27,7 +30,6 @@ from odpctl.datapath.protocol import (
     Request,
     binary,
 )
-from odpctl.datapath.validate import validate_actions
 from odpctl.odp.uapi import PacketAttr
 
 ETH_HLEN = 14
@@ -56,7 +58,5 @@ class PacketCommands:
             raise RequestError(errno.EINVAL, "execute needs a packet, a key and actions")
         meta, opts = parse_metadata_key(key)
         pkt = Packet(ZERO_VNET + packet, meta[:META_SIZE], opts)
-        checked = validate_actions(actions, unpack(pkt.key()))
-        dp = self._registry.datapath(req.dp_ifindex)
-        run(compile_actions(checked), dp, pkt, 0)
-        dp.flush()
+        _checked, program = checked_actions(actions, unpack(pkt.key()))
+        run(program, self._registry.datapath(req.dp_ifindex), pkt, 0)

@@ -9,6 +9,15 @@ are the dearest thing the Python data path does.
 Each frame slot starts with a ``struct tpacket2_hdr``; its ``tp_status``
 word says who owns it.  The virtio-net header sits right before the frame
 data, received or sent, since the socket has PACKET_VNET_HDR.
+
+The RX ring has many small slots, each sized for one frame of the device's
+MTU, so that a burst of thousands of small frames (a miss storm) fits in it
+while the datapath catches up.  A frame bigger than a slot (a GSO
+super-packet) is not lost: with PACKET_COPY_THRESH the kernel also queues the
+whole frame on the socket and marks its slot TP_STATUS_COPY, and it is read
+from there, in its turn.  (TPACKET_V3 packs frames of any size into blocks,
+but hands a block over only when it is full or its timer expires: at low
+rates every frame would wait for the timer.)
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import struct
 SOL_PACKET = 263
 PACKET_RX_RING = 5
 PACKET_STATISTICS = 6
+PACKET_COPY_THRESH = 7
+PACKET_AUXDATA = 8
 PACKET_VERSION = 10
 PACKET_LOSS = 14
 PACKET_TX_RING = 13
@@ -45,17 +56,42 @@ _STATS = struct.Struct("=II")  # struct tpacket_stats: packets, drops
 TX_DATA_OFFSET = 32
 VNET_LEN = 10
 
-# An RX slot must hold a 64 KiB GSO super-packet, its virtio-net header, the
-# slot's header and the kernel's alignment: 68 KiB.  Fifteen of them fill a
-# 1 MiB block, which the kernel allocates as one run of pages.
-RX_FRAME_SIZE = 68 * 1024
-RX_FRAMES_PER_BLOCK = 15
-RX_BLOCK_SIZE = 1 << 20
+# struct tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid
+AUXDATA = struct.Struct("=IIIHHHH")
+AUX_SPACE = socket.CMSG_SPACE(AUXDATA.size)
+# An RX slot holds the slot's header, the kernel's alignment (up to 128
+# bytes before the frame, virtio-net header included) and a frame of the
+# MTU with two VLAN tags; bigger frames come through the socket instead.
+RX_HEADROOM = 128 + 22
+RX_MIN_FRAME = 2048
+# The ring's size: 4,096 slots of 2 KiB, enough for a 2,000-frame burst
+# with room to spare; bigger slots (a jumbo MTU) mean fewer of them.
+RX_RING_BYTES = 8 << 20
+# Blocks of 64 KiB: the kernel allocates each as one run of pages, and small
+# runs are easy to find.
+RX_BLOCK_MIN = 1 << 16
 # The TX ring only carries small frames (bigger ones are sent directly).
 TX_FRAME_SIZE = 4096
 TX_FRAMES_PER_BLOCK = 16
 TX_BLOCK_SIZE = 1 << 16
 TX_MAX = TX_FRAME_SIZE - 32
+
+
+def rx_frame_size(mtu: int) -> int:
+    """The RX slot size for a device of ``mtu``: a power of two, 2 KiB at least."""
+    size = RX_MIN_FRAME
+    while size < mtu + RX_HEADROOM:
+        size *= 2
+    return size
+
+
+def vlan_from_auxdata(anc: list[tuple[int, int, bytes]]) -> tuple[int, int, int]:
+    """(status, VLAN TCI, TPID) from a received message's PACKET_AUXDATA, zeros if none."""
+    for level, kind, cdata in anc:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(cdata) >= AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, tpid = AUXDATA.unpack_from(cdata)
+            return status, tci, tpid
+    return 0, 0, 0
 
 
 def packet_drops(sock: socket.socket) -> int:
@@ -66,18 +102,33 @@ def packet_drops(sock: socket.socket) -> int:
 
 
 class Rings:
-    """The RX and TX rings of one packet socket (which must not be bound yet)."""
+    """The RX and TX rings of one packet socket (which must not be bound yet).
 
-    def __init__(self, sock: socket.socket, rx_blocks: int = 4, tx_blocks: int = 4) -> None:
+    ``mtu`` sizes the RX slots; frames up to ``max_frame`` bytes (virtio-net
+    header included) that do not fit one are read from the socket.  The
+    socket should have PACKET_AUXDATA, for the VLAN tag of such frames.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        mtu: int = 1500,
+        max_frame: int = 65536 + VNET_LEN + 4,
+        tx_blocks: int = 4,
+    ) -> None:
         sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
         # A malformed frame is skipped, not left to block the ring.
         sock.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
+        # Any frame too big for its slot is also queued whole on the socket.
+        sock.setsockopt(SOL_PACKET, PACKET_COPY_THRESH, 1)
+        frame = rx_frame_size(mtu)
+        block = max(frame, RX_BLOCK_MIN)
+        rx_blocks = max(1, RX_RING_BYTES // block)
+        per_block = block // frame
         sock.setsockopt(
             SOL_PACKET,
             PACKET_RX_RING,
-            struct.pack(
-                "=IIII", RX_BLOCK_SIZE, rx_blocks, RX_FRAME_SIZE, rx_blocks * RX_FRAMES_PER_BLOCK
-            ),
+            struct.pack("=IIII", block, rx_blocks, frame, rx_blocks * per_block),
         )
         sock.setsockopt(
             SOL_PACKET,
@@ -86,7 +137,7 @@ class Rings:
                 "=IIII", TX_BLOCK_SIZE, tx_blocks, TX_FRAME_SIZE, tx_blocks * TX_FRAMES_PER_BLOCK
             ),
         )
-        rx_size = rx_blocks * RX_BLOCK_SIZE
+        rx_size = rx_blocks * block
         self.map = mmap.mmap(
             sock.fileno(),
             rx_size + tx_blocks * TX_BLOCK_SIZE,
@@ -94,9 +145,9 @@ class Rings:
             mmap.PROT_READ | mmap.PROT_WRITE,
         )
         self._sock = sock
+        self._max_frame = max_frame
         self._rx = [
-            (i // RX_FRAMES_PER_BLOCK) * RX_BLOCK_SIZE + (i % RX_FRAMES_PER_BLOCK) * RX_FRAME_SIZE
-            for i in range(rx_blocks * RX_FRAMES_PER_BLOCK)
+            (i // per_block) * block + (i % per_block) * frame for i in range(rx_blocks * per_block)
         ]
         self._tx = [
             rx_size
@@ -117,7 +168,9 @@ class Rings:
     def receive(self, limit: int) -> list[tuple[bytes, int, int, int]]:
         """Up to ``limit`` frames: (virtio-net header + frame, status, VLAN TCI, TPID).
 
-        A frame too big for its slot (the kernel cut it) is dropped and counted.
+        A frame too big for its slot comes whole from the socket; one the
+        kernel could not queue there (its receive buffer full) is cut, and
+        dropped and counted in ``truncated``.
         """
         out = []
         m = self.map
@@ -134,12 +187,26 @@ class Rings:
             if snaplen == length:
                 start = off + mac - VNET_LEN
                 out.append((m[start : start + VNET_LEN + snaplen], status, tci, tpid))
+            elif status & TP_STATUS_COPY:
+                self._take_copy(out)
             else:
                 self.truncated += 1
             release(m, off, TP_STATUS_KERNEL)
             i = i + 1 if i + 1 < n else 0
         self._rx_next = i
         return out
+
+    def _take_copy(self, out: list[tuple[bytes, int, int, int]]) -> None:
+        """The whole frame of a slot marked TP_STATUS_COPY, from the socket's queue."""
+        try:
+            data, anc, _flags, _addr = self._sock.recvmsg(
+                self._max_frame, AUX_SPACE, socket.MSG_DONTWAIT
+            )
+        except OSError:
+            self.truncated += 1
+            return
+        status, tci, tpid = vlan_from_auxdata(anc)
+        out.append((data, status, tci, tpid))
 
     def queue(self, data: bytes | bytearray) -> bool:
         """Put one virtio-net header + frame in the TX ring; False if it has no room."""

@@ -12,9 +12,12 @@ sends can raise out of the loop.
 Replies never block the loop: what a client's socket cannot take now waits
 in that client's queue, and the client's further requests wait until it has
 read what it asked for.  Dumps are produced lazily, a datagram at a time, as
-the client reads.  Upcalls and notifications are not queued: if the
-client cannot take one now it is lost, and counted (see
-`odpctl.datapath.upcalls`).
+the client reads.  Upcalls and notifications do not wait: if the client
+cannot take one when it is sent it is lost, and counted (see
+`odpctl.datapath.upcalls`).  Upcalls are gathered while the loop works
+through what woke it, and go out together at the end of the round (or
+before the replies of the request that caused them), packed into as few
+datagrams as fit.
 
 The datapaths belong to the server, not to the clients: a client that goes
 away (a router restarting) leaves them, their ports and flows as they were.
@@ -64,6 +67,7 @@ from odpctl.datapath.protocol import (
     parse_attrs,
     split_request,
 )
+from odpctl.datapath.upcalls import Delivered
 from odpctl.errors import AlreadyExistsError, OdpError, UsageError
 from odpctl.netlink.genl import GENL_ID_CTRL
 from odpctl.netlink.message import (
@@ -199,8 +203,10 @@ class Server:
         self._buf = bytearray(MAX_REQUEST)
         self._next_rebalance = 0
         self._retry = False
+        # Upcalls of this round not sent yet, by client: (messages, done).
+        self._upcalls: dict[Client, list[tuple[list[bytes], Delivered]]] = {}
         self.registry = Registry(
-            deliver=self._deliver,
+            deliver=self._queue_upcall,
             packet_family=PACKET_ID,
             dp_group=DP_GROUP,
             vport_group=VPORT_GROUP,
@@ -328,21 +334,29 @@ class Server:
             self._resume_accepting()
         for dp in self.registry.by_name.values():
             dp.now = now
+        # Clients first: a miss whose flow put waits in a request is further
+        # along than a frame still in a port's ring, and the ring keeps it.
+        events.sort(key=_port_last)
         for key, mask in events:
             callback: Callable[[int], None] = key.data
             try:
                 callback(mask)
             except Exception:  # a bug must not take every datapath down with it
                 log.exception("unexpected error in the datapath server loop")
+        self._flush_upcalls()
         # Output the ports batched during this round goes out now, together.
-        retry = False
-        for dp in self.registry.by_name.values():
-            retry = not dp.flush() or retry
-        self._retry = retry
+        self._retry = not self._flush_ports()
         if now >= self._next_rebalance:
             self._next_rebalance = now + REBALANCE_MS
             for dp in self.registry.by_name.values():
                 dp.table.rebalance()
+
+    def _flush_ports(self) -> bool:
+        """Send what the ports queued; False if some must retry soon."""
+        done = True
+        for dp in self.registry.by_name.values():
+            done = dp.flush() and done
+        return done
 
     def close(self) -> None:
         self.registry.close()
@@ -370,7 +384,7 @@ class Server:
     def _watch_port(self, port: Port) -> None:
         fd = port.fileno()
         if fd is not None:
-            self._sel.register(fd, selectors.EVENT_READ, lambda _mask: port.on_readable())
+            self._sel.register(fd, selectors.EVENT_READ, _PortReadable(port))
 
     def _unwatch_port(self, port: Port) -> None:
         fd = port.fileno()
@@ -525,6 +539,10 @@ class Server:
                 log.exception("request type %d cmd %s failed", type_, msg.payload[:1].hex())
                 out.append(error_message(msg, errno.EINVAL, f"internal error: {exc}"))
             off += (size + 3) & ~3
+        # What the requests sent (executes) and the upcalls they caused
+        # (userspace() actions) go first, as the kernel's do before it replies.
+        self._flush_ports()  # what cannot go yet, the round's end retries
+        self._flush_upcalls()
         self._send(client, out)
 
     def _serve(self, client: Client, msg: Message, out: list[bytes]) -> None:
@@ -659,8 +677,43 @@ class Server:
             client.out.append(b"".join(batch))
         self._update_interest(client)
 
+    def _queue_upcall(self, port_id: int, messages: list[bytes], done: Delivered) -> None:
+        client = self._clients.get(port_id)
+        if client is None:
+            done(False)
+            return
+        pending = self._upcalls.get(client)
+        if pending is None:
+            pending = self._upcalls[client] = []
+        pending.append((messages, done))
+
+    def _flush_upcalls(self) -> None:
+        """Send the upcalls queued so far, a few datagrams per client."""
+        if not self._upcalls:
+            return
+        queued, self._upcalls = self._upcalls, {}
+        for client, upcalls in queued.items():
+            batch: list[bytes] = []
+            dones: list[Delivered] = []
+            size = 0
+            for messages, done in upcalls:
+                n = sum(len(m) for m in messages)
+                if dones and size + n > MAX_DATAGRAM:
+                    self._send_upcalls(client, batch, dones)
+                    batch, dones, size = [], [], 0
+                batch.extend(messages)
+                dones.append(done)
+                size += n
+            self._send_upcalls(client, batch, dones)
+
+    def _send_upcalls(self, client: Client, messages: list[bytes], dones: list[Delivered]) -> None:
+        """One datagram of upcalls: they all go, or are all lost."""
+        ok = not client.closed and self._deliver(client.port_id, b"".join(messages))
+        for done in dones:
+            done(ok)
+
     def _deliver(self, port_id: int, message: bytes) -> bool:
-        """Unsolicited delivery (an upcall): now or never."""
+        """Unsolicited delivery (upcalls, a notification): now or never."""
         client = self._clients.get(port_id)
         if client is None or client.out:
             return False
@@ -725,6 +778,22 @@ class Server:
 
     def _broadcast_raw(self, group: int, message: bytes) -> None:
         self._broadcast(group, message, None)
+
+
+class _PortReadable:
+    """A port's selector callback, told apart from the clients' (see `_port_last`)."""
+
+    __slots__ = ("port",)
+
+    def __init__(self, port: Port) -> None:
+        self.port = port
+
+    def __call__(self, _mask: int) -> None:
+        self.port.on_readable()
+
+
+def _port_last(event: tuple[selectors.SelectorKey, int]) -> bool:
+    return type(event[0].data) is _PortReadable
 
 
 def _peer_closed(sock: socket.socket) -> bool:

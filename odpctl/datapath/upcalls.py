@@ -9,7 +9,10 @@ segment, with checksums complete, as the kernel segments it too.
 Delivery never blocks the datapath: a PID with no client, or a client
 whose socket is full, loses the upcall, and the loss is counted in the
 datapath's ``lost`` and the port's upcall failures, where `odpctl dp show`
-and a router's status see it.
+and a router's status see it.  Upcalls are queued, not sent one by one: the
+server sends all those of a round for one client in as few datagrams as
+fit (a netlink datagram may carry many messages), one system call and one
+wake-up of the reader for many misses.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from odpctl.netlink.message import encode_message
 from odpctl.odp.header import odp_payload
 from odpctl.odp.uapi import PACKET_VERSION, PacketAttr, PacketCmd
 
-# Deliver a whole netlink message to a port id; False if it was not delivered.
-Deliver = Callable[[int, bytes], bool]
+# Told, once, whether an upcall's messages went out (True) or were lost.
+Delivered = Callable[[bool], None]
+# Queue an upcall's netlink messages (one per segment) for a port id.
+Deliver = Callable[[int, list[bytes], Delivered], None]
 
 _HASH_SW_BIT = 1 << 32
 _U64 = struct.Struct("=Q")

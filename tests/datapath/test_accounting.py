@@ -26,7 +26,7 @@ from odpctl.odp.vport import Vport
 from .conftest import Host
 from .test_upcalls import mac_bytes
 
-BURST = 4000
+BURST = 12000  # past the ring (4,096 slots) and the upcall socket
 MATCHED_TYPE, MISSED_TYPE = 0x88B5, 0x88B6
 
 

@@ -1,6 +1,8 @@
-"""The TX ring of a packet socket, against real devices that refuse frames.
+"""The rings of a packet socket, against real devices.
 
-The kernel refuses a frame with ENOBUFS when the device's queue is full (a
+RX: a burst of thousands of small frames fits the ring while nobody reads;
+a frame bigger than a slot comes whole, in its turn; an overrun is counted
+exactly.  TX: the kernel refuses a frame with ENOBUFS when the device's queue is full (a
 traffic shaper with a tiny queue stands for a busy device here) or when the
 other end of a veth has a smaller MTU; a device that is down refuses
 everything.  None of them may lose, reorder or wedge the frames queued
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from odpctl.datapath.pktring import SOL_PACKET, VNET_LEN, Rings
+from odpctl.datapath.pktring import PACKET_AUXDATA, SOL_PACKET, VNET_LEN, Rings, rx_frame_size
 from odpctl.netlink.netns import netns as in_netns
 
 PACKET_VNET_HDR = 15
@@ -153,3 +155,94 @@ def test_frames_for_a_device_that_is_down_fail_and_the_ring_goes_on(
         pair.send(range(start, start + 16))
     assert pair.received() == list(range(100, 100 + FRAMES))
     assert pair.rings.tx_failed == 3
+
+
+def _rx_pair(run: Callable[..., str], ns: str, mtu: int = 1500) -> tuple[Rings, socket.socket]:
+    """RX rings on ``vb`` (sized for ``mtu``); a plain socket sending on its peer ``va``."""
+    run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", netns=ns)
+    run("ip", "link", "add", "va", "type", "veth", "peer", "name", "vb", netns=ns)
+    for dev in ("va", "vb"):
+        run("ip", "link", "set", dev, "mtu", "9000", "up", netns=ns)
+    _wait_running(run, ns)
+    with in_netns(ns):
+        sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        receiver = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    receiver.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    receiver.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    rings = Rings(receiver, mtu)
+    receiver.bind(("vb", ETH_P_EXPERIMENTAL))
+    receiver.setblocking(False)
+    sender.bind(("va", 0))
+    return rings, sender
+
+
+def _drain(rings: Rings, want: int) -> list[bytes]:
+    """Frames from the ring (virtio-net header off) until ``want`` or none for a while."""
+    got: list[bytes] = []
+    quiet = time.monotonic() + 0.5
+    while len(got) < want and time.monotonic() < quiet:
+        batch = rings.receive(256)
+        if batch:
+            quiet = time.monotonic() + 0.5
+        got.extend(data[VNET_LEN:] for data, _status, _tci, _tpid in batch)
+    return got
+
+
+@pytest.fixture
+def rx_pair(
+    netns: Callable[[], str], run: Callable[..., str]
+) -> Iterator[Callable[..., tuple[Rings, socket.socket]]]:
+    opened: list[tuple[Rings, socket.socket]] = []
+
+    def make(mtu: int = 1500) -> tuple[Rings, socket.socket]:
+        pair = _rx_pair(run, netns(), mtu)
+        opened.append(pair)
+        return pair
+
+    yield make
+    for rings, sender in opened:
+        rings.close()
+        sender.close()
+
+
+def test_slots_are_sized_to_the_mtu() -> None:
+    assert rx_frame_size(1500) == 2048
+    assert rx_frame_size(1900) == 4096
+    assert rx_frame_size(9000) == 16384
+
+
+def test_a_burst_of_two_thousand_small_frames_fits_the_ring_unread(
+    rx_pair: Callable[..., tuple[Rings, socket.socket]],
+) -> None:
+    rings, sender = rx_pair()
+    for seq in range(2000):  # nobody reads meanwhile
+        sender.send(_frame(seq, 60)[VNET_LEN:])
+    got = _drain(rings, 2000)
+    assert rings.dropped() == 0
+    assert [int.from_bytes(f[14:18], "big") for f in got] == list(range(2000))
+
+
+def test_a_frame_bigger_than_a_slot_comes_whole_in_its_turn(
+    rx_pair: Callable[..., tuple[Rings, socket.socket]],
+) -> None:
+    rings, sender = rx_pair(mtu=1500)  # slots for 1500, a device that carries 9000
+    sizes = [60, 5000, 60, 8000, 1400, 3000]
+    for seq, size in enumerate(sizes):
+        sender.send(_frame(seq, size)[VNET_LEN:])
+    got = _drain(rings, len(sizes))
+    assert [int.from_bytes(f[14:18], "big") for f in got] == list(range(len(sizes)))
+    assert [len(f) - 14 for f in got] == sizes
+    assert rings.truncated == 0
+
+
+def test_an_overrun_is_counted_exactly(
+    rx_pair: Callable[..., tuple[Rings, socket.socket]],
+) -> None:
+    rings, sender = rx_pair()
+    sent = 6000  # past the ring's 4,096 slots, unread
+    for seq in range(sent):
+        sender.send(_frame(seq, 60)[VNET_LEN:])
+    got = _drain(rings, sent)
+    dropped = rings.dropped()
+    assert dropped > 0, "the ring took everything: this proves nothing"
+    assert len(got) + dropped == sent

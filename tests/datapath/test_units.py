@@ -14,13 +14,14 @@ import struct
 import pytest
 
 from odpctl.datapath import csum
+from odpctl.datapath.actcache import checked_actions
 from odpctl.datapath.classifier import DpFlow, FlowTable
 from odpctl.datapath.errors import RequestError
 from odpctl.datapath.execute import compile_actions, run
 from odpctl.datapath.extract import extract, signature
-from odpctl.datapath.keyencode import put_key
-from odpctl.datapath.keyparse import parse_key_only, parse_match
-from odpctl.datapath.layout import KEY_SIZE, port_meta, unpack
+from odpctl.datapath.keyencode import put_flat_key, put_key
+from odpctl.datapath.keyparse import parse_key_only, parse_match, parse_metadata_key
+from odpctl.datapath.layout import KEY_SIZE, META_SIZE, Key, port_meta, unpack
 from odpctl.datapath.packet import (
     F_NEEDS_CSUM,
     GSO_TCPV4,
@@ -534,3 +535,74 @@ def test_too_big_tcp_frames_are_made_to_fit_the_device() -> None:
     refitted = fit_mtu(guessed, 1300)
     assert refitted is not None and VNET.unpack_from(refitted)[3] == 1300 - 40
     assert all(len(s) - 14 <= 1300 and _tcp_checksum_ok(s) for s in frames(refitted))
+
+
+def _masked_key(key_text: str) -> Key:
+    key, mask = parse_key(key_text)
+    return unpack(parse_match(encode_key(key), encode_key(mask)).masked_key())
+
+
+def test_remembered_actions_are_checked_against_each_key() -> None:
+    data = encode_actions(parse_actions("set(tcp(src=80)),2"))
+    tcp = _masked_key("in_port(1),eth(),eth_type(0x0800),ipv4(proto=6),tcp(),tcp_flags(0)")
+    first, program = checked_actions(data, tcp)
+    again, same = checked_actions(data, tcp)
+    assert again == first and same is program  # checked and compiled once
+    again.clear()  # a caller's list is its own
+    assert checked_actions(data, tcp)[0] == first
+    # The same bytes on a key they do not fit are refused, every time.
+    udp = _masked_key("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17),udp()")
+    for _ in range(2):
+        with pytest.raises(RequestError):
+            checked_actions(data, udp)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "in_port(1),eth(),eth_type(0x0806),arp()",
+        "in_port(2),eth(),eth_type(0x8100),vlan(vid=5),encap(eth_type(0x0800),ipv4(proto=6),"
+        "tcp(),tcp_flags(0))",
+        "tunnel(tun_id=7,src=10.0.0.1,dst=10.0.0.2,ttl=64,tp_dst=4789,flags(+key)),"
+        "in_port(3),eth(),eth_type(0x88b6)",
+        "tunnel(tun_id=7,src=10.0.0.1,dst=10.0.0.2,ttl=64,vxlan(gbp(id=9)),flags(+key)),"
+        "in_port(3),eth(),eth_type(0x88b6)",
+    ],
+)
+def test_a_packets_key_with_remembered_metadata_is_put_key(text: str) -> None:
+    key, mask = parse_key(text)
+    m = parse_match(encode_key(key), encode_key(mask))
+    k = unpack(m.key)
+    for _ in range(2):  # encoded, then remembered
+        assert put_flat_key(m.key, m.key_opts) == put_key(k, k, m.key_opts, False)
+    # Another packet of the same port and peer: the metadata is reused, the rest is its own.
+    other = m.key[:META_SIZE] + b"\x02\x99" + m.key[META_SIZE + 2 :]
+    o = unpack(other)
+    assert put_flat_key(other, m.key_opts) == put_key(o, o, m.key_opts, False)
+
+
+def test_a_remembered_mask_is_checked_against_each_key() -> None:
+    vlan_key, vlan_mask = parse_key(
+        "in_port(2),eth(),eth_type(0x8100),vlan(vid=5),encap(eth_type(0x0800),ipv4(proto=6),"
+        "tcp(),tcp_flags(0))"
+    )
+    mask = encode_key(vlan_mask)
+    first = parse_match(encode_key(vlan_key), mask)
+    assert parse_match(encode_key(vlan_key), mask) == first  # remembered, the same
+    # The same mask bytes on a key without a VLAN: refused, every time.
+    plain, _ = parse_key("in_port(2),eth(),eth_type(0x0800),ipv4(proto=6),tcp(),tcp_flags(0)")
+    for _ in range(2):
+        with pytest.raises(RequestError, match="encap mask"):
+            parse_match(encode_key(plain), mask)
+
+
+def test_an_execute_key_is_parsed_once_and_a_refused_one_every_time() -> None:
+    key, _ = parse_key("in_port(3)")
+    data = encode_key(key)
+    meta, opts = parse_metadata_key(data)
+    assert unpack(meta).in_port == 3 and opts == b""
+    assert parse_metadata_key(data) is parse_metadata_key(data)
+    bad, _ = parse_key("in_port(70000)")  # past DP_MAX_PORTS
+    for _ in range(2):
+        with pytest.raises(RequestError):
+            parse_metadata_key(encode_key(bad))
