@@ -20,8 +20,6 @@ import hashlib
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from odpctl.errors import NotFoundError, OdpError, error_from_errno
@@ -56,15 +54,9 @@ def netns_inode(spec: str) -> int:
         raise error_from_errno(exc.errno or errno.EIO, f"network namespace {spec!r}") from None
 
 
-@contextmanager
-def _rtnl(spec: str | None = None) -> Iterator[NetlinkConnection]:
-    """An rtnetlink socket here, or in namespace ``spec``: it stays there for life."""
-    with netns(spec):
-        conn = NetlinkConnection(KernelTransport(NETLINK_ROUTE))
-    try:
-        yield conn
-    finally:
-        conn.close()
+def _rtnl() -> NetlinkConnection:
+    """An rtnetlink socket in the calling thread's namespace."""
+    return NetlinkConnection(KernelTransport(NETLINK_ROUTE))
 
 
 def _apply(conn: NetlinkConnection, requests: list[links.Request], what: str) -> None:
@@ -100,9 +92,11 @@ def plug(
     finally:
         os.close(fd)
     try:
-        with _rtnl(spec) as cconn:
-            with netns(spec):
-                index = _index(ifname, spec)
+        with netns(spec):
+            # Both sockets are the container's: the ioctl's, and the netlink one for life.
+            index = _index(ifname, spec)
+            cconn = _rtnl()
+        with cconn:
             requests = [links.add_address(index, iface), links.set_up(ifname)]
             requests += [
                 links.replace_route(index, net)
