@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from odpctl.errors import NotFoundError, OdpError, error_from_errno
 from odpctl.netlink import links
 from odpctl.netlink.connection import NetlinkConnection
-from odpctl.netlink.netns import netns, netns_path
-from odpctl.netlink.transport import NETLINK_ROUTE, KernelTransport
+from odpctl.netlink.netns import netns_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +53,6 @@ def netns_inode(spec: str) -> int:
         raise error_from_errno(exc.errno or errno.EIO, f"network namespace {spec!r}") from None
 
 
-def _rtnl() -> NetlinkConnection:
-    """An rtnetlink socket in the calling thread's namespace."""
-    return NetlinkConnection(KernelTransport(NETLINK_ROUTE))
-
-
 def _apply(conn: NetlinkConnection, requests: list[links.Request], what: str) -> None:
     """Send ``requests`` in one datagram; raise the first refusal."""
     for result in conn.batch(requests, what):
@@ -84,7 +78,7 @@ def plug(
     # The MAC is ours to choose, so it needs no reading back.
     mac = links.random_mac()
     try:
-        with _rtnl() as conn:
+        with links.rtnl() as conn:
             conn.request(
                 *links.new_veth(host_iface, ifname, mtu=mtu, peer_netns_fd=fd, peer_mac=mac),
                 f"create veth {host_iface} into {spec}",
@@ -92,14 +86,11 @@ def plug(
     finally:
         os.close(fd)
     try:
-        with netns(spec):
-            # Both sockets are the container's: the ioctl's, and the netlink one for life.
-            index = _index(ifname, spec)
-            cconn = _rtnl()
-        with cconn:
+        with links.rtnl(spec) as cconn:
+            index = links.link_index(cconn, ifname)
             requests = [links.add_address(index, iface), links.set_up(ifname)]
             requests += [
-                links.replace_route(index, net)
+                links.add_route(index, net, replace=True)
                 for net in map(ipaddress.IPv4Network, routes)
                 if not net.subnet_of(iface.network)
             ]
@@ -110,17 +101,10 @@ def plug(
     return Plugged(host_iface, ifname, mac)
 
 
-def _index(ifname: str, where: str) -> int:
-    try:
-        return socket.if_nametoindex(ifname)
-    except OSError:
-        raise NotFoundError(f"no interface {ifname} in {where}") from None
-
-
 def unplug(host_iface: str) -> bool:
     """Delete the pair by its host end; False if it was gone already."""
     try:
-        with _rtnl() as conn:
+        with links.rtnl() as conn:
             conn.request(*links.del_link(host_iface), f"delete {host_iface}")
     except NotFoundError:
         return False
@@ -139,7 +123,7 @@ def exists(ifname: str) -> bool:
 def set_address(ifname: str, address: str, mtu: int) -> None:
     """Give interface ``ifname`` (here) ``address`` (``A.B.C.D/LEN``) and bring it up."""
     iface = ipaddress.IPv4Interface(address)
-    with _rtnl() as conn:
+    with links.rtnl() as conn:
         conn.request(*links.set_up(ifname, mtu=mtu), f"set {ifname} up")
-        index = _index(ifname, "this namespace")
+        index = links.link_index(conn, ifname)
         conn.request(*links.add_address(index, iface, replace=True), f"set {address} on {ifname}")
