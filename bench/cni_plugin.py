@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CNI ADD and DEL: odpctl-cni through the router against Debian's bridge + host-local.
 
-    .venv/bin/python bench/cni_plugin.py [--rounds 40] [--datapath userspace]
+    .venv/bin/python bench/cni_plugin.py [--rounds 40] [--datapath userspace] [--delegate]
 
 One host namespace runs a router (IPAM ready); its control socket is where the
 plugin looks by default (this namespace's runtime directory), so the plugin
@@ -17,6 +17,8 @@ odpctl-cni's ADD goes, measured in the same rounds: the bare interpreter
 (VERSION, which reaches no router), the router's attach alone (asked by this
 process, no process started), and the attach's stages as the router logs
 them for the plugin's ADDs (address, veth, datapath port, record).
+With --delegate, odpctl-cni's addresses come from host-local as well (and
+a route with them, which the plugin installs in the container itself).
 Target (DESIGN.md): odpctl-cni's ADD p50 <= 2x the reference's.
 Exit status 0 on PASS, 1 on FAIL.
 """
@@ -104,12 +106,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datapath", choices=("kernel", "userspace", "auto"), default="auto")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--delegate",
+        action="store_true",
+        help="odpctl-cni takes its address from host-local too, and a route with it",
+    )
     args = parser.parse_args()
     kind = args.datapath
     if kind == "auto":
         kind = "kernel" if kernel_datapath_available() else "userspace"
     ours: dict[str, object] = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
     data_dir = tempfile.mkdtemp(prefix="odpctl-bench-hostlocal-")
+    if args.delegate:
+        ours["ipam"] = {
+            "type": "host-local",
+            "subnet": "10.89.0.0/16",
+            "dataDir": data_dir,
+            "routes": [{"dst": "10.99.0.0/16"}],
+        }
     theirs: dict[str, object] = {
         "cniVersion": "1.0.0",
         "name": "refbench",
@@ -165,8 +179,10 @@ def main() -> int:
                 default.unlink()
             overlay.close()
             subprocess.run(["rm", "-rf", data_dir], check=False)
+    ipam = "host-local (delegated, with a route)" if args.delegate else "the router's"
     print(
-        f"CNI ADD/DEL, {args.rounds} rounds, router on the {kind} datapath, interleaved in one run:"
+        f"CNI ADD/DEL, {args.rounds} rounds, router on the {kind} datapath, odpctl-cni's "
+        f"addresses from {ipam} IPAM, interleaved in one run:"
     )
     for name, t in times.items():
         pairs = len(t["ADD"]) / (sum(t["ADD"]) + sum(t["DEL"]))
