@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CNI ADD and DEL: odpctl-cni through the router against Debian's bridge + host-local.
 
-    .venv/bin/python bench/cni_plugin.py [--rounds 40] [--datapath userspace]
+    .venv/bin/python bench/cni_plugin.py [--rounds 40] [--datapath userspace] [--delegate]
 
 One host namespace runs a router (IPAM ready); its control socket is where the
 plugin looks by default (this namespace's runtime directory), so the plugin
@@ -12,9 +12,13 @@ ADD then DEL, each plugin a process started inside the host namespace as a
 runtime starts it (nsenter), timed from spawn to exit.  Side by side in one
 run, so the machine's load weighs on both.  Reported per plugin: ADD p50/p99,
 DEL p50, ADD+DEL pairs per second; and the ratio of ADD p50s.  Where
-odpctl-cni's ADD goes: its start-up alone (VERSION, which reaches no router)
-and the router's attach alone (asked by this process, no process started),
-measured in the same rounds.
+odpctl-cni's ADD goes, measured in the same rounds: the bare interpreter
+(``python -c pass``, and ``-S``: without site), the plugin's start-up
+(VERSION, which reaches no router), the router's attach alone (asked by this
+process, no process started), and the attach's stages as the router logs
+them for the plugin's ADDs (address, veth, datapath port, record).
+With --delegate, odpctl-cni's addresses come from host-local as well (and
+a route with them, which the plugin installs in the container itself).
 Target (DESIGN.md): odpctl-cni's ADD p50 <= 2x the reference's.
 Exit status 0 on PASS, 1 on FAIL.
 """
@@ -25,6 +29,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -71,6 +76,27 @@ def invoke(
     return elapsed
 
 
+# The router's log line of each attach: its time and where it went, in ms.
+STAGES = ("address", "veth", "datapath port", "record")
+ATTACHED = re.compile(
+    r"attached container cni:odpbench:\S+ .* in [\d.]+ ms \(address ([\d.]+), "
+    r"veth ([\d.]+), datapath port ([\d.]+), record ([\d.]+)\)"
+)
+
+
+def spawn(host_ns: str, argv: list[str]) -> float:
+    """Seconds from spawn to exit of ``argv`` in the host namespace (a failure stops)."""
+    start = time.perf_counter()
+    subprocess.run(["nsenter", f"--net=/run/netns/{host_ns}", *argv], check=True, timeout=60)
+    return time.perf_counter() - start
+
+
+def attach_stages(log: Path) -> dict[str, list[float]]:
+    """Each stage's times (seconds) over the plugin's ADDs, from the router's log."""
+    found = [m.groups() for m in ATTACHED.finditer(log.read_text(errors="replace"))]
+    return {stage: [float(g[i]) / 1000 for g in found] for i, stage in enumerate(STAGES)}
+
+
 def p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
@@ -80,12 +106,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datapath", choices=("kernel", "userspace", "auto"), default="auto")
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--delegate",
+        action="store_true",
+        help="odpctl-cni takes its address from host-local too, and a route with it",
+    )
     args = parser.parse_args()
     kind = args.datapath
     if kind == "auto":
         kind = "kernel" if kernel_datapath_available() else "userspace"
     ours: dict[str, object] = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
     data_dir = tempfile.mkdtemp(prefix="odpctl-bench-hostlocal-")
+    if args.delegate:
+        ours["ipam"] = {
+            "type": "host-local",
+            "subnet": "10.89.0.0/16",
+            "dataDir": data_dir,
+            "routes": [{"dst": "10.99.0.0/16"}],
+        }
     theirs: dict[str, object] = {
         "cniVersion": "1.0.0",
         "name": "refbench",
@@ -96,7 +134,12 @@ def main() -> int:
     times: dict[str, dict[str, list[float]]] = {
         name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")
     }
-    parts: dict[str, list[float]] = {"start-up (VERSION)": [], "router attach": []}
+    parts: dict[str, list[float]] = {
+        "python -S -c pass": [],
+        "python -c pass": [],
+        "start-up (VERSION)": [],
+        "router attach": [],
+    }
     with Lab("odpbcni") as lab:
         overlay = OverlayLab(lab, hosts=1, containers=0, datapath=kind)
         default = default_socket_path(overlay.hosts[0].ns)
@@ -123,18 +166,23 @@ def main() -> int:
                     container = f"bench-{name[:6]}-{i}"
                     times[name]["ADD"].append(invoke(host, plugin, "ADD", config, container, ns))
                     times[name]["DEL"].append(invoke(host, plugin, "DEL", config, container, ns))
+                parts["python -S -c pass"].append(spawn(host, [sys.executable, "-S", "-c", "pass"]))
+                parts["python -c pass"].append(spawn(host, [sys.executable, "-c", "pass"]))
                 parts["start-up (VERSION)"].append(invoke(host, PLUGIN, "VERSION", ours))
                 start = time.perf_counter()
                 router.request("attach", netns=f"/run/netns/{ns}", id=f"direct-{i}")
                 parts["router attach"].append(time.perf_counter() - start)
                 router.request("detach", id=f"direct-{i}")
+            stages = attach_stages(overlay.hosts[0].log)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 default.unlink()
             overlay.close()
             subprocess.run(["rm", "-rf", data_dir], check=False)
+    ipam = "host-local (delegated, with a route)" if args.delegate else "the router's"
     print(
-        f"CNI ADD/DEL, {args.rounds} rounds, router on the {kind} datapath, interleaved in one run:"
+        f"CNI ADD/DEL, {args.rounds} rounds, router on the {kind} datapath, odpctl-cni's "
+        f"addresses from {ipam} IPAM, interleaved in one run:"
     )
     for name, t in times.items():
         pairs = len(t["ADD"]) / (sum(t["ADD"]) + sum(t["DEL"]))
@@ -143,9 +191,14 @@ def main() -> int:
             f"   DEL p50 {p(t['DEL'], 0.5):6.1f} ms   {pairs:5.1f} ADD+DEL/s"
         )
     print(
-        "  where odpctl-cni's ADD goes: "
-        + ", ".join(f"{name} p50 {p(t, 0.5):.1f} ms" for name, t in parts.items())
+        "  where odpctl-cni's ADD goes (p50): "
+        + ", ".join(f"{name} {p(t, 0.5):.1f} ms" for name, t in parts.items())
     )
+    if all(stages.values()):
+        print(
+            "  the router's attach for the plugin's ADDs (p50, its log): "
+            + ", ".join(f"{name} {p(t, 0.5):.1f} ms" for name, t in stages.items())
+        )
     ratio = statistics.median(times["odpctl-cni"]["ADD"]) / statistics.median(
         times["bridge+host-local"]["ADD"]
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .spec import (
     DECODE_FAILURE,
@@ -27,17 +27,31 @@ _REQUIRED = {
 _IFNAME_MAX = 15  # IFNAMSIZ - 1
 
 
-class Invocation(NamedTuple):
-    # A NamedTuple, not a dataclass: dataclasses loads inspect and ast, a tenth of
-    # the plugin's start-up, which every container start pays.
-    command: str
-    config: dict[str, Any]
-    stdin: bytes  # as received: a delegated IPAM plugin is given the same bytes
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: Mapping[str, str] = {}
-    path: tuple[str, ...] = ()
+class Invocation:
+    # A plain class: a dataclass loads inspect and ast, and the first NamedTuple a
+    # process makes costs a millisecond and a half; every container start pays.
+    __slots__ = ("args", "command", "config", "container_id", "ifname", "netns", "path", "stdin")
+
+    def __init__(
+        self,
+        command: str,
+        config: dict[str, Any],
+        stdin: bytes,  # as received: a delegated IPAM plugin is given the same bytes
+        *,
+        container_id: str = "",
+        netns: str = "",
+        ifname: str = "",
+        args: Mapping[str, str] | None = None,
+        path: tuple[str, ...] = (),
+    ) -> None:
+        self.command = command
+        self.config = config
+        self.stdin = stdin
+        self.container_id = container_id
+        self.netns = netns
+        self.ifname = ifname
+        self.args: Mapping[str, str] = args or {}
+        self.path = path
 
     @property
     def version(self) -> str:

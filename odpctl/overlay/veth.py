@@ -1,14 +1,16 @@
 """A container's link to the overlay: a veth pair, one end in its namespace.
 
-`plug` makes the pair (the host end here, the container end born in the
-container's network namespace under its final name), sets the MTU, the
-address, the route to the overlay's range and brings both ends up; on any
-failure the pair goes again, so nothing is left half made.  `unplug` deletes
-the host end (the kernel takes the other with it).  Namespaces are named as
-`ip netns` names them, or by a path such as ``/proc/PID/ns/net``.
+`plug` makes the pair in one rtnetlink request (the host end here and up,
+the container end born in the container's network namespace under its final
+name, MAC and MTU), then gives the container's end its address, brings it up
+and routes the overlay's range through it in one batch, over a socket opened
+inside the namespace; on any failure the pair goes again, so nothing is left half
+made.  `unplug` deletes the host end (the kernel takes the other with it).
+Namespaces are named as `ip netns` names them, or by a path such as
+``/proc/PID/ns/net``.
 
-pyroute2's synchronous calls run an event loop of their own: from the
-router's loop, call these in a thread (`asyncio.to_thread`).
+These block on the kernel (deleting a veth waits out an RCU grace period):
+from the router's loop, call them in a thread (`asyncio.to_thread`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import errno
 import hashlib
 import ipaddress
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import socket
 from dataclasses import dataclass
 
-from odpctl.errors import NotFoundError, error_from_errno
-from odpctl.netlink.netns import netns, netns_path
-from odpctl.netlink.pyroute import IPRoute, NetlinkError
+from odpctl.errors import NotFoundError, OdpError, error_from_errno
+from odpctl.netlink import links
+from odpctl.netlink.connection import NetlinkConnection
+from odpctl.netlink.netns import netns_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,24 +53,11 @@ def netns_inode(spec: str) -> int:
         raise error_from_errno(exc.errno or errno.EIO, f"network namespace {spec!r}") from None
 
 
-@contextmanager
-def _rtnl(what: str, spec: str | None = None) -> Iterator[IPRoute]:
-    """An rtnetlink socket here (or in namespace ``spec``), errors as ours."""
-    with netns(spec):
-        ipr = IPRoute()
-    try:
-        yield ipr
-    except NetlinkError as exc:
-        raise error_from_errno(exc.code, what) from None
-    finally:
-        ipr.close()
-
-
-def _index(ipr: IPRoute, ifname: str) -> int:
-    found = ipr.link_lookup(ifname=ifname)
-    if not found:
-        raise NotFoundError(f"no interface {ifname}")
-    return int(found[0])
+def _apply(conn: NetlinkConnection, requests: list[links.Request], what: str) -> None:
+    """Send ``requests`` in one datagram; raise the first refusal."""
+    for result in conn.batch(requests, what):
+        if isinstance(result, OdpError):
+            raise result
 
 
 def plug(
@@ -76,6 +65,7 @@ def plug(
 ) -> Plugged:
     """Make and set up the pair; ``address`` is ``A.B.C.D/LEN``; ``routes`` are CIDRs
     reached through it (beyond the address's own subnet)."""
+    iface = ipaddress.IPv4Interface(address)
     path = netns_path(spec)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -85,53 +75,37 @@ def plug(
         ) from None
     except OSError as exc:
         raise error_from_errno(exc.errno or errno.EIO, f"open network namespace {spec!r}") from None
-    # One rtnetlink session makes the host end and brings it up: a session is a
-    # socket and an event loop in pyroute2, and an attach waits for each.
-    with _rtnl(f"create veth {host_iface} into {spec}") as ipr:
-        try:
-            ipr.link(
-                "add",
-                ifname=host_iface,
-                kind="veth",
-                mtu=mtu,
-                peer={"ifname": ifname, "net_ns_fd": fd, "mtu": mtu},
+    # The MAC is ours to choose, so it needs no reading back.
+    mac = links.random_mac()
+    try:
+        with links.rtnl() as conn:
+            conn.request(
+                *links.new_veth(host_iface, ifname, mtu=mtu, peer_netns_fd=fd, peer_mac=mac),
+                f"create veth {host_iface} into {spec}",
             )
-        finally:
-            os.close(fd)
-        try:
-            try:
-                ipr.link("set", index=_index(ipr, host_iface), state="up")
-            except NetlinkError as exc:
-                raise error_from_errno(exc.code, f"bring {host_iface} up") from None
-            with _rtnl(f"set up {ifname} in {spec}", spec) as cipr:
-                mac = _set_up(cipr, ifname, address, routes)
-        except BaseException:
-            unplug(host_iface)
-            raise
+    finally:
+        os.close(fd)
+    try:
+        with links.rtnl(spec) as cconn:
+            index = links.link_index(cconn, ifname)
+            requests = [links.add_address(index, iface), links.set_up(ifname)]
+            requests += [
+                links.add_route(index, net, replace=True)
+                for net in map(ipaddress.IPv4Network, routes)
+                if not net.subnet_of(iface.network)
+            ]
+            _apply(cconn, requests, f"set up {ifname} in {spec}")
+    except BaseException:
+        unplug(host_iface)
+        raise
     return Plugged(host_iface, ifname, mac)
-
-
-def _set_up(cipr: IPRoute, ifname: str, address: str, routes: tuple[str, ...]) -> str:
-    """Address, bring up and route the container's end; its MAC."""
-    index = _index(cipr, ifname)
-    iface = ipaddress.IPv4Interface(address)
-    cipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-    cipr.link("set", index=index, state="up")
-    for cidr in routes:
-        net = ipaddress.IPv4Network(cidr)
-        if not net.subnet_of(iface.network):
-            cipr.route("replace", dst=str(net.network_address), dst_len=net.prefixlen, oif=index)
-    return str(cipr.get_links(index)[0].get("address"))
 
 
 def unplug(host_iface: str) -> bool:
     """Delete the pair by its host end; False if it was gone already."""
     try:
-        with _rtnl(f"delete {host_iface}") as ipr:
-            found = ipr.link_lookup(ifname=host_iface)
-            if not found:
-                return False
-            ipr.link("del", index=found[0])
+        with links.rtnl() as conn:
+            conn.request(*links.del_link(host_iface), f"delete {host_iface}")
     except NotFoundError:
         return False
     return True
@@ -139,16 +113,17 @@ def unplug(host_iface: str) -> bool:
 
 def exists(ifname: str) -> bool:
     """Whether interface ``ifname`` is here."""
-    with _rtnl(f"look up {ifname}") as ipr:
-        return bool(ipr.link_lookup(ifname=ifname))
+    try:
+        socket.if_nametoindex(ifname)
+    except OSError:  # its only failure: no such interface
+        return False
+    return True
 
 
 def set_address(ifname: str, address: str, mtu: int) -> None:
     """Give interface ``ifname`` (here) ``address`` (``A.B.C.D/LEN``) and bring it up."""
     iface = ipaddress.IPv4Interface(address)
-    with _rtnl(f"set {address} on {ifname}") as ipr:
-        index = _index(ipr, ifname)
-        ipr.link("set", index=index, mtu=mtu, state="up")
-        existing = {a.get("address") for a in ipr.get_addr(index=index, family=2)}
-        if str(iface.ip) not in existing:
-            ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    with links.rtnl() as conn:
+        conn.request(*links.set_up(ifname, mtu=mtu), f"set {ifname} up")
+        index = links.link_index(conn, ifname)
+        conn.request(*links.add_address(index, iface, replace=True), f"set {address} on {ifname}")
