@@ -118,6 +118,14 @@ def main() -> int:
         "during the burst (strace -c; slows them down)",
     )
     parser.add_argument(
+        "--to",
+        choices=("remote", "local"),
+        default="remote",
+        help="where the burst goes: a container on host 1 (through the tunnel: a miss on "
+        "host 0 and one on host 1), or the other container of host 0 (only host 0's "
+        "router works: in the guest's one CPU, the routers no longer take turns)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -136,7 +144,12 @@ def main() -> int:
                 )
             overlay.wait_ready(timeout=60)
             time.sleep(5)  # heartbeats: onto the fast path
-            src, dst = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
+            src = overlay.hosts[0].containers[0]
+            dst = (
+                overlay.hosts[0].containers[1]
+                if args.to == "local"
+                else overlay.hosts[1].containers[0]
+            )
             if not overlay.ping(src, dst):
                 print("FAIL: no ping between the containers")
                 return 1

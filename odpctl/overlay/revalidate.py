@@ -34,20 +34,19 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from odpctl.errors import DecodeError
 from odpctl.mesh.names import PeerName
 from odpctl.odp.actions import Output, Set, decode_actions
 from odpctl.odp.dpif import QUIET_BATCH_WINDOW, Dpif
 from odpctl.odp.flow import Flow
 from odpctl.odp.keys import Tunnel, decode_key_at
-from odpctl.odp.uapi import FlowAttr, KeyAttr
+from odpctl.odp.uapi import KeyAttr
 
 from .flows import is_multicast, split_vni
+from .lazyflow import FlowReader
 from .view import MeshView
 
 KEEP, STALE, GRACE = "keep", "stale", "grace"
@@ -94,59 +93,6 @@ def verdict(
 # machine's host, so a miss handler waiting for the interpreter waits no longer.
 SLICE = 128
 
-_HDR = struct.Struct("=HH")
-_U64 = struct.Struct("=Q")
-_KEY, _ACTIONS, _USED = int(FlowAttr.KEY), int(FlowAttr.ACTIONS), int(FlowAttr.USED)
-_TUNNEL, _ETHERNET = int(KeyAttr.TUNNEL), int(KeyAttr.ETHERNET)
-_ETH_DST = 4 + 6  # in OVS_KEY_ATTR_ETHERNET: header, eth_src, then eth_dst
-
-
-def _next(data: bytes, off: int, end: int, what: str) -> tuple[int, int, int]:
-    """(type, payload end, next offset) of the attribute at ``off``."""
-    if end - off < 4:
-        raise DecodeError(f"malformed {what}: {end - off} stray bytes at offset {off}")
-    nla_len, nla_type = _HDR.unpack_from(data, off)
-    stop = off + nla_len
-    if nla_len < 4 or stop > end:
-        raise DecodeError(f"malformed {what}: attribute at offset {off} has bad length {nla_len}")
-    return nla_type & 0x3FFF, stop, (stop + 3) & ~3
-
-
-def read_flow(data: bytes, start: int) -> tuple[int, int, int, int, int]:
-    """(key start, key end, actions start, actions end, used) of a dumped
-    flow's attributes ``data[start:]``; a part that is absent is empty."""
-    key = actions = (start, start)
-    used = 0
-    off, end = start, len(data)
-    while off < end:
-        kind, stop, nxt = _next(data, off, end, "flow")
-        if kind == _KEY:
-            key = (off + 4, stop)
-        elif kind == _ACTIONS:
-            actions = (off + 4, stop)
-        elif kind == _USED:
-            if stop - off != 12:
-                raise DecodeError(f"malformed flow: used of {stop - off - 4} bytes, expected 8")
-            (used,) = _U64.unpack_from(data, off + 4)
-        off = nxt
-    return key[0], key[1], actions[0], actions[1], used
-
-
-def key_facts(data: bytes, start: int, end: int) -> tuple[bytes | None, bool]:
-    """What a verdict reads of a key: its tunnel attribute's bytes (None
-    without one) and whether its Ethernet destination is multicast."""
-    tunnel: bytes | None = None
-    multicast = False
-    off = start
-    while off < end:
-        kind, stop, nxt = _next(data, off, end, "flow key")
-        if kind == _TUNNEL:
-            tunnel = data[off + 4 : stop]
-        elif kind == _ETHERNET and stop - off > _ETH_DST:
-            multicast = bool(data[off + _ETH_DST] & 1)
-        off = nxt
-    return tunnel, multicast
-
 
 @dataclass(frozen=True)
 class PassReport:
@@ -183,6 +129,7 @@ class Revalidator:
     last_pass: PassReport | None = None
     # Flows no packet ever hit (``used`` 0), by key: when we first saw them.
     _unused_since: dict[bytes, float] = field(default_factory=dict)
+    _reader: FlowReader = field(default_factory=FlowReader)
 
     def status(self) -> dict[str, object]:
         last = self.last_pass
@@ -213,6 +160,7 @@ class Revalidator:
         unused: dict[bytes, float] = {}
         doomed: list[tuple[bytes, bool]] = []  # key, and whether it is stale (else idle)
         flows = 0
+        read_flow, key_facts = self._reader.flow, self._reader.key_facts
         for data, start in dpif.dump_flow_attrs(dp):
             flows += 1
             if not flows % SLICE:
