@@ -62,7 +62,7 @@ print(time.perf_counter() - start)
 
 
 TARGET = {"kernel": 2500, "userspace": 10000}
-POLL = 0.1  # seconds between looks at the router's status
+POLL = 0.1  # seconds between looks at the router's status (--poll)
 # A frame of the burst became a flow, or is counted in one of the others
 # (heartbeats and the like can only add to them: a few at most).
 ACCOUNTED = ("flows_installed", "no_flow", "drops", "errors", "lost", "rx_dropped")
@@ -116,6 +116,12 @@ def main() -> int:
         action="store_true",
         help="count the router's and its datapath server's system calls "
         "during the burst (strace -c; slows them down)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=POLL,
+        help="seconds between the bench's looks at the router's counters during the burst",
     )
     parser.add_argument(
         "--to",
@@ -204,7 +210,7 @@ def main() -> int:
                     accounted, changed = now, time.time()
                 elif now >= args.frames or time.time() - changed > 3:
                     break  # every frame accounted for, or no more coming
-                time.sleep(POLL)
+                time.sleep(args.poll)
             router = overlay.status(0)["router"]
             syscalls = [_strace_total(t) for t in tracers]
             installed = router["flows_installed"] - before["flows_installed"]
