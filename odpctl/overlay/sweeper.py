@@ -42,16 +42,29 @@ BUSY_PAUSE = 0.005  # while misses come in
 SPREAD = 0.5  # of the interval, over which a pass that fits is spread
 
 
-class Pacer:
-    """Called between slices of a pass: sleeps as the module's docstring says."""
+class Stopped(Exception):
+    """The sweeper is stopping: the pass under way is abandoned."""
 
-    def __init__(self, busy: Callable[[], int], per_slice: float) -> None:
+
+class Pacer:
+    """Called between slices of a pass: sleeps as the module's docstring says
+    (and abandons the pass, raising Stopped, once ``stop`` is set)."""
+
+    def __init__(
+        self,
+        busy: Callable[[], int],
+        per_slice: float,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.busy = busy
+        self.stop = stop
         self.per_slice = per_slice  # the pass's budget for one slice, its work included
         self._seen = busy()
         self._mark = time.perf_counter()
 
     def __call__(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped
         now = time.perf_counter()
         pause = max(MIN_PAUSE, self.per_slice - (now - self._mark))
         seen = self.busy()
@@ -117,12 +130,14 @@ class Sweeper:
             view, vanished, view_changed = request
             last = self.revalidator.last_pass
             slices = (last.flows // SLICE + last.flows // QUIET_BATCH_WINDOW) if last else 0
-            pacer = Pacer(self.busy, SPREAD * self.interval / slices if slices else 0.0)
+            pacer = Pacer(self.busy, SPREAD * self.interval / slices if slices else 0.0, self._stop)
             self.running = True
             try:
                 report = self.revalidator.revalidate(
                     self.dpif, self.dp, view, vanished, view_changed, pacer
                 )
+            except Stopped:
+                return
             except DatapathUnavailableError as exc:
                 self.lost = exc.message
                 return

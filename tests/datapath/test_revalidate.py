@@ -7,6 +7,7 @@ It lives with the datapath tests for their fixtures, which give every test both 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ from odpctl.odp.uapi import KeyAttr, VportType
 from odpctl.odp.vport import Vport
 from odpctl.overlay.flows import local_flow, tunnel_to, vni
 from odpctl.overlay.revalidate import Revalidator
-from odpctl.overlay.sweeper import BUSY_PAUSE, Pacer, Sweeper
+from odpctl.overlay.sweeper import BUSY_PAUSE, Pacer, Stopped, Sweeper
 from odpctl.overlay.view import MeshView
 
 from .conftest import Host
@@ -130,3 +131,12 @@ def test_a_pass_gives_way_while_misses_come_in(monkeypatch: pytest.MonkeyPatch) 
     pacer()
     pacer()
     assert slept[0] < BUSY_PAUSE and slept[1] >= BUSY_PAUSE and slept[2] < BUSY_PAUSE
+
+
+def test_a_stopping_sweeper_abandons_the_pass_under_way() -> None:
+    stop = threading.Event()
+    pacer = Pacer(lambda: 0, per_slice=0.0, stop=stop)
+    pacer()  # not stopping: carries on
+    stop.set()
+    with pytest.raises(Stopped):
+        pacer()
