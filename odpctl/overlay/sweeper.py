@@ -38,7 +38,9 @@ from .view import MeshView
 log = logging.getLogger("odpctl.router")
 
 MIN_PAUSE = 0.0002
-BUSY_PAUSE = 0.005  # while misses come in
+# While misses come in: the dump waits (each of its datagrams costs the userspace
+# datapath server milliseconds, during which it forwards nothing).
+BUSY_PAUSE = 0.02
 SPREAD = 0.5  # of the interval, over which a pass that fits is spread
 
 
