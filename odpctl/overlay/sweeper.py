@@ -12,7 +12,7 @@ at each system call it returns from).  Every `SLICE` flows the pass pauses:
 
 - at least ``MIN_PAUSE``, which hands the interpreter to a waiting handler;
 - longer if the miss handlers worked since the last pause (a burst of
-  misses: they come first);
+  misses: they come first), until they stop or ``MAX_YIELD`` passed;
 - longer still if the pass would end well before the interval: its slices
   are spread over ``SPREAD`` of the interval rather than run back to back.
 
@@ -41,6 +41,7 @@ MIN_PAUSE = 0.0002
 # While misses come in: the dump waits (each of its datagrams costs the userspace
 # datapath server milliseconds, during which it forwards nothing).
 BUSY_PAUSE = 0.02
+MAX_YIELD = 0.25  # the longest a slice waits for the misses to stop
 SPREAD = 0.5  # of the interval, over which a pass that fits is spread
 
 
@@ -74,6 +75,16 @@ class Pacer:
             self._seen = seen
             pause = max(pause, BUSY_PAUSE)
         time.sleep(pause)
+        # Misses still coming in: wait for a lull, but not for ever (a pass
+        # must still end under a steady stream of misses).
+        waited = pause
+        while waited < MAX_YIELD and not (self.stop is not None and self.stop.is_set()):
+            seen = self.busy()
+            if seen == self._seen:
+                break
+            self._seen = seen
+            time.sleep(BUSY_PAUSE)
+            waited += BUSY_PAUSE
         self._mark = time.perf_counter()
 
 
