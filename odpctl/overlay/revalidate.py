@@ -89,8 +89,9 @@ def verdict(
     return result
 
 
-# Flows judged between two calls of a pass's ``pause``: ~1 ms of work on this
-# machine's host, so a miss handler waiting for the interpreter waits no longer.
+# Flows judged between two calls of a pass's ``pause``: ~0.4 ms of work on this
+# machine's host, ~1 ms in the test-bed guest (bench/revalidate.py), so a miss
+# handler waiting for the interpreter waits no longer than that.
 SLICE = 128
 
 
