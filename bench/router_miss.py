@@ -62,7 +62,7 @@ print(time.perf_counter() - start)
 
 
 TARGET = {"kernel": 2500, "userspace": 10000}
-POLL = 0.1  # seconds between looks at the router's status
+POLL = 0.1  # seconds between looks at the router's status (--poll)
 # A frame of the burst became a flow, or is counted in one of the others
 # (heartbeats and the like can only add to them: a few at most).
 ACCOUNTED = ("flows_installed", "no_flow", "drops", "errors", "lost", "rx_dropped")
@@ -118,6 +118,20 @@ def main() -> int:
         "during the burst (strace -c; slows them down)",
     )
     parser.add_argument(
+        "--poll",
+        type=float,
+        default=POLL,
+        help="seconds between the bench's looks at the router's counters during the burst",
+    )
+    parser.add_argument(
+        "--to",
+        choices=("remote", "local"),
+        default="remote",
+        help="where the burst goes: a container on host 1 (through the tunnel: a miss on "
+        "host 0 and one on host 1), or the other container of host 0 (only host 0's "
+        "router works: in the guest's one CPU, the routers no longer take turns)",
+    )
+    parser.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -136,7 +150,12 @@ def main() -> int:
                 )
             overlay.wait_ready(timeout=60)
             time.sleep(5)  # heartbeats: onto the fast path
-            src, dst = overlay.hosts[0].containers[0], overlay.hosts[1].containers[0]
+            src = overlay.hosts[0].containers[0]
+            dst = (
+                overlay.hosts[0].containers[1]
+                if args.to == "local"
+                else overlay.hosts[1].containers[0]
+            )
             if not overlay.ping(src, dst):
                 print("FAIL: no ping between the containers")
                 return 1
@@ -191,7 +210,7 @@ def main() -> int:
                     accounted, changed = now, time.time()
                 elif now >= args.frames or time.time() - changed > 3:
                     break  # every frame accounted for, or no more coming
-                time.sleep(POLL)
+                time.sleep(args.poll)
             router = overlay.status(0)["router"]
             syscalls = [_strace_total(t) for t in tracers]
             installed = router["flows_installed"] - before["flows_installed"]

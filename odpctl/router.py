@@ -67,6 +67,7 @@ from odpctl.overlay.logrepeat import RepeatFilter
 from odpctl.overlay.maccache import MacCache
 from odpctl.overlay.revalidate import Revalidator
 from odpctl.overlay.supervisor import DatapathSupervisor, exit_reason
+from odpctl.overlay.sweeper import Sweeper
 from odpctl.overlay.underlay import underlay_use
 from odpctl.overlay.view import MeshView
 
@@ -150,6 +151,7 @@ class Router:
         self._disconnected_at: dict[PeerName, float] = {}
         self.sweep_interval = 5.0
         self._last_sweep = time.monotonic()
+        self.sweeper: Sweeper | None = None  # runs the passes, while there is a datapath
         self.node.routes.on_change(self._mesh_changed)
         self.endpoint: str | None = None
         self.datapath_kind = ""
@@ -282,6 +284,14 @@ class Router:
             self.attach(iface, flush=False)
         for handler in self.handlers:
             handler.start()
+        self.sweeper = Sweeper(
+            self.revalidator,
+            Dpif.open(self.endpoint),
+            dp,
+            lambda: sum(h.rounds for h in self.handlers),
+            self.sweep_interval,
+        )
+        self.sweeper.start()
 
     def _mirrored_ifindex(self, name: str) -> int:
         """The ifindex of the router's datapath ``name`` (a mirror subscription's)."""
@@ -581,15 +591,12 @@ class Router:
             self._save_state()
 
     def _sweep(self, view_changed: bool) -> None:
+        """Ask for a revalidation pass: it runs on the sweeper's thread."""
         view = self.forwarder.view
-        if view is None or self.dpif is None:
+        if view is None or self.sweeper is None:
             return
-        dp = self.config.dp_name
-        graced = set(self._vanished_at) | set(self._disconnected_at)
-        doomed = self.revalidator.sweep(list(self.dpif.dump_flows(dp)), view, graced, view_changed)
-        if doomed:
-            self.dpif.delete_flows(dp, doomed)
-            log.debug("revalidation: %d flow(s) deleted", len(doomed))
+        graced = frozenset(self._vanished_at) | frozenset(self._disconnected_at)
+        self.sweeper.request(view, graced, view_changed)
 
     # --- state kept across restarts ---------------------------------------------------
 
@@ -728,6 +735,9 @@ class Router:
         for handler in self.handlers:
             handler.stop()
         self.handlers = []
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None
 
     # --- the datapath gone, and back ----------------------------------------------------
 
@@ -899,10 +909,7 @@ class Router:
             "flushes": self.flushes,
             "port_events": self.port_events,
             "dispatch_resets": self.dispatch_resets,
-            "revalidated": {
-                "stale": self.revalidator.deleted_stale,
-                "idle": self.revalidator.deleted_idle,
-            },
+            "revalidated": self.revalidator.status(),
             "mac_cache": len(self.macs),
             "macs": self.macs.places(),
             "handlers": handlers,
@@ -999,9 +1006,13 @@ class Router:
         handlers.update(encryption=lambda _: self.links.status())
         # Where frames and misses went, without the rest of status (cheap to poll).
         handlers.update(
-            misses=lambda _: {
+            misses=lambda request: {
                 **datapath_counts(self._live_dpif(), self.config.dp_name),
                 **miss_counts(self.forwarder),
+                # ``since``: the misses of a time window only (a benchmark's burst).
+                "miss_latency": latency_summary(self.handlers, float(request.get("since", 0))),
+                "revalidating": self.sweeper is not None and self.sweeper.running,
+                "revalidated": self.revalidator.status(),
             }
         )
         handlers.update(self.dns.handlers())

@@ -14,8 +14,9 @@ namespace) and returns typed objects; every failure is a typed `OdpError`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Self
 
 from odpctl.errors import DatapathUnavailableError, NotFoundError, OdpError, UsageError
@@ -33,6 +34,7 @@ from odpctl.odp.uapi import (
     DpAttr,
     DpCmd,
     DpFeature,
+    FlowAttr,
     FlowCmd,
     PacketCmd,
     VportAttr,
@@ -450,13 +452,21 @@ class Dpif:
         """Every flow with key, mask, actions and statistics, as they stream in."""
         from odpctl.odp.flow import decode_flow_attrs
 
+        with contextlib.closing(self.dump_flow_attrs(dp)) as raw:
+            for payload, start in raw:
+                yield decode_flow_attrs(payload, start)
+
+    def dump_flow_attrs(self, dp: DpRef) -> Generator[tuple[bytes, int], None, None]:
+        """Every flow undecoded, as it streams in: its message's payload and the
+        offset of its OVS_FLOW_ATTR_* attributes there.  For a reader that needs
+        only a few of them (a revalidator: the key's bytes, stats, used) and
+        would waste most of a full decode."""
         what = f"dump flows of {_describe(dp)}"
         for message in self._dump(self._flow_family, FlowCmd.GET, self.dp_ifindex(dp), b"", what):
             payload = message.payload
             if len(payload) < ODP_HEADER_SIZE:
                 split_odp(payload)  # raises the DecodeError
-            # The attributes are decoded where they lie, after the ODP header.
-            yield decode_flow_attrs(payload, ODP_HEADER_SIZE)
+            yield payload, ODP_HEADER_SIZE
 
     # --- packets and upcalls ----------------------------------------------------
 
@@ -510,6 +520,15 @@ class Dpif:
         fam = self._packet_family
         payload = odp_payload(
             PacketCmd.EXECUTE, fam.version, self.dp_ifindex(dp), encode_execute(request)
+        )
+        return fam.id, 0, payload
+
+    def delete_op(self, dp: DpRef, key_attrs: bytes) -> Op:
+        """Deleting the flow whose key is ``key_attrs`` (its OVS_KEY_ATTR_*
+        attributes, as a dump gave them), for `operate`."""
+        fam = self._flow_family
+        payload = odp_payload(
+            FlowCmd.DEL, fam.version, self.dp_ifindex(dp), attr(FlowAttr.KEY, key_attrs)
         )
         return fam.id, 0, payload
 

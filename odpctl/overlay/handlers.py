@@ -66,8 +66,9 @@ class MissHandler:
         self.lost: str | None = None  # why the datapath went away, when it did
         self.last_seen = time.monotonic()
         # How long each of the latest misses took to handle (decide, install,
-        # execute), in seconds: the router's share of miss-to-flow latency.
-        self.latencies: deque[float] = deque(maxlen=20000)
+        # execute), in seconds: the router's share of miss-to-flow latency;
+        # with when its round ended (time.monotonic), to look at a time window.
+        self.latencies: deque[tuple[float, float]] = deque(maxlen=20000)
         self.rounds = 0  # wake-ups that found upcalls: misses / rounds is the batching
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"miss-handler-{index}", daemon=True)
@@ -112,7 +113,7 @@ class MissHandler:
                 self.lost = self.last_error = exc.message
                 return
             # Each miss of a round waited for all of it: its handling time.
-            self.latencies.extend([time.perf_counter() - start] * len(upcalls))
+            self.latencies.extend([(time.monotonic(), time.perf_counter() - start)] * len(upcalls))
 
     def _round(self, upcalls: list[Upcall]) -> None:
         """Decide every miss, then send all their requests in one batch."""
@@ -184,9 +185,10 @@ class MissHandler:
         }
 
 
-def latency_summary(handlers: list[MissHandler]) -> dict[str, float | int]:
-    """p50 and p99 of the latest misses' handling times, in milliseconds."""
-    samples = sorted(x for h in handlers for x in list(h.latencies))
+def latency_summary(handlers: list[MissHandler], since: float = 0.0) -> dict[str, float | int]:
+    """p50 and p99 of the latest misses' handling times, in milliseconds
+    (of those handled after ``since``, a time.monotonic())."""
+    samples = sorted(x for h in handlers for t, x in list(h.latencies) if t > since)
     if not samples:
         return {"samples": 0}
 
