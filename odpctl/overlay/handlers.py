@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import threading
 import time
 from collections import deque
 
@@ -32,6 +31,7 @@ from odpctl.odp.uapi import PacketCmd
 from odpctl.odp.upcalls import UpcallChannel
 
 from .forwarder import FLOW, NO_FLOW, Decision, Forwarder
+from .worker import DatapathWorker
 
 log = logging.getLogger("odpctl.router")
 
@@ -49,7 +49,7 @@ def _errno_name(exc: OdpError) -> str:
     return type(exc).__name__
 
 
-class MissHandler:
+class MissHandler(DatapathWorker):
     def __init__(
         self,
         index: int,
@@ -57,39 +57,26 @@ class MissHandler:
         forwarder: Forwarder,
         mirror: UpcallMirror | None = None,
     ) -> None:
+        super().__init__(f"miss-handler-{index}", Dpif.open(endpoint))
         self.index = index
         self.forwarder = forwarder
         self.mirror = mirror  # copies for `odpctl watch upcalls`, when somebody watches
-        self.dpif = Dpif.open(endpoint)
         self.channel: UpcallChannel = self.dpif.open_upcall_channel()
         self.last_error: str | None = None
-        self.lost: str | None = None  # why the datapath went away, when it did
         self.last_seen = time.monotonic()
         # How long each of the latest misses took to handle (decide, install,
         # execute), in seconds: the router's share of miss-to-flow latency;
         # with when its round ended (time.monotonic), to look at a time window.
         self.latencies: deque[tuple[float, float]] = deque(maxlen=20000)
         self.rounds = 0  # wake-ups that found upcalls: misses / rounds is the batching
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"miss-handler-{index}", daemon=True)
 
     @property
     def port_id(self) -> int:
         return self.channel.port_id
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2.0)
+    def _close(self) -> None:
         self.channel.close()
-        self.dpif.close()
+        super()._close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

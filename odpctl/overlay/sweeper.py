@@ -34,6 +34,7 @@ from odpctl.odp.dpif import QUIET_BATCH_WINDOW, Dpif
 
 from .revalidate import SLICE, Revalidator
 from .view import MeshView
+from .worker import DatapathWorker
 
 log = logging.getLogger("odpctl.router")
 
@@ -88,7 +89,9 @@ class Pacer:
         self._mark = time.perf_counter()
 
 
-class Sweeper:
+class Sweeper(DatapathWorker):
+    join_timeout = 5.0
+
     def __init__(
         self,
         revalidator: Revalidator,
@@ -97,32 +100,18 @@ class Sweeper:
         busy: Callable[[], int],
         interval: float,
     ) -> None:
+        super().__init__("revalidator", dpif)
         self.revalidator = revalidator
         self.dp = dp
         self.busy = busy  # grows whenever the miss handlers handle a round
         self.interval = interval
-        self.dpif = dpif  # its own connection, closed by `stop`
-        self.lost: str | None = None  # why the datapath went away, when it did
         self.running = False  # a pass is under way
         self._request: tuple[MeshView, frozenset[PeerName], bool] | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="revalidator", daemon=True)
 
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+    def _interrupt(self) -> None:
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-        self.dpif.close()
 
     def request(self, view: MeshView, vanished: frozenset[PeerName], view_changed: bool) -> None:
         """Ask for a pass with this view (a view change is remembered until a pass ran)."""
