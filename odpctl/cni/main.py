@@ -56,7 +56,16 @@ def main() -> None:
         from .install import command
 
         sys.exit(command(sys.argv[1:], sys.stdout, sys.stderr))
-    sys.exit(run(os.environ, sys.stdin.buffer, sys.stdout, sys.stderr))
+    code = run(os.environ, sys.stdin.buffer, sys.stdout, sys.stderr)
+    # The runtime waits for the exit, and the interpreter's teardown (freeing
+    # every module) is a tenth of the plugin's start-up: the output is all
+    # there is to finish.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the runtime stopped reading: nothing more to tell it
+        code = code or 1
+    os._exit(code)
 
 
 if __name__ == "__main__":
