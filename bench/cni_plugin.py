@@ -9,12 +9,15 @@ runs as a runtime would run it, with no "control" in its config.  Each round
 makes a container namespace and runs, in turn, odpctl-cni ADD then DEL, and
 the reference chain (bridge with host-local IPAM: a veth into a Linux bridge)
 ADD then DEL, each plugin a process started inside the host namespace as a
-runtime starts it (nsenter), timed from spawn to exit.  Side by side in one
+runtime starts it (nsenter), timed from spawn to exit.  odpctl-cni is the
+launcher ``odpctl-cni install`` writes (into a scratch directory), as a user
+installs it.  Side by side in one
 run, so the machine's load weighs on both.  Reported per plugin: ADD p50/p99,
 DEL p50, ADD+DEL pairs per second; and the ratio of ADD p50s.  Where
 odpctl-cni's ADD goes, measured in the same rounds: the bare interpreter
-(``python -c pass``, and ``-S``: without site), the plugin's start-up
-(VERSION, which reaches no router), the router's attach alone (asked by this
+(``python -c pass``, ``-S``: without site, and ``-IS`` as the launcher runs
+it), the plugin's start-up (VERSION, which reaches no router) through the
+launcher and through pip's console script, the router's attach alone (asked by this
 process, no process started), and the attach's stages as the router logs
 them for the plugin's ADDs (address, veth, datapath port, record).
 With --delegate, odpctl-cni's addresses come from host-local as well (and
@@ -42,7 +45,7 @@ from odpctl.demo.lab import Lab
 from odpctl.demo.overlaylab import OverlayLab
 from odpctl.router import kernel_datapath_available
 
-PLUGIN = Path(sys.executable).parent / "odpctl-cni"
+CONSOLE_SCRIPT = Path(sys.executable).parent / "odpctl-cni"
 DEBIAN = Path("/usr/lib/cni")
 
 
@@ -117,6 +120,10 @@ def main() -> int:
         kind = "kernel" if kernel_datapath_available() else "userspace"
     ours: dict[str, object] = {"cniVersion": "1.0.0", "name": "odpbench", "type": "odpctl-cni"}
     data_dir = tempfile.mkdtemp(prefix="odpctl-bench-hostlocal-")
+    subprocess.run(
+        [str(CONSOLE_SCRIPT), "install", data_dir], check=True, capture_output=True, timeout=60
+    )
+    launcher = Path(data_dir) / "odpctl-cni"
     if args.delegate:
         ours["ipam"] = {
             "type": "host-local",
@@ -135,9 +142,11 @@ def main() -> int:
         name: {"ADD": [], "DEL": []} for name in ("odpctl-cni", "bridge+host-local")
     }
     parts: dict[str, list[float]] = {
-        "python -S -c pass": [],
         "python -c pass": [],
+        "python -S -c pass": [],
+        "python -IS -c pass": [],
         "start-up (VERSION)": [],
+        "console script's start-up (VERSION)": [],
         "router attach": [],
     }
     with Lab("odpbcni") as lab:
@@ -160,15 +169,19 @@ def main() -> int:
             for i in range(args.rounds):
                 ns = lab.namespace(f"c{i}")
                 for name, plugin, config in (
-                    ("odpctl-cni", PLUGIN, ours),
+                    ("odpctl-cni", launcher, ours),
                     ("bridge+host-local", DEBIAN / "bridge", theirs),
                 ):
                     container = f"bench-{name[:6]}-{i}"
                     times[name]["ADD"].append(invoke(host, plugin, "ADD", config, container, ns))
                     times[name]["DEL"].append(invoke(host, plugin, "DEL", config, container, ns))
-                parts["python -S -c pass"].append(spawn(host, [sys.executable, "-S", "-c", "pass"]))
-                parts["python -c pass"].append(spawn(host, [sys.executable, "-c", "pass"]))
-                parts["start-up (VERSION)"].append(invoke(host, PLUGIN, "VERSION", ours))
+                for flags in ("", "-S", "-IS"):
+                    argv = [sys.executable, *flags.split(), "-c", "pass"]
+                    parts[f"python {flags} -c pass".replace("  ", " ")].append(spawn(host, argv))
+                parts["start-up (VERSION)"].append(invoke(host, launcher, "VERSION", ours))
+                parts["console script's start-up (VERSION)"].append(
+                    invoke(host, CONSOLE_SCRIPT, "VERSION", ours)
+                )
                 start = time.perf_counter()
                 router.request("attach", netns=f"/run/netns/{ns}", id=f"direct-{i}")
                 parts["router attach"].append(time.perf_counter() - start)

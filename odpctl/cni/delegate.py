@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from .request import Invocation
 from .spec import INVALID_CONFIG, IO_FAILURE, CniError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 _TIMEOUT = 60.0
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from odpctl.control.client import ControlClient, default_socket_path
 from odpctl.control.protocol import ControlError, RouterUnavailableError
@@ -32,6 +29,11 @@ from .spec import (
     CniError,
     version_tuple,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 _NO_ROUTER = (
     'start one with `odpctl router start`, or name its socket with "control" '
@@ -167,7 +169,7 @@ def collect(inv: Invocation) -> None:
 class _Router:
     """The router's control socket, its failures told as CNI errors."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(self, path: str, timeout: float) -> None:
         self.client = ControlClient(path, timeout=timeout)
 
     def request(self, cmd: str, **args: Any) -> Any:
@@ -187,7 +189,7 @@ class _Router:
 
 def _router(inv: Invocation, timeout: float = 10.0) -> _Router:
     path = inv.config.get("control")
-    return _Router(Path(path) if path else default_socket_path(), timeout)
+    return _Router(str(path or default_socket_path()), timeout)
 
 
 def _delegates(inv: Invocation) -> bool:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from .spec import (
     DECODE_FAILURE,
@@ -13,6 +11,11 @@ from .spec import (
     CniError,
     check_version,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC")
 # The variables each command cannot do without (DEL copes without a namespace).

@@ -4,10 +4,14 @@ result), written in the config's cniVersion, and read back as CHECK's prevResult
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
-from .sandbox import Address, Interface, Network
 from .spec import INVALID_CONFIG, ROUTER_REFUSED, CniError, version_tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .sandbox import Address, Interface, Network
 
 
 def from_attach(

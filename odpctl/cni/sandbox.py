@@ -13,19 +13,21 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-from typing import TYPE_CHECKING
 
 from odpctl.errors import AlreadyExistsError, NotFoundError, OdpError
 from odpctl.netlink.netns import has_interface as netns_has_interface
 
 from .spec import CONTAINER_UNKNOWN, IO_FAILURE, CniError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from odpctl.netlink.connection import NetlinkConnection
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+    Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+    Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+    Interface: TypeAlias = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 class Link:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import errno
 import json
 import socket
-from pathlib import Path
-from typing import Any
 
 from odpctl.errors import PermissionDeniedError
 
 from .protocol import MAX_REPLY, ControlError, RouterUnavailableError, default_socket_path
+
+# The CNI plugin, started for every container, imports this: no typing at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["ControlClient", "default_socket_path", "request"]
 
@@ -19,7 +23,7 @@ _NO_ROUTER_HINT = "start one with `odpctl router start`, or name its socket with
 
 class ControlClient:
     def __init__(self, path: Path | str, timeout: float = 10.0) -> None:
-        self.path = Path(path)
+        self.path = str(path)
         self.timeout = timeout
 
     def request(self, cmd: str, **args: Any) -> Any:
@@ -28,7 +32,7 @@ class ControlClient:
         sock.settimeout(self.timeout)
         try:
             try:
-                sock.connect(str(self.path))
+                sock.connect(self.path)
             except (FileNotFoundError, ConnectionRefusedError):
                 raise RouterUnavailableError(
                     f"no router is running here (nothing answers on {self.path})",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from odpctl.datapath.dp import Datapath
 from odpctl.datapath.errors import RequestError
 from odpctl.datapath.layout import DP_MAX_PORTS
-from odpctl.datapath.ports import InternalPort, Port, open_port
+from odpctl.datapath.ports import InternalPort, PacketSockets, Port, open_port
 from odpctl.datapath.protocol import (
     POLICY_FLAG,
     POLICY_NESTED,
@@ -134,6 +134,7 @@ class Registry:
         self._watch = watch
         self._unwatch = unwatch
         self._notify = notify
+        self.sockets = PacketSockets()
 
     # --- lookups ----------------------------------------------------------------
 
@@ -248,6 +249,7 @@ class Registry:
         self._add_port(dp, local)
         self.by_name[name] = dp
         self.by_ifindex[dp.ifindex] = dp
+        self.sockets.prepare()  # for its first netdev port
         req.announce(self._dp_group, DpCmd.NEW, dp.ifindex, self.dp_attrs(dp))
 
     def _change(self, dp: Datapath, req: Request) -> None:
@@ -297,6 +299,7 @@ class Registry:
     def close(self) -> None:
         for dp in list(self.by_name.values()):
             self.destroy(dp)
+        self.sockets.close()
 
     # --- vport commands ------------------------------------------------------------
 
@@ -356,7 +359,7 @@ class Registry:
             raise RequestError(errno.EAFNOSUPPORT, f"unknown vport type {kind_value}") from None
         dst_port, gbp = self._tunnel_options(kind, attrs.get(VportAttr.OPTIONS))
         try:
-            port = open_port(dp, kind, name, port_no, dst_port, gbp)
+            port = open_port(dp, kind, name, port_no, dst_port, gbp, self.sockets)
         except OSError as e:
             err = e.errno or errno.EINVAL
             raise RequestError(err, f"port {name}: {e.strerror or e}") from None

@@ -22,8 +22,10 @@ rates every frame would wait for the timer.)
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import mmap
+import os
 import socket
 import struct
 
@@ -77,6 +79,28 @@ TX_BLOCK_SIZE = 1 << 16
 TX_MAX = TX_FRAME_SIZE - 32
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.setsockopt.argtypes = [
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_uint,
+]
+
+
+def _set_ring(sock: socket.socket, option: int, request: bytes) -> None:
+    """PACKET_RX_RING or PACKET_TX_RING, through libc rather than Python's setsockopt.
+
+    The kernel waits out an RCU grace period in each (8-24 ms), and Python
+    holds the GIL across its own setsockopt: a thread making rings ahead
+    would stall the datapath's loop that long.  ctypes lets go of it.
+    """
+    if _libc.setsockopt(sock.fileno(), SOL_PACKET, option, request, len(request)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
 def rx_frame_size(mtu: int) -> int:
     """The RX slot size for a device of ``mtu``: a power of two, 2 KiB at least."""
     size = RX_MIN_FRAME
@@ -102,7 +126,8 @@ def packet_drops(sock: socket.socket) -> int:
 
 
 class Rings:
-    """The RX and TX rings of one packet socket (which must not be bound yet).
+    """The RX and TX rings of one packet socket (which must not be bound yet:
+    it may be bound any time after, from any thread).
 
     ``mtu`` sizes the RX slots; frames up to ``max_frame`` bytes (virtio-net
     header included) that do not fit one are read from the socket.  The
@@ -125,13 +150,13 @@ class Rings:
         block = max(frame, RX_BLOCK_MIN)
         rx_blocks = max(1, RX_RING_BYTES // block)
         per_block = block // frame
-        sock.setsockopt(
-            SOL_PACKET,
+        _set_ring(
+            sock,
             PACKET_RX_RING,
             struct.pack("=IIII", block, rx_blocks, frame, rx_blocks * per_block),
         )
-        sock.setsockopt(
-            SOL_PACKET,
+        _set_ring(
+            sock,
             PACKET_TX_RING,
             struct.pack(
                 "=IIII", TX_BLOCK_SIZE, tx_blocks, TX_FRAME_SIZE, tx_blocks * TX_FRAMES_PER_BLOCK

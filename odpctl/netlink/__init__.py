@@ -8,10 +8,10 @@ be shadowed by its own submodule.)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from odpctl.netlink.connection import DumpInterrupted, NetlinkConnection, ReceiveOverrun
     from odpctl.netlink.genl import Family, genl_payload, resolve_family, split_genl
     from odpctl.netlink.message import Message, decode_messages, encode_message
@@ -42,7 +42,9 @@ def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    from importlib import import_module  # here: a caller of netns alone never needs it
+
+    return getattr(import_module(f"{__name__}.{home}"), name)
 
 
 __all__ = [

@@ -8,14 +8,16 @@ was.  Only the calling thread moves: setns(CLONE_NEWNET) is per thread.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import socket
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from odpctl.errors import NotFoundError, OdpError, UsageError, error_from_errno
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
@@ -25,6 +27,8 @@ _setns_fn: Callable[[int, int], None] | None = None
 
 
 def _libc_setns() -> Callable[[int, int], None]:
+    import ctypes  # only here: a CNI plugin's start-up does not pay for it otherwise
+
     libc = ctypes.CDLL(None, use_errno=True)
     func = libc.setns
     func.argtypes = (ctypes.c_int, ctypes.c_int)

@@ -2,7 +2,8 @@
 
 ``cni``      runs ``odpctl-cni`` the way a runtime does (a process: CNI_* environment,
              config on stdin) and returns (exit status, stdout parsed as JSON, stderr).
-``cni_path`` a CNI_PATH: a directory holding ``odpctl-cni``, then Debian's plugins.
+``cni_path`` a CNI_PATH: a directory holding ``odpctl-cni`` as ``odpctl-cni install``
+             writes it (the lean launcher a runtime runs), then Debian's plugins.
 ``libcni``   runs the libcni driver (tests/cni/libcni-driver, built by ./setup).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 VENV_BIN = Path(sys.executable).parent
-PLUGIN = VENV_BIN / "odpctl-cni"
+CONSOLE_SCRIPT = VENV_BIN / "odpctl-cni"
 DRIVER = VENV_BIN / "libcni-driver"
 DEBIAN_PLUGINS = Path("/usr/lib/cni")
 
@@ -27,12 +28,18 @@ Outcome = tuple[int, Any, str]
 
 
 @pytest.fixture(scope="session")
-def cni_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    if not PLUGIN.exists():
-        pytest.fail(f"{PLUGIN} is missing: pip install -e . (./setup) installs it")
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the console script installed the launcher, as a user would."""
+    if not CONSOLE_SCRIPT.exists():
+        pytest.fail(f"{CONSOLE_SCRIPT} is missing: pip install -e . (./setup) installs it")
     own = tmp_path_factory.mktemp("cni-bin")
-    (own / "odpctl-cni").symlink_to(PLUGIN)
-    return f"{own}:{DEBIAN_PLUGINS}"
+    subprocess.run([str(CONSOLE_SCRIPT), "install", str(own)], check=True, timeout=60)
+    return own
+
+
+@pytest.fixture(scope="session")
+def cni_path(plugin_dir: Path) -> str:
+    return f"{plugin_dir}:{DEBIAN_PLUGINS}"
 
 
 def _outcome(proc: subprocess.CompletedProcess[bytes]) -> Outcome:
@@ -45,14 +52,18 @@ def _outcome(proc: subprocess.CompletedProcess[bytes]) -> Outcome:
 
 
 @pytest.fixture
-def cni(cni_path: str) -> Callable[..., Outcome]:
+def cni(cni_path: str, plugin_dir: Path) -> Callable[..., Outcome]:
     def invoke(command: str | None, config: dict[str, Any] | bytes, **env: str) -> Outcome:
         stdin = config if isinstance(config, bytes) else json.dumps(config).encode()
         environ = {"PATH": os.environ["PATH"], "CNI_PATH": cni_path, **env}
         if command is not None:
             environ["CNI_COMMAND"] = command
         proc = subprocess.run(
-            [str(PLUGIN)], input=stdin, capture_output=True, env=environ, timeout=60
+            [str(plugin_dir / "odpctl-cni")],
+            input=stdin,
+            capture_output=True,
+            env=environ,
+            timeout=60,
         )
         return _outcome(proc)
 

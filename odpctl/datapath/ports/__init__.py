@@ -1,7 +1,8 @@
 """Vports: where packets enter and leave the userspace datapath.
 
 ``netdev``    an existing interface, through an AF_PACKET socket bound to it
-              (promiscuous, outgoing packets ignored, virtio-net headers on).
+              (promiscuous, outgoing packets ignored, virtio-net headers on),
+              made ahead and closed behind by `PacketSockets`.
 ``internal``  a TAP device named after the port, created with the port and
               gone with it; the datapath's own port 0 is one of these.
 ``vxlan``,    a UDP socket on the port's destination port (4789, 6081 by
@@ -21,6 +22,7 @@ import errno
 
 from odpctl.datapath.ports.base import Owner, Port, synthetic_ifindex
 from odpctl.datapath.ports.devices import InternalPort, NetdevPort
+from odpctl.datapath.ports.sockets import PacketSockets
 from odpctl.datapath.ports.tunnels import GenevePort, TunnelPort, VxlanPort
 from odpctl.odp.uapi import VportType
 
@@ -29,6 +31,7 @@ __all__ = [
     "InternalPort",
     "NetdevPort",
     "Owner",
+    "PacketSockets",
     "Port",
     "TunnelPort",
     "VxlanPort",
@@ -38,11 +41,20 @@ __all__ = [
 
 
 def open_port(
-    owner: Owner, kind: VportType, name: str, port_no: int, dst_port: int | None, gbp: bool
+    owner: Owner,
+    kind: VportType,
+    name: str,
+    port_no: int,
+    dst_port: int | None,
+    gbp: bool,
+    sockets: PacketSockets,
 ) -> Port:
-    """A new port of ``kind``; OSError with the errno the kernel would give."""
+    """A new port of ``kind``; OSError with the errno the kernel would give.
+
+    A netdev port takes its packet socket from ``sockets``, and gives it back
+    there to be closed."""
     if kind == VportType.NETDEV:
-        return NetdevPort(owner, name, port_no)
+        return NetdevPort(owner, name, port_no, sockets)
     if kind == VportType.INTERNAL:
         return InternalPort(owner, name, port_no)
     if kind == VportType.VXLAN:

@@ -23,7 +23,6 @@ from odpctl.datapath.packet import (
 )
 from odpctl.datapath.pktring import (
     AUX_SPACE,
-    PACKET_AUXDATA,
     TP_STATUS_VLAN_TPID_VALID,
     TP_STATUS_VLAN_VALID,
     TX_MAX,
@@ -34,19 +33,19 @@ from odpctl.datapath.pktring import (
 from odpctl.datapath.ports.base import (
     BATCH,
     MAX_FRAME,
-    SO_RCVBUFFORCE,
     SO_SNDBUFFORCE,
     Owner,
     Port,
     synthetic_ifindex,
 )
+from odpctl.datapath.ports.sockets import PacketSockets
 from odpctl.odp.uapi import VportType
 
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
+PACKET_DROP_MEMBERSHIP = 2
 PACKET_MR_PROMISC = 1
 PACKET_VNET_HDR = 15
-PACKET_IGNORE_OUTGOING = 23
 ETH_P_ALL = 0x0003
 
 _MREQ = struct.Struct("=iHH8s")
@@ -55,7 +54,7 @@ _MREQ = struct.Struct("=iHH8s")
 class NetdevPort(Port):
     type = VportType.NETDEV
 
-    def __init__(self, owner: Owner, name: str, port_no: int, *, use_rings: bool = True) -> None:
+    def __init__(self, owner: Owner, name: str, port_no: int, sockets: PacketSockets) -> None:
         super().__init__(owner, name, port_no)
         ifindex = netdev.ifindex(name)
         if ifindex is None:
@@ -67,39 +66,24 @@ class NetdevPort(Port):
             raise OSError(errno.EINVAL, f"{name} is not an Ethernet device")
         self.ifindex = ifindex
         self._learn_mtu()
-        # Protocol 0 until bound, so that nothing from other devices queues up.
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        self.rings: Rings | None = None
+        self._sockets = sockets
+        sock, self.rings = sockets.take(self.mtu)
         try:
-            sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
-            sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
-            with contextlib.suppress(OSError):  # Linux 4.20+
-                sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-            for opt, size in ((SO_RCVBUFFORCE, 4 << 20), (SO_SNDBUFFORCE, 4 << 20)):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
-            if use_rings:
-                try:
-                    self.rings = Rings(sock, self.mtu, MAX_FRAME)
-                except OSError:
-                    self.rings = None  # plain reads and writes, a system call each
             sock.bind((name, ETH_P_ALL))
-            sock.setsockopt(
-                SOL_PACKET, PACKET_ADD_MEMBERSHIP, _MREQ.pack(ifindex, PACKET_MR_PROMISC, 0, b"")
-            )
+            sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, self._promisc)
             sock.setblocking(False)
+            # With rings, big frames (GSO super-packets) bypass the TX ring:
+            # one system call each costs less than another copy through it.
+            self._tx_sock = sock if self.rings is None else _plain_sender(name)
         except BaseException:
-            if self.rings is not None:
-                self.rings.close()
-            sock.close()
+            self._discard(sock)
             raise
         self.sock = sock
         self._buf = bytearray(MAX_FRAME)
-        # With rings, big frames (GSO super-packets) bypass the TX ring: one
-        # system call each costs less than another copy through the ring.
-        self._tx_sock = sock
-        if self.rings is not None:
-            self._tx_sock = _plain_sender(name)
+
+    @property
+    def _promisc(self) -> bytes:
+        return _MREQ.pack(self.ifindex, PACKET_MR_PROMISC, 0, b"")
 
     def _learn_mtu(self) -> None:
         try:
@@ -214,10 +198,18 @@ class NetdevPort(Port):
         return done
 
     def close(self) -> None:
+        # The device stops being promiscuous with the reply, not when the
+        # socket is closed (see `PacketSockets`); gone, it is nothing to undo.
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(SOL_PACKET, PACKET_DROP_MEMBERSHIP, self._promisc)
+        self._discard(self.sock)
+        if self._tx_sock is not self.sock:
+            self._sockets.discard(self._tx_sock)
+
+    def _discard(self, sock: socket.socket) -> None:
         if self.rings is not None:
             self.rings.close()
-            self._tx_sock.close()
-        self.sock.close()
+        self._sockets.discard(sock)
 
 
 def _plain_sender(name: str) -> socket.socket:
