@@ -104,8 +104,11 @@ def connection_list(
             )
         )
     dialing = set()
+    # A retry in its handshake still shows why the attempt before it failed.
+    last_errors = {t["address"]: t["last_error"] for t in targets if t["last_error"]}
     for conn in sorted(handshaking, key=lambda c: c.address):
         dialing.add(conn.address)
+        last_error = last_errors.get(conn.address) if conn.outbound else None
         out.append(
             entry(
                 address=conn.address,
@@ -113,6 +116,7 @@ def connection_list(
                 nickname=conn.remote.nickname if conn.remote else None,
                 direction="outbound" if conn.outbound else "inbound",
                 state=ConnState.HANDSHAKE.value,
+                reason=f"last attempt: {last_error}" if last_error else None,
                 encrypted=conn.encrypted,
                 since=round(now - conn.created, 1),
             )
