@@ -184,15 +184,6 @@ class Bed:
             pass_fds=(fd,),
         ).stdout
 
-    def run_in_netns(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
-        fd = self._nsfd
-        return subprocess.run(
-            list(argv),
-            preexec_fn=lambda: _setns(fd, CLONE_NEWNET),
-            pass_fds=(fd,),
-            **kwargs,
-        )
-
     @property
     def dpctl_dp(self) -> str:
         return f"system@{self.dp_name}"

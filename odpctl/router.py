@@ -169,7 +169,6 @@ class Router:
         self.supervisor = DatapathSupervisor()
         self.repeats = RepeatFilter()
         self._stop = asyncio.Event()
-        self._view_dirty = True
         self.fallback: Fallback | None = None
         self._fallback_dpif: Dpif | None = None
         self._last_beat = 0.0
@@ -509,7 +508,6 @@ class Router:
         # The links at once (a new connection's datagrams may come before the next
         # tick); the view on the tick.
         self._sync_links()
-        self._view_dirty = True
 
     def _sync_links(self) -> None:
         self.links.sync(c.params for c in self.overlay.connections.values())
@@ -524,11 +522,13 @@ class Router:
         return conn.esp_state if conn is not None else None
 
     def _esp_spis(self, peer: PeerName) -> dict[str, int] | None:
-        """The SPIs of the connection to ``peer`` once both its ESP associations are up."""
-        state = self._esp_state(peer)
-        if state is None or state.mode != "esp" or state.spi_in is None or state.spi_out is None:
+        """The SPIs of the connection to ``peer`` once both its ESP associations are up.
+        Asked for every connection on every tick: from memory, not the kernel."""
+        conn = self.overlay.connections.get(peer)
+        esp = conn.esp if conn is not None else None
+        if esp is None or not esp.installed or esp.spi_in is None or esp.spi_out is None:
             return None
-        return {"in": state.spi_in, "out": state.spi_out}
+        return {"in": esp.spi_in, "out": esp.spi_out}
 
     def build_view(self) -> MeshView:
         node, routes = self.node, self.node.routes
@@ -560,7 +560,6 @@ class Router:
         )
 
     def _refresh_view(self) -> None:
-        self._view_dirty = False
         self._sync_links()  # a connection's ESP may have come up or gone down meanwhile
         view = self.build_view()
         old = self.forwarder.view
@@ -846,7 +845,6 @@ class Router:
             " (restarted)" if restart else "",
             sorted(self.attached.values()),
         )
-        self._view_dirty = True
 
     # --- status ------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from odpctl.odp.actions import (
 from odpctl.odp.keys import encode_key_attr
 from odpctl.odp.uapi import (
     ETH_P_IP,
+    ETH_P_IPV6,
     IPV6_EXT_HEADERS,
     NEXTHDR_AUTH,
     NEXTHDR_FRAGMENT,
@@ -74,7 +75,6 @@ Program = tuple[Step, ...]
 
 _BE16 = struct.Struct("!H")
 _VLAN_TYPES = (0x8100, 0x88A8)
-ETH_P_IPV6 = 0x86DD
 _TCP, _UDP, _ICMPV6 = 6, 17, 58
 _MAX_U32 = 0xFFFFFFFF
 

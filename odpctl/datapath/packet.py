@@ -22,7 +22,7 @@ import struct
 from odpctl.datapath import csum
 from odpctl.datapath.extract import extract
 from odpctl.datapath.layout import FIELD, META_SIZE, OFFSET
-from odpctl.odp.uapi import ETH_P_IP
+from odpctl.odp.uapi import ETH_P_IP, ETH_P_IPV6
 
 # struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 VNET = struct.Struct("=BBHHHH")
@@ -39,7 +39,6 @@ GSO_ECN = 0x80
 
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
-ETH_P_IPV6 = 0x86DD
 _VLAN_TYPES = (0x8100, 0x88A8)
 _TCP, _UDP = 6, 17
 _TCP_FIN_PSH = 0x09

@@ -61,11 +61,6 @@ def normalize_address(address: str) -> str:
         raise UsageError(f"invalid IPv4 address {address!r}") from None
 
 
-def reverse_name(address: str) -> str:
-    """``10.32.0.5`` -> ``5.0.32.10.in-addr.arpa.``"""
-    return ".".join(reversed(address.split("."))) + ".in-addr.arpa."
-
-
 def address_of_reverse(name: str) -> str | None:
     """The address a PTR name asks about, or None if it is no full IPv4 reverse name."""
     if not name.endswith(".in-addr.arpa."):

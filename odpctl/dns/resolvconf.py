@@ -7,6 +7,7 @@ import contextlib
 from pathlib import Path
 
 from odpctl.errors import UsageError, error_from_errno
+from odpctl.netlink.rundir import write_atomic
 
 NETNS_ETC = Path("/etc/netns")
 MARK = "# written by odpctl router: the overlay's DNS server\n"
@@ -22,10 +23,7 @@ def write_resolv_conf(netns: str, nameserver: str, domain: str, root: Path = NET
     path = netns_resolv_conf(netns, root)
     text = f"{MARK}nameserver {nameserver}\nsearch {domain.rstrip('.')}\noptions ndots:1\n"
     try:
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        tmp = path.with_name(".resolv.conf.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)
     except OSError as exc:
         raise error_from_errno(exc.errno or 5, f"write {path}") from None
     return path

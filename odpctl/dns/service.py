@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from odpctl.errors import NotFoundError, UsageError
+from odpctl.mesh.discovery import parse_address
 from odpctl.mesh.gossip import GossipChannel
 from odpctl.mesh.names import PeerName, format_peer_name
 from odpctl.mesh.node import MeshNode
 from odpctl.mesh.peer import Peer
-from odpctl.netlink.rundir import make_parent
+from odpctl.netlink.rundir import write_atomic
 
 from .answer import Answerer
 from .gossip import CHANNEL, DnsGossiper, MalformedRecords, decode_record, encode_record
@@ -48,22 +49,11 @@ class DnsConfig:
 
 
 def parse_listen(text: str) -> Listen:
-    """``ADDR`` or ``ADDR:PORT`` (``[V6]:PORT``)."""
-    host, port = text, DNS_PORT
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            port = _port(rest.removeprefix(":"), text)
-    elif text.count(":") == 1:
-        host, raw = text.split(":")
-        port = _port(raw, text)
-    return Listen(host, port)
-
-
-def _port(raw: str, text: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise UsageError(f"--dns-listen {text}: expected ADDR or ADDR:PORT")
-    return int(raw)
+    """``ADDR`` or ``ADDR:PORT`` (``[V6]:PORT``), as the mesh parses its peers."""
+    try:
+        return Listen(*parse_address(text, DNS_PORT))
+    except UsageError as exc:
+        raise UsageError(f"--dns-listen: {exc.message}") from None
 
 
 class DnsService:
@@ -195,10 +185,8 @@ class DnsService:
         if path is None:
             return
         try:
-            make_parent(path)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(json.dumps({"records": [encode_record(r) for r in self.records.own()]}))
-            tmp.replace(path)
+            records = [encode_record(r) for r in self.records.own()]
+            write_atomic(path, json.dumps({"records": records}))
         except OSError as exc:
             log.warning("cannot save the DNS records to %s: %s", path, exc)
 

@@ -38,28 +38,22 @@ class NetworkDriver:
         return {"Scope": "global", "ConnectivityScope": "global"}
 
     def CreateNetwork(self, body: dict[str, Any]) -> dict[str, Any]:
-        nid = field(body, "NetworkID", str)
+        field(body, "NetworkID", str)
         field(body, "Options", dict, required=False)
         ipv4 = field(body, "IPv4Data", list, required=False) or []
         if field(body, "IPv6Data", list, required=False):
             raise DriverError("odpctl's overlay is IPv4 only: no IPv6Data", bad_request=True)
-        pools = []
+        # Checked, not kept: the endpoints carry what a network's containers need.
         for data in ipv4:
             if not isinstance(data, dict):
                 raise DriverError("IPv4Data entries must be JSON objects", bad_request=True)
-            pools.append(str(network(field(data, "Pool", str), "IPv4Data Pool")))
+            network(field(data, "Pool", str), "IPv4Data Pool")
             if data.get("Gateway"):
                 interface(field(data, "Gateway", str), "IPv4Data Gateway")
-        with self.state.lock:
-            self.state.networks[nid] = {"pools": pools}
-            self.state.save()
         return {}
 
     def DeleteNetwork(self, body: dict[str, Any]) -> dict[str, Any]:
-        nid = field(body, "NetworkID", str)
-        with self.state.lock:
-            self.state.networks.pop(nid, None)
-            self.state.save()
+        field(body, "NetworkID", str)
         return {}
 
     def CreateEndpoint(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from odpctl.netlink.rundir import write_atomic
+
 
 @dataclass
 class State:
     path: Path | None = None
-    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     # address (A.B.C.D) -> the router IPAM's ID that holds it
     addresses: dict[str, str] = field(default_factory=dict)
@@ -27,7 +27,6 @@ class State:
         if path is not None:
             with contextlib.suppress(FileNotFoundError, ValueError):
                 saved = json.loads(path.read_text())
-                state.networks = dict(saved.get("networks", {}))
                 state.endpoints = dict(saved.get("endpoints", {}))
                 state.addresses = dict(saved.get("addresses", {}))
         return state
@@ -35,7 +34,5 @@ class State:
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"networks": self.networks, "endpoints": self.endpoints, "addresses": self.addresses}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.path)  # never half a file
+        data = {"endpoints": self.endpoints, "addresses": self.addresses}
+        write_atomic(self.path, json.dumps(data))

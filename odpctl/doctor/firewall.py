@@ -59,6 +59,7 @@ def nft_rules_dropping(
         for item in items
         if (c := item.get("chain")) and c.get("hook") in _HOOKS
     }
+    wanted = {p for taken in ports.values() for p in taken}
     found = []
     for item in items:
         rule = item.get("rule")
@@ -68,7 +69,7 @@ def nft_rules_dropping(
         verdict = next((v for e in exprs for v in _VERDICTS if v in e), None)
         if verdict is None:
             continue
-        for proto, port, shown in _dport_matches(exprs):
+        for proto, port, shown in _dport_matches(exprs, wanted):
             if port in ports.get(proto, ()):
                 where = (
                     f"table {rule['family']} {rule['table']} chain {rule['chain']} "
@@ -87,8 +88,9 @@ def nft_rules_dropping(
     return found
 
 
-def _dport_matches(exprs: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
-    """(proto, port, as written) for every port a ``dport`` match of ``exprs`` takes in."""
+def _dport_matches(exprs: list[dict[str, Any]], wanted: set[int]) -> list[tuple[str, int, str]]:
+    """(proto, port, as written) for every port a ``dport`` match of ``exprs`` takes in
+    (of a range, those of ``wanted``)."""
     out = []
     for e in exprs:
         match = e.get("match")
@@ -98,19 +100,19 @@ def _dport_matches(exprs: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
         if payload.get("field") != "dport" or payload.get("protocol") not in ("tcp", "udp"):
             continue
         proto, right = payload["protocol"], match.get("right")
-        for port in _ports_in(right):
+        for port in _ports_in(right, wanted):
             out.append((proto, port, _shown(right)))
     return out
 
 
-def _ports_in(right: Any) -> list[int]:
+def _ports_in(right: Any, wanted: set[int]) -> list[int]:
     if isinstance(right, int):
         return [right]
     if isinstance(right, dict) and "set" in right:
-        return [p for member in right["set"] for p in _ports_in(member)]
+        return [p for member in right["set"] for p in _ports_in(member, wanted)]
     if isinstance(right, dict) and "range" in right:
         low, high = right["range"]
-        return [p for p in (6783, 6784) if low <= p <= high]
+        return [p for p in sorted(wanted) if low <= p <= high]
     return []
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import IO, Any
 
-from odpctl.netlink.rundir import make_parent
+from odpctl.netlink.rundir import make_parent, write_atomic
 
 log = logging.getLogger("odpctl.ipam")
 
@@ -50,10 +49,7 @@ class Store:
 
     def _rewrite(self, allocations: dict[str, int]) -> None:
         self.close()
-        make_parent(self.log_path)
-        tmp = self.log_path.with_suffix(".tmp")
-        tmp.write_text("".join(f"+ {a} {i}\n" for i, a in allocations.items()))
-        os.replace(tmp, self.log_path)
+        write_atomic(self.log_path, "".join(f"+ {a} {i}\n" for i, a in allocations.items()))
 
     def _append(self, line: str) -> None:
         if self._log is None:
@@ -69,11 +65,8 @@ class Store:
         self._append(f"- {ident}\n")
 
     def save_ring(self, encoded: Any) -> None:
-        tmp = self.ring_path.with_suffix(".tmp")
         try:
-            make_parent(self.ring_path)
-            tmp.write_text(json.dumps(encoded))
-            os.replace(tmp, self.ring_path)
+            write_atomic(self.ring_path, json.dumps(encoded))
         except OSError as exc:
             log.warning("cannot save %s: %s", self.ring_path, exc)
 

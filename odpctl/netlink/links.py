@@ -58,9 +58,9 @@ RTN_UNICAST = 1
 # struct ifinfomsg: family, pad, type, index, flags, change
 _IFINFOMSG = struct.Struct("=BxHiII")
 # struct ifaddrmsg: family, prefixlen, flags, scope; index
-_IFADDRMSG = struct.Struct("=BBBBI")
+IFADDRMSG = struct.Struct("=BBBBI")
 # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; flags
-_RTMSG = struct.Struct("=BBBBBBBBI")
+RTMSG = struct.Struct("=BBBBBBBBI")
 
 Request = tuple[int, int, bytes]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -130,7 +130,7 @@ def add_address(
 ) -> Request:
     """Put ``address`` on interface ``index``; with ``replace``, no error if it is there."""
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    payload = _IFADDRMSG.pack(family, address.network.prefixlen, 0, 0, index)
+    payload = IFADDRMSG.pack(family, address.network.prefixlen, 0, 0, index)
     payload += attr(IFA_LOCAL, address.ip.packed) + attr(IFA_ADDRESS, address.ip.packed)
     flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
     return RTM_NEWADDR, flags, payload
@@ -143,7 +143,7 @@ def add_route(
     (scope link, as `ip route` does); with ``replace``, over any route to ``dst``."""
     family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
     scope = RT_SCOPE_UNIVERSE if gateway is not None else RT_SCOPE_LINK
-    payload = _RTMSG.pack(
+    payload = RTMSG.pack(
         family, dst.prefixlen, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, scope, RTN_UNICAST, 0
     )
     payload += attr(RTA_DST, dst.network_address.packed) + attr_u32(RTA_OIF, index)
@@ -178,14 +178,14 @@ def link_of(payload: bytes) -> tuple[int, str]:
     return index, mac
 
 
-ADDR_DUMP = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-ROUTE_DUMP = _RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)
+ADDR_DUMP = IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+ROUTE_DUMP = RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def address_of(payload: bytes) -> tuple[int, str]:
     """An RTM_NEWADDR's interface index and address, ``ADDR/LEN``."""
-    family, prefixlen, _, _, index = _unpack(_IFADDRMSG, payload, "address")
-    found: dict[int, bytes] = dict(iter_attrs(payload, _IFADDRMSG.size))
+    family, prefixlen, _, _, index = _unpack(IFADDRMSG, payload, "address")
+    found: dict[int, bytes] = dict(iter_attrs(payload, IFADDRMSG.size))
     raw = found.get(IFA_ADDRESS) or found.get(IFA_LOCAL)
     if raw is None:
         raise DecodeError("address message without an address")
@@ -194,9 +194,9 @@ def address_of(payload: bytes) -> tuple[int, str]:
 
 def route_of(payload: bytes) -> tuple[int, int, str, str | None]:
     """An RTM_NEWROUTE's table, output interface (0: none), ``DST/LEN`` and gateway."""
-    family, dst_len, _, _, table, _, _, _, _ = _unpack(_RTMSG, payload, "route")
+    family, dst_len, _, _, table, _, _, _, _ = _unpack(RTMSG, payload, "route")
     oif, dst, gateway = 0, None, None
-    for type_, value in iter_attrs(payload, _RTMSG.size):
+    for type_, value in iter_attrs(payload, RTMSG.size):
         if type_ == RTA_TABLE:
             table = get_u32(value)
         elif type_ == RTA_OIF:

@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import struct
 
 from odpctl.errors import KernelRefusedError, NotFoundError
 from odpctl.netlink.attrs import attr, get_u32, iter_attrs
-from odpctl.netlink.connection import NetlinkConnection
-from odpctl.netlink.transport import NETLINK_ROUTE, KernelTransport
-
-RTM_GETADDR = 22
-RTM_GETROUTE = 26
-RTA_DST = 1
-RTA_OIF = 4
-IFA_ADDRESS = 1
-IFA_LOCAL = 2
-RTN_UNICAST = 1
-
-# struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; flags
-_RTMSG = struct.Struct("=BBBBBBBBI")
-# struct ifaddrmsg: family, prefixlen, flags, scope; index
-_IFADDRMSG = struct.Struct("=BBBBI")
+from odpctl.netlink.links import (
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFADDRMSG,
+    RTA_DST,
+    RTA_OIF,
+    RTM_GETADDR,
+    RTM_GETROUTE,
+    RTMSG,
+    RTN_UNICAST,
+    rtnl,
+)
 
 
 def _family(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
@@ -39,17 +35,17 @@ def route_interface(address: str) -> int | None:
     """The ifindex of the interface a unicast route to ``address`` leaves by;
     None if there is no such route (unreachable, or a local address)."""
     ip = ipaddress.ip_address(address)
-    payload = _RTMSG.pack(_family(ip), ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
+    payload = RTMSG.pack(_family(ip), ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
     payload += attr(RTA_DST, ip.packed)
-    with NetlinkConnection(KernelTransport(NETLINK_ROUTE)) as conn:
+    with rtnl() as conn:
         try:
             replies = conn.request(RTM_GETROUTE, 0, payload, f"route to {address}")
         except (KernelRefusedError, NotFoundError):
             return None
     for reply in replies:
-        if len(reply.payload) < _RTMSG.size or reply.payload[7] != RTN_UNICAST:
+        if len(reply.payload) < RTMSG.size or reply.payload[7] != RTN_UNICAST:
             continue
-        for type_, value in iter_attrs(reply.payload, _RTMSG.size):
+        for type_, value in iter_attrs(reply.payload, RTMSG.size):
             if type_ == RTA_OIF:
                 return get_u32(value)
     return None
@@ -58,14 +54,14 @@ def route_interface(address: str) -> int | None:
 def address_interfaces(address: str) -> set[int]:
     """The ifindexes of the interfaces that hold ``address``."""
     ip = ipaddress.ip_address(address)
-    payload = _IFADDRMSG.pack(_family(ip), 0, 0, 0, 0)
+    payload = IFADDRMSG.pack(_family(ip), 0, 0, 0, 0)
     found = set()
-    with NetlinkConnection(KernelTransport(NETLINK_ROUTE)) as conn:
+    with rtnl() as conn:
         for msg in conn.dump(RTM_GETADDR, payload, "list addresses"):
-            if len(msg.payload) < _IFADDRMSG.size:
+            if len(msg.payload) < IFADDRMSG.size:
                 continue
-            index = _IFADDRMSG.unpack_from(msg.payload)[4]
-            for type_, value in iter_attrs(msg.payload, _IFADDRMSG.size):
+            index = IFADDRMSG.unpack_from(msg.payload)[4]
+            for type_, value in iter_attrs(msg.payload, IFADDRMSG.size):
                 if type_ in (IFA_ADDRESS, IFA_LOCAL) and value == ip.packed:
                     found.add(index)
     return found

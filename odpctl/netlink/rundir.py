@@ -22,6 +22,15 @@ def runtime_dir(netns_name: str | None = None) -> Path:
     return RUNTIME_ROOT / ns_id.replace(":", "-").replace("[", "").replace("]", "")
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a crash leaves the old file): state a
+    restarted router reads back must never be half a file."""
+    make_parent(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def make_parent(path: Path) -> None:
     """Create the directory ``path`` lives in.  A runtime directory is shared: the
     datapath's socket is there for everyone to reach, so never 0700 (the files

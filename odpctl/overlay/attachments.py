@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from odpctl.netlink.rundir import make_parent
+from odpctl.netlink.rundir import write_atomic
 
 log = logging.getLogger("odpctl.router")
 
@@ -109,10 +108,7 @@ class Attachments:
     def _save(self) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_suffix(".tmp")
         try:
-            make_parent(self.path)
-            tmp.write_text(json.dumps([a.to_json() for a in self._by_id.values()]))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps([a.to_json() for a in self._by_id.values()]))
         except OSError as exc:
             log.warning("cannot save %s: %s", self.path, exc)

